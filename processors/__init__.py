@@ -1,0 +1,1 @@
+"""Processors: the Faust app that turns raw changes into the canonical model."""

@@ -1,0 +1,1 @@
+"""Producers: capture changes from source systems and publish them to Kafka."""

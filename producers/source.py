@@ -1,0 +1,43 @@
+"""The source interface: a source yields changes and checkpoints; the runner does everything else."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from seamline.events import Change
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Every change yielded before this is complete up to `position` (the next thing to read)."""
+
+    position: str
+    snapshot_done: bool
+
+
+class Source(ABC):
+    """A source of change events.
+
+    Delivery: at-least-once. The runner calls `commit(checkpoint)` only after Kafka acknowledged
+    every change yielded before that checkpoint, so a restart resumes at or before it.
+    """
+
+    name: str
+
+    @abstractmethod
+    def setup(self, resume: Checkpoint | None) -> None:
+        """Connect and prepare to resume after `resume` (None: nothing stored yet)."""
+
+    @abstractmethod
+    def changes(self) -> Iterator[Change | Checkpoint | None]:
+        """Yield changes and checkpoints in source order; yield None when idle for a moment."""
+
+    @abstractmethod
+    def commit(self, checkpoint: Checkpoint) -> None:
+        """Tell the source that everything before `checkpoint` is safely in Kafka."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""

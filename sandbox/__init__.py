@@ -1,0 +1,1 @@
+"""Sandbox: sample source systems used by the demo and the tests."""

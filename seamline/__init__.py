@@ -1,0 +1,1 @@
+"""seamline: streaming change-data-capture and integration pipeline."""

@@ -1,0 +1,148 @@
+"""The `seamline` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from seamline import logs
+from seamline.config import Config, ConfigError, load_config
+from seamline.metrics import Metrics
+from seamline.stack.cli import stack_app
+
+app = typer.Typer(help="seamline: keep business systems in sync through Kafka.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Check and register the Avro schemas in schemas/.", no_args_is_help=True)
+source_app = typer.Typer(help="Run producers.", no_args_is_help=True)
+sink_app = typer.Typer(help="Run sinks.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(source_app, name="source")
+app.add_typer(sink_app, name="sink")
+
+console = Console(stderr=True)
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline YAML file.", envvar="SEAMLINE_CONFIG")]
+DEFAULT_CONFIG = Path("seamline.yaml")
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        console.print(f"[red]invalid configuration[/red]\n{exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="The seamline YAML file.")] = DEFAULT_CONFIG) -> None:
+    """Validate a configuration file; exit 2 with the line, key and expectation if it is wrong."""
+    loaded = _load(config)
+    console.print(
+        f"[green]ok[/green] {config}: {len(loaded.sources)} source(s), "
+        f"{'a' if loaded.processor else 'no'} processor, {len(loaded.sinks)} sink(s)"
+    )
+
+
+@schemas_app.command("check")
+def schemas_check(
+    config: ConfigOption = DEFAULT_CONFIG,
+    schema_dir: Annotated[Path | None, typer.Option(help="Directory of .avsc files (default: schemas/).")] = None,
+) -> None:
+    """Refuse (exit 1) a schema file that is not backward compatible with its registered version."""
+    from seamline.schemas import SCHEMA_DIR
+    from seamline.subjects import check
+    from seamline.topics import config_topics
+
+    loaded = _load(config)
+    results = check(loaded.kafka, config_topics(loaded), schema_dir or SCHEMA_DIR)
+    table = Table("subject", "schema file", "verdict")
+    for result in results:
+        verdict = f"[green]{result.detail}[/green]" if result.compatible else f"[red]{result.detail}[/red]"
+        table.add_row(result.subject, result.schema_file, verdict)
+    Console().print(table)
+    if not all(result.compatible for result in results):
+        raise typer.Exit(1)
+
+
+@schemas_app.command("push")
+def schemas_push(
+    config: ConfigOption = DEFAULT_CONFIG,
+    schema_dir: Annotated[Path | None, typer.Option(help="Directory of .avsc files (default: schemas/).")] = None,
+) -> None:
+    """Register every topic's schemas (compatibility BACKWARD)."""
+    from seamline.schemas import SCHEMA_DIR
+    from seamline.subjects import push
+    from seamline.topics import config_topics
+
+    loaded = _load(config)
+    for subject, schema_id in push(loaded.kafka, config_topics(loaded), schema_dir or SCHEMA_DIR).items():
+        Console().print(f"{subject}: id {schema_id}")
+
+
+@source_app.command("run")
+def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Capture changes of source NAME and publish them until SIGTERM."""
+    from producers.kinds import build_source
+    from producers.runner import SourceRunner
+
+    loaded = _load(config)
+    if name not in loaded.sources:
+        console.print(f"[red]no source {name!r} in {config}[/red]; sources: {', '.join(loaded.sources) or 'none'}")
+        raise typer.Exit(2)
+    logs.configure()
+    metrics = Metrics.create()
+    metrics.serve(loaded.sources[name].metrics_port)
+    SourceRunner(loaded.kafka, build_source(name, loaded.sources[name]), metrics).run()
+
+
+@app.command()
+def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Run the stream processor (cleanse, resolve, merge) until SIGTERM."""
+    import faust
+
+    from processors.app import build_app
+
+    loaded = _load(config)
+    if loaded.processor is None:
+        console.print(f"[red]{config} has no 'processor' section[/red]: add one to run the processor")
+        raise typer.Exit(2)
+    logs.configure()
+    metrics = Metrics.create()
+    metrics.serve(loaded.processor.metrics_port)
+    faust.Worker(build_app(loaded, metrics), loglevel="INFO").execute_from_commandline()
+
+
+@sink_app.command("run")
+def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Write canonical entities into sink NAME until SIGTERM."""
+    from sinks.kinds import build_sink
+    from sinks.runner import SinkRunner
+
+    loaded = _load(config)
+    if name not in loaded.sinks:
+        console.print(f"[red]no sink {name!r} in {config}[/red]; sinks: {', '.join(loaded.sinks) or 'none'}")
+        raise typer.Exit(2)
+    logs.configure()
+    settings = loaded.sinks[name]
+    metrics = Metrics.create()
+    metrics.serve(settings.metrics_port)
+    SinkRunner(
+        name,
+        loaded.kafka,
+        build_sink(settings),
+        list(settings.tables),
+        metrics,
+        group_id=settings.group_id,
+        batch_size=settings.batch_size,
+    ).run()
+
+
+@app.command()
+def demo() -> None:
+    """Bring the stack up and run a live ERP → target sync on sample data; exit 0 only if source = target."""
+    from seamline.demo import run_demo
+
+    raise typer.Exit(run_demo())

@@ -1,0 +1,64 @@
+"""The one dead-letter writer: the original bytes plus headers that say why, so nothing is lost."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from seamline.publisher import Publisher
+
+from seamline.config import KafkaConfig
+from seamline.topics import dlq_topic
+
+HEADER_PREFIX = "seamline."
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A record that a stage could not process, and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    error_class: str
+    reason: str
+    attempt: int = 1
+
+
+def dlq_headers(stage: str, failed: Failed) -> list[tuple[str, bytes]]:
+    """The headers that explain a dead letter."""
+    fields = {
+        "stage": stage,
+        "error.class": failed.error_class,
+        "error.reason": failed.reason,
+        "original.topic": failed.topic,
+        "original.partition": str(failed.partition),
+        "original.offset": str(failed.offset),
+        "attempt": str(failed.attempt),
+        "failed_at_ms": str(int(time.time() * 1000)),
+    }
+    return [(HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
+
+
+def read_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    """The seamline headers of a dead letter as a dict without the prefix."""
+    return {
+        name.removeprefix(HEADER_PREFIX): value.decode()
+        for name, value in headers or []
+        if name.startswith(HEADER_PREFIX) and value is not None
+    }
+
+
+class DeadLetters:
+    """Writes failed records of one stage to `dlq.<stage>` through the caller's publisher."""
+
+    def __init__(self, kafka: KafkaConfig, publisher: Publisher, stage: str) -> None:
+        self._publisher = publisher
+        self._stage = stage
+        self.topic = dlq_topic(kafka, stage)
+
+    def send(self, failed: Failed) -> None:
+        """Queue one dead letter; the caller flushes the publisher before committing its input."""
+        self._publisher.send(self.topic, failed.value, key=failed.key, headers=dlq_headers(self._stage, failed))

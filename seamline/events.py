@@ -1,0 +1,60 @@
+"""Building raw change events: the envelope every producer publishes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+Op = Literal["c", "u", "d", "r"]
+Row = dict[str, str | None]
+
+
+def event_id(system: str, obj: str, key: dict[str, str], position: str) -> str:
+    """Deterministic id of a change: equal for every re-delivery of the same change."""
+    material = json.dumps([system, obj, sorted(key.items()), position], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def position_order(connector: str, position: str) -> tuple[int, ...]:
+    """A sortable form of a source position, so a stale re-delivery can be recognised."""
+    if connector == "postgres_cdc":
+        high, _, low = position.partition("/")
+        return ((int(high, 16) << 32) | int(low, 16),)
+    raise ValueError(f"no position order known for connector {connector!r}")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One captured change of one source record, ready to publish to src.<system>.<object>."""
+
+    system: str
+    object: str
+    connector: str
+    op: Op
+    key: dict[str, str]
+    before: Row | None
+    after: Row | None
+    position: str
+    source_ts_ms: int
+    snapshot: bool = False
+
+    def envelope(self) -> dict[str, object]:
+        """The ChangeEvent record (schemas/change_event.avsc)."""
+        return {
+            "op": self.op,
+            "before": self.before,
+            "after": self.after,
+            "source": {
+                "system": self.system,
+                "object": self.object,
+                "connector": self.connector,
+                "position": self.position,
+                "snapshot": self.snapshot,
+                "ts_ms": self.source_ts_ms,
+            },
+            "ts_ms": int(time.time() * 1000),
+            "event_id": event_id(self.system, self.object, self.key, self.position),
+        }

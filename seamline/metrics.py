@@ -1,0 +1,62 @@
+"""The one metrics module: every Prometheus metric seamline exports, on an injected registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Metrics of one process. Labels carry stage, topic, entity or error kind, never record data."""
+
+    registry: CollectorRegistry
+    events_in: Counter
+    events_out: Counter
+    errors: Counter
+    end_to_end_lag: Histogram
+    batch_seconds: Histogram
+    position_committed_at: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
+        """Define every metric on `registry` (a fresh one by default)."""
+        registry = registry or CollectorRegistry()
+        return cls(
+            registry=registry,
+            events_in=Counter(
+                f"{prefix}_events_in", "Records read by a stage.", ["stage", "topic"], registry=registry
+            ),
+            events_out=Counter(
+                f"{prefix}_events_out", "Records written by a stage.", ["stage", "topic"], registry=registry
+            ),
+            errors=Counter(
+                f"{prefix}_errors",
+                "Records a stage could not process, by error kind (each one went to the DLQ or was retried).",
+                ["stage", "kind"],
+                registry=registry,
+            ),
+            end_to_end_lag=Histogram(
+                f"{prefix}_end_to_end_lag_seconds",
+                "Time from the source commit of a change to its write into the target.",
+                ["sink", "entity"],
+                buckets=_LAG_BUCKETS,
+                registry=registry,
+            ),
+            batch_seconds=Histogram(
+                f"{prefix}_batch_seconds", "Time to process one batch.", ["stage"], registry=registry
+            ),
+            position_committed_at=Gauge(
+                f"{prefix}_source_position_committed_timestamp_seconds",
+                "When a source last committed its position (all changes before it acknowledged by Kafka).",
+                ["source"],
+                registry=registry,
+            ),
+        )
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+        """Expose /metrics on addr:port in a background thread."""
+        start_http_server(port, addr=addr, registry=self.registry)

@@ -1,0 +1,51 @@
+"""The one Kafka producer wrapper: idempotent, acks=all, and it knows whether everything it sent was acknowledged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from seamline.config import KafkaConfig
+from seamline.kafka_settings import client_settings
+
+
+class DeliveryFailed(RuntimeError):
+    """Kafka refused or timed out a record; positions and offsets must not advance past it."""
+
+
+class Publisher:
+    """Produces records and, on flush(), guarantees every one before it was acknowledged by Kafka."""
+
+    def __init__(self, kafka: KafkaConfig, **overrides: Any) -> None:
+        self.producer = Producer(client_settings(kafka, "producer", **overrides))
+        self._failures: list[str] = []
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._failures.append(f"{message.topic()}: {error.str()}")
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Queue one record, waiting for room in the local queue when it is full."""
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.producer.poll(0)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until Kafka acknowledged every queued record; raise DeliveryFailed otherwise."""
+        remaining = self.producer.flush(timeout)
+        if remaining:
+            raise DeliveryFailed(f"{remaining} records not acknowledged by Kafka within {timeout:.0f}s")
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise DeliveryFailed(f"Kafka refused {len(failures)} records, first: {failures[0]}")

@@ -1,0 +1,42 @@
+"""Which Avro schema each topic uses, read from the .avsc files in schemas/ (the source of truth)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+
+
+class SchemaNotFound(LookupError):
+    """No schema file in schemas/ belongs to the topic."""
+
+
+def schema_name(bare_topic: str, *, key: bool) -> str:
+    """The schema file name (without .avsc) for a topic name stripped of its prefix."""
+    kind, _, rest = bare_topic.partition(".")
+    if kind == "src":
+        return "source_key" if key else "change_event"
+    if kind == "canonical":
+        return "entity_key" if key else rest
+    if bare_topic == "seamline.offsets":
+        return "position_key" if key else "position"
+    raise SchemaNotFound(f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical. or are seamline.offsets")
+
+
+def schema_text(name: str, schema_dir: Path = SCHEMA_DIR) -> str:
+    """The text of schemas/<name>.avsc."""
+    path = schema_dir / f"{name}.avsc"
+    if not path.exists():
+        raise SchemaNotFound(f"{path} does not exist: add the schema file or fix the entity name")
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def parse(text: str) -> Any:
+    """A fastavro parsed schema, cached by its text."""
+    return fastavro.parse_schema(json.loads(text))

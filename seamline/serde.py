@@ -1,0 +1,106 @@
+"""The one Avro serde: Confluent wire format (magic byte, schema id, body) through the schema registry."""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from seamline.config import KafkaConfig
+from seamline.schemas import parse, schema_name, schema_text
+
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+
+
+class SerdeError(ValueError):
+    """Bytes that are not a readable Avro record in the Confluent wire format, or a value its schema refuses."""
+
+
+def registry_client(kafka: KafkaConfig) -> SchemaRegistryClient:
+    """A schema registry client for the configured registry."""
+    settings: dict[str, Any] = {"url": kafka.schema_registry_url}
+    if kafka.ssl_ca_location is not None:
+        settings["ssl.ca.location"] = str(kafka.ssl_ca_location)
+    return SchemaRegistryClient(settings)
+
+
+def subject_name(topic: str, *, key: bool) -> str:
+    """The registry subject of a topic's keys or values: `<topic>-key` or `<topic>-value`."""
+    return f"{topic}-{'key' if key else 'value'}"
+
+
+def register_subject(client: SchemaRegistryClient, subject: str, text: str) -> int:
+    """Register a schema under a subject with compatibility BACKWARD; return its id."""
+    schema_id = client.register_schema(subject, Schema(text, "AVRO"))
+    client.set_compatibility(subject_name=subject, level="BACKWARD")
+    return schema_id
+
+
+class AvroSerde:
+    """Encodes and decodes keys and values of seamline topics; schemas are registered on first use."""
+
+    def __init__(self, kafka: KafkaConfig, registry: SchemaRegistryClient | None = None) -> None:
+        self._kafka = kafka
+        self._registry = registry or registry_client(kafka)
+        self._writer_ids: dict[tuple[str, bool], tuple[int, Any]] = {}
+        self._writers_by_id: dict[int, Any] = {}
+
+    def _schema_for(self, topic: str, *, key: bool) -> str:
+        return schema_text(schema_name(topic.removeprefix(self._kafka.topic_prefix), key=key))
+
+    def register(self, topic: str, *, key: bool) -> int:
+        """Register the topic's schema (compatibility BACKWARD) and return its id."""
+        cached = self._writer_ids.get((topic, key))
+        if cached is not None:
+            return cached[0]
+        text = self._schema_for(topic, key=key)
+        schema_id = register_subject(self._registry, subject_name(topic, key=key), text)
+        self._writer_ids[(topic, key)] = (schema_id, parse(text))
+        return schema_id
+
+    def encode(self, topic: str, value: Any, *, key: bool = False) -> bytes:
+        """The wire-format bytes of a key or value for the topic."""
+        schema_id = self.register(topic, key=key)
+        parsed = self._writer_ids[(topic, key)][1]
+        out = io.BytesIO()
+        out.write(_HEADER.pack(MAGIC, schema_id))
+        try:
+            fastavro.schemaless_writer(out, parsed, value)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SerdeError(f"value does not fit the schema of {topic}: {exc}") from exc
+        return out.getvalue()
+
+    def decode(self, topic: str, data: bytes | None, *, key: bool = False) -> Any:
+        """The record in wire-format bytes, read with the writer's schema and resolved to the topic's schema."""
+        if data is None:
+            return None
+        if len(data) < _HEADER.size or data[0] != MAGIC:
+            raise SerdeError(
+                f"{len(data)} bytes on {topic} are not in the Confluent wire format (magic byte 0 + schema id); "
+                "produce with a schema-registry serializer"
+            )
+        _, schema_id = _HEADER.unpack_from(data)
+        writer = self._writer(schema_id)
+        reader = parse(self._schema_for(topic, key=key))
+        try:
+            return fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, reader)
+        except Exception as exc:  # fastavro raises many kinds on corrupt input
+            raise SerdeError(f"cannot read the Avro body on {topic} with schema id {schema_id}: {exc!r}") from exc
+
+    def _writer(self, schema_id: int) -> Any:
+        writer = self._writers_by_id.get(schema_id)
+        if writer is None:
+            try:
+                text = self._registry.get_schema(schema_id).schema_str
+            except SchemaRegistryError as exc:
+                if exc.http_status_code != 404:
+                    raise
+                raise SerdeError(f"schema id {schema_id} is unknown to the registry: the record was written elsewhere") from exc
+            writer = parse(text)
+            self._writers_by_id[schema_id] = writer
+        return writer

@@ -1,0 +1,75 @@
+"""Topic names and their creation: one place knows how every topic is named and configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from seamline.config import Config, KafkaConfig
+from seamline.kafka_settings import client_settings
+
+OFFSETS = "seamline.offsets"
+
+
+def source_topic(kafka: KafkaConfig, system: str, obj: str) -> str:
+    """Raw change events of one source object: `src.<system>.<object>`."""
+    return f"{kafka.topic_prefix}src.{system}.{obj}"
+
+
+def canonical_topic(kafka: KafkaConfig, entity: str) -> str:
+    """The compacted canonical topic of an entity: `canonical.<entity>`."""
+    return f"{kafka.topic_prefix}canonical.{entity}"
+
+
+def dlq_topic(kafka: KafkaConfig, stage: str) -> str:
+    """Dead letters of one stage: `dlq.<stage>`."""
+    return f"{kafka.topic_prefix}dlq.{stage}"
+
+
+def offsets_topic(kafka: KafkaConfig) -> str:
+    """The compacted topic that holds source positions."""
+    return f"{kafka.topic_prefix}{OFFSETS}"
+
+
+def is_compacted(kafka: KafkaConfig, topic: str) -> bool:
+    """Canonical topics and the offsets topic keep the latest record per key."""
+    bare = topic.removeprefix(kafka.topic_prefix)
+    return bare.startswith("canonical.") or bare == OFFSETS
+
+
+def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
+    """Create the topics that do not exist yet, with seamline's partitioning and cleanup policy."""
+    admin = AdminClient(client_settings(kafka, "admin"))
+    existing = set(admin.list_topics(timeout=15).topics)
+    wanted = [
+        NewTopic(
+            topic,
+            num_partitions=kafka.partitions,
+            replication_factor=kafka.replication_factor,
+            config={"cleanup.policy": "compact"} if is_compacted(kafka, topic) else {},
+        )
+        for topic in sorted(set(topics) - existing)
+    ]
+    if not wanted:
+        return
+    for topic, future in admin.create_topics(wanted, operation_timeout=15).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+
+
+def config_topics(config: Config) -> list[str]:
+    """Every Avro topic the configuration file implies: raw changes, canonical entities, positions."""
+    kafka = config.kafka
+    topics = {offsets_topic(kafka)}
+    for source in config.sources.values():
+        topics.update(source_topic(kafka, source.system, table.rpartition(".")[2]) for table in source.tables)
+    if config.processor is not None:
+        topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
+    for sink in config.sinks.values():
+        topics.update(canonical_topic(kafka, entity) for entity in sink.tables)
+    return sorted(topics)

@@ -1,0 +1,1 @@
+"""Sinks: write canonical entities into target systems, idempotently."""
