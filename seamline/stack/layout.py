@@ -1,0 +1,25 @@
+"""Where the local stack keeps its installs, data, pid files and logs."""
+
+import os
+from pathlib import Path
+
+#: The templates and Maven POMs in the repository (deploy/local).
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local"
+
+#: The address every service binds to: the stack is never reachable from outside.
+HOST = "127.0.0.1"
+
+DEFAULT_STATE_DIR = Path("/var/tmp/seamline")
+
+
+def state_dir() -> Path:
+    """The state dir (`SEAMLINE_STATE_DIR`, default /var/tmp/seamline), created if missing.
+
+    It is world-traversable so that PostgreSQL, running as the `postgres` user, can
+    reach its data directory and socket inside it.
+    """
+    root = Path(os.environ.get("SEAMLINE_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
+    if not root.is_dir():
+        root.mkdir(parents=True)
+        root.chmod(0o755)
+    return root
