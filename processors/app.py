@@ -66,15 +66,14 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",
+        key_serializer="json",
+        value_serializer="json",
     )
     raw = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     golden = app.Table(
         "golden",
         default=None,
         key_type=str,
-        value_type=dict,
-        key_serializer="json",
-        value_serializer="json",
         partitions=kafka.partitions,
     )
     batches = BatchProcessor(kafka, processor.mappings, AvroSerde(kafka), Publisher(kafka), metrics)

@@ -29,10 +29,6 @@ class Relation:
     table: str
     columns: tuple[Column, ...]
 
-    @property
-    def key_names(self) -> list[str]:
-        return [column.name for column in self.columns if column.is_key]
-
 
 @dataclass(frozen=True)
 class Begin:

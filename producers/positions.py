@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
-
-from confluent_kafka import Consumer, TopicPartition
 
 from producers.source import Checkpoint
 from seamline.config import KafkaConfig
-from seamline.kafka_settings import client_settings
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
+from seamline.topic_reader import read_to_end
 from seamline.topics import offsets_topic
 
 
@@ -25,30 +22,14 @@ class PositionStore:
         self.topic = offsets_topic(kafka)
 
     def load(self, source: str) -> Checkpoint | None:
-        """The newest checkpoint stored for `source`, read to the end of the topic."""
-        consumer = Consumer(client_settings(self._kafka, "consumer", **{"group.id": f"seamline-positions-{uuid.uuid4()}"}))
-        try:
-            partitions = consumer.list_topics(self.topic, timeout=15).topics[self.topic].partitions
-            ends = {}
-            for partition in partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=15)
-                if high > low:
-                    ends[partition] = high
-            consumer.assign([TopicPartition(self.topic, p, 0) for p in ends])
-            found: Checkpoint | None = None
-            while ends:
-                message = consumer.poll(5.0)
-                if message is None or message.error():
-                    continue
-                if message.offset() + 1 >= ends.get(message.partition(), 0):
-                    ends.pop(message.partition(), None)
-                if self._serde.decode(self.topic, message.key(), key=True) != source:
-                    continue
-                value = self._serde.decode(self.topic, message.value())
-                found = None if value is None else Checkpoint(value["position"], value["snapshot_done"])
-            return found
-        finally:
-            consumer.close()
+        """The newest checkpoint stored for `source`."""
+        found: Checkpoint | None = None
+        for message in read_to_end(self._kafka, self.topic):
+            if self._serde.decode(self.topic, message.key(), key=True) != source:
+                continue
+            value = self._serde.decode(self.topic, message.value())
+            found = None if value is None else Checkpoint(value["position"], value["snapshot_done"])
+        return found
 
     def save(self, source: str, checkpoint: Checkpoint) -> None:
         """Queue the checkpoint; it is durable once the publisher is flushed."""

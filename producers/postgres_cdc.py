@@ -43,9 +43,12 @@ class PostgresCdc(Source):
         self._cursor: psycopg2.extras.ReplicationCursor | None = None
         self._snapshot: tuple[str, str] | None = None
         self._decoder = PgOutputDecoder()
+        self._keys: dict[tuple[str, str], list[str]] = {}
 
     def setup(self, resume: Checkpoint | None) -> None:
         with psycopg.connect(self._dsn, autocommit=True) as conn:
+            for schema, table in self._tables:
+                self._keys[(schema, table)] = self._columns(conn, schema, table)[1]
             self._ensure_publication(conn)
             slot_exists = conn.execute(
                 "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.config.slot,)
@@ -82,7 +85,7 @@ class PostgresCdc(Source):
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
             snapshot_ts_ms = int(conn.execute("SELECT extract(epoch FROM now()) * 1000").fetchone()[0])
             for schema, table in self._tables:
-                columns, keys = self._columns(conn, schema, table)
+                columns, _ = self._columns(conn, schema, table)
                 query = sql.SQL("SELECT {} FROM {}").format(
                     sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
                     sql.Identifier(schema, table),
@@ -92,7 +95,7 @@ class PostgresCdc(Source):
                     while rows := cursor.fetchmany(_FETCH):
                         for values in rows:
                             row: Row = dict(zip(columns, values))
-                            yield self._change("r", table, keys, None, row, position, snapshot_ts_ms, snapshot=True)
+                            yield self._change("r", schema, table, None, row, f"{position}:0", snapshot_ts_ms, True)
 
     @staticmethod
     def _columns(conn: psycopg.Connection, schema: str, table: str) -> tuple[list[str], list[str]]:
@@ -122,7 +125,7 @@ class PostgresCdc(Source):
             decode=False,
             options={"proto_version": "1", "publication_names": self.config.publication},
         )
-        commit_ts_ms = 0
+        commit_lsn, commit_ts_ms, ordinal = "", 0, 0
         while True:
             message = self._cursor.read_message()
             if message is None:
@@ -132,21 +135,22 @@ class PostgresCdc(Source):
                 continue
             decoded = self._decoder.decode(message.payload)
             if isinstance(decoded, Begin):
-                commit_ts_ms = decoded.commit_ts_ms
+                commit_lsn, commit_ts_ms, ordinal = lsn_to_str(decoded.final_lsn), decoded.commit_ts_ms, 0
             elif isinstance(decoded, RowChange):
-                yield self._row_change(decoded, lsn_to_str(message.data_start), commit_ts_ms)
+                ordinal += 1
+                relation = decoded.relation
+                yield self._change(
+                    decoded.op, relation.schema, relation.table, decoded.old, decoded.new,
+                    f"{commit_lsn}:{ordinal}", commit_ts_ms,
+                )
             elif isinstance(decoded, Commit):
                 yield Checkpoint(lsn_to_str(decoded.end_lsn), snapshot_done=True)
-
-    def _row_change(self, change: RowChange, position: str, ts_ms: int) -> Change:
-        keys = change.relation.key_names
-        return self._change(change.op, change.relation.table, keys, change.old, change.new, position, ts_ms)
 
     def _change(
         self,
         op: str,
+        schema: str,
         table: str,
-        keys: list[str],
         before: Row | None,
         after: Row | None,
         position: str,
@@ -154,7 +158,7 @@ class PostgresCdc(Source):
         snapshot: bool = False,
     ) -> Change:
         image = after if after is not None else before or {}
-        key = {name: image.get(name) or "" for name in keys}
+        key = {name: image.get(name) or "" for name in self._keys[(schema, table)]}
         return Change(
             system=self.config.system,
             object=table,

@@ -109,6 +109,8 @@ class ChangeStream:
     """Applies a random mix of inserts, updates and deletes, one transaction each, with valid data only."""
 
     def __init__(self, conn: psycopg.Connection, data: SampleData) -> None:
+        if not conn.autocommit:
+            raise ValueError("ChangeStream commits each change on its own: open the connection with autocommit=True")
         self.conn = conn
         self.data = data
         self.rng = data.rng

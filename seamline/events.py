@@ -21,8 +21,9 @@ def event_id(system: str, obj: str, key: dict[str, str], position: str) -> str:
 def position_order(connector: str, position: str) -> tuple[int, ...]:
     """A sortable form of a source position, so a stale re-delivery can be recognised."""
     if connector == "postgres_cdc":
-        high, _, low = position.partition("/")
-        return ((int(high, 16) << 32) | int(low, 16),)
+        lsn, _, ordinal = position.partition(":")  # commit LSN : change number in the transaction
+        high, _, low = lsn.partition("/")
+        return ((int(high, 16) << 32) | int(low, 16), int(ordinal or 0))
     raise ValueError(f"no position order known for connector {connector!r}")
 
 

@@ -12,3 +12,5 @@ def configure(level: str | None = None) -> None:
         level=(level or os.environ.get("SEAMLINE_LOG_LEVEL", "INFO")).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for chatty in ("httpx", "httpx2"):  # one line per registry request
+        logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka.schema_registry import Schema
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from seamline.config import KafkaConfig
 from seamline.schemas import SCHEMA_DIR, schema_name, schema_text
@@ -36,16 +35,14 @@ def _subjects(kafka: KafkaConfig, topics: Iterable[str]) -> list[tuple[str, str]
 def check(kafka: KafkaConfig, topics: Iterable[str], schema_dir: Path = SCHEMA_DIR) -> list[SubjectCheck]:
     """Test each schema file against the latest registered version of its subject (BACKWARD)."""
     client = registry_client(kafka)
+    registered = set(client.get_subjects())
     results = []
     for subject, name in _subjects(kafka, topics):
-        schema = Schema(schema_text(name, schema_dir), "AVRO")
-        try:
-            ok = client.test_compatibility(subject, schema)
-            detail = "compatible with the registered version" if ok else "not backward compatible: old records could not be read"
-        except SchemaRegistryError as exc:
-            if exc.http_status_code != 404:
-                raise
-            ok, detail = True, "new subject"
+        if subject not in registered:
+            results.append(SubjectCheck(subject, f"{name}.avsc", True, "new subject"))
+            continue
+        ok = client.test_compatibility(subject, Schema(schema_text(name, schema_dir), "AVRO"))
+        detail = "compatible with the registered version" if ok else "not backward compatible: old records could not be read"
         results.append(SubjectCheck(subject, f"{name}.avsc", ok, detail))
     return results
 

@@ -1,0 +1,39 @@
+"""Reading a whole topic, from its beginning to the end it has now (positions, dead letters, checks)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from seamline.config import KafkaConfig
+from seamline.kafka_settings import client_settings
+
+
+def read_to_end(kafka: KafkaConfig, topic: str, timeout_s: float = 60.0) -> Iterator[Message]:
+    """Every record of `topic` up to the high watermarks read at the start; no consumer group is committed."""
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"seamline-reader-{uuid.uuid4()}"}))
+    try:
+        metadata = consumer.list_topics(topic, timeout=15).topics[topic]
+        if metadata.error is not None:
+            return
+        ends = {}
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, partition, 0) for partition in ends])
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise KafkaException(f"reading {topic} to its end took over {timeout_s:.0f}s")
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            if message.offset() + 1 >= ends.get(message.partition(), 0):
+                ends.pop(message.partition(), None)
+            yield message
+    finally:
+        consumer.close()

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real local stack (started once per session) and isolated pipelines."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from seamline.config import KafkaConfig
+from seamline.local_pipeline import LocalPipeline
+from seamline.stack import StackInfo, up
+from seamline.supervisor import Supervisor
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackInfo:
+    """Kafka, the schema registry and PostgreSQL, started by the same code as `seamline stack up`."""
+    return up()
+
+
+@pytest.fixture
+def kafka(stack: StackInfo) -> KafkaConfig:
+    """Kafka settings with a topic prefix of this test's own."""
+    return KafkaConfig(
+        bootstrap_servers=stack.bootstrap_servers,
+        schema_registry_url=stack.registry_url,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+    )
+
+
+@pytest.fixture
+def pipeline(stack: StackInfo, tmp_path: Path) -> LocalPipeline:
+    """An isolated pipeline: its own ERP and target databases, topics, slot, consumer groups and state."""
+    return LocalPipeline.create(stack, f"t{uuid.uuid4().hex[:8]}", tmp_path / "pipeline")
+
+
+@pytest.fixture
+def processes(pipeline: LocalPipeline) -> Iterator[Supervisor]:
+    """The pipeline's source, processor and sink processes (not started); stopped after the test."""
+    supervisor = pipeline.supervisor()
+    yield supervisor
+    supervisor.stop_all()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 1.0) -> None:
+    """Poll `check` until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,188 @@
+"""PostgresTarget against a real, fresh PostgreSQL database: version-guarded upserts, deletes and rejections."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from seamline.config import PostgresSink
+from seamline.stack import StackInfo, postgres_dsn
+from sinks.postgres import PostgresTarget
+from sinks.sink import SinkRecord
+
+ROW = "SELECT id, version, name, email, phone, country, xrefs, origin, updated_at, synced_at FROM customers WHERE id = %s"
+
+
+@pytest.fixture
+def database(stack: StackInfo) -> Iterator[str]:
+    """A database of this test's own, dropped afterwards; yields its DSN."""
+    name = f"sink_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield postgres_dsn(name)
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def target(database: str) -> Iterator[PostgresTarget]:
+    sink = PostgresTarget(PostgresSink(kind="postgres", dsn=SecretStr(database), tables={"customer": "customers"}))
+    sink.setup()
+    yield sink
+    sink.close()
+
+
+_offsets = iter(range(1_000_000))
+
+
+def customer(id: str, version: int, *, name: str | None = "Ada Lovelace", deleted: bool = False) -> dict[str, Any]:
+    return {
+        "id": id,
+        "version": version,
+        "name": name,
+        "email": "ada@example.com",
+        "phone": "+441234567890",
+        "country": "GB",
+        "deleted": deleted,
+        "xrefs": {"erp": "7"},
+        "origin": "erp",
+        "updated_at": 1_700_000_000_000 + version,
+    }
+
+
+def record(id: str, value: dict[str, Any] | None) -> SinkRecord:
+    return SinkRecord("customer", id, value, "canonical.customer", 0, next(_offsets), id.encode(), None)
+
+
+def row(dsn: str, id: str) -> tuple[Any, ...] | None:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(ROW, (id,)).fetchone()
+
+
+def test_setup_creates_the_table(target: PostgresTarget, database: str) -> None:
+    with psycopg.connect(database) as conn:
+        columns = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'customers' ORDER BY ordinal_position"
+        ).fetchall()
+        key = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = 'customers'::regclass AND i.indisprimary"
+        ).fetchall()
+    assert dict(columns) == {
+        "id": "text",
+        "version": "bigint",
+        "name": "text",
+        "email": "text",
+        "phone": "text",
+        "country": "text",
+        "xrefs": "jsonb",
+        "origin": "text",
+        "updated_at": "timestamp with time zone",
+        "synced_at": "timestamp with time zone",
+    }
+    assert key == [("id",)]
+
+
+def test_setup_twice_keeps_rows(target: PostgresTarget, database: str) -> None:
+    target.write([record("c1", customer("c1", 1))])
+    target.setup()
+    assert row(database, "c1") is not None
+
+
+def test_upsert_inserts(target: PostgresTarget, database: str) -> None:
+    assert target.write([record("c1", customer("c1", 1))]) == []
+    got = row(database, "c1")
+    assert got is not None
+    assert got[:8] == ("c1", 1, "Ada Lovelace", "ada@example.com", "+441234567890", "GB", {"erp": "7"}, "erp")
+    assert got[8].timestamp() == pytest.approx(1_700_000_000.001)
+
+
+def test_newer_version_updates(target: PostgresTarget, database: str) -> None:
+    target.write([record("c1", customer("c1", 1))])
+    before = row(database, "c1")
+    assert target.write([record("c1", customer("c1", 2, name="Ada King"))]) == []
+    after = row(database, "c1")
+    assert after is not None and before is not None
+    assert (after[1], after[2]) == (2, "Ada King")
+    assert after[9] > before[9]
+
+
+@pytest.mark.parametrize("stale_version", [1, 2])
+def test_older_or_equal_version_changes_nothing(target: PostgresTarget, database: str, stale_version: int) -> None:
+    target.write([record("c1", customer("c1", 2))])
+    before = row(database, "c1")
+    time.sleep(0.01)  # so an unwanted update would show in synced_at
+    assert target.write([record("c1", customer("c1", stale_version, name="Stale"))]) == []
+    assert row(database, "c1") == before
+
+
+def test_deleted_record_removes_row(target: PostgresTarget, database: str) -> None:
+    target.write([record("c1", customer("c1", 1))])
+    assert target.write([record("c1", customer("c1", 2, deleted=True))]) == []
+    assert row(database, "c1") is None
+
+
+def test_older_version_after_delete_stays_deleted(target: PostgresTarget, database: str) -> None:
+    target.write([record("c1", customer("c1", 1))])
+    target.write([record("c1", customer("c1", 3, deleted=True))])
+    assert target.write([record("c1", customer("c1", 2)), record("c1", customer("c1", 3))]) == []
+    assert row(database, "c1") is None
+
+
+def test_tombstone_after_deleted_record(target: PostgresTarget, database: str) -> None:
+    target.write([record("c1", customer("c1", 1)), record("c2", customer("c2", 1))])
+    assert target.write([record("c1", customer("c1", 2, deleted=True)), record("c1", None)]) == []
+    assert row(database, "c1") is None
+    assert row(database, "c2") is not None
+    assert target.write([record("c1", customer("c1", 1))]) == []
+    assert row(database, "c1") is None
+
+
+def test_newer_version_recreates_after_delete(target: PostgresTarget, database: str) -> None:
+    target.write([record("c1", customer("c1", 1))])
+    target.write([record("c1", customer("c1", 2, deleted=True)), record("c1", None)])
+    assert target.write([record("c1", customer("c1", 3, name="Ada Again"))]) == []
+    got = row(database, "c1")
+    assert got is not None and (got[1], got[2]) == (3, "Ada Again")
+
+
+@pytest.mark.parametrize(
+    ("versions", "expected"),
+    [
+        ([(1, False), (2, True)], None),
+        ([(1, False), (2, True), (3, False)], 3),
+        ([(1, False), (2, True), None, (3, False)], 3),
+        ([(3, False), (2, True)], 3),
+        ([(1, False), (2, False), (3, True), None], None),
+    ],
+    ids=["upsert-delete", "upsert-delete-recreate", "delete-tombstone-recreate", "stale-delete", "delete-tombstone"],
+)
+def test_mixed_batch_ends_in_order_state(
+    target: PostgresTarget, database: str, versions: list[tuple[int, bool] | None], expected: int | None
+) -> None:
+    batch = [record("c1", None if v is None else customer("c1", v[0], deleted=v[1])) for v in versions]
+    assert target.write(batch) == []
+    got = row(database, "c1")
+    assert (got[1] if got else None) == expected
+
+
+def test_refused_record_is_rejected_and_rest_written(target: PostgresTarget, database: str) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("ALTER TABLE customers ADD CONSTRAINT name_not_blocked CHECK (name <> 'BLOCKED')")
+    batch = [
+        record("c1", customer("c1", 1)),
+        record("c2", customer("c2", 1, name="BLOCKED")),
+        record("c3", customer("c3", 1)),
+    ]
+    rejected = target.write(batch)
+    assert [r.record for r in rejected] == [batch[1]]
+    assert "customers" in rejected[0].reason and "name_not_blocked" in rejected[0].reason
+    assert rejected[0].error_class == "CheckViolation"
+    assert row(database, "c1") is not None and row(database, "c3") is not None
+    assert row(database, "c2") is None

@@ -1,0 +1,151 @@
+"""The whole slice on the real stack: ERP PostgreSQL → Kafka → Faust → target PostgreSQL, with crashes."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+import psycopg
+import pytest
+from confluent_kafka import Producer
+
+from sandbox.erp import ChangeStream, SampleData, insert
+from seamline.convergence import compare, dead_letter_reasons
+from seamline.dlq import read_headers
+from seamline.local_pipeline import LocalPipeline
+from seamline.serde import AvroSerde
+from seamline.supervisor import Supervisor
+from seamline.topic_reader import read_to_end
+from seamline.topics import canonical_topic, dlq_topic, source_topic
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+INITIAL = 400
+INVALID_EVERY = 50
+
+
+def converged(pipeline: LocalPipeline, supervisor: Supervisor) -> bool:
+    crashed = supervisor.crashed()
+    if crashed:
+        pytest.fail(f"processes exited: {crashed}\n" + "\n".join(supervisor.log_tail(n) for n in crashed))
+    return compare(pipeline.config, pipeline.erp_dsn, pipeline.target_dsn).ok
+
+
+def assert_in_sync(pipeline: LocalPipeline, supervisor: Supervisor, timeout: float = 120) -> None:
+    try:
+        wait_until(lambda: converged(pipeline, supervisor), timeout, "the target to match the ERP")
+    except TimeoutError as exc:
+        report = compare(pipeline.config, pipeline.erp_dsn, pipeline.target_dsn)
+        raise AssertionError(f"{exc}:\n" + "\n".join(report.problems[:20])) from None
+    report = compare(pipeline.config, pipeline.erp_dsn, pipeline.target_dsn)
+    assert report.matched + report.invalid_in_dlq == report.source_rows
+
+
+def assert_no_duplicate_effect(pipeline: LocalPipeline) -> None:
+    """Each (golden id, version) stands for one set of values, and the target holds the newest version."""
+    config = pipeline.config
+    topic = canonical_topic(config.kafka, "customer")
+    serde = AvroSerde(config.kafka)
+    seen: dict[tuple[str, int], dict[str, object]] = {}
+    newest: dict[str, int] = defaultdict(int)
+    for message in read_to_end(config.kafka, topic):
+        value = serde.decode(topic, message.value())
+        if value is None:
+            continue
+        fields = {k: v for k, v in value.items() if k not in ("updated_at",)}
+        assert seen.setdefault((value["id"], value["version"]), fields) == fields, f"two contents for {value['id']}"
+        newest[value["id"]] = max(newest[value["id"]], value["version"])
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        for gid, version in conn.execute("SELECT id, version FROM customers").fetchall():
+            assert version == newest[gid], f"target holds version {version} of {gid}, newest is {newest[gid]}"
+
+
+def seed(pipeline: LocalPipeline) -> SampleData:
+    data = SampleData(seed=11, invalid_every=INVALID_EVERY)
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(data.customers(INITIAL)))
+    return data
+
+
+def test_snapshot_then_inserts_updates_deletes_reach_the_target(pipeline: LocalPipeline, processes: Supervisor) -> None:
+    data = seed(pipeline)
+    processes.start_all()
+    assert_in_sync(pipeline, processes)
+
+    with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+        changes = ChangeStream(conn, data)
+        for _ in range(300):
+            changes.step()
+    assert min(changes.counts.values()) > 0
+    assert_in_sync(pipeline, processes)
+    assert_no_duplicate_effect(pipeline)
+
+
+def test_invalid_rows_go_to_the_dlq_with_their_reason_and_the_rest_go_through(
+    pipeline: LocalPipeline, processes: Supervisor
+) -> None:
+    seed(pipeline)
+    config = pipeline.config
+    raw_topic = source_topic(config.kafka, "erp", "customers")
+    processes.start_all()
+    assert_in_sync(pipeline, processes)
+
+    reasons = dead_letter_reasons(config)
+    assert len(reasons) == INITIAL // INVALID_EVERY
+    assert reasons[str(INVALID_EVERY)] == f"email 'customer{INVALID_EVERY}@' is not a valid address: " \
+        "There must be something after the @-sign."
+
+    producer = Producer({"bootstrap.servers": config.kafka.bootstrap_servers})
+    producer.produce(raw_topic, key=b"not-avro", value=b"\x07garbage")
+    producer.flush(10)
+    dlq = dlq_topic(config.kafka, "cleanse")
+
+    def garbage_dead_lettered() -> bool:
+        return any(message.value() == b"\x07garbage" for message in read_to_end(config.kafka, dlq))
+
+    wait_until(garbage_dead_lettered, 60, "the non-Avro record in the DLQ")
+    letter = next(m for m in read_to_end(config.kafka, dlq) if m.value() == b"\x07garbage")
+    headers = read_headers(letter.headers())
+    assert headers["stage"] == "cleanse"
+    assert headers["error.class"] == "SerdeError"
+    assert "not in the Confluent wire format" in headers["error.reason"]
+    assert headers["original.topic"] == raw_topic
+
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(SampleData(seed=99, invalid_every=10**9).customers(5)))
+    assert_in_sync(pipeline, processes)
+
+
+@pytest.mark.parametrize("victim", ["source", "processor", "sink"])
+def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(
+    pipeline: LocalPipeline, processes: Supervisor, victim: str
+) -> None:
+    data = seed(pipeline)
+    processes.start_all()
+    assert_in_sync(pipeline, processes)
+    stop = threading.Event()
+    applied = threading.Event()
+
+    def write_changes() -> None:
+        with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+            changes = ChangeStream(conn, data)
+            for step in range(600):
+                if stop.is_set():
+                    return
+                changes.step()
+                if step == 150:
+                    applied.set()
+
+    writer = threading.Thread(target=write_changes)
+    writer.start()
+    try:
+        assert applied.wait(120), "the change stream did not get going"
+        processes.kill(victim)
+        processes.start(victim)
+        writer.join(180)
+    finally:
+        stop.set()
+        writer.join()
+    assert_in_sync(pipeline, processes, timeout=180)
+    assert_no_duplicate_effect(pipeline)
