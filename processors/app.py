@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.types import EventT
 
 from processors.batch import BatchProcessor
@@ -81,14 +83,16 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     @app.agent(raw)
     async def process(stream: faust.Stream) -> None:
         async for events in stream.take_events(processor.batch_size, within=0.2):
-            await _process_batch(stream, batches, golden, events)
+            await _process_batch(batches, golden, events)
 
     return app
 
 
-async def _process_batch(stream: faust.Stream, batches: BatchProcessor, golden: Any, events: Sequence[EventT]) -> None:
+async def _process_batch(batches: BatchProcessor, golden: Any, events: Sequence[EventT]) -> None:
     def in_context(index: int) -> None:
-        stream._set_current_event(events[index])  # the table picks its partition from the current event
+        # The table picks its partition from the task's current event. Only the context variable is set:
+        # the stream's own current_event belongs to take_events(), which is filling the next batch meanwhile.
+        _current_event.set(weakref.ref(events[index]))
 
     try:
         await batches.process([_Record(event) for event in events], golden, in_context)

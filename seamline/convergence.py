@@ -10,7 +10,7 @@ from processors.cleanse import InvalidRecord, cleanse, format_key
 from processors.identity import golden_id
 from seamline.config import Config
 from seamline.dlq import read_headers
-from seamline.serde import AvroSerde
+from seamline.serde import AvroSerde, SerdeError
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 
@@ -53,7 +53,10 @@ def dead_letter_reasons(config: Config) -> dict[str, str]:
     reasons = {}
     for message in read_to_end(config.kafka, topic):
         headers = read_headers(message.headers())
-        key = serde.decode(headers["original.topic"], message.key(), key=True)
+        try:
+            key = serde.decode(headers["original.topic"], message.key(), key=True)
+        except SerdeError:
+            continue  # not a change of a source row: nothing to compare it with
         reasons[format_key(key["columns"])] = headers["error.reason"]
     return reasons
 
