@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
+from seamline.retry import retrying
 
 
 def read_to_end(kafka: KafkaConfig, topic: str, timeout_s: float = 60.0) -> Iterator[Message]:
@@ -21,7 +22,9 @@ def read_to_end(kafka: KafkaConfig, topic: str, timeout_s: float = 60.0) -> Iter
             return
         ends = {}
         for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            for attempt in retrying(timeout_s=60):  # a topic created a moment ago may have no leader yet
+                with attempt:
+                    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
             if high > low:
                 ends[partition] = high
         consumer.assign([TopicPartition(topic, partition, 0) for partition in ends])
