@@ -18,6 +18,8 @@ from sandbox.erp import SampleData, insert
 from seamline import stack
 from seamline.local_pipeline import LocalPipeline
 from seamline.supervisor import Supervisor
+from seamline.topic_reader import read_to_end
+from seamline.topics import canonical_topic, source_topic
 
 
 def target_count(pipeline: LocalPipeline) -> int:
@@ -84,6 +86,11 @@ def main() -> None:
     print(f"streaming: {args.changes} inserts in {stream_s:.1f} s = {args.changes / stream_s:,.0f} events/s "
           f"(the ERP committed them in {write_s:.1f} s)")
     print(f"latency source commit → target write: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    config = pipeline.config
+    for stage, topic in (("source", source_topic(config.kafka, "erp", "customers")),
+                         ("processor", canonical_topic(config.kafka, "customer"))):
+        last = max(message.timestamp()[1] for message in read_to_end(config.kafka, topic)) / 1000
+        print(f"{stage:9}: its last record of the streamed changes at +{last - streamed_from:.1f} s")
 
 
 if __name__ == "__main__":

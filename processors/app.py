@@ -96,7 +96,7 @@ async def _process_batch(batches: BatchProcessor, golden: Any, events: Sequence[
 
     try:
         await batches.process([_Record(event) for event in events], golden, in_context)
-    except BaseException:
+    except Exception:
         log.exception("processing stopped on a transient failure; exiting without committing this batch")
         logging.shutdown()
         os._exit(EXIT_TRANSIENT)

@@ -47,11 +47,10 @@ class SourceRunner:
         """Finish the current step, commit what Kafka acknowledged, and return from run()."""
         self._stopping = True
 
-    def run(self, install_signal_handlers: bool = True) -> None:
+    def run(self) -> None:
         """Capture and publish until stop() or SIGTERM/SIGINT."""
-        if install_signal_handlers:
-            signal.signal(signal.SIGTERM, self._on_signal)
-            signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
         ensure_topics(self.kafka, [offsets_topic(self.kafka)])
         resume = self.positions.load(self.source.name)
         log.info("source %s resumes from %s", self.source.name, resume)

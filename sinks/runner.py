@@ -54,25 +54,20 @@ class SinkRunner:
         """Finish the current batch and return from run()."""
         self._stopping = True
 
-    def run(self, install_signal_handlers: bool = True, idle_exit_s: float | None = None) -> None:
-        """Consume and write until stop(), SIGTERM/SIGINT, or `idle_exit_s` seconds without records."""
-        if install_signal_handlers:
-            signal.signal(signal.SIGTERM, self._on_signal)
-            signal.signal(signal.SIGINT, self._on_signal)
+    def run(self) -> None:
+        """Consume and write until stop() or SIGTERM/SIGINT."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
         ensure_topics(self.kafka, [*self.topics, self.dead_letters.topic])
         consumer = Consumer(client_settings(self.kafka, "consumer", **{"group.id": self.group_id}))
         consumer.subscribe(list(self.topics))
         self.sink.setup()
-        last_record = time.monotonic()
         try:
             while not self._stopping:
                 messages = consumer.consume(self.batch_size, timeout=0.5)
                 messages = [m for m in messages if self._readable(m)]
                 if not messages:
-                    if idle_exit_s is not None and time.monotonic() - last_record > idle_exit_s:
-                        break
                     continue
-                last_record = time.monotonic()
                 self._write_batch(messages)
                 consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         finally:
