@@ -1,8 +1,10 @@
 """Benchmark of the walking skeleton: ERP PostgreSQL → Kafka → Faust → target PostgreSQL on the local stack.
 
-Prints end-to-end events/s for the initial snapshot and for streamed changes, and the p50/p99 latency
-from the source commit of a change to its write into the target (target.synced_at - source commit time).
-Run: make bench   (or: .venv/bin/python bench/slice_bench.py --rows 20000 --changes 20000)
+Three phases on one fresh pipeline: the initial snapshot of --rows rows (events/s, process start included);
+a burst of --burst inserts committed as fast as the ERP can (end-to-end events/s, and when each stage had
+published the burst); then --paced inserts at --rate rows/s, for the p50/p99 latency from the source
+commit of a change to its write into the target (target.synced_at - source commit time).
+Run: make bench   (or: .venv/bin/python bench/slice_bench.py --help)
 """
 
 from __future__ import annotations
@@ -42,11 +44,40 @@ def wait_for_count(pipeline: LocalPipeline, supervisor: Supervisor, expected: in
     return time.monotonic()
 
 
+def stream(pipeline: LocalPipeline, data: SampleData, rows: int, per_transaction: int, rate: float | None) -> float:
+    """Insert `rows` in transactions of `per_transaction`, at `rate` rows/s (None: as fast as possible)."""
+    started = time.monotonic()
+    with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+        for sent in range(0, rows, per_transaction):
+            if rate is not None:
+                time.sleep(max(0.0, started + sent / rate - time.monotonic()))
+            insert(conn, list(data.customers(per_transaction)))
+    return time.monotonic() - started
+
+
+def lag_since(pipeline: LocalPipeline, since: float) -> tuple[float, float, float]:
+    """p50 and p99 of target write - source commit, and the last write, for rows committed after `since`."""
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        row = conn.execute(
+            """
+            SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), percentile_cont(0.99) WITHIN GROUP (ORDER BY lag),
+                   extract(epoch FROM max(synced_at) - to_timestamp(%s))
+            FROM (SELECT extract(epoch FROM synced_at - updated_at) AS lag, synced_at
+                  FROM customers WHERE updated_at >= to_timestamp(%s)) AS streamed
+            """,
+            (since, since),
+        ).fetchone()
+    assert row is not None
+    return float(row[0]), float(row[1]), float(row[2])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000, help="rows in the initial snapshot")
-    parser.add_argument("--changes", type=int, default=20_000, help="rows inserted while streaming")
-    parser.add_argument("--per-transaction", type=int, default=100, help="streamed rows per source transaction")
+    parser.add_argument("--burst", type=int, default=20_000, help="rows inserted as fast as the ERP can (throughput)")
+    parser.add_argument("--paced", type=int, default=6_000, help="rows inserted at --rate (latency)")
+    parser.add_argument("--rate", type=float, default=200.0, help="rows/s of the paced phase")
+    parser.add_argument("--per-transaction", type=int, default=10, help="rows per source transaction")
     args = parser.parse_args()
 
     info = stack.up()
@@ -59,38 +90,39 @@ def main() -> None:
     try:
         started = time.monotonic()
         supervisor.start_all()
-        done = wait_for_count(pipeline, supervisor, args.rows, timeout=600)
-        snapshot_s = done - started
-        streamed_from, write_started = time.time(), time.monotonic()
-        with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
-            for _ in range(0, args.changes, args.per_transaction):
-                insert(conn, list(data.customers(args.per_transaction)))
-        write_s = time.monotonic() - write_started
-        wait_for_count(pipeline, supervisor, args.rows + args.changes, timeout=600)
-        with psycopg.connect(pipeline.target_dsn) as conn:
-            row = conn.execute(
-                """
-                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
-                       percentile_cont(0.99) WITHIN GROUP (ORDER BY lag),
-                       extract(epoch FROM max(synced_at) - to_timestamp(%s))
-                FROM (SELECT extract(epoch FROM synced_at - updated_at) AS lag, synced_at
-                      FROM customers WHERE updated_at >= to_timestamp(%s)) AS streamed
-                """,
-                (streamed_from, streamed_from),
-            ).fetchone()
+        snapshot_s = wait_for_count(pipeline, supervisor, args.rows, timeout=600) - started
+
+        burst_from = time.time()
+        burst_write_s = stream(pipeline, data, args.burst, args.per_transaction, None)
+        wait_for_count(pipeline, supervisor, args.rows + args.burst, timeout=600)
+        _, _, burst_s = lag_since(pipeline, burst_from)
+
+        paced_from = time.time()
+        stream(pipeline, data, args.paced, args.per_transaction, args.rate)
+        wait_for_count(pipeline, supervisor, args.rows + args.burst + args.paced, timeout=600)
+        p50, p99, _ = lag_since(pipeline, paced_from)
     finally:
         supervisor.stop_all()
-    assert row is not None
-    p50, p99, stream_s = row
-    print(f"snapshot : {args.rows} rows in {snapshot_s:.1f} s (process start included) = {args.rows / snapshot_s:,.0f} events/s")
-    print(f"streaming: {args.changes} inserts in {stream_s:.1f} s = {args.changes / stream_s:,.0f} events/s "
-          f"(the ERP committed them in {write_s:.1f} s)")
-    print(f"latency source commit → target write: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    print(
+        f"snapshot : {args.rows} rows in {snapshot_s:.1f} s incl. process start"
+        f" = {args.rows / snapshot_s:,.0f} events/s"
+    )
+    print(
+        f"streaming: {args.burst} inserts in {burst_s:.1f} s = {args.burst / burst_s:,.0f} events/s end to end "
+        f"(the ERP committed them in {burst_write_s:.1f} s)"
+    )
     config = pipeline.config
-    for stage, topic in (("source", source_topic(config.kafka, "erp", "customers")),
-                         ("processor", canonical_topic(config.kafka, "customer"))):
-        last = max(message.timestamp()[1] for message in read_to_end(config.kafka, topic)) / 1000
-        print(f"{stage:9}: its last record of the streamed changes at +{last - streamed_from:.1f} s")
+    for stage, topic in (
+        ("source", source_topic(config.kafka, "erp", "customers")),
+        ("processor", canonical_topic(config.kafka, "customer")),
+    ):
+        stamps = [m.timestamp()[1] / 1000 for m in read_to_end(config.kafka, topic)]
+        done = max(stamp for stamp in stamps if stamp < paced_from)
+        print(f"  {stage:9} had published the burst at +{done - burst_from:.1f} s")
+    print(
+        f"latency at {args.rate:.0f} changes/s, source commit → target write: p50 {p50 * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms ({args.paced} changes)"
+    )
 
 
 if __name__ == "__main__":

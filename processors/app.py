@@ -82,7 +82,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
 
     @app.agent(raw)
     async def process(stream: faust.Stream) -> None:
-        async for events in stream.take_events(processor.batch_size, within=0.2):
+        async for events in stream.take_events(processor.batch_size, within=0.1):
             await _process_batch(batches, golden, events)
 
     return app

@@ -7,7 +7,6 @@ table is updated and before the batch is acknowledged, so the table never runs a
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -22,8 +21,6 @@ from seamline.publisher import Publisher
 from seamline.retry import is_transient
 from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic
-
-log = logging.getLogger(__name__)
 
 STAGE = "cleanse"
 
@@ -62,7 +59,7 @@ class BatchProcessor:
         self.serde = serde
         self.publisher = publisher
         self.metrics = metrics
-        self.dead_letters = DeadLetters(kafka, publisher, STAGE)
+        self.dead_letters = DeadLetters(kafka, publisher, STAGE, metrics)
 
     async def process(
         self,
@@ -120,8 +117,6 @@ class BatchProcessor:
         self.metrics.events_out.labels(STAGE, topic).inc()
 
     def _dead_letter(self, record: RawRecord, exc: Exception) -> None:
-        log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
-        self.metrics.errors.labels(STAGE, type(exc).__name__).inc()
         self.dead_letters.send(
             Failed(
                 topic=record.topic,

@@ -1,4 +1,4 @@
-"""Field normalisation: text, e-mail, phone, country. Each function returns the canonical form or raises InvalidField."""
+"""Field normalisation (text, e-mail, phone, country): each returns the canonical form or raises InvalidField."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-PG_EPOCH_MS = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+PG_EPOCH_MS = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 class PgOutputError(ValueError):

@@ -54,7 +54,9 @@ class PostgresCdc(Source):
                 "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.config.slot,)
             ).fetchone()
             if slot_exists and not (resume and resume.snapshot_done):
-                log.info("slot %s exists but no finished snapshot is recorded: taking the snapshot again", self.config.slot)
+                log.info(
+                    "slot %s exists but no finished snapshot is recorded: taking the snapshot again", self.config.slot
+                )
                 conn.execute("SELECT pg_drop_replication_slot(%s)", (self.config.slot,))
                 slot_exists = None
         self._replication = psycopg2.connect(self._dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection)
@@ -69,7 +71,9 @@ class PostgresCdc(Source):
         if exists:
             return
         tables = sql.SQL(", ").join(sql.Identifier(schema, table) for schema, table in self._tables)
-        conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(self.config.publication), tables))
+        conn.execute(
+            sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(self.config.publication), tables)
+        )
 
     def changes(self) -> Iterator[Change | Checkpoint | None]:
         if self._snapshot is not None:
@@ -94,7 +98,7 @@ class PostgresCdc(Source):
                     cursor.execute(query)
                     while rows := cursor.fetchmany(_FETCH):
                         for values in rows:
-                            row: Row = dict(zip(columns, values))
+                            row: Row = dict(zip(columns, values, strict=True))
                             yield self._change("r", schema, table, None, row, f"{position}:0", snapshot_ts_ms, True)
 
     @staticmethod
@@ -140,8 +144,13 @@ class PostgresCdc(Source):
                 ordinal += 1
                 relation = decoded.relation
                 yield self._change(
-                    decoded.op, relation.schema, relation.table, decoded.old, decoded.new,
-                    f"{commit_lsn}:{ordinal}", commit_ts_ms,
+                    decoded.op,
+                    relation.schema,
+                    relation.table,
+                    decoded.old,
+                    decoded.new,
+                    f"{commit_lsn}:{ordinal}",
+                    commit_ts_ms,
                 )
             elif isinstance(decoded, Commit):
                 yield Checkpoint(lsn_to_str(decoded.end_lsn), snapshot_done=True)

@@ -22,11 +22,17 @@ CREATE TABLE IF NOT EXISTS customers (
 ALTER TABLE customers REPLICA IDENTITY FULL;
 """
 
-_LATIN = (["Ada", "Luca", "Giulia", "Marta", "Jonas", "Chiara", "Pierre", "Inés"],
-          ["Lovelace", "Rossi", "Bianchi", "Müller", "Dubois", "García", "Esposito", "Novák"])
+_LATIN = (
+    ["Ada", "Luca", "Giulia", "Marta", "Jonas", "Chiara", "Pierre", "Inés"],
+    ["Lovelace", "Rossi", "Bianchi", "Müller", "Dubois", "García", "Esposito", "Novák"],
+)
 _BENGALI = (["রবীন্দ্রনাথ", "সুমিতা", "আরিফ", "তানিয়া", "নাসরিন"], ["ঠাকুর", "রহমান", "চৌধুরী", "হোসেন", "দাস"])
 _CHINESE = (["小明", "丽", "伟", "芳", "静"], ["王", "李", "张", "刘", "陈"])
-_COUNTRIES = {"latin": ["IT", "DE", "FR", "ES", "Italy", "DEU"], "bengali": ["BD", "Bangladesh"], "chinese": ["CN", "TW"]}
+_COUNTRIES = {
+    "latin": ["IT", "DE", "FR", "ES", "Italy", "DEU"],
+    "bengali": ["BD", "Bangladesh"],
+    "chinese": ["CN", "TW"],
+}
 _COUNTRY_CODE = {"Italy": "IT", "DEU": "DE", "Bangladesh": "BD"}
 
 

@@ -67,11 +67,15 @@ def compare(config: Config, erp_dsn: str, target_dsn: str) -> Comparison:
     with psycopg.connect(erp_dsn) as conn:
         cursor = conn.execute("SELECT id::text, full_name, email, phone, country_code FROM customers")
         columns = [c.name for c in cursor.description or []]
-        source = [dict(zip(columns, values)) for values in cursor.fetchall()]
+        source = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
     with psycopg.connect(target_dsn) as conn:
         exists = conn.execute("SELECT to_regclass('customers') IS NOT NULL").fetchone()
-        rows = conn.execute("SELECT id, name, email, phone, country FROM customers").fetchall() if exists and exists[0] else []
-        target = {row[0]: dict(zip(_FIELDS, row[1:])) for row in rows}
+        rows = (
+            conn.execute("SELECT id, name, email, phone, country FROM customers").fetchall()
+            if exists and exists[0]
+            else []
+        )
+        target = {row[0]: dict(zip(_FIELDS, row[1:], strict=True)) for row in rows}
     reasons = dead_letter_reasons(config)
     result.source_rows = len(source)
     expected_ids = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from rich.console import Console
@@ -36,8 +36,13 @@ def _progress(phase: str, report: Comparison, changes: ChangeStream | None) -> T
     return table
 
 
-def _wait_in_sync(phase: str, pipeline: LocalPipeline, supervisor: Supervisor, changes: ChangeStream | None,
-                  writer: threading.Thread | None = None) -> Comparison:
+def _wait_in_sync(
+    phase: str,
+    pipeline: LocalPipeline,
+    supervisor: Supervisor,
+    changes: ChangeStream | None,
+    writer: threading.Thread | None = None,
+) -> Comparison:
     config = pipeline.config
     deadline = time.monotonic() + TIMEOUT_S
     with Live(console=console, refresh_per_second=2) as live:
@@ -70,7 +75,7 @@ def run_demo() -> int:
     started = time.monotonic()
     console.print("Starting the local stack (Kafka, schema registry, PostgreSQL)…")
     info = stack.up()
-    name = "demo_" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    name = "demo_" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     pipeline = LocalPipeline.create(info, name, info.state_dir / "demo" / name)
     data = SampleData(seed=2026)
     with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
-from seamline.publisher import Publisher
-
 from seamline.config import KafkaConfig
+from seamline.metrics import Metrics
+from seamline.publisher import Publisher
 from seamline.topics import dlq_topic
+
+log = logging.getLogger(__name__)
 
 HEADER_PREFIX = "seamline."
 
@@ -54,11 +57,14 @@ def read_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
 class DeadLetters:
     """Writes failed records of one stage to `dlq.<stage>` through the caller's publisher."""
 
-    def __init__(self, kafka: KafkaConfig, publisher: Publisher, stage: str) -> None:
+    def __init__(self, kafka: KafkaConfig, publisher: Publisher, stage: str, metrics: Metrics) -> None:
         self._publisher = publisher
         self._stage = stage
+        self._metrics = metrics
         self.topic = dlq_topic(kafka, stage)
 
     def send(self, failed: Failed) -> None:
         """Queue one dead letter; the caller flushes the publisher before committing its input."""
+        log.warning("dead letter from %s[%d]@%d: %s", failed.topic, failed.partition, failed.offset, failed.reason)
+        self._metrics.errors.labels(self._stage, failed.error_class).inc()
         self._publisher.send(self.topic, failed.value, key=failed.key, headers=dlq_headers(self._stage, failed))

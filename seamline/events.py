@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Op = Literal["c", "u", "d", "r"]
 Row = dict[str, str | None]
@@ -42,7 +42,7 @@ class Change:
     source_ts_ms: int
     snapshot: bool = False
 
-    def envelope(self) -> dict[str, object]:
+    def envelope(self) -> dict[str, Any]:
         """The ChangeEvent record (schemas/change_event.avsc)."""
         return {
             "op": self.op,

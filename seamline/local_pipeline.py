@@ -80,8 +80,14 @@ class LocalPipeline:
                     {"source": "erp.customers", "entity": "customer", "fields": MAPPING, "default_region": "DE"}
                 ],
             },
-            "sinks": {SINK: {"kind": "postgres", "dsn": target_dsn, "tables": {"customer": "customers"},
-                             "metrics_port": free_port()}},
+            "sinks": {
+                SINK: {
+                    "kind": "postgres",
+                    "dsn": target_dsn,
+                    "tables": {"customer": "customers"},
+                    "metrics_port": free_port(),
+                }
+            },
         }
         config_path = work_dir / "seamline.yaml"
         config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))

@@ -27,9 +27,7 @@ class Metrics:
         registry = registry or CollectorRegistry()
         return cls(
             registry=registry,
-            events_in=Counter(
-                f"{prefix}_events_in", "Records read by a stage.", ["stage", "topic"], registry=registry
-            ),
+            events_in=Counter(f"{prefix}_events_in", "Records read by a stage.", ["stage", "topic"], registry=registry),
             events_out=Counter(
                 f"{prefix}_events_out", "Records written by a stage.", ["stage", "topic"], registry=registry
             ),

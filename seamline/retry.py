@@ -18,7 +18,9 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in (-1, 408, 429)
     if isinstance(exc, psycopg.Error):
-        return isinstance(exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+        return isinstance(
+            exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+        )
     return isinstance(exc, (DeliveryFailed, KafkaException, httpx.TransportError, ConnectionError, TimeoutError))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,9 @@ def schema_name(bare_topic: str, *, key: bool) -> str:
         return "entity_key" if key else rest
     if bare_topic == "seamline.offsets":
         return "position_key" if key else "position"
-    raise SchemaNotFound(f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical. or are seamline.offsets")
+    raise SchemaNotFound(
+        f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical. or are seamline.offsets"
+    )
 
 
 def schema_text(name: str, schema_dir: Path = SCHEMA_DIR) -> str:
@@ -36,7 +38,7 @@ def schema_text(name: str, schema_dir: Path = SCHEMA_DIR) -> str:
     return path.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse(text: str) -> Any:
     """A fastavro parsed schema, cached by its text."""
     return fastavro.parse_schema(json.loads(text))

@@ -49,6 +49,7 @@ class AvroSerde:
         self._registry = registry or registry_client(kafka)
         self._writer_ids: dict[tuple[str, bool], tuple[int, Any]] = {}
         self._writers_by_id: dict[int, Any] = {}
+        self._readers: dict[tuple[str, bool, int], tuple[Any, Any]] = {}
 
     def _schema_for(self, topic: str, *, key: bool) -> str:
         return schema_text(schema_name(topic.removeprefix(self._kafka.topic_prefix), key=key))
@@ -85,12 +86,20 @@ class AvroSerde:
                 "produce with a schema-registry serializer"
             )
         _, schema_id = _HEADER.unpack_from(data)
-        writer = self._writer(schema_id)
-        reader = parse(self._schema_for(topic, key=key))
+        writer, reader = self._reader(topic, key, schema_id)
         try:
             return fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, reader)
         except Exception as exc:  # fastavro raises many kinds on corrupt input
             raise SerdeError(f"cannot read the Avro body on {topic} with schema id {schema_id}: {exc!r}") from exc
+
+    def _reader(self, topic: str, key: bool, schema_id: int) -> tuple[Any, Any]:
+        """Writer and reader schema; the reader is None when both are the same, sparing schema resolution."""
+        cached = self._readers.get((topic, key, schema_id))
+        if cached is None:
+            writer = self._writer(schema_id)
+            reader = parse(self._schema_for(topic, key=key))
+            cached = self._readers[(topic, key, schema_id)] = (writer, None if reader == writer else reader)
+        return cached
 
     def _writer(self, schema_id: int) -> Any:
         writer = self._writers_by_id.get(schema_id)
@@ -100,7 +109,9 @@ class AvroSerde:
             except SchemaRegistryError as exc:
                 if exc.http_status_code != 404:
                     raise
-                raise SerdeError(f"schema id {schema_id} is unknown to the registry: the record was written elsewhere") from exc
+                raise SerdeError(
+                    f"schema id {schema_id} is unknown to the registry: the record was written elsewhere"
+                ) from exc
             writer = parse(text)
             self._writers_by_id[schema_id] = writer
         return writer

@@ -42,7 +42,9 @@ def check(kafka: KafkaConfig, topics: Iterable[str], schema_dir: Path = SCHEMA_D
             results.append(SubjectCheck(subject, f"{name}.avsc", True, "new subject"))
             continue
         ok = client.test_compatibility(subject, Schema(schema_text(name, schema_dir), "AVRO"))
-        detail = "compatible with the registered version" if ok else "not backward compatible: old records could not be read"
+        detail = (
+            "compatible with the registered version" if ok else "not backward compatible: old records could not be read"
+        )
         results.append(SubjectCheck(subject, f"{name}.avsc", ok, detail))
     return results
 

@@ -54,7 +54,7 @@ def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
     ]
     if not wanted:
         return
-    for topic, future in admin.create_topics(wanted, operation_timeout=15).items():
+    for future in admin.create_topics(wanted, operation_timeout=15).values():
         try:
             future.result()
         except KafkaException as exc:

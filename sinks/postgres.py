@@ -54,7 +54,8 @@ class PostgresTarget(Sink):
     def __init__(self, config: PostgresSink) -> None:
         self.config = config
         self._conn: psycopg.Connection | None = None
-        self._columns = {entity: _columns(entity) for entity in config.tables}
+        self._tables: dict[str, str] = {entity: table for entity, table in config.tables.items()}
+        self._columns = {entity: _columns(entity) for entity in self._tables}
 
     def setup(self) -> None:
         self._conn = psycopg.connect(self.config.dsn.get_secret_value())
@@ -65,7 +66,7 @@ class PostgresTarget(Sink):
                     "version bigint NOT NULL, deleted_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (entity, id))"
                 ).format(sql.Identifier(TOMBSTONES))
             )
-            for entity, table in self.config.tables.items():
+            for entity, table in self._tables.items():
                 definitions = [
                     sql.SQL("{} {}{}").format(
                         sql.Identifier(c.name),
@@ -105,18 +106,20 @@ class PostgresTarget(Sink):
                     if is_transient(exc):
                         raise
                     reason = (exc.diag.message_primary or str(exc)).strip()
-                    rejected.append(Rejected(record, f"{self.config.tables[record.entity]}: {reason}", type(exc).__name__))
+                    rejected.append(Rejected(record, f"{self._tables[record.entity]}: {reason}", type(exc).__name__))
         return rejected
 
     def _write_all(self, records: Sequence[SinkRecord]) -> None:
         assert self._conn is not None
         with self._conn.cursor() as cursor:
-            for entity, table in self.config.tables.items():
+            for entity, table in self._tables.items():
                 ours = [r for r in records if r.entity == entity]
                 upserts = [r.value for r in ours if r.value is not None and not r.value["deleted"]]
                 deletes = [r for r in ours if r.value is None or r.value["deleted"]]
                 if upserts:
-                    cursor.executemany(self._upsert_sql(entity, table), [self._upsert_params(entity, v) for v in upserts])
+                    cursor.executemany(
+                        self._upsert_sql(entity, table), [self._upsert_params(entity, v) for v in upserts]
+                    )
                 for record in deletes:
                     self._delete(cursor, entity, table, record)
 
@@ -124,7 +127,9 @@ class PostgresTarget(Sink):
         columns = self._columns[entity]
         names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
         values = sql.SQL(", ").join(
-            sql.SQL("to_timestamp(%s)") if c.sql_type == "timestamptz" else sql.SQL("%s::{}").format(sql.SQL(c.sql_type))
+            sql.SQL("to_timestamp(%s)")
+            if c.sql_type == "timestamptz"
+            else sql.SQL("%s::{}").format(sql.SQL(c.sql_type))
             for c in columns
         )
         updates = sql.SQL(", ").join(
@@ -161,12 +166,14 @@ class PostgresTarget(Sink):
         cursor.execute(
             sql.SQL(
                 "INSERT INTO {} (entity, id, version) VALUES (%s, %s, %s) "
-                "ON CONFLICT (entity, id) DO UPDATE SET version = GREATEST({}.version, EXCLUDED.version), deleted_at = now()"
+                "ON CONFLICT (entity, id) DO UPDATE "
+                "SET version = GREATEST({}.version, EXCLUDED.version), deleted_at = now()"
             ).format(sql.Identifier(TOMBSTONES), sql.Identifier(TOMBSTONES)),
             (entity, record.id, version),
         )
         cursor.execute(
-            sql.SQL("DELETE FROM {} WHERE id = %s AND version <= %s").format(sql.Identifier(table)), (record.id, version)
+            sql.SQL("DELETE FROM {} WHERE id = %s AND version <= %s").format(sql.Identifier(table)),
+            (record.id, version),
         )
 
     def close(self) -> None:

@@ -47,7 +47,7 @@ class SinkRunner:
         self.group_id = group_id or f"seamline-sink-{name}"
         self.serde = AvroSerde(kafka)
         self.publisher = Publisher(kafka)
-        self.dead_letters = DeadLetters(kafka, self.publisher, f"sink.{name}")
+        self.dead_letters = DeadLetters(kafka, self.publisher, f"sink.{name}", metrics)
         self._stopping = False
 
     def stop(self, *_: object) -> None:
@@ -64,7 +64,7 @@ class SinkRunner:
         self.sink.setup()
         try:
             while not self._stopping:
-                messages = consumer.consume(self.batch_size, timeout=0.5)
+                messages = consumer.consume(self.batch_size, timeout=0.1)
                 messages = [m for m in messages if self._readable(m)]
                 if not messages:
                     continue
@@ -127,8 +127,6 @@ class SinkRunner:
 
     def _reject(self, item: Rejected) -> None:
         record = item.record
-        log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, item.reason)
-        self.metrics.errors.labels(STAGE, item.error_class).inc()
         self.dead_letters.send(
             Failed(
                 topic=record.topic,

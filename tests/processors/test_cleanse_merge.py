@@ -22,19 +22,36 @@ def event(op: str, position: str, after: dict[str, Any] | None = None, ts: int =
         "op": op,
         "before": None,
         "after": after,
-        "source": {"system": "erp", "object": "customers", "connector": "postgres_cdc", "position": position,
-                   "snapshot": op == "r", "ts_ms": ts},
+        "source": {
+            "system": "erp",
+            "object": "customers",
+            "connector": "postgres_cdc",
+            "position": position,
+            "snapshot": op == "r",
+            "ts_ms": ts,
+        },
         "ts_ms": ts,
         "event_id": "x",
     }
 
 
-ROW = {"id": "7", "full_name": " Ada  Lovelace", "email": "ADA@example.com", "phone": "030 1234567", "country_code": "de"}
+ROW = {
+    "id": "7",
+    "full_name": " Ada  Lovelace",
+    "email": "ADA@example.com",
+    "phone": "030 1234567",
+    "country_code": "de",
+}
 
 
 def test_cleanse_maps_and_normalises() -> None:
     change = cleanse(event("c", "0/10", ROW), {"id": "7"}, MAPPING)
-    assert change.fields == {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+49301234567", "country": "DE"}
+    assert change.fields == {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "+49301234567",
+        "country": "DE",
+    }
     assert change.source_key == "7"
 
 

@@ -57,24 +57,33 @@ def erp(stack: StackInfo) -> Iterator[Erp]:
     db = Erp(postgres_dsn(name), slot=f"slot_{uuid.uuid4().hex[:12]}", publication=f"pub_{uuid.uuid4().hex[:12]}")
     db.sql("CREATE TABLE customers (id bigserial PRIMARY KEY, full_name text, email text)")
     db.sql("ALTER TABLE customers REPLICA IDENTITY FULL")
-    db.sql("INSERT INTO customers (full_name, email) VALUES ('Ada Lovelace', 'ada@example.com'), ('Grace Hopper', NULL)")
+    db.sql(
+        "INSERT INTO customers (full_name, email) VALUES ('Ada Lovelace', 'ada@example.com'), ('Grace Hopper', NULL)"
+    )
     yield db
     for cdc in db.sources:
         cdc.close()
     with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
         admin.execute(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s AND active_pid IS NOT NULL",
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+            "WHERE slot_name = %s AND active_pid IS NOT NULL",
             (db.slot,),
         )
         for _ in range(50):
-            if not admin.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (db.slot,)).fetchone():
+            if not admin.execute(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (db.slot,)
+            ).fetchone():
                 break
             time.sleep(0.1)
-        admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (db.slot,))
+        admin.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (db.slot,)
+        )
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def take(changes: Iterator[Change | Checkpoint | None], until: Callable[[list[Item]], bool], timeout: float = 15) -> list[Item]:
+def take(
+    changes: Iterator[Change | Checkpoint | None], until: Callable[[list[Item]], bool], timeout: float = 15
+) -> list[Item]:
     """Items from the generator until `until(items)` holds; fail after `timeout` seconds."""
     items: list[Item] = []
     deadline = time.monotonic() + timeout
@@ -120,7 +129,9 @@ def test_snapshot_rows_then_checkpoint(erp: Erp) -> None:
         ("r", True, "1", None, {"id": "1", "full_name": "Ada Lovelace", "email": "ada@example.com"}),
         ("r", True, "2", None, {"id": "2", "full_name": "Grace Hopper", "email": None}),
     ]
-    assert {(r.system, r.object, r.connector) for r in rows if isinstance(r, Change)} == {("erp", "customers", "postgres_cdc")}
+    assert {(r.system, r.object, r.connector) for r in rows if isinstance(r, Change)} == {
+        ("erp", "customers", "postgres_cdc")
+    }
     assert {position_order("postgres_cdc", r.position)[0] for r in rows} == {lsn_from_str(done.position)}
 
 

@@ -11,20 +11,30 @@ ROOT = Path(__file__).resolve().parents[2]
 def seamline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "seamline", *args],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
 def test_the_example_configuration_is_valid() -> None:
-    result = seamline("validate", "examples/erp-to-warehouse.yaml", env={"ERP_PASSWORD": "x", "WAREHOUSE_PASSWORD": "y"})
+    result = seamline(
+        "validate", "examples/erp-to-warehouse.yaml", env={"ERP_PASSWORD": "x", "WAREHOUSE_PASSWORD": "y"}
+    )
     assert result.returncode == 0, result.stderr
     assert "1 source(s), a processor, 1 sink(s)" in result.stderr
 
 
 def test_a_long_running_process_refuses_a_bad_file_at_start(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "examples/erp-to-warehouse.yaml").read_text().replace("slot: seamline_erp", "slot: Bad-Slot"))
-    result = seamline("source", "run", "erp", "--config", str(bad), env={"ERP_PASSWORD": "x", "WAREHOUSE_PASSWORD": "y"})
+    bad.write_text(
+        (ROOT / "examples/erp-to-warehouse.yaml").read_text().replace("slot: seamline_erp", "slot: Bad-Slot")
+    )
+    result = seamline(
+        "source", "run", "erp", "--config", str(bad), env={"ERP_PASSWORD": "x", "WAREHOUSE_PASSWORD": "y"}
+    )
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr
     assert f"{bad}:12: sources.erp.slot: String should match pattern" in result.stderr.replace("\n", "")
@@ -35,7 +45,11 @@ def test_a_missing_secret_is_named(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("ERP_PASSWORD", "WAREHOUSE_PASSWORD")}
     result = subprocess.run(
         [sys.executable, "-m", "seamline", "validate", "examples/erp-to-warehouse.yaml"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
     )
     assert result.returncode == 2
     assert "environment variable ERP_PASSWORD is not set" in result.stderr

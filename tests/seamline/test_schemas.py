@@ -49,7 +49,11 @@ def config_file(kafka: KafkaConfig, tmp_path: Path) -> Path:
                     }
                 },
                 "sinks": {
-                    "warehouse": {"kind": "postgres", "dsn": "postgresql://unused@127.0.0.1/dw", "tables": {"customer": "customers"}}
+                    "warehouse": {
+                        "kind": "postgres",
+                        "dsn": "postgresql://unused@127.0.0.1/dw",
+                        "tables": {"customer": "customers"},
+                    }
                 },
             }
         )
@@ -138,7 +142,10 @@ def test_check_refuses_incompatible_change(
 ) -> None:
     push(config.kafka, config_topics(config))
     schema_dir = changed_schemas(tmp_path, change)
-    results = {r.subject.removeprefix(config.kafka.topic_prefix): r for r in check(config.kafka, config_topics(config), schema_dir)}
+    results = {
+        r.subject.removeprefix(config.kafka.topic_prefix): r
+        for r in check(config.kafka, config_topics(config), schema_dir)
+    }
     refused = results.pop("canonical.customer-value")
     assert not refused.compatible
     assert "not backward compatible" in refused.detail

@@ -84,7 +84,10 @@ def test_bytes_carry_magic_and_registered_id(kafka: KafkaConfig) -> None:
         (source_topic(kafka, "erp", "customers"), {"columns": {"id": "7"}}, change_event()),
     ]
     for topic, key, value in cases:
-        for subject, data in ((f"{topic}-value", serde.encode(topic, value)), (f"{topic}-key", serde.encode(topic, key, key=True))):
+        for subject, data in (
+            (f"{topic}-value", serde.encode(topic, value)),
+            (f"{topic}-key", serde.encode(topic, key, key=True)),
+        ):
             magic, schema_id = struct.unpack(">bI", data[:5])
             assert magic == 0
             assert schema_id == client.get_latest_version(subject).schema_id
@@ -94,7 +97,11 @@ def test_tombstone_decodes_to_none(kafka: KafkaConfig) -> None:
     assert AvroSerde(kafka).decode(canonical_topic(kafka, "customer"), None) is None
 
 
-@pytest.mark.parametrize("payload", [b"", b"\x00\x00", b'{"id": "7"}', b"\x01\x00\x00\x00\x01\x02"], ids=["empty", "short", "json", "magic-1"])
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"\x00\x00", b'{"id": "7"}', b"\x01\x00\x00\x00\x01\x02"],
+    ids=["empty", "short", "json", "magic-1"],
+)
 def test_foreign_bytes_raise_serde_error(kafka: KafkaConfig, payload: bytes) -> None:
     topic = canonical_topic(kafka, "customer")
     with pytest.raises(SerdeError, match="not in the Confluent wire format") as raised:

@@ -16,7 +16,9 @@ from seamline.stack import StackInfo, postgres_dsn
 from sinks.postgres import PostgresTarget
 from sinks.sink import SinkRecord
 
-ROW = "SELECT id, version, name, email, phone, country, xrefs, origin, updated_at, synced_at FROM customers WHERE id = %s"
+ROW = (
+    "SELECT id, version, name, email, phone, country, xrefs, origin, updated_at, synced_at FROM customers WHERE id = %s"
+)
 
 
 @pytest.fixture
@@ -68,10 +70,12 @@ def row(dsn: str, id: str) -> tuple[Any, ...] | None:
 def test_setup_creates_the_table(target: PostgresTarget, database: str) -> None:
     with psycopg.connect(database) as conn:
         columns = conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'customers' ORDER BY ordinal_position"
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'customers' ORDER BY ordinal_position"
         ).fetchall()
         key = conn.execute(
-            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "SELECT a.attname FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
             "WHERE i.indrelid = 'customers'::regclass AND i.indisprimary"
         ).fetchall()
     assert dict(columns) == {
