@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+import httpx
 import psycopg
 import pytest
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.erp import ChangeStream, SampleData, insert
 from seamline.convergence import compare, dead_letter_reasons
@@ -80,6 +82,34 @@ def test_snapshot_then_inserts_updates_deletes_reach_the_target(pipeline: LocalP
     assert min(changes.counts.values()) > 0
     assert_in_sync(pipeline, processes)
     assert_no_duplicate_effect(pipeline)
+    assert_metrics_served(pipeline)
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Samples of a /metrics endpoint, by name and labels."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        f"{sample.name}{sorted(sample.labels.items())}": sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def assert_metrics_served(pipeline: LocalPipeline) -> None:
+    config = pipeline.config
+    assert config.processor is not None
+    raw = source_topic(config.kafka, "erp", "customers")
+    canonical = canonical_topic(config.kafka, "customer")
+    source = scrape(config.sources["erp"].metrics_port)
+    processor = scrape(config.processor.metrics_port)
+    sink = scrape(config.sinks["warehouse"].metrics_port)
+    assert source[f"seamline_events_out_total{sorted({'stage': 'source', 'topic': raw}.items())}"] >= INITIAL + 300
+    assert processor[f"seamline_events_in_total{sorted({'stage': 'cleanse', 'topic': raw}.items())}"] >= INITIAL + 300
+    errors = processor[f"seamline_errors_total{sorted({'stage': 'cleanse', 'kind': 'InvalidRecord'}.items())}"]
+    assert errors == INITIAL // INVALID_EVERY
+    lag = sink[f"seamline_end_to_end_lag_seconds_count{sorted({'sink': 'warehouse', 'entity': 'customer'}.items())}"]
+    assert lag >= INITIAL - INITIAL // INVALID_EVERY
+    assert sink[f"seamline_events_in_total{sorted({'stage': 'sink', 'topic': canonical}.items())}"] >= lag
 
 
 def test_invalid_rows_go_to_the_dlq_with_their_reason_and_the_rest_go_through(
