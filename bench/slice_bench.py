@@ -103,6 +103,7 @@ def main() -> None:
         p50, p99, _ = lag_since(pipeline, paced_from)
     finally:
         supervisor.stop_all()
+        pipeline.destroy(info.postgres_dsn)
     print(
         f"snapshot : {args.rows} rows in {snapshot_s:.1f} s incl. process start"
         f" = {args.rows / snapshot_s:,.0f} events/s"

@@ -54,6 +54,13 @@ class RowChange:
     old: dict[str, str | None] | None = field(default=None)
 
 
+@dataclass(frozen=True)
+class Truncate:
+    """A TRUNCATE of one or more tables: a bulk delete that carries no rows."""
+
+    relations: tuple[Relation, ...]
+
+
 def lsn_to_str(lsn: int) -> str:
     """The textual form PostgreSQL uses, e.g. 0/16B3748."""
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
@@ -112,12 +119,12 @@ class _Reader:
 
 
 class PgOutputDecoder:
-    """Turns pgoutput messages into Begin, Commit, RowChange; remembers relations; ignores the rest."""
+    """Turns pgoutput messages into Begin, Commit, RowChange, Truncate; remembers relations; ignores the rest."""
 
     def __init__(self) -> None:
         self.relations: dict[int, Relation] = {}
 
-    def decode(self, payload: bytes) -> Begin | Commit | RowChange | None:
+    def decode(self, payload: bytes) -> Begin | Commit | RowChange | Truncate | None:
         reader = _Reader(payload)
         kind = chr(reader.byte())
         if kind == "B":
@@ -145,8 +152,12 @@ class PgOutputDecoder:
             relation = self._known(reader.int32())
             reader.byte()  # 'K' or 'O'
             return RowChange("d", relation, new=None, old=reader.tuple_data(relation))
-        if kind in "YOTM":
-            return None  # type, origin, truncate and logical messages carry no row changes
+        if kind == "T":
+            count = reader.int32()
+            reader.byte()  # options: cascade, restart identity
+            return Truncate(tuple(self._known(reader.int32()) for _ in range(count)))
+        if kind in "YOM":
+            return None  # type, origin and logical messages carry no row changes
         raise PgOutputError(f"unknown pgoutput message {kind!r}")
 
     def _relation(self, reader: _Reader) -> None:

@@ -15,7 +15,7 @@ import psycopg2
 import psycopg2.extras
 from psycopg import sql
 
-from producers.pgoutput import Begin, Commit, PgOutputDecoder, RowChange, lsn_from_str, lsn_to_str
+from producers.pgoutput import Begin, Commit, PgOutputDecoder, RowChange, Truncate, lsn_from_str, lsn_to_str
 from producers.source import Checkpoint, Source
 from seamline.config import PostgresCdcSource
 from seamline.events import Change, Row
@@ -151,6 +151,14 @@ class PostgresCdc(Source):
                     decoded.new,
                     f"{commit_lsn}:{ordinal}",
                     commit_ts_ms,
+                )
+            elif isinstance(decoded, Truncate):
+                names = ", ".join(f"{r.schema}.{r.table}" for r in decoded.relations)
+                log.error(
+                    "TRUNCATE of %s at %s is not captured: no row events exist for it; "
+                    "delete the rows with DELETE instead, or rebuild the targets with a new snapshot",
+                    names,
+                    commit_lsn,
                 )
             elif isinstance(decoded, Commit):
                 yield Checkpoint(lsn_to_str(decoded.end_lsn), snapshot_done=True)

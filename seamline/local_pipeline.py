@@ -6,6 +6,7 @@ Used by `seamline demo`, the integration tests and the benchmark, so all three r
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,6 @@ class LocalPipeline:
             for db in (erp_db, target_db):
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-            admin.execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (name,)
-            )
         erp_dsn, target_dsn = postgres_dsn(erp_db), postgres_dsn(target_db)
         erp.create_schema(erp_dsn)
         config = {
@@ -92,6 +90,26 @@ class LocalPipeline:
         config_path = work_dir / "seamline.yaml"
         config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
         return cls(name, work_dir, erp_dsn, target_dsn, config_path)
+
+    def drop_slot(self, admin_dsn: str) -> None:
+        """Drop the replication slot (stop the source first): an unused slot makes PostgreSQL keep WAL forever."""
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            for _ in range(20):  # a killed source's walsender may hold the slot for a moment
+                try:
+                    admin.execute(
+                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                        (self.name,),
+                    )
+                    return
+                except psycopg.errors.ObjectInUse:
+                    time.sleep(0.5)
+
+    def destroy(self, admin_dsn: str) -> None:
+        """Drop the slot and both databases."""
+        self.drop_slot(admin_dsn)
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            for db in (f"{self.name}_erp", f"{self.name}_target"):
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 
     @property
     def config(self) -> Config:

@@ -32,9 +32,11 @@ def kafka(stack: StackInfo) -> KafkaConfig:
 
 
 @pytest.fixture
-def pipeline(stack: StackInfo, tmp_path: Path) -> LocalPipeline:
+def pipeline(stack: StackInfo, tmp_path: Path) -> Iterator[LocalPipeline]:
     """An isolated pipeline: its own ERP and target databases, topics, slot, consumer groups and state."""
-    return LocalPipeline.create(stack, f"t{uuid.uuid4().hex[:8]}", tmp_path / "pipeline")
+    made = LocalPipeline.create(stack, f"t{uuid.uuid4().hex[:8]}", tmp_path / "pipeline")
+    yield made
+    made.destroy(stack.postgres_dsn)
 
 
 @pytest.fixture

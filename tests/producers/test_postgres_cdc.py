@@ -158,6 +158,17 @@ def test_stream_insert_update_delete(erp: Erp) -> None:
     assert all(isinstance(i, Checkpoint) and i.snapshot_done for i in items[1::2])
 
 
+def test_truncate_is_reported_not_dropped_silently(erp: Erp, caplog: pytest.LogCaptureFixture) -> None:
+    _cdc, changes = erp.source(None)
+    take(changes, checkpoints(1))
+    erp.sql("TRUNCATE customers")
+    erp.sql("INSERT INTO customers (id, full_name) VALUES (20, 'After')")
+    with caplog.at_level("ERROR", logger="producers.postgres_cdc"):
+        items = take(changes, checkpoints(2))
+    assert "TRUNCATE of public.customers" in caplog.text and "is not captured" in caplog.text
+    assert [i.key for i in items if isinstance(i, Change)] == [{"id": "20"}]
+
+
 def test_one_checkpoint_per_transaction(erp: Erp) -> None:
     _cdc, changes = erp.source(None)
     take(changes, checkpoints(1))
