@@ -1,0 +1,95 @@
+"""Benchmark of the postgres_cdc producer alone: rows → Avro through the registry → Kafka (acks=all).
+
+Counts what Kafka holds on the raw topic (sum of high watermarks) while the source runs, for the initial
+snapshot and for streamed inserts. Run: .venv/bin/python bench/source_bench.py --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+
+from sandbox.erp import SampleData, insert
+from seamline import stack
+from seamline.config import KafkaConfig
+from seamline.kafka_settings import client_settings
+from seamline.local_pipeline import SOURCE, LocalPipeline
+from seamline.supervisor import Supervisor
+from seamline.topics import source_topic
+
+
+def published(kafka: KafkaConfig, topic: str) -> int:
+    """Records Kafka holds on the topic."""
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"bench-{uuid.uuid4()}"}))
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            return 0
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+            for partition in metadata.partitions
+        )
+    finally:
+        consumer.close()
+
+
+def wait_published(kafka: KafkaConfig, topic: str, supervisor: Supervisor, expected: int) -> float:
+    deadline = time.monotonic() + 600
+    while published(kafka, topic) < expected:
+        if crashed := supervisor.crashed():
+            raise SystemExit(f"{crashed} exited:\n{supervisor.log_tail('source')}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"fewer than {expected} records on {topic} after 600 s")
+        time.sleep(0.1)
+    return time.monotonic()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=50_000, help="rows in the initial snapshot")
+    parser.add_argument("--streamed", type=int, default=50_000, help="rows inserted while streaming")
+    parser.add_argument("--per-transaction", type=int, default=1_000, help="streamed rows per transaction")
+    args = parser.parse_args()
+
+    info = stack.up()
+    name = f"srcbench_{uuid.uuid4().hex[:8]}"
+    pipeline = LocalPipeline.create(info, name, Path(info.state_dir) / "bench" / name)
+    kafka = pipeline.config.kafka
+    topic = source_topic(kafka, "erp", "customers")
+    data = SampleData(seed=3, invalid_every=10**9)
+    customers = list(data.customers(args.rows + args.streamed))
+    with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+        insert(conn, customers[: args.rows])
+        row_bytes = conn.execute("SELECT avg(pg_column_size(c.*)) FROM customers c").fetchone()
+    supervisor = Supervisor(pipeline.config_path, pipeline.work_dir / "logs", {"source": ["source", "run", SOURCE]})
+    try:
+        started = time.monotonic()
+        supervisor.start_all()
+        snapshot_s = wait_published(kafka, topic, supervisor, args.rows) - started
+        stream_started = time.monotonic()
+        with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+            for first in range(args.rows, args.rows + args.streamed, args.per_transaction):
+                insert(conn, customers[first : first + args.per_transaction])
+        committed_s = time.monotonic() - stream_started
+        stream_s = wait_published(kafka, topic, supervisor, args.rows + args.streamed) - stream_started
+    finally:
+        supervisor.stop_all()
+        pipeline.destroy(info.postgres_dsn)
+    size = f"{float(row_bytes[0]):.0f}-byte rows" if row_bytes else "rows"
+    print(
+        f"postgres_cdc snapshot : {args.rows} {size} in {snapshot_s:.1f} s incl. process start"
+        f" = {args.rows / snapshot_s:,.0f} events/s"
+    )
+    print(
+        f"postgres_cdc streaming: {args.streamed} inserts in {stream_s:.1f} s = {args.streamed / stream_s:,.0f} events/s"
+        f" (the ERP committed them in {committed_s:.1f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
