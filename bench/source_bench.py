@@ -86,8 +86,8 @@ def main() -> None:
         f" = {args.rows / snapshot_s:,.0f} events/s"
     )
     print(
-        f"postgres_cdc streaming: {args.streamed} inserts in {stream_s:.1f} s = {args.streamed / stream_s:,.0f} events/s"
-        f" (the ERP committed them in {committed_s:.1f} s)"
+        f"postgres_cdc streaming: {args.streamed} inserts in {stream_s:.1f} s"
+        f" = {args.streamed / stream_s:,.0f} events/s (the ERP committed them in {committed_s:.1f} s)"
     )
 
 
