@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from producers.postgres_cdc import PostgresCdc
 from producers.source import Source
-from seamline.config import PostgresCdcSource
+from producers.sql_poll import SqlPoll
+from seamline.config import PostgresCdcSource, SqlPollSource
 
 
-def build_source(name: str, config: PostgresCdcSource) -> Source:
+def build_source(name: str, config: PostgresCdcSource | SqlPollSource) -> Source:
     """The Source object for one `sources.<name>` entry."""
+    if isinstance(config, SqlPollSource):
+        return SqlPoll(name, config)
     return PostgresCdc(name, config)

@@ -16,7 +16,7 @@ import psycopg2.extras
 from psycopg import sql
 
 from producers.pgoutput import Begin, Commit, PgOutputDecoder, RowChange, Truncate, lsn_from_str, lsn_to_str
-from producers.source import Checkpoint, Source
+from producers.source import Checkpoint, Source, split_table
 from seamline.config import PostgresCdcSource
 from seamline.events import Change, Row
 
@@ -26,11 +26,6 @@ CONNECTOR = "postgres_cdc"
 _FETCH = 2000
 
 
-def _qualified(table: str) -> tuple[str, str]:
-    schema, _, name = table.rpartition(".")
-    return schema or "public", name
-
-
 class PostgresCdc(Source):
     """Captures the configured tables of one PostgreSQL database."""
 
@@ -38,7 +33,7 @@ class PostgresCdc(Source):
         self.name = name
         self.config = config
         self._dsn = config.dsn.get_secret_value()
-        self._tables = [_qualified(table) for table in config.tables]
+        self._tables = [split_table(table) for table in config.tables]
         self._replication: psycopg2.extensions.connection | None = None
         self._cursor: psycopg2.extras.ReplicationCursor | None = None
         self._snapshot: tuple[str, str] | None = None

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from seamline.events import Change
 
 
+def split_table(table: str) -> tuple[str, str]:
+    """('schema', 'table') of a configured 'table' or 'schema.table'; the schema defaults to public."""
+    schema, _, name = table.rpartition(".")
+    return schema or "public", name
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """Every change yielded before this is complete up to `position` (the next thing to read)."""

@@ -54,7 +54,34 @@ class PostgresCdcSource(_Section):
     metrics_port: int = Field(9101, description="Port of this process's /metrics endpoint on 127.0.0.1.")
 
 
-Source = Annotated[PostgresCdcSource, Field(discriminator="kind")]
+class SqlPollSource(_Section):
+    """A SQL table polled through a timestamp + key watermark (query-based capture, PostgreSQL)."""
+
+    kind: Literal["sql_poll"]
+    dsn: SecretStr = Field(description="libpq connection string of a role that may SELECT from the table.")
+    system: str = Field(description="Name of the source system in topics and xrefs, e.g. 'erp'.")
+    table: str = Field(min_length=1, description="Table to poll, 'table' or 'schema.table'.")
+    key_column: str = Field("id", min_length=1, description="Column that identifies a row (unique, not null).")
+    timestamp_column: str = Field(
+        "updated_at",
+        min_length=1,
+        description="timestamp/timestamptz column set on every insert and update; the watermark follows it.",
+    )
+    poll_interval_s: float = Field(1.0, gt=0, description="Seconds to wait between polls once caught up.")
+    overlap_s: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds re-read behind the watermark on every poll, to catch rows committed late "
+        "with an older timestamp; rows in the window may be re-sent after a restart (same event_id).",
+    )
+    batch_size: int = Field(1000, ge=1, description="Rows read per query.")
+    soft_delete_column: str | None = Field(
+        None, description="Optional boolean column; a row where it is true is published as a delete (op 'd')."
+    )
+    metrics_port: int = Field(9101, description="Port of this process's /metrics endpoint on 127.0.0.1.")
+
+
+Source = Annotated[PostgresCdcSource | SqlPollSource, Field(discriminator="kind")]
 
 
 class EntityMapping(_Section):

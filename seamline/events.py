@@ -6,10 +6,13 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 Op = Literal["c", "u", "d", "r"]
 Row = dict[str, str | None]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def event_id(system: str, obj: str, key: dict[str, str], position: str) -> str:
@@ -18,12 +21,20 @@ def event_id(system: str, obj: str, key: dict[str, str], position: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
-def position_order(connector: str, position: str) -> tuple[int, ...]:
+def position_order(connector: str, position: str) -> tuple[int | str, ...]:
     """A sortable form of a source position, so a stale re-delivery can be recognised."""
     if connector == "postgres_cdc":
         lsn, _, ordinal = position.partition(":")  # commit LSN : change number in the transaction
         high, _, low = lsn.partition("/")
         return ((int(high, 16) << 32) | int(low, 16), int(ordinal or 0))
+    if connector == "sql_poll":
+        stamp, _, key = position.partition("|")  # ISO timestamp | key of the row
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        micros = (moment - _EPOCH) // timedelta(microseconds=1)
+        # digit-only keys compare as numbers, others as text; the flag keeps the two kinds apart
+        return (micros, 0, int(key)) if key.isascii() and key.isdigit() else (micros, 1, key)
     raise ValueError(f"no position order known for connector {connector!r}")
 
 

@@ -1,0 +1,280 @@
+"""SqlPoll against a real PostgreSQL database: order, ties, resume, updates, soft deletes, overlap (no Kafka)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from producers.kinds import build_source
+from producers.source import Checkpoint
+from producers.sql_poll import SqlPoll, format_position, parse_position
+from seamline.config import ConfigError, SqlPollSource, load_config
+from seamline.events import Change, event_id, position_order
+from seamline.stack import StackInfo, postgres_dsn
+from seamline.topics import config_topics
+
+Item = Change | Checkpoint
+T0 = datetime(2026, 11, 22, 4, 5, 6, 123456, tzinfo=UTC)
+
+
+@dataclass
+class Db:
+    """A fresh source database with a customers table (id bigint key, updated_at timestamptz)."""
+
+    dsn: str
+    sources: list[SqlPoll] = field(default_factory=list)
+
+    def sql(self, statement: str, *params: object) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(statement, params or None)
+
+    def insert(self, key: int, name: str, at: datetime) -> None:
+        self.sql("INSERT INTO customers (id, full_name, updated_at) VALUES (%s, %s, %s)", key, name, at)
+
+    def source(self, resume: Checkpoint | None = None, **settings: Any) -> tuple[SqlPoll, Iterator[Item | None]]:
+        config = SqlPollSource(
+            kind="sql_poll",
+            dsn=SecretStr(self.dsn),
+            system="erp",
+            table=settings.pop("table", "customers"),
+            poll_interval_s=0.1,
+            **settings,
+        )
+        poll = SqlPoll("erp", config)
+        self.sources.append(poll)
+        poll.setup(resume)
+        return poll, poll.changes()
+
+
+@pytest.fixture
+def db(stack: StackInfo) -> Iterator[Db]:
+    name = f"poll_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    made = Db(postgres_dsn(name))
+    made.sql(
+        "CREATE TABLE customers (id bigint PRIMARY KEY, full_name text, email text, "
+        "deleted boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL)"
+    )
+    yield made
+    for poll in made.sources:
+        poll.close()
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def collect(changes: Iterator[Item | None], seconds: float = 0.6) -> list[Item]:
+    """Everything the generator yields during `seconds` (several polls at poll_interval_s=0.1)."""
+    items: list[Item] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        item = next(changes)
+        if item is not None:
+            items.append(item)
+    return items
+
+
+def rows(items: list[Item]) -> list[Change]:
+    return [i for i in items if isinstance(i, Change)]
+
+
+def keys(items: list[Item]) -> list[str]:
+    return [c.key["id"] for c in rows(items)]
+
+
+def test_rows_come_in_timestamp_key_order_with_keys_values_and_positions(db: Db) -> None:
+    db.insert(3, "Ada Lovelace", T0 + timedelta(seconds=2))
+    db.insert(1, "Grace Hopper", T0 + timedelta(seconds=5))
+    db.insert(2, "Émilie du Châtelet", T0)
+    db.sql("UPDATE customers SET email = 'ada@example.com' WHERE id = 3")
+    _poll, changes = db.source()
+    items = collect(changes)
+    changed = rows(items)
+    assert keys(items) == ["2", "3", "1"]
+    first = changed[0]
+    assert first.system == "erp" and first.object == "customers" and first.connector == "sql_poll"
+    assert first.op == "u" and first.before is None
+    assert first.after == {
+        "id": "2",
+        "full_name": "Émilie du Châtelet",
+        "email": None,
+        "deleted": "false",
+        "updated_at": "2026-11-22 04:05:06.123456+00",
+    }
+    assert changed[1].after is not None and changed[1].after["email"] == "ada@example.com"
+    assert first.position == "2026-11-22T04:05:06.123456+00:00|2"
+    assert changed[2].position == "2026-11-22T04:05:11.123456+00:00|1"
+    assert first.source_ts_ms == int(T0.timestamp() * 1000)
+    assert first.envelope()["event_id"] == event_id("erp", "customers", {"id": "2"}, first.position)
+    assert items[-1] == Checkpoint(changed[-1].position, snapshot_done=True)
+    orders = [position_order("sql_poll", c.position) for c in changed]
+    assert orders == sorted(orders)
+
+
+def test_ties_on_one_timestamp_across_batch_boundaries_lose_and_repeat_nothing(db: Db) -> None:
+    for key in (10, 2, 11, 1, 9):  # one timestamp; text order would be 1, 10, 11, 2, 9
+        db.insert(key, f"n{key}", T0)
+    _poll, changes = db.source(batch_size=2)
+    items = collect(changes)
+    assert keys(items) == ["1", "2", "9", "10", "11"]
+    marks = [i.position for i in items if isinstance(i, Checkpoint)]
+    assert marks == [format_position(T0, "2"), format_position(T0, "10"), format_position(T0, "11")]
+    assert collect(changes, 0.4) == []
+
+
+def test_resume_from_a_checkpoint_continues_exactly_after_it(db: Db) -> None:
+    for key in range(1, 6):
+        db.insert(key, f"n{key}", T0 + timedelta(seconds=key // 3))  # 1,2 at T0; 3,4,5 at T0+1s
+    first, changes = db.source(batch_size=2)
+    items: list[Item] = []
+    while sum(isinstance(i, Checkpoint) for i in items) < 2:  # two batches: 1,2 | 3,4
+        item = next(changes)
+        if item is not None:
+            items.append(item)
+    checkpoint = items[-1]
+    assert isinstance(checkpoint, Checkpoint) and keys(items) == ["1", "2", "3", "4"]
+    assert parse_position(checkpoint.position) == (T0 + timedelta(seconds=1), "4")
+    first.close()
+    db.insert(6, "n6", T0 + timedelta(seconds=1))
+    db.insert(0, "n0", T0 - timedelta(seconds=1))  # behind the watermark: not read without overlap
+    _second, resumed = db.source(checkpoint, batch_size=2)
+    assert keys(collect(resumed)) == ["5", "6"]
+
+
+def test_an_update_that_bumps_the_timestamp_is_captured_again(db: Db) -> None:
+    db.insert(1, "Ada", T0)
+    db.insert(2, "Grace", T0 + timedelta(seconds=1))
+    _poll, changes = db.source()
+    assert keys(collect(changes)) == ["1", "2"]
+    db.sql("UPDATE customers SET full_name = 'Ada Lovelace', updated_at = %s WHERE id = 1", T0 + timedelta(seconds=9))
+    items = collect(changes)
+    assert len(rows(items)) == 1
+    change = rows(items)[0]
+    assert change.op == "u" and change.after is not None and change.after["full_name"] == "Ada Lovelace"
+    assert change.position == format_position(T0 + timedelta(seconds=9), "1")
+    assert items[-1] == Checkpoint(change.position, snapshot_done=True)
+    db.sql("UPDATE customers SET full_name = 'not stamped' WHERE id = 2")  # timestamp not bumped: not seen
+    assert collect(changes, 0.4) == []
+
+
+def test_a_soft_deleted_row_is_a_delete(db: Db) -> None:
+    db.insert(1, "Ada", T0)
+    _poll, changes = db.source(soft_delete_column="deleted")
+    assert [c.op for c in rows(collect(changes))] == ["u"]
+    db.sql("UPDATE customers SET deleted = true, updated_at = %s WHERE id = 1", T0 + timedelta(seconds=1))
+    (change,) = rows(collect(changes))
+    assert change.op == "d" and change.after is None and change.key == {"id": "1"}
+    assert change.before is not None and change.before["deleted"] == "true"
+
+
+def test_overlap_rereads_late_commits_behind_the_watermark(db: Db) -> None:
+    db.insert(1, "Ada", T0)
+    db.insert(2, "Grace", T0 + timedelta(seconds=30))
+    _poll, changes = db.source(overlap_s=60)
+    assert keys(collect(changes)) == ["1", "2"]
+    db.insert(3, "late", T0 + timedelta(seconds=10))  # committed late, stamped before the watermark
+    db.insert(4, "too late", T0 - timedelta(seconds=40))  # older than the overlap window
+    items = collect(changes)
+    assert keys(items) == ["3"]  # already published rows of the window are not sent again
+    assert rows(items)[0].position == format_position(T0 + timedelta(seconds=10), "3")
+    # after a restart the window is re-published once, with the same positions (same event_ids)
+    _again, resumed = db.source(Checkpoint(format_position(T0 + timedelta(seconds=30), "2"), True), overlap_s=60)
+    again = collect(resumed)
+    assert keys(again) == ["1", "3", "2"]
+    assert rows(again)[0].position == format_position(T0, "1")
+
+
+def test_without_overlap_a_late_commit_behind_the_watermark_is_missed(db: Db) -> None:
+    db.insert(2, "Grace", T0 + timedelta(seconds=30))
+    _poll, changes = db.source()
+    assert keys(collect(changes)) == ["2"]
+    db.insert(3, "late", T0 + timedelta(seconds=10))
+    assert collect(changes, 0.4) == []
+
+
+def test_text_keys_and_timestamps_without_time_zone(db: Db) -> None:
+    db.sql("CREATE SCHEMA crm")
+    db.sql("CREATE TABLE crm.accounts (code text PRIMARY KEY, changed timestamp NOT NULL)")
+    stamp = datetime(2026, 1, 2, 3, 4, 5)
+    for code in ("b", "a", "c|d"):
+        db.sql("INSERT INTO crm.accounts VALUES (%s, %s)", code, stamp)
+    _poll, changes = db.source(table="crm.accounts", key_column="code", timestamp_column="changed", batch_size=1)
+    items = collect(changes)
+    assert [c.key["code"] for c in rows(items)] == ["a", "b", "c|d"]
+    assert rows(items)[0].object == "accounts"
+    assert rows(items)[2].position == "2026-01-02T03:04:05.000000+00:00|c|d"
+    assert parse_position(rows(items)[2].position) == (stamp.replace(tzinfo=UTC), "c|d")
+
+
+def test_missing_table_or_column_is_a_clear_lookup_error(db: Db) -> None:
+    with pytest.raises(LookupError, match=r"table public\.nowhere does not exist: fix 'table'"):
+        db.source(table="nowhere")
+    with pytest.raises(LookupError, match=r"no column timestamp_column 'modified_at'.*its columns: id, full_name"):
+        db.source(timestamp_column="modified_at")
+    with pytest.raises(LookupError, match=r"no column key_column 'code'.*add the column"):
+        db.source(key_column="code")
+    with pytest.raises(LookupError, match=r"no column soft_delete_column 'gone'"):
+        db.source(soft_delete_column="gone")
+    with pytest.raises(TypeError, match=r"timestamp_column 'full_name' of public\.customers is text"):
+        db.source(timestamp_column="full_name")
+
+
+def test_position_order_of_sql_poll_positions() -> None:
+    def order(position: str) -> tuple[int | str, ...]:
+        return position_order("sql_poll", position)
+
+    assert order("2026-11-22T04:05:06.123456+00:00|9") < order("2026-11-22T04:05:06.123456+00:00|10")
+    assert order("2026-11-22T04:05:06.123456+00:00|10") < order("2026-11-22T04:05:06.123457+00:00|2")
+    assert order("2026-11-22T05:05:06+01:00|1") == order("2026-11-22T04:05:06+00:00|1")
+    assert order("2026-11-22T04:05:06+00:00|b") < order("2026-11-22T04:05:06+00:00|c|d")
+    assert order("2026-11-22T04:05:06+00:00|99") < order("2026-11-22T04:05:06+00:00|a")  # no int/str clash
+
+
+SQL_POLL_FILE = """\
+sources:
+  crm:
+    kind: sql_poll
+    dsn: postgresql://seamline:${CRM_PASSWORD}@127.0.0.1:55432/crm
+    system: crm
+    table: sales.accounts
+    overlap_s: 5
+    soft_delete_column: is_deleted
+"""
+
+
+def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_PASSWORD", "s3cret")
+    path = tmp_path / "seamline.yaml"
+    path.write_text(SQL_POLL_FILE)
+    config = load_config(path)
+    source = config.sources["crm"]
+    assert isinstance(source, SqlPollSource)
+    assert source.dsn.get_secret_value() == "postgresql://seamline:s3cret@127.0.0.1:55432/crm"
+    assert (source.key_column, source.timestamp_column, source.poll_interval_s) == ("id", "updated_at", 1.0)
+    assert (source.overlap_s, source.batch_size, source.soft_delete_column) == (5.0, 1000, "is_deleted")
+    assert "s3cret" not in repr(config)
+    assert "src.crm.accounts" in config_topics(config)
+    assert isinstance(build_source("crm", source), SqlPoll)
+
+    path.write_text(SQL_POLL_FILE.replace("    table: sales.accounts\n", "    tables: [accounts]\n"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "seamline.yaml:2: sources.crm.table: Field required" in str(error.value)
+    assert "seamline.yaml:6: sources.crm.tables: Extra inputs are not permitted" in str(error.value)
+
+    path.write_text(SQL_POLL_FILE.replace("kind: sql_poll", "kind: sql_pol"))
+    with pytest.raises(ConfigError, match=r"'sql_pol' .* expected tags: 'postgres_cdc', 'sql_poll'"):
+        load_config(path)
+
+    path.write_text(SQL_POLL_FILE.replace("batch_size", "x").replace("overlap_s: 5", "batch_size: 0"))
+    with pytest.raises(ConfigError, match=r"seamline.yaml:7: sources.crm.batch_size: Input should be greater"):
+        load_config(path)
