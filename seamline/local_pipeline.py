@@ -31,6 +31,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def drop_slot(admin_dsn: str, slot: str) -> None:
+    """Drop a replication slot if it exists, waiting briefly for a departing walsender to release it."""
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        for _ in range(20):
+            try:
+                admin.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+                )
+                return
+            except psycopg.errors.ObjectInUse:
+                time.sleep(0.5)
+
+
 @dataclass(frozen=True)
 class LocalPipeline:
     """One isolated pipeline: its own databases, topic prefix, slot, consumer groups and state."""
@@ -93,16 +106,7 @@ class LocalPipeline:
 
     def drop_slot(self, admin_dsn: str) -> None:
         """Drop the replication slot (stop the source first): an unused slot makes PostgreSQL keep WAL forever."""
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            for _ in range(20):  # a killed source's walsender may hold the slot for a moment
-                try:
-                    admin.execute(
-                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
-                        (self.name,),
-                    )
-                    return
-                except psycopg.errors.ObjectInUse:
-                    time.sleep(0.5)
+        drop_slot(admin_dsn, self.name)
 
     def destroy(self, admin_dsn: str) -> None:
         """Drop the slot and both databases."""

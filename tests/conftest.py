@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from seamline.config import KafkaConfig
 from seamline.local_pipeline import LocalPipeline
-from seamline.stack import StackInfo, up
+from seamline.stack import StackInfo, postgres_dsn, up
 from seamline.supervisor import Supervisor
 
 
@@ -29,6 +31,17 @@ def kafka(stack: StackInfo) -> KafkaConfig:
         schema_registry_url=stack.registry_url,
         topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
     )
+
+
+@pytest.fixture
+def database(stack: StackInfo) -> Iterator[str]:
+    """A database of this test's own, dropped afterwards; yields its DSN."""
+    name = f"db_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield postgres_dsn(name)
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

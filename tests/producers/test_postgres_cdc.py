@@ -16,7 +16,8 @@ from producers.postgres_cdc import PostgresCdc
 from producers.source import Checkpoint
 from seamline.config import PostgresCdcSource
 from seamline.events import Change, event_id, position_order
-from seamline.stack import StackInfo, postgres_dsn
+from seamline.local_pipeline import drop_slot
+from seamline.stack import StackInfo
 
 Item = Change | Checkpoint
 
@@ -50,11 +51,8 @@ class Erp:
 
 
 @pytest.fixture
-def erp(stack: StackInfo) -> Iterator[Erp]:
-    name = f"cdc_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    db = Erp(postgres_dsn(name), slot=f"slot_{uuid.uuid4().hex[:12]}", publication=f"pub_{uuid.uuid4().hex[:12]}")
+def erp(stack: StackInfo, database: str) -> Iterator[Erp]:
+    db = Erp(database, slot=f"slot_{uuid.uuid4().hex[:12]}", publication=f"pub_{uuid.uuid4().hex[:12]}")
     db.sql("CREATE TABLE customers (id bigserial PRIMARY KEY, full_name text, email text)")
     db.sql("ALTER TABLE customers REPLICA IDENTITY FULL")
     db.sql(
@@ -63,22 +61,7 @@ def erp(stack: StackInfo) -> Iterator[Erp]:
     yield db
     for cdc in db.sources:
         cdc.close()
-    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-            "WHERE slot_name = %s AND active_pid IS NOT NULL",
-            (db.slot,),
-        )
-        for _ in range(50):
-            if not admin.execute(
-                "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (db.slot,)
-            ).fetchone():
-                break
-            time.sleep(0.1)
-        admin.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (db.slot,)
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_slot(stack.postgres_dsn, db.slot)
 
 
 def take(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from producers.source import Checkpoint
 from producers.sql_poll import SqlPoll, format_position, parse_position
 from seamline.config import ConfigError, SqlPollSource, load_config
 from seamline.events import Change, event_id, position_order
-from seamline.stack import StackInfo, postgres_dsn
 from seamline.topics import config_topics
 
 Item = Change | Checkpoint
@@ -56,11 +54,8 @@ class Db:
 
 
 @pytest.fixture
-def db(stack: StackInfo) -> Iterator[Db]:
-    name = f"poll_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    made = Db(postgres_dsn(name))
+def db(database: str) -> Iterator[Db]:
+    made = Db(database)
     made.sql(
         "CREATE TABLE customers (id bigint PRIMARY KEY, full_name text, email text, "
         "deleted boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL)"
@@ -68,8 +63,6 @@ def db(stack: StackInfo) -> Iterator[Db]:
     yield made
     for poll in made.sources:
         poll.close()
-    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def collect(changes: Iterator[Item | None], seconds: float = 0.6) -> list[Item]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,24 +11,12 @@ import pytest
 from pydantic import SecretStr
 
 from seamline.config import PostgresSink
-from seamline.stack import StackInfo, postgres_dsn
 from sinks.postgres import PostgresTarget
 from sinks.sink import SinkRecord
 
 ROW = (
     "SELECT id, version, name, email, phone, country, xrefs, origin, updated_at, synced_at FROM customers WHERE id = %s"
 )
-
-
-@pytest.fixture
-def database(stack: StackInfo) -> Iterator[str]:
-    """A database of this test's own, dropped afterwards; yields its DSN."""
-    name = f"sink_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield postgres_dsn(name)
-    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
