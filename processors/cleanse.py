@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 from processors import normalise
@@ -48,9 +50,28 @@ def format_key(columns: Mapping[str, str]) -> str:
     return ";".join(f"{name}={value}" for name, value in columns.items())
 
 
+def as_text(value: Any) -> str | None:
+    """A typed source value (Avro decimal, timestamp, array, …) in the text form the normalisers read."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
 def cleanse(event: Mapping[str, Any], key: Mapping[str, str], mapping: EntityMapping) -> Cleansed:
     """The canonical form of one change event, or InvalidRecord naming every bad field."""
     source = event["source"]
+    if event["op"] == "t":
+        raise InvalidRecord(
+            f"{source['system']}.{source['object']} was truncated at {source['position']}: a truncate removes "
+            "rows without naming them, so no canonical record changed; delete the rows in the source instead, "
+            "or take a new snapshot of the object to rebuild its records"
+        )
     fields = None
     if event["op"] != "d":
         row = event["after"] or {}
@@ -64,7 +85,7 @@ def cleanse(event: Mapping[str, Any], key: Mapping[str, str], mapping: EntityMap
         for name, normaliser in FIELDS[mapping.entity].items():
             column = mapping.fields.get(name)
             try:
-                fields[name] = normaliser(row[column], mapping) if column else None
+                fields[name] = normaliser(as_text(row[column]), mapping) if column else None
             except normalise.InvalidField as exc:
                 problems.append(str(exc))
         problems += [f"{name} is required but empty" for name in REQUIRED[mapping.entity] if not fields.get(name)]

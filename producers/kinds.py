@@ -6,10 +6,11 @@ from producers.postgres_cdc import PostgresCdc
 from producers.source import Source
 from producers.sql_poll import SqlPoll
 from seamline.config import PostgresCdcSource, SqlPollSource
+from seamline.metrics import Metrics
 
 
-def build_source(name: str, config: PostgresCdcSource | SqlPollSource) -> Source:
+def build_source(name: str, config: PostgresCdcSource | SqlPollSource, metrics: Metrics) -> Source:
     """The Source object for one `sources.<name>` entry."""
     if isinstance(config, SqlPollSource):
-        return SqlPoll(name, config)
-    return PostgresCdc(name, config)
+        return SqlPoll(name, config, metrics)
+    return PostgresCdc(name, config, metrics)

@@ -28,7 +28,7 @@ class PositionStore:
             if self._serde.decode(self.topic, message.key(), key=True) != source:
                 continue
             value = self._serde.decode(self.topic, message.value())
-            found = None if value is None else Checkpoint(value["position"], value["snapshot_done"])
+            found = None if value is None else Checkpoint(value["position"], value["snapshot_done"], value.get("state"))
         return found
 
     def save(self, source: str, checkpoint: Checkpoint) -> None:
@@ -38,6 +38,7 @@ class PositionStore:
             "position": checkpoint.position,
             "snapshot_done": checkpoint.snapshot_done,
             "ts_ms": int(time.time() * 1000),
+            "state": checkpoint.state,
         }
         self._publisher.send(
             self.topic, self._serde.encode(self.topic, record), key=self._serde.encode(self.topic, source, key=True)

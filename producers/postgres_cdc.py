@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 
 import psycopg
 import psycopg2
@@ -19,6 +20,7 @@ from producers.pgoutput import Begin, Commit, PgOutputDecoder, RowChange, Trunca
 from producers.source import Checkpoint, Source, split_table
 from seamline.config import PostgresCdcSource
 from seamline.events import Change, Row
+from seamline.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +31,10 @@ _FETCH = 2000
 class PostgresCdc(Source):
     """Captures the configured tables of one PostgreSQL database."""
 
-    def __init__(self, name: str, config: PostgresCdcSource) -> None:
+    def __init__(self, name: str, config: PostgresCdcSource, metrics: Metrics) -> None:
         self.name = name
         self.config = config
+        self.metrics = metrics
         self._dsn = config.dsn.get_secret_value()
         self._tables = [split_table(table) for table in config.tables]
         self._replication: psycopg2.extensions.connection | None = None
@@ -39,6 +42,7 @@ class PostgresCdc(Source):
         self._snapshot: tuple[str, str] | None = None
         self._decoder = PgOutputDecoder()
         self._keys: dict[tuple[str, str], list[str]] = {}
+        self._last_commit_ts_ms: int | None = None  # of the transaction being read; None when caught up
 
     def setup(self, resume: Checkpoint | None) -> None:
         with psycopg.connect(self._dsn, autocommit=True) as conn:
@@ -70,7 +74,7 @@ class PostgresCdc(Source):
             sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(self.config.publication), tables)
         )
 
-    def changes(self) -> Iterator[Change | Checkpoint | None]:
+    def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
         if self._snapshot is not None:
             snapshot_name, consistent_point = self._snapshot
             yield from self._read_snapshot(snapshot_name, consistent_point)
@@ -130,11 +134,13 @@ class PostgresCdc(Source):
             if message is None:
                 ready, _, _ = select.select([self._replication], [], [], 0.5)
                 if not ready:
+                    self._last_commit_ts_ms = None
                     yield None
                 continue
             decoded = self._decoder.decode(message.payload)
             if isinstance(decoded, Begin):
                 commit_lsn, commit_ts_ms, ordinal = lsn_to_str(decoded.final_lsn), decoded.commit_ts_ms, 0
+                self._last_commit_ts_ms = commit_ts_ms
             elif isinstance(decoded, RowChange):
                 ordinal += 1
                 relation = decoded.relation
@@ -187,6 +193,17 @@ class PostgresCdc(Source):
     def commit(self, checkpoint: Checkpoint) -> None:
         if self._cursor is not None and self._snapshot is None:
             self._cursor.send_feedback(flush_lsn=lsn_from_str(checkpoint.position), reply=True)
+
+    def observe_lag(self) -> None:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                (self.config.slot,),
+            ).fetchone()
+        if row is not None and row[0] is not None:
+            self.metrics.source_lag_bytes.labels(self.name).set(float(row[0]))
+        behind = 0.0 if self._last_commit_ts_ms is None else time.time() - self._last_commit_ts_ms / 1000
+        self.metrics.source_lag_seconds.labels(self.name).set(max(0.0, behind))
 
     def close(self) -> None:
         if self._replication is not None:

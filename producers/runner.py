@@ -12,7 +12,7 @@ from producers.source import Checkpoint, Source
 from seamline.config import KafkaConfig
 from seamline.events import Change
 from seamline.metrics import Metrics
-from seamline.publisher import Publisher
+from seamline.publisher import DeliveryFailed, Publisher
 from seamline.serde import AvroSerde
 from seamline.topics import ensure_topics, offsets_topic, source_topic
 
@@ -57,7 +57,7 @@ class SourceRunner:
         self.source.setup(resume)
         pending: Checkpoint | None = None
         unflushed = 0
-        last_commit = time.monotonic()
+        last_commit = last_lag = time.monotonic()
         try:
             for item in self.source.changes():
                 if isinstance(item, Change):
@@ -69,6 +69,9 @@ class SourceRunner:
                 if pending is not None and (due or unflushed >= self.max_pending or item is None):
                     self._commit(pending)
                     pending, unflushed, last_commit = None, 0, time.monotonic()
+                if time.monotonic() - last_lag >= 1.0:
+                    self.source.observe_lag()
+                    last_lag = time.monotonic()
                 if self._stopping:
                     break
             if pending is not None:
@@ -86,15 +89,20 @@ class SourceRunner:
         if topic not in self._topics:
             ensure_topics(self.kafka, [topic])
             self._topics.add(topic)
+        schema = None if change.row_schema is None else change.row_schema.envelope_schema()
         self.publisher.send(
             topic,
-            self.serde.encode(topic, change.envelope()),
+            self.serde.encode(topic, change.envelope(), schema=schema),
             key=self.serde.encode(topic, {"columns": change.key}, key=True),
         )
         self.metrics.events_out.labels(STAGE, topic).inc()
 
     def _commit(self, checkpoint: Checkpoint) -> None:
-        self.publisher.flush()
+        try:
+            self.publisher.flush()
+        except DeliveryFailed as exc:
+            self.metrics.publish_errors.labels(self.source.name).inc(exc.count)
+            raise
         self.positions.save(self.source.name, checkpoint)
         self.publisher.flush()
         self.source.commit(checkpoint)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from seamline.events import Change
@@ -17,14 +17,18 @@ def split_table(table: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Every change yielded before this is complete up to `position` (the next thing to read)."""
+    """Every change yielded before this is complete up to `position` (the next thing to read).
+
+    `state` is what else the source needs to resume (JSON text), e.g. an incremental snapshot's progress.
+    """
 
     position: str
     snapshot_done: bool
+    state: str | None = None
 
 
 class Source(ABC):
-    """A source of change events.
+    """A source of change events. Constructed as `Kind(name, config, metrics)`.
 
     Delivery: at-least-once. The runner calls `commit(checkpoint)` only after Kafka acknowledged
     every change yielded before that checkpoint, so a restart resumes at or before it.
@@ -37,7 +41,7 @@ class Source(ABC):
         """Connect and prepare to resume after `resume` (None: nothing stored yet)."""
 
     @abstractmethod
-    def changes(self) -> Iterator[Change | Checkpoint | None]:
+    def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
         """Yield changes and checkpoints in source order; yield None when idle for a moment."""
 
     @abstractmethod
@@ -47,3 +51,7 @@ class Source(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    @abstractmethod
+    def observe_lag(self) -> None:
+        """Set the source's lag gauges (bytes and/or seconds behind); the runner calls it about once a second."""

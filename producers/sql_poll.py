@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from psycopg import sql
 from producers.source import Checkpoint, Source, split_table
 from seamline.config import SqlPollSource
 from seamline.events import Change, Row
+from seamline.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,11 @@ class SqlPoll(Source):
     - Rows whose timestamp or key is NULL have no position and are never captured.
     """
 
-    def __init__(self, name: str, config: SqlPollSource) -> None:
+    def __init__(self, name: str, config: SqlPollSource, metrics: Metrics) -> None:
         self.name = name
         self.config = config
+        self.metrics = metrics
+        self._fresh_as_of: float | None = None
         self._dsn = config.dsn.get_secret_value()
         self._schema, self._table = split_table(config.table)
         self._overlap = timedelta(seconds=config.overlap_s)
@@ -169,7 +172,7 @@ class SqlPoll(Source):
         params.append(self.config.batch_size)
         return self._conn.execute(query, params).fetchall()
 
-    def changes(self) -> Iterator[Change | Checkpoint | None]:
+    def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
         while True:
             try:
                 if self._conn is None:
@@ -207,7 +210,11 @@ class SqlPoll(Source):
     def _read_forward(self) -> Iterator[Change | Checkpoint | None]:
         """Publish every row past the watermark, a checkpoint after each batch, until caught up."""
         while True:
+            started, started_at = time.perf_counter(), time.time()
             rows = self._page(self._watermark, None)
+            self.metrics.poll_seconds.labels(self.name).observe(time.perf_counter() - started)
+            # caught up: what is published is as fresh as this query; behind: as old as the last row read
+            self._fresh_as_of = started_at if len(rows) < self.config.batch_size else None
             for row in rows:
                 mark = (_utc(row[0]), str(row[1]))
                 if self._overlap:
@@ -238,6 +245,15 @@ class SqlPoll(Source):
 
     def commit(self, checkpoint: Checkpoint) -> None:
         """Nothing to do: the runner stores the watermark in seamline.offsets."""
+
+    def observe_lag(self) -> None:
+        if self._fresh_as_of is not None:
+            as_of = self._fresh_as_of
+        elif self._watermark is not None:
+            as_of = self._watermark[0].timestamp()
+        else:
+            return
+        self.metrics.source_lag_seconds.labels(self.name).set(max(0.0, time.time() - as_of))
 
     def close(self) -> None:
         if self._conn is not None:

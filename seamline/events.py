@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-Op = Literal["c", "u", "d", "r"]
-Row = dict[str, str | None]
+from seamline.rows import RowSchema
+
+Op = Literal["c", "u", "d", "r", "t"]
+Row = dict[str, Any]
+"""Column name -> value: text (or None) without a RowSchema, else the Python value of the column's Avro type."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -52,13 +55,14 @@ class Change:
     position: str
     source_ts_ms: int
     snapshot: bool = False
+    row_schema: RowSchema | None = None
 
     def envelope(self) -> dict[str, Any]:
         """The ChangeEvent record (schemas/change_event.avsc)."""
         return {
             "op": self.op,
-            "before": self.before,
-            "after": self.after,
+            "before": self.before if self.row_schema is None else self.row_schema.record(self.before),
+            "after": self.after if self.row_schema is None else self.row_schema.record(self.after),
             "source": {
                 "system": self.system,
                 "object": self.object,

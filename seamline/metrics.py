@@ -20,6 +20,10 @@ class Metrics:
     end_to_end_lag: Histogram
     batch_seconds: Histogram
     position_committed_at: Gauge
+    source_lag_bytes: Gauge
+    source_lag_seconds: Gauge
+    poll_seconds: Histogram
+    publish_errors: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
@@ -50,6 +54,30 @@ class Metrics:
             position_committed_at=Gauge(
                 f"{prefix}_source_position_committed_timestamp_seconds",
                 "When a source last committed its position (all changes before it acknowledged by Kafka).",
+                ["source"],
+                registry=registry,
+            ),
+            source_lag_bytes=Gauge(
+                f"{prefix}_source_lag_bytes",
+                "Source log not yet confirmed as published (e.g. WAL held by a replication slot).",
+                ["source"],
+                registry=registry,
+            ),
+            source_lag_seconds=Gauge(
+                f"{prefix}_source_lag_seconds",
+                "Age of the source's position: now minus the source time of its newest captured change or cursor.",
+                ["source"],
+                registry=registry,
+            ),
+            poll_seconds=Histogram(
+                f"{prefix}_source_poll_seconds",
+                "Duration of one poll (query, API call page) of a polling source.",
+                ["source"],
+                registry=registry,
+            ),
+            publish_errors=Counter(
+                f"{prefix}_source_publish_errors",
+                "Changes of a source that Kafka refused or did not acknowledge in time.",
                 ["source"],
                 registry=registry,
             ),

@@ -11,7 +11,11 @@ from seamline.kafka_settings import client_settings
 
 
 class DeliveryFailed(RuntimeError):
-    """Kafka refused or timed out a record; positions and offsets must not advance past it."""
+    """Kafka refused or timed out `count` records; positions and offsets must not advance past them."""
+
+    def __init__(self, message: str, count: int) -> None:
+        super().__init__(message)
+        self.count = count
 
 
 class Publisher:
@@ -45,7 +49,7 @@ class Publisher:
         """Wait until Kafka acknowledged every queued record; raise DeliveryFailed otherwise."""
         remaining = self.producer.flush(timeout)
         if remaining:
-            raise DeliveryFailed(f"{remaining} records not acknowledged by Kafka within {timeout:.0f}s")
+            raise DeliveryFailed(f"{remaining} records not acknowledged by Kafka within {timeout:.0f}s", remaining)
         if self._failures:
             failures, self._failures = self._failures, []
-            raise DeliveryFailed(f"Kafka refused {len(failures)} records, first: {failures[0]}")
+            raise DeliveryFailed(f"Kafka refused {len(failures)} records, first: {failures[0]}", len(failures))

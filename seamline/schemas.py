@@ -30,6 +30,11 @@ def schema_name(bare_topic: str, *, key: bool) -> str:
     )
 
 
+def object_typed(bare_topic: str, *, key: bool) -> bool:
+    """True for source topic values: their schema is made per object from its columns (seamline.rows)."""
+    return not key and bare_topic.startswith("src.")
+
+
 def schema_text(name: str, schema_dir: Path = SCHEMA_DIR) -> str:
     """The text of schemas/<name>.avsc."""
     path = schema_dir / f"{name}.avsc"

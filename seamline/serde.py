@@ -11,7 +11,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from seamline.config import KafkaConfig
-from seamline.schemas import parse, schema_name, schema_text
+from seamline.schemas import object_typed, parse, schema_name, schema_text
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -47,27 +47,29 @@ class AvroSerde:
     def __init__(self, kafka: KafkaConfig, registry: SchemaRegistryClient | None = None) -> None:
         self._kafka = kafka
         self._registry = registry or registry_client(kafka)
-        self._writer_ids: dict[tuple[str, bool], tuple[int, Any]] = {}
+        self._writer_ids: dict[tuple[str, bool, str | None], tuple[int, Any]] = {}
         self._writers_by_id: dict[int, Any] = {}
         self._readers: dict[tuple[str, bool, int], tuple[Any, Any]] = {}
 
     def _schema_for(self, topic: str, *, key: bool) -> str:
         return schema_text(schema_name(topic.removeprefix(self._kafka.topic_prefix), key=key))
 
-    def register(self, topic: str, *, key: bool) -> int:
-        """Register the topic's schema (compatibility BACKWARD) and return its id."""
-        cached = self._writer_ids.get((topic, key))
-        if cached is not None:
-            return cached[0]
-        text = self._schema_for(topic, key=key)
-        schema_id = register_subject(self._registry, subject_name(topic, key=key), text)
-        self._writer_ids[(topic, key)] = (schema_id, parse(text))
-        return schema_id
+    def register(self, topic: str, *, key: bool, schema: str | None = None) -> tuple[int, Any]:
+        """Register a schema (compatibility BACKWARD) and return its id and parsed form.
 
-    def encode(self, topic: str, value: Any, *, key: bool = False) -> bytes:
-        """The wire-format bytes of a key or value for the topic."""
-        schema_id = self.register(topic, key=key)
-        parsed = self._writer_ids[(topic, key)][1]
+        `schema` is the text of a schema made at run time (a source object's typed rows); without it the
+        topic's schema file is used.
+        """
+        cached = self._writer_ids.get((topic, key, schema))
+        if cached is None:
+            text = schema or self._schema_for(topic, key=key)
+            schema_id = register_subject(self._registry, subject_name(topic, key=key), text)
+            cached = self._writer_ids[(topic, key, schema)] = (schema_id, parse(text))
+        return cached
+
+    def encode(self, topic: str, value: Any, *, key: bool = False, schema: str | None = None) -> bytes:
+        """The wire-format bytes of a key or value for the topic, written with `schema` or the topic's file."""
+        schema_id, parsed = self.register(topic, key=key, schema=schema)
         out = io.BytesIO()
         out.write(_HEADER.pack(MAGIC, schema_id))
         try:
@@ -77,7 +79,10 @@ class AvroSerde:
         return out.getvalue()
 
     def decode(self, topic: str, data: bytes | None, *, key: bool = False) -> Any:
-        """The record in wire-format bytes, read with the writer's schema and resolved to the topic's schema."""
+        """The record in wire-format bytes, read with the writer's schema and resolved to the topic's schema file.
+
+        Values of source topics whose rows are typed per object are read with the writer's schema alone.
+        """
         if data is None:
             return None
         if len(data) < _HEADER.size or data[0] != MAGIC:
@@ -97,7 +102,8 @@ class AvroSerde:
         cached = self._readers.get((topic, key, schema_id))
         if cached is None:
             writer = self._writer(schema_id)
-            reader = parse(self._schema_for(topic, key=key))
+            bare = topic.removeprefix(self._kafka.topic_prefix)
+            reader = writer if object_typed(bare, key=key) else parse(self._schema_for(topic, key=key))
             cached = self._readers[(topic, key, schema_id)] = (writer, None if reader == writer else reader)
         return cached
 

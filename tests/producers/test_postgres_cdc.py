@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
 import psycopg
@@ -17,6 +17,7 @@ from producers.source import Checkpoint
 from seamline.config import PostgresCdcSource
 from seamline.events import Change, event_id, position_order
 from seamline.local_pipeline import drop_slot
+from seamline.metrics import Metrics
 from seamline.stack import StackInfo
 
 Item = Change | Checkpoint
@@ -35,7 +36,9 @@ class Erp:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(statement, params or None)
 
-    def source(self, resume: Checkpoint | None) -> tuple[PostgresCdc, Iterator[Change | Checkpoint | None]]:
+    def source(
+        self, resume: Checkpoint | None
+    ) -> tuple[PostgresCdc, Generator[Change | Checkpoint | None, None, None]]:
         config = PostgresCdcSource(
             kind="postgres_cdc",
             dsn=SecretStr(self.dsn),
@@ -44,7 +47,7 @@ class Erp:
             slot=self.slot,
             publication=self.publication,
         )
-        cdc = PostgresCdc("erp", config)
+        cdc = PostgresCdc("erp", config, Metrics.create())
         self.sources.append(cdc)
         cdc.setup(resume)
         return cdc, cdc.changes()

@@ -18,6 +18,7 @@ from producers.source import Checkpoint
 from producers.sql_poll import SqlPoll, format_position, parse_position
 from seamline.config import ConfigError, SqlPollSource, load_config
 from seamline.events import Change, event_id, position_order
+from seamline.metrics import Metrics
 from seamline.topics import config_topics
 
 Item = Change | Checkpoint
@@ -47,7 +48,7 @@ class Db:
             poll_interval_s=0.1,
             **settings,
         )
-        poll = SqlPoll("erp", config)
+        poll = SqlPoll("erp", config, Metrics.create())
         self.sources.append(poll)
         poll.setup(resume)
         return poll, poll.changes()
@@ -256,7 +257,7 @@ def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypa
     assert (source.overlap_s, source.batch_size, source.soft_delete_column) == (5.0, 1000, "is_deleted")
     assert "s3cret" not in repr(config)
     assert "src.crm.accounts" in config_topics(config)
-    assert isinstance(build_source("crm", source), SqlPoll)
+    assert isinstance(build_source("crm", source, Metrics.create()), SqlPoll)
 
     path.write_text(SQL_POLL_FILE.replace("    table: sales.accounts\n", "    tables: [accounts]\n"))
     with pytest.raises(ConfigError) as error:
