@@ -1,4 +1,4 @@
-"""Decoder of PostgreSQL's pgoutput logical replication messages (protocol version 1), text values."""
+"""Decoder of PostgreSQL's pgoutput logical replication messages (protocol version 1), values as text bytes."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ class PgOutputError(ValueError):
     """A replication message that this decoder does not understand."""
 
 
+Tuple = dict[str, bytes | None]
+"""Column name -> the value's text bytes (None for NULL); an unchanged TOAST value is absent."""
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     is_key: bool
     type_oid: int
+    typmod: int
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,8 @@ class RowChange:
 
     op: str
     relation: Relation
-    new: dict[str, str | None] | None
-    old: dict[str, str | None] | None = field(default=None)
+    new: Tuple | None
+    old: Tuple | None = field(default=None)
 
 
 @dataclass(frozen=True)
@@ -100,16 +105,16 @@ class _Reader:
         self.pos = end + 1
         return text
 
-    def tuple_data(self, relation: Relation) -> dict[str, str | None]:
+    def tuple_data(self, relation: Relation) -> Tuple:
         count = self.int16()
-        row: dict[str, str | None] = {}
+        row: Tuple = {}
         for column in relation.columns[:count]:
             kind = chr(self.byte())
             if kind == "n":
                 row[column.name] = None
             elif kind == "t":
                 length = self.int32()
-                row[column.name] = self.data[self.pos : self.pos + length].decode()
+                row[column.name] = self.data[self.pos : self.pos + length]
                 self.pos += length
             elif kind == "u":
                 continue  # unchanged TOAST value: the server did not send it
@@ -119,12 +124,12 @@ class _Reader:
 
 
 class PgOutputDecoder:
-    """Turns pgoutput messages into Begin, Commit, RowChange, Truncate; remembers relations; ignores the rest."""
+    """Turns pgoutput messages into Begin, Commit, Relation, RowChange, Truncate; remembers relations."""
 
     def __init__(self) -> None:
         self.relations: dict[int, Relation] = {}
 
-    def decode(self, payload: bytes) -> Begin | Commit | RowChange | Truncate | None:
+    def decode(self, payload: bytes) -> Begin | Commit | Relation | RowChange | Truncate | None:
         reader = _Reader(payload)
         kind = chr(reader.byte())
         if kind == "B":
@@ -134,8 +139,7 @@ class PgOutputDecoder:
             _flags, commit_lsn, end_lsn, commit_ts = reader.take(">bqqq")
             return Commit(commit_lsn, end_lsn, PG_EPOCH_MS + commit_ts // 1000)
         if kind == "R":
-            self._relation(reader)
-            return None
+            return self._relation(reader)
         if kind == "I":
             relation = self._known(reader.int32())
             reader.byte()  # 'N'
@@ -160,7 +164,7 @@ class PgOutputDecoder:
             return None  # type, origin and logical messages carry no row changes
         raise PgOutputError(f"unknown pgoutput message {kind!r}")
 
-    def _relation(self, reader: _Reader) -> None:
+    def _relation(self, reader: _Reader) -> Relation:
         oid = reader.int32()
         schema = reader.cstring()
         table = reader.cstring()
@@ -169,9 +173,10 @@ class PgOutputDecoder:
         for _ in range(reader.int16()):
             flags = reader.byte()
             name = reader.cstring()
-            type_oid, _typmod = reader.take(">ii")
-            columns.append(Column(name, bool(flags & 1), type_oid))
-        self.relations[oid] = Relation(oid, schema, table, tuple(columns))
+            type_oid, typmod = reader.take(">ii")
+            columns.append(Column(name, bool(flags & 1), type_oid, typmod))
+        relation = self.relations[oid] = Relation(oid, schema, table, tuple(columns))
+        return relation
 
     def _known(self, oid: int) -> Relation:
         relation = self.relations.get(oid)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seamline import logs
-from seamline.config import Config, ConfigError, load_config
+from seamline.config import Config, ConfigError, PostgresCdcSource, load_config
 from seamline.metrics import Metrics
 from seamline.stack.cli import stack_app
 
@@ -23,7 +23,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(source_app, name="source")
 app.add_typer(sink_app, name="sink")
 
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline YAML file.", envvar="SEAMLINE_CONFIG")]
 DEFAULT_CONFIG = Path("seamline.yaml")
 
@@ -87,6 +87,7 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Capture changes of source NAME and publish them until SIGTERM."""
     from producers.kinds import build_source
     from producers.runner import SourceRunner
+    from producers.source import SourceSetupError
 
     loaded = _load(config)
     if name not in loaded.sources:
@@ -95,7 +96,33 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     logs.configure()
     metrics = Metrics.create()
     metrics.serve(loaded.sources[name].metrics_port)
-    SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics), metrics).run()
+    try:
+        SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics), metrics).run()
+    except SourceSetupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@source_app.command("snapshot")
+def source_snapshot(
+    name: str,
+    table: Annotated[str, typer.Option(help="Table to snapshot, 'table' or 'schema.table'.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Ask the running postgres_cdc source NAME for an incremental snapshot of one table."""
+    from producers.postgres_cdc import request_snapshot
+    from producers.source import SourceSetupError
+
+    source = _load(config).sources.get(name)
+    if not isinstance(source, PostgresCdcSource):
+        console.print(f"[red]{name!r} is not a postgres_cdc source in {config}[/red]: only those snapshot on demand")
+        raise typer.Exit(2)
+    try:
+        signal = request_snapshot(source, table)
+    except SourceSetupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"incremental snapshot of {table} requested (signal {signal}); the running source picks it up")
 
 
 @app.command()

@@ -50,7 +50,22 @@ class PostgresCdcSource(_Section):
     slot: str = Field(
         pattern=r"^[a-z0-9_]{1,63}$", description="Logical replication slot name (created if missing): a-z, 0-9, _."
     )
-    publication: str = Field(description="Publication name (created for the tables if missing).")
+    publication: str = Field(
+        description="Publication name; created for the tables (and the signal table) if missing, extended if one is."
+    )
+    signal_table: str = Field(
+        "seamline_signal",
+        min_length=1,
+        description="Table ('table' or 'schema.table', created if missing) through which incremental snapshots "
+        "are requested (`seamline source snapshot`) and windowed; it is part of the publication, never published.",
+    )
+    snapshot_chunk_size: int = Field(1024, ge=1, description="Rows per chunk of an incremental snapshot.")
+    heartbeat_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="When the captured tables are idle, confirm the server's WAL position this often, so the "
+        "replication slot does not hold back WAL written for other tables or databases.",
+    )
     metrics_port: int = Field(9101, description="Port of this process's /metrics endpoint on 127.0.0.1.")
 
 

@@ -2,99 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
+from decimal import Decimal
 
 import psycopg
 import pytest
 from pydantic import SecretStr
 
 from producers.pgoutput import lsn_from_str, lsn_to_str
-from producers.postgres_cdc import PostgresCdc
-from producers.source import Checkpoint
-from seamline.config import PostgresCdcSource
+from producers.source import Checkpoint, SourceSetupError
+from seamline.config import KafkaConfig
 from seamline.events import Change, event_id, position_order
-from seamline.local_pipeline import drop_slot
-from seamline.metrics import Metrics
+from seamline.serde import AvroSerde, registry_client, subject_name
 from seamline.stack import StackInfo
-
-Item = Change | Checkpoint
-
-
-@dataclass
-class Erp:
-    """A fresh source database with a customers table, and the slot/publication names of this test."""
-
-    dsn: str
-    slot: str
-    publication: str
-    sources: list[PostgresCdc] = field(default_factory=list)
-
-    def sql(self, statement: str, *params: object) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(statement, params or None)
-
-    def source(
-        self, resume: Checkpoint | None
-    ) -> tuple[PostgresCdc, Generator[Change | Checkpoint | None, None, None]]:
-        config = PostgresCdcSource(
-            kind="postgres_cdc",
-            dsn=SecretStr(self.dsn),
-            system="erp",
-            tables=["customers"],
-            slot=self.slot,
-            publication=self.publication,
-        )
-        cdc = PostgresCdc("erp", config, Metrics.create())
-        self.sources.append(cdc)
-        cdc.setup(resume)
-        return cdc, cdc.changes()
-
-
-@pytest.fixture
-def erp(stack: StackInfo, database: str) -> Iterator[Erp]:
-    db = Erp(database, slot=f"slot_{uuid.uuid4().hex[:12]}", publication=f"pub_{uuid.uuid4().hex[:12]}")
-    db.sql("CREATE TABLE customers (id bigserial PRIMARY KEY, full_name text, email text)")
-    db.sql("ALTER TABLE customers REPLICA IDENTITY FULL")
-    db.sql(
-        "INSERT INTO customers (full_name, email) VALUES ('Ada Lovelace', 'ada@example.com'), ('Grace Hopper', NULL)"
-    )
-    yield db
-    for cdc in db.sources:
-        cdc.close()
-    drop_slot(stack.postgres_dsn, db.slot)
-
-
-def take(
-    changes: Iterator[Change | Checkpoint | None], until: Callable[[list[Item]], bool], timeout: float = 15
-) -> list[Item]:
-    """Items from the generator until `until(items)` holds; fail after `timeout` seconds."""
-    items: list[Item] = []
-    deadline = time.monotonic() + timeout
-    while not until(items):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; got {items}")
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items
-
-
-def checkpoints(n: int) -> Callable[[list[Item]], bool]:
-    return lambda items: sum(isinstance(i, Checkpoint) for i in items) >= n
-
-
-def idle(changes: Iterator[Change | Checkpoint | None], seconds: float = 2.0) -> list[Item]:
-    """Everything the generator yields during `seconds` (it yields None when idle)."""
-    items: list[Item] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items
+from tests.producers.conftest import Erp, checkpoints, idle, take
 
 
 def test_lsn_text_round_trip() -> None:
@@ -112,8 +37,8 @@ def test_snapshot_rows_then_checkpoint(erp: Erp) -> None:
     assert isinstance(done, Checkpoint) and done.snapshot_done
     assert all(isinstance(r, Change) for r in rows)
     assert sorted((r.op, r.snapshot, r.key["id"], r.before, r.after) for r in rows if isinstance(r, Change)) == [
-        ("r", True, "1", None, {"id": "1", "full_name": "Ada Lovelace", "email": "ada@example.com"}),
-        ("r", True, "2", None, {"id": "2", "full_name": "Grace Hopper", "email": None}),
+        ("r", True, "1", None, {"id": 1, "full_name": "Ada Lovelace", "email": "ada@example.com"}),
+        ("r", True, "2", None, {"id": 2, "full_name": "Grace Hopper", "email": None}),
     ]
     assert {(r.system, r.object, r.connector) for r in rows if isinstance(r, Change)} == {
         ("erp", "customers", "postgres_cdc")
@@ -130,7 +55,7 @@ def test_stream_insert_update_delete(erp: Erp) -> None:
     items = take(changes, checkpoints(3))
     assert [type(i).__name__ for i in items] == ["Change", "Checkpoint"] * 3
     insert, update, delete = (i for i in items if isinstance(i, Change))
-    alan = {"id": "10", "full_name": "Alan Turing", "email": "alan@example.com"}
+    alan = {"id": 10, "full_name": "Alan Turing", "email": "alan@example.com"}
     moved = {**alan, "email": "alan@turing.org"}
     assert (insert.op, insert.before, insert.after, insert.snapshot) == ("c", None, alan, False)
     assert (update.op, update.before, update.after) == ("u", alan, moved)
@@ -144,15 +69,17 @@ def test_stream_insert_update_delete(erp: Erp) -> None:
     assert all(isinstance(i, Checkpoint) and i.snapshot_done for i in items[1::2])
 
 
-def test_truncate_is_reported_not_dropped_silently(erp: Erp, caplog: pytest.LogCaptureFixture) -> None:
+def test_truncate_is_published_as_op_t(erp: Erp) -> None:
     _cdc, changes = erp.source(None)
     take(changes, checkpoints(1))
     erp.sql("TRUNCATE customers")
     erp.sql("INSERT INTO customers (id, full_name) VALUES (20, 'After')")
-    with caplog.at_level("ERROR", logger="producers.postgres_cdc"):
-        items = take(changes, checkpoints(2))
-    assert "TRUNCATE of public.customers" in caplog.text and "is not captured" in caplog.text
-    assert [i.key for i in items if isinstance(i, Change)] == [{"id": "20"}]
+    truncate, _, insert, _ = take(changes, checkpoints(2))
+    assert isinstance(truncate, Change) and isinstance(insert, Change)
+    assert (truncate.op, truncate.key, truncate.before, truncate.after) == ("t", {}, None, None)
+    assert truncate.row_schema == insert.row_schema
+    assert position_order("postgres_cdc", truncate.position) < position_order("postgres_cdc", insert.position)
+    assert (insert.op, insert.key) == ("c", {"id": "20"})
 
 
 def test_one_checkpoint_per_transaction(erp: Erp) -> None:
@@ -217,3 +144,159 @@ def test_slot_without_finished_snapshot_resnapshots(erp: Erp) -> None:
     assert snapshot == ["1", "2", "40"]
     assert isinstance(items[-1], Checkpoint) and items[-1].snapshot_done
     assert idle(changes, 1.0) == []
+
+
+KINDS = """
+CREATE TYPE mood AS ENUM ('happy', 'so so', 'sad');
+CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
+CREATE TABLE kinds (
+    id bigint PRIMARY KEY, flag boolean, small smallint, whole integer, big bigint, ratio real, wide double precision,
+    price numeric(10, 2), exact numeric, born date, alarm time, local timestamp, moment timestamptz, ident uuid,
+    doc jsonb, raw json, data bytea, tags text[], counts integer[], feeling mood, feelings mood[], span interval,
+    amount positive, address inet
+)
+"""
+KINDS_ROW = """
+INSERT INTO kinds VALUES (%s, true, -3, 42, 9007199254740993, 1.5, 2.25, 1234.5, 3.14159265358979323846,
+    '2024-02-29', '13:14:15.123456', '2024-02-29 13:14:15.5', '2024-02-29 13:14:15.5+02',
+    'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"b": [1, 2]}', '{"a":1}', '\\x00ff', ARRAY['x', NULL, 'y z'],
+    '{1,2,3}', 'so so', '{happy,sad}', '1 day 2 hours', 7, '10.0.0.1')
+"""
+KINDS_VALUES = {
+    "flag": True,
+    "small": -3,
+    "whole": 42,
+    "big": 9007199254740993,
+    "ratio": 1.5,
+    "wide": 2.25,
+    "price": Decimal("1234.50"),
+    "exact": "3.14159265358979323846",
+    "born": date(2024, 2, 29),
+    "alarm": dt_time(13, 14, 15, 123456),
+    "local": datetime(2024, 2, 29, 13, 14, 15, 500000),
+    "moment": datetime(2024, 2, 29, 11, 14, 15, 500000, tzinfo=UTC),
+    "ident": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+    "doc": '{"b": [1, 2]}',
+    "raw": '{"a":1}',
+    "data": b"\x00\xff",
+    "tags": ["x", None, "y z"],
+    "counts": [1, 2, 3],
+    "feeling": "so so",
+    "feelings": ["happy", "sad"],
+    "span": "P1DT2H",
+    "amount": 7,
+    "address": "10.0.0.1",
+}
+
+
+def test_column_types_map_to_avro_the_same_in_snapshot_and_stream(erp: Erp, kafka: KafkaConfig) -> None:
+    erp.sql(KINDS)
+    erp.sql(KINDS_ROW, 1)
+    _cdc, changes = erp.source(None, tables=["kinds"])
+    snapshot = take(changes, checkpoints(1))[0]
+    erp.sql(KINDS_ROW, 2)
+    streamed = take(changes, checkpoints(1))[0]
+    assert isinstance(snapshot, Change) and isinstance(streamed, Change)
+    assert snapshot.row_schema == streamed.row_schema is not None
+    serde = AvroSerde(kafka)
+    topic = f"{kafka.topic_prefix}src.erp.kinds"
+    for change, key in ((snapshot, 1), (streamed, 2)):
+        assert change.after == {"id": key, **KINDS_VALUES}
+        schema = change.row_schema.envelope_schema() if change.row_schema else None
+        decoded = serde.decode(topic, serde.encode(topic, change.envelope(), schema=schema))
+        assert decoded["after"] == {"id": key, **KINDS_VALUES, "ident": uuid.UUID(str(KINDS_VALUES["ident"]))}
+    fields = {
+        f["name"]: f["type"][1]
+        for f in json.loads(streamed.row_schema.envelope_schema())["fields"][1]["type"][1]["fields"]
+    }  # type: ignore[union-attr]
+    assert fields["price"] == {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}
+    assert fields["moment"] == {"type": "long", "logicalType": "timestamp-micros"}
+    assert fields["feeling"] == {"type": "string", "pg.enum": ["happy", "so so", "sad"]}
+    assert fields["counts"] == {"type": "array", "items": ["null", "int"]}
+
+
+def test_infinite_timestamps_and_nan_numerics_do_not_stop_the_stream(erp: Erp) -> None:
+    erp.sql("CREATE TABLE odd (id int PRIMARY KEY, moment timestamptz, price numeric(6, 2))")
+    _cdc, changes = erp.source(None, tables=["odd"])
+    take(changes, checkpoints(1))
+    erp.sql("INSERT INTO odd VALUES (1, 'infinity', 'NaN'), (2, '-infinity', 1)")
+    first, second, _ = take(changes, checkpoints(1))
+    assert isinstance(first, Change) and isinstance(second, Change)
+    assert first.after == {"id": 1, "moment": datetime.max.replace(tzinfo=UTC), "price": None}
+    assert second.after == {"id": 2, "moment": datetime.min.replace(tzinfo=UTC), "price": Decimal("1.00")}
+
+
+def test_columns_added_and_dropped_while_streaming_register_compatible_versions(erp: Erp, kafka: KafkaConfig) -> None:
+    _cdc, changes = erp.source(None)
+    take(changes, checkpoints(1))
+    erp.sql("ALTER TABLE customers ADD COLUMN vip boolean")
+    erp.sql("INSERT INTO customers (id, full_name, vip) VALUES (50, 'Added', true)")
+    erp.sql("ALTER TABLE customers DROP COLUMN email")
+    erp.sql("INSERT INTO customers (id, full_name, vip) VALUES (51, 'Dropped', false)")
+    added, _, dropped, _ = take(changes, checkpoints(2))
+    assert isinstance(added, Change) and isinstance(dropped, Change)
+    assert added.after == {"id": 50, "full_name": "Added", "email": None, "vip": True}
+    assert dropped.after == {"id": 51, "full_name": "Dropped", "vip": False}
+    serde = AvroSerde(kafka)
+    topic = f"{kafka.topic_prefix}src.erp.customers"
+    for change in (added, dropped):
+        assert change.row_schema is not None
+        serde.encode(topic, change.envelope(), schema=change.row_schema.envelope_schema())
+    assert len(registry_client(kafka).get_versions(subject_name(topic, key=False))) == 2
+
+
+def test_heartbeats_let_an_idle_table_release_wal(erp: Erp) -> None:
+    erp.sql("CREATE TABLE busy (id serial PRIMARY KEY, note text)")
+    cdc, changes = erp.source(None, heartbeat_interval_s=0.2)
+    for item in take(changes, checkpoints(1)):
+        if isinstance(item, Checkpoint):
+            cdc.commit(item)
+    erp.sql("INSERT INTO busy (note) SELECT repeat('x', 200) FROM generate_series(1, 5000)")
+    with psycopg.connect(erp.dsn, autocommit=True) as conn:
+        written = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+
+        def confirmed() -> int:
+            row = conn.execute(
+                "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (erp.slot,)
+            ).fetchone()
+            return lsn_from_str(row[0])
+
+        deadline = time.monotonic() + 20
+        while confirmed() < lsn_from_str(written):
+            assert time.monotonic() < deadline, "the slot did not advance past WAL written for other tables"
+            for item in idle(changes, 0.3):
+                assert isinstance(item, Checkpoint), "the idle table produced a change"
+                cdc.commit(item)
+
+
+def test_setup_errors_say_what_to_fix(erp: Erp, stack: StackInfo) -> None:
+    wrong = erp.dsn.replace("seamline:seamline@", "seamline:wrong@")
+    problems = {
+        "cannot connect to PostgreSQL": {"dsn": SecretStr(wrong)},
+        "table public.nowhere does not exist": {"tables": ["nowhere"]},
+        "has no primary key": {"tables": ["nokey"]},
+    }
+    erp.sql("CREATE TABLE nokey (note text)")
+    for expected, overrides in problems.items():
+        with pytest.raises(SourceSetupError, match=expected):
+            erp.source(None, **overrides)
+    role = f"r{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+    try:
+        erp.sql("CREATE TABLE seamline_signal (id text PRIMARY KEY, type text NOT NULL, data text)")
+        erp.sql(f"GRANT SELECT ON customers TO {role}")
+        limited = erp.dsn.replace("seamline:seamline@", f"{role}:pw@")
+        with pytest.raises(SourceSetupError, match="not allowed to create or extend publication"):
+            erp.source(None, dsn=SecretStr(limited))
+        erp.sql(f"ALTER TABLE customers OWNER TO {role}")
+        erp.sql(f"ALTER TABLE seamline_signal OWNER TO {role}")
+        erp.sql(f"GRANT CREATE ON DATABASE {erp.dsn.rsplit('/', 1)[1]} TO {role}")
+        with pytest.raises(SourceSetupError, match="REPLICATION attribute"):
+            erp.source(None, dsn=SecretStr(limited))
+    finally:
+        erp.sql(f"DROP PUBLICATION IF EXISTS {erp.publication}")
+        erp.sql(f"REASSIGN OWNED BY {role} TO seamline")
+        erp.sql(f"DROP OWNED BY {role}")
+        with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
