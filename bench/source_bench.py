@@ -14,7 +14,6 @@ from pathlib import Path
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
-from sandbox.erp import SampleData, insert
 from seamline import stack
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
@@ -49,11 +48,22 @@ def wait_published(kafka: KafkaConfig, topic: str, supervisor: Supervisor, expec
     return time.monotonic()
 
 
+def generate(conn: psycopg.Connection, first: int, last: int, row_bytes: int) -> None:
+    """Insert customers first..last in one transaction, padded with a note to about `row_bytes` per row."""
+    conn.execute(
+        "INSERT INTO customers (id, full_name, email, phone, country_code, note) "
+        "SELECT g, 'Customer ' || g, 'customer' || g || '@example.com', '+39 06 ' || (1000000 + g), 'IT', "
+        "repeat('x', greatest(0, %s - 110)) FROM generate_series(%s::bigint, %s::bigint) g",
+        (row_bytes, first, last),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=50_000, help="rows in the initial snapshot")
     parser.add_argument("--streamed", type=int, default=50_000, help="rows inserted while streaming")
     parser.add_argument("--per-transaction", type=int, default=1_000, help="streamed rows per transaction")
+    parser.add_argument("--row-bytes", type=int, default=200, help="approximate row size in PostgreSQL")
     args = parser.parse_args()
 
     info = stack.up()
@@ -61,10 +71,9 @@ def main() -> None:
     pipeline = LocalPipeline.create(info, name, Path(info.state_dir) / "bench" / name)
     kafka = pipeline.config.kafka
     topic = source_topic(kafka, "erp", "customers")
-    data = SampleData(seed=3, invalid_every=10**9)
-    customers = list(data.customers(args.rows + args.streamed))
     with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
-        insert(conn, customers[: args.rows])
+        conn.execute("ALTER TABLE customers ADD COLUMN note text")
+        generate(conn, 1, args.rows, args.row_bytes)
         row_bytes = conn.execute("SELECT avg(pg_column_size(c.*)) FROM customers c").fetchone()
     supervisor = Supervisor(pipeline.config_path, pipeline.work_dir / "logs", {"source": ["source", "run", SOURCE]})
     try:
@@ -73,8 +82,9 @@ def main() -> None:
         snapshot_s = wait_published(kafka, topic, supervisor, args.rows) - started
         stream_started = time.monotonic()
         with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
-            for first in range(args.rows, args.rows + args.streamed, args.per_transaction):
-                insert(conn, customers[first : first + args.per_transaction])
+            for first in range(args.rows + 1, args.rows + args.streamed + 1, args.per_transaction):
+                last = min(first + args.per_transaction, args.rows + args.streamed + 1) - 1
+                generate(conn, first, last, args.row_bytes)
         committed_s = time.monotonic() - stream_started
         stream_s = wait_published(kafka, topic, supervisor, args.rows + args.streamed) - stream_started
     finally:
