@@ -108,7 +108,8 @@ def test_time_based_export_keeps_a_second_on_one_page_and_restarts_at_end_time(
     settle()
     zendesk.create_organization("org later")
     settle()
-    pages, start = [], 0
+    pages: list[dict[str, Any]] = []
+    start = 0
     while not (pages and pages[-1]["end_of_stream"]):
         pages.append(get(api, ORGANIZATIONS, start_time=start, per_page=2))
         start = pages[-1]["end_time"]
