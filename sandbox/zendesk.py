@@ -76,6 +76,7 @@ class Zendesk:
     requests: list[tuple[float, str, int]] = field(default_factory=list)
     """(time.monotonic(), path with query, status) of every request served."""
     _throttled: int = 0
+    _failing: int = 0
     _retry_after: int = 1
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -154,6 +155,11 @@ class Zendesk:
         """The next `requests` requests get 429 with `Retry-After: retry_after`."""
         with self._lock:
             self._throttled, self._retry_after = requests, retry_after
+
+    def fail(self, requests: int) -> None:
+        """The next `requests` requests get 503 Service Unavailable (an outage)."""
+        with self._lock:
+            self._failing = requests
 
     # ---- the API
     def _check(self, request: web.Request) -> None:
@@ -249,6 +255,9 @@ class Zendesk:
         with self._lock:
             try:
                 self._check(request)
+                if self._failing > 0:
+                    self._failing -= 1
+                    raise _Refused(503, {"error": "ServiceUnavailable", "description": "Please try again"})
                 if self._throttled > 0:
                     self._throttled -= 1
                     raise _Refused(429, _RATE_LIMITED)
