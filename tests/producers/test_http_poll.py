@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from producers.http_poll import HttpPoll
@@ -18,10 +22,23 @@ from producers.kinds import build_source
 from producers.source import Checkpoint
 from producers.sql_poll import format_position
 from sandbox.zendesk import Zendesk, running
-from seamline.config import ApiTokenAuth, BearerAuth, ConfigError, HttpPollObject, HttpPollSource, load_config
+from seamline.config import (
+    ApiTokenAuth,
+    BearerAuth,
+    ConfigError,
+    HttpPollObject,
+    HttpPollSource,
+    KafkaConfig,
+    load_config,
+)
 from seamline.events import Change, event_id, position_order
+from seamline.local_pipeline import free_port
 from seamline.metrics import Metrics
-from seamline.topics import config_topics
+from seamline.serde import AvroSerde
+from seamline.supervisor import Supervisor
+from seamline.topic_reader import read_to_end
+from seamline.topics import config_topics, source_topic
+from tests.conftest import wait_until
 
 Item = Change | Checkpoint
 
@@ -277,3 +294,89 @@ def test_an_http_poll_entry_validates_through_load_config(tmp_path: Path, monkey
     path.write_text(HTTP_POLL_FILE.replace("2026-01-01T00:00:00Z", "2026-01-01T00:00:00"))
     with pytest.raises(ConfigError, match=r"sources.support.start_time: Input should have timezone info"):
         load_config(path)
+
+
+def requested_since(zendesk: Zendesk, count: int) -> bool:
+    return len(zendesk.requests) > count
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_loses_no_change(kafka: KafkaConfig, tmp_path: Path) -> None:
+    """The real `seamline source run` process, killed with SIGKILL while tickets change, then restarted.
+
+    An export shows only the newest state of a record, so each ticket changes at most once after being
+    seeded: then every version the writer makes is final and must reach Kafka (duplicates allowed).
+    """
+    rng = random.Random(5)
+    zendesk = Zendesk(delay_s=0)
+    seeded = [zendesk.create_ticket(f"seed {n}") for n in range(60)]
+    versions = {(t["id"], t["updated_at"]) for t in seeded}
+    with running(zendesk) as url:
+        config_path = tmp_path / "seamline.yaml"
+        source = {
+            "kind": "http_poll",
+            "base_url": url,
+            "auth": {"kind": "api_token", "user": zendesk.email, "token": zendesk.api_token},
+            "objects": ["tickets"],
+            "per_page": 7,
+            "poll_interval_s": 0.2,
+            "metrics_port": free_port(),
+        }
+        kafka_section = kafka.model_dump(include={"bootstrap_servers", "schema_registry_url", "topic_prefix"})
+        config_path.write_text(yaml.safe_dump({"kafka": kafka_section, "sources": {"support": source}}))
+        supervisor = Supervisor(config_path, tmp_path / "logs", {"source": ["source", "run", "support"]})
+        done = threading.Event()
+
+        def write_changes() -> None:
+            untouched = [t["id"] for t in seeded]
+            rng.shuffle(untouched)
+            for step in range(240):
+                if step % 3 == 0:
+                    made = zendesk.create_ticket(f"new {step}")
+                elif step % 3 == 1 and untouched:
+                    made = zendesk.update_ticket(untouched.pop(), status="open", priority="high")
+                else:
+                    made = zendesk.delete_ticket(untouched.pop()) if untouched else zendesk.create_ticket("x")
+                versions.add((made["id"], made["updated_at"]))
+                time.sleep(0.05)
+            done.set()
+
+        writer = threading.Thread(target=write_changes)
+        supervisor.start("source")
+        writer.start()
+        kills = 0
+        try:
+            while not done.is_set() or kills < 3:
+                asked = len(zendesk.requests)  # kill once it is exporting, at a random point
+                wait_until(partial(requested_since, zendesk, asked), 60, "the source to ask for a page", 0.05)
+                time.sleep(rng.uniform(0.0, 1.5))
+                supervisor.kill("source")
+                supervisor.start("source")
+                kills += 1
+            writer.join()
+            final = {(t["id"], t["updated_at"]) for t in zendesk.tickets.values()}
+            topic = source_topic(kafka, "support", "tickets")
+            serde = AvroSerde(kafka)
+            seen: dict[tuple[int, str], set[str]] = {}
+            ops: dict[int, set[str]] = {}
+
+            def everything_arrived() -> bool:
+                crashed = supervisor.crashed()
+                assert not crashed, supervisor.log_tail("source")
+                seen.clear()
+                for message in read_to_end(kafka, topic):
+                    value = serde.decode(topic, message.value())
+                    row = value["after"] or value["before"]
+                    seen.setdefault((int(row["id"]), row["updated_at"]), set()).add(value["event_id"])
+                    ops.setdefault(int(row["id"]), set()).add(value["op"])
+                return final <= set(seen)
+
+            wait_until(everything_arrived, 120, "every ticket change in Kafka")
+        finally:
+            supervisor.stop_all()
+    assert set(seen) <= versions  # nothing invented
+    assert all(len(event_ids) == 1 for event_ids in seen.values())  # a re-read version keeps its event_id
+    deleted = [key for key, t in zendesk.tickets.items() if t["status"] == "deleted"]
+    assert deleted and all("d" in ops[key] for key in deleted)
+    assert kills >= 3
+    assert "resumes from Checkpoint" in (tmp_path / "logs" / "source.log").read_text()
