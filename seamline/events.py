@@ -30,7 +30,7 @@ def position_order(connector: str, position: str) -> tuple[int | str, ...]:
         lsn, _, ordinal = position.partition(":")  # commit LSN : change number in the transaction
         high, _, low = lsn.partition("/")
         return ((int(high, 16) << 32) | int(low, 16), int(ordinal or 0))
-    if connector == "sql_poll":
+    if connector in ("sql_poll", "http_poll"):
         stamp, _, key = position.partition("|")  # ISO timestamp | key of the row
         moment = datetime.fromisoformat(stamp)
         if moment.tzinfo is None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from seamline.config import Config, KafkaConfig, SqlPollSource
+from seamline.config import Config, HttpPollSource, KafkaConfig, SqlPollSource
 from seamline.kafka_settings import client_settings
 
 OFFSETS = "seamline.offsets"
@@ -67,6 +67,9 @@ def config_topics(config: Config) -> list[str]:
     kafka = config.kafka
     topics = {offsets_topic(kafka)}
     for source in config.sources.values():
+        if isinstance(source, HttpPollSource):
+            topics.update(source_topic(kafka, source.system, obj.name) for obj in source.objects)
+            continue
         tables = [source.table] if isinstance(source, SqlPollSource) else source.tables
         topics.update(source_topic(kafka, source.system, table.rpartition(".")[2]) for table in tables)
     if config.processor is not None:

@@ -1,0 +1,329 @@
+"""A Zendesk Support simulation of the Incremental Export API (tickets, users, organizations), in memory.
+
+What it follows from Zendesk's public documentation:
+- `GET /api/v2/incremental/{tickets,users}/cursor.json?start_time=<epoch>` then `?cursor=<after_cursor>`:
+  `{<records>, after_cursor, after_url, before_cursor, before_url, end_of_stream}`; `per_page` up to 1000.
+- `GET /api/v2/incremental/organizations.json?start_time=<epoch>` (time-based):
+  `{organizations, next_page, end_time, count, end_of_stream}`; items sharing the page's last second are
+  all on that page, and the next page starts at `end_time`, so they are exported again (duplicates);
+  a page made only of its start second ends one second later, so paging always moves on.
+- Items changed within the last minute are not exported yet, and a start_time less than a minute in the
+  past is refused with 422 `{"error": "InvalidValue", "description": "Too recent start_time. ..."}`.
+  The minute is `delay_s`, shortened in tests.
+- Deleted tickets stay in the export with `status: "deleted"`; deleted users with `active: false`;
+  deleted organizations with `deleted_at` set.
+- Authentication: basic `{email}/token:{api_token}` or `Bearer {oauth_token}`; otherwise
+  401 `{"error": "Couldn't authenticate you"}`. Rate limit: 429 with `Retry-After` (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+MAX_PER_PAGE = 1000
+_UNAUTHORIZED = {"error": "Couldn't authenticate you"}
+_RATE_LIMITED = {"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}
+_NOT_FOUND = {"error": "InvalidEndpoint", "description": "Not found"}
+_TOO_RECENT = {"error": "InvalidValue", "description": "Too recent start_time. Use a start_time older than 1 minute"}
+_BAD_CURSOR = {"error": "InvalidPaginationParameter", "description": "cursor is invalid"}
+
+Record = dict[str, Any]
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_cursor(stamp: int, key: int) -> str:
+    """Zendesk's cursor shape: base64 of '<epoch>.0||<id>|'."""
+    return base64.b64encode(f"{stamp}.0||{key}|".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    stamp, _, rest = base64.b64decode(cursor, validate=True).decode().partition("||")
+    return int(float(stamp)), int(rest.rstrip("|"))
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, body: Record) -> None:
+        self.status, self.body = status, body
+
+
+@dataclass
+class Zendesk:
+    """The account's data and the API's behaviour; thread-safe (tests write while the server reads)."""
+
+    email: str = "admin@example.com"
+    api_token: str = "sim-api-token"
+    oauth_token: str = "sim-oauth-token"
+    delay_s: int = 60
+    subdomain_url: str = "https://example.zendesk.com"
+    tickets: dict[int, Record] = field(default_factory=dict)
+    users: dict[int, Record] = field(default_factory=dict)
+    organizations: dict[int, Record] = field(default_factory=dict)
+    requests: list[tuple[float, str, int]] = field(default_factory=list)
+    """(time.monotonic(), path with query, status) of every request served."""
+    _throttled: int = 0
+    _failing: int = 0
+    _retry_after: int = 1
+    _next_id: int = 1000
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ---- data API for tests and demos
+    def _stamp(self, kind: dict[int, Record], key: int, fields: Record) -> Record:
+        now = int(time.time())
+        record = kind[key]
+        record.update(fields)
+        record["updated_at"] = _iso(now)
+        if kind is self.tickets:
+            record["generated_timestamp"] = now
+        return dict(record)
+
+    def _create(self, kind: dict[int, Record], resource: str, base: Record, fields: Record) -> Record:
+        with self._lock:
+            self._next_id += 1
+            key, now = self._next_id, _iso(int(time.time()))
+            kind[key] = {"id": key, "url": f"{self.subdomain_url}/api/v2/{resource}/{key}.json", **base}
+            kind[key].update(created_at=now)
+            return self._stamp(kind, key, fields)
+
+    def _change(self, kind: dict[int, Record], key: int, fields: Record) -> Record:
+        with self._lock:
+            if key not in kind:
+                raise KeyError(f"no record {key}")
+            return self._stamp(kind, key, fields)
+
+    def create_ticket(self, subject: str, **fields: Any) -> Record:
+        base: Record = {
+            "subject": subject,
+            "raw_subject": subject,
+            "description": "",
+            "status": "new",
+            "priority": None,
+        }
+        base |= {"type": None, "requester_id": None, "assignee_id": None, "organization_id": None, "tags": []}
+        base |= {"custom_fields": [], "via": {"channel": "api"}, "external_id": None}
+        return self._create(self.tickets, "tickets", base, fields)
+
+    def update_ticket(self, key: int, **fields: Any) -> Record:
+        return self._change(self.tickets, key, fields)
+
+    def delete_ticket(self, key: int) -> Record:
+        return self._change(self.tickets, key, {"status": "deleted"})
+
+    def create_user(self, name: str, email: str, **fields: Any) -> Record:
+        base: Record = {"name": name, "email": email, "role": "end-user", "active": True, "verified": False}
+        base |= {"phone": None, "time_zone": "UTC", "organization_id": None, "tags": [], "user_fields": {}}
+        return self._create(self.users, "users", base, fields)
+
+    def update_user(self, key: int, **fields: Any) -> Record:
+        return self._change(self.users, key, fields)
+
+    def delete_user(self, key: int) -> Record:
+        return self._change(self.users, key, {"active": False})
+
+    def create_organization(self, name: str, **fields: Any) -> Record:
+        base: Record = {
+            "name": name,
+            "domain_names": [],
+            "details": None,
+            "notes": None,
+            "tags": [],
+            "deleted_at": None,
+        }
+        return self._create(self.organizations, "organizations", base | {"organization_fields": {}}, fields)
+
+    def update_organization(self, key: int, **fields: Any) -> Record:
+        return self._change(self.organizations, key, fields)
+
+    def delete_organization(self, key: int) -> Record:
+        return self._change(self.organizations, key, {"deleted_at": _iso(int(time.time()))})
+
+    def throttle(self, requests: int, retry_after: int = 1) -> None:
+        """The next `requests` requests get 429 with `Retry-After: retry_after`."""
+        with self._lock:
+            self._throttled, self._retry_after = requests, retry_after
+
+    def fail(self, requests: int) -> None:
+        """The next `requests` requests get 503 Service Unavailable (an outage)."""
+        with self._lock:
+            self._failing = requests
+
+    # ---- the API
+    def _check(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme == "Bearer" and credentials == self.oauth_token:
+            return
+        if scheme == "Basic":
+            try:
+                if base64.b64decode(credentials).decode() == f"{self.email}/token:{self.api_token}":
+                    return
+            except (binascii.Error, UnicodeDecodeError):
+                pass
+        raise _Refused(401, _UNAUTHORIZED)
+
+    def _horizon(self) -> int:
+        """Items stamped before this second are exported; the last minute (delay_s) is not yet."""
+        return int(time.time()) - self.delay_s
+
+    def _start_time(self, request: web.Request) -> int:
+        raw = request.query.get("start_time")
+        if raw is None or not raw.lstrip("-").isdigit():
+            raise _Refused(400, {"error": "InvalidValue", "description": "start_time is required (a Unix epoch time)"})
+        start = int(raw)
+        if start > time.time() - self.delay_s:
+            raise _Refused(422, _TOO_RECENT)
+        return start
+
+    @staticmethod
+    def _per_page(request: web.Request) -> int:
+        raw = request.query.get("per_page", str(MAX_PER_PAGE))
+        return min(MAX_PER_PAGE, max(1, int(raw))) if raw.isdigit() else MAX_PER_PAGE
+
+    @staticmethod
+    def _mark(record: Record) -> int:
+        if "generated_timestamp" in record:
+            return int(record["generated_timestamp"])
+        return int(datetime.fromisoformat(record["updated_at"]).timestamp())
+
+    def _ordered(self, kind: dict[int, Record]) -> list[tuple[int, int, Record]]:
+        horizon = self._horizon()
+        marked = [(self._mark(r), key, dict(r)) for key, r in kind.items()]
+        return sorted(m for m in marked if m[0] < horizon)
+
+    def _cursor_export(self, request: web.Request, kind: dict[int, Record], name: str) -> Record:
+        per_page = self._per_page(request)
+        cursor = request.query.get("cursor")
+        if cursor is not None:
+            try:
+                after: tuple[int, int] = decode_cursor(cursor)
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                raise _Refused(400, _BAD_CURSOR) from None
+            items = [m for m in self._ordered(kind) if (m[0], m[1]) > after]
+        else:
+            start = self._start_time(request)
+            items = [m for m in self._ordered(kind) if m[0] >= start]
+        page = items[:per_page]
+        url = f"{request.url.origin()}{request.path}?cursor="
+        after_cursor = encode_cursor(page[-1][0], page[-1][1]) if page else cursor
+        before_cursor = encode_cursor(page[0][0], page[0][1]) if page and cursor is not None else None
+        return {
+            name: [record for _, _, record in page],
+            "after_cursor": after_cursor,
+            "after_url": None if after_cursor is None else url + after_cursor,
+            "before_cursor": before_cursor,
+            "before_url": None if before_cursor is None else url + before_cursor,
+            "end_of_stream": len(items) <= per_page,
+        }
+
+    def _time_export(self, request: web.Request, kind: dict[int, Record], name: str) -> Record:
+        per_page, start = self._per_page(request), self._start_time(request)
+        items = [m for m in self._ordered(kind) if m[0] >= start]
+        page = items[:per_page]
+        if page:  # a page never splits one second: the next page starts at end_time
+            page = [m for m in items if m[0] <= page[-1][0]]
+        end_time = page[-1][0] if page else start
+        if page and end_time == start:  # the page holds all of the start second: move past it
+            end_time += 1
+        return {
+            name: [record for _, _, record in page],
+            "next_page": f"{request.url.origin()}{request.path}?per_page={per_page}&start_time={end_time}",
+            "end_time": end_time,
+            "count": len(page),
+            "end_of_stream": len(page) == len(items),
+        }
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        routes = {
+            "/api/v2/incremental/tickets/cursor.json": (self._cursor_export, self.tickets, "tickets"),
+            "/api/v2/incremental/users/cursor.json": (self._cursor_export, self.users, "users"),
+            "/api/v2/incremental/organizations.json": (self._time_export, self.organizations, "organizations"),
+        }
+        with self._lock:
+            try:
+                self._check(request)
+                if self._failing > 0:
+                    self._failing -= 1
+                    raise _Refused(503, {"error": "ServiceUnavailable", "description": "Please try again"})
+                if self._throttled > 0:
+                    self._throttled -= 1
+                    raise _Refused(429, _RATE_LIMITED)
+                if request.path not in routes:
+                    raise _Refused(404, _NOT_FOUND)
+                export, kind, name = routes[request.path]
+                response = web.json_response(export(request, kind, name))
+            except _Refused as refused:
+                response = web.json_response(refused.body, status=refused.status)
+                if refused.status == 429:
+                    response.headers["Retry-After"] = str(self._retry_after)
+            self.requests.append((time.monotonic(), request.path_qs, response.status))
+        return response
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving the export endpoints."""
+        application = web.Application()
+        application.router.add_route("GET", "/{tail:.*}", self._serve)
+        return application
+
+
+@contextmanager
+def running(zendesk: Zendesk, port: int | None = None) -> Iterator[str]:
+    """Serve `zendesk` on 127.0.0.1 (a free port by default) in a background thread; yields its base URL."""
+    from seamline.local_pipeline import free_port
+
+    port = port or free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(zendesk.app(), access_log=None)
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name="zendesk-sim", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("the Zendesk simulation did not start within 10s")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a simulated Zendesk incremental export API.")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--tickets", type=int, default=50, help="sample tickets to create")
+    parser.add_argument("--delay", type=int, default=60, help="seconds before a change is exported")
+    parser.add_argument("--email", default="admin@example.com", help="the API token's user")
+    parser.add_argument("--token", default="sim-api-token", help="the API token")
+    args = parser.parse_args()
+    zendesk = Zendesk(email=args.email, api_token=args.token, delay_s=args.delay)
+    for number in range(args.tickets):
+        user = zendesk.create_user(f"Customer {number}", f"customer{number}@example.com")
+        zendesk.create_ticket(f"Sample ticket {number}", requester_id=user["id"], priority="normal")
+    print(f"Zendesk simulation on http://127.0.0.1:{args.port} (API token user {zendesk.email})")
+    web.run_app(zendesk.app(), host="127.0.0.1", port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
