@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from producers.source import Checkpoint, Source
+from producers.source import Checkpoint, Source, SourceSetupError
 from producers.sql_poll import format_position
 from seamline.config import ApiTokenAuth, HttpPollObject, HttpPollSource
 from seamline.events import Change, Row
@@ -161,12 +161,12 @@ class HttpPoll(Source):
                     raise ServerUnavailable(f"{obj.path} answered {response.status_code}")
         where = f"source {self.name}: {self.config.base_url}{obj.path}"
         if response.status_code in (401, 403):
-            raise PermissionError(
+            raise SourceSetupError(
                 f"{where} refused the credentials ({response.status_code} {self._error(response)}): "
                 "fix auth (user and token, or the bearer token) and its permissions"
             )
         if response.status_code == 404:
-            raise LookupError(f"{where} does not exist (404): fix the path of object {obj.name!r} or base_url")
+            raise SourceSetupError(f"{where} does not exist (404): fix the path of object {obj.name!r} or base_url")
         if response.status_code >= 400 and response.status_code != 429:
             raise RuntimeError(f"{where} answered {response.status_code}: {self._error(response)}")
         return response
@@ -181,14 +181,14 @@ class HttpPoll(Source):
         try:
             body = response.json()
         except ValueError:
-            raise ValueError(f"{where} is not JSON: is base_url the API's root?") from None
+            raise SourceSetupError(f"{where} is not JSON: is base_url the API's root?") from None
         records = body.get(obj.records_field) if isinstance(body, dict) else None
         if not isinstance(records, list):
             fields = ", ".join(body) if isinstance(body, dict) else type(body).__name__
-            raise ValueError(f"{where} has no list {obj.records_field!r} (it has: {fields}): fix records_field")
+            raise SourceSetupError(f"{where} has no list {obj.records_field!r} (it has: {fields}): fix records_field")
         marker = "after_cursor" if obj.cursor_style == "cursor" else "end_time"
         if marker not in body or not isinstance(body.get("end_of_stream"), bool):
-            raise ValueError(
+            raise SourceSetupError(
                 f"{where} has no {marker!r} or 'end_of_stream': it is not a {obj.cursor_style}-based "
                 "incremental export: fix cursor_style or path"
             )
@@ -226,7 +226,7 @@ class HttpPoll(Source):
         for setting, value in (("key_field", key), ("updated_at_field", stamp)):
             if value is None:
                 field = getattr(obj, setting)
-                raise ValueError(
+                raise SourceSetupError(
                     f"source {self.name}: a record of {obj.name} has no {field!r} "
                     f"(it has: {', '.join(record)}): fix {setting} of object {obj.name!r}"
                 )

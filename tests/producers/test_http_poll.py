@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from producers.http_poll import HttpPoll
 from producers.kinds import build_source
-from producers.source import Checkpoint
+from producers.source import Checkpoint, SourceSetupError
 from producers.sql_poll import format_position
 from sandbox.zendesk import Zendesk, running
 from seamline.config import (
@@ -225,20 +225,26 @@ def test_start_time_skips_older_records_and_lag_is_near_zero_at_end_of_stream(ap
 
 def test_bad_credentials_unknown_paths_and_wrong_shapes_stop_at_setup_with_one_line(api: Api) -> None:
     wrong = ApiTokenAuth(kind="api_token", user=api.zendesk.email, token=SecretStr("nope"))
-    with pytest.raises(PermissionError, match=r"refused the credentials \(401 .*Couldn't authenticate you.*fix auth"):
+    with pytest.raises(SourceSetupError, match=r"refused the credentials \(401 .*Couldn't authenticate you.*fix auth"):
         api.source(auth=wrong)
-    with pytest.raises(PermissionError) as refused:
+    with pytest.raises(SourceSetupError) as refused:
         api.source(auth=BearerAuth(kind="bearer", token=SecretStr("secret-bearer")))
     assert "secret-bearer" not in str(refused.value) and "\n" not in str(refused.value)
     assert api.source(auth=BearerAuth(kind="bearer", token=SecretStr(api.zendesk.oauth_token)))[0] is not None
     bad_path = HttpPollObject(name="tickets", path="/api/v2/incremental/ticket.json", records_field="tickets")
-    with pytest.raises(LookupError, match=r"ticket\.json does not exist \(404\): fix the path of object 'tickets'"):
+    with pytest.raises(
+        SourceSetupError, match=r"ticket\.json does not exist \(404\): fix the path of object 'tickets'"
+    ):
         api.source(objects=[bad_path])
     wrong_field = HttpPollObject(name="t", path="/api/v2/incremental/tickets/cursor.json", records_field="ticket")
-    with pytest.raises(ValueError, match=r"has no list 'ticket' \(it has: tickets, after_cursor.*fix records_field"):
+    with pytest.raises(
+        SourceSetupError, match=r"has no list 'ticket' \(it has: tickets, after_cursor.*fix records_field"
+    ):
         api.source(objects=[wrong_field])
     wrong_style = wrong_field.model_copy(update={"records_field": "tickets", "cursor_style": "time"})
-    with pytest.raises(ValueError, match=r"no 'end_time' .* not a time-based incremental export: fix cursor_style"):
+    with pytest.raises(
+        SourceSetupError, match=r"no 'end_time' .* not a time-based incremental export: fix cursor_style"
+    ):
         api.source(objects=[wrong_style])
 
 
@@ -249,7 +255,7 @@ def test_a_record_without_its_key_field_is_a_clear_error(api: Api) -> None:
         name="tickets", path="/api/v2/incremental/tickets/cursor.json", records_field="tickets", key_field="uuid"
     )
     _poll, changes = api.source(objects=[keyless])
-    with pytest.raises(ValueError, match=r"a record of tickets has no 'uuid' \(it has: id, url.*fix key_field"):
+    with pytest.raises(SourceSetupError, match=r"a record of tickets has no 'uuid' \(it has: id, url.*fix key_field"):
         collect(changes)
 
 
