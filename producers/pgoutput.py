@@ -25,9 +25,9 @@ class Column:
     typmod: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Relation:
-    """A table as announced by the server before its first change in a session."""
+    """A table as announced by the server before its first change in a session; compared by identity."""
 
     oid: int
     schema: str

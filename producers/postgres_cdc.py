@@ -89,6 +89,7 @@ class PostgresCdc(Source):
         self._decoder = PgOutputDecoder()
         self._keys: dict[TableName, list[str]] = {}
         self._shapes: dict[tuple[TableName, tuple[TableColumn, ...]], Shape] = {}
+        self._relation_shapes: dict[Relation, Shape] = {}  # by identity: the decoder keeps one object per version
         self._last_commit_ts_ms: int | None = None  # of the transaction being read; None when caught up
         self._confirmed = 0
         self._signals = SignalTable(split_table(config.signal_table))
@@ -292,7 +293,7 @@ class PostgresCdc(Source):
                     yield from incremental.on_signal(decoded.new, position, commit_ts_ms, self.snapshot_change)
                     continue
                 incremental.on_change(table, decoded.old if decoded.new is None else decoded.new, self._keys[table])
-                shape = self._shape(table, tuple(TableColumn(c.name, c.type_oid, c.typmod) for c in relation.columns))
+                shape = self._relation_shapes.get(relation) or self._relation_shape(relation)
                 yield self._change(decoded.op, table, shape, decoded.old, decoded.new, position, commit_ts_ms)
             elif isinstance(decoded, Truncate):
                 for relation in decoded.relations:
@@ -305,6 +306,11 @@ class PostgresCdc(Source):
             elif isinstance(decoded, Relation) and (decoded.schema, decoded.table) in self._keys:
                 # sent before the first change after ALTER TABLE too: the primary key may have changed
                 self._keys[(decoded.schema, decoded.table)] = self._key_columns((decoded.schema, decoded.table))
+
+    def _relation_shape(self, relation: Relation) -> Shape:
+        columns = tuple(TableColumn(c.name, c.type_oid, c.typmod) for c in relation.columns)
+        shape = self._relation_shapes[relation] = self._shape((relation.schema, relation.table), columns)
+        return shape
 
     def _heartbeat(self) -> Checkpoint | None:
         """A checkpoint at the server's WAL position when every change before it was read (idle tables)."""
