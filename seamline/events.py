@@ -38,6 +38,9 @@ def position_order(connector: str, position: str) -> tuple[int | str, ...]:
         micros = (moment - _EPOCH) // timedelta(microseconds=1)
         # digit-only keys compare as numbers, others as text; the flag keeps the two kinds apart
         return (micros, 0, int(key)) if key.isascii() and key.isdigit() else (micros, 1, key)
+    if connector == "salesforce":
+        stamp, _, record = position.partition("|")  # SystemModstamp (UTC, …Z) | Id of the record
+        return ((datetime.fromisoformat(stamp) - _EPOCH) // timedelta(microseconds=1), record)
     raise ValueError(f"no position order known for connector {connector!r}")
 
 
