@@ -104,7 +104,7 @@ class Salesforce(Source):
 
     def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
         while True:
-            wait = self.config.poll_interval_s
+            exhausted = False
             started_at = time.time()
             try:
                 for obj in self.config.objects:
@@ -113,13 +113,18 @@ class Salesforce(Source):
                 self._fresh_as_of = started_at
             except SalesforceError as exc:
                 if exc.code == "REQUEST_LIMIT_EXCEEDED":
-                    wait *= SLOWDOWN
-                    log.warning("source %s: the org's daily API limit is exhausted; next poll in %ss", self.name, wait)
+                    exhausted = True
+                    log.warning(
+                        "source %s: the org's daily API limit is exhausted; next poll in %ss",
+                        self.name,
+                        self.config.poll_interval_s * SLOWDOWN,
+                    )
                 elif exc.code == "INVALID_QUERY_LOCATOR":
                     log.warning("source %s: a query cursor expired (%s); reading again from the cursor", self.name, exc)
                 else:
                     raise
-            wait *= SLOWDOWN if self._usage_high() else 1
+            slow = self._usage_high() or exhausted
+            wait = self.config.poll_interval_s * (SLOWDOWN if slow else 1)
             yield None
             deadline = time.monotonic() + wait
             while (left := deadline - time.monotonic()) > 0:
