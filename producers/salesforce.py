@@ -75,6 +75,7 @@ class Salesforce(Source):
         self._fresh_as_of: float | None = None
         self._newest_read: float | None = None
         self._slowed = False
+        self._exhausted = False
 
     def setup(self, resume: Checkpoint | None) -> None:
         api = SalesforceApi(self.name, self.config)
@@ -114,15 +115,17 @@ class Salesforce(Source):
             except SalesforceError as exc:
                 if exc.code == "REQUEST_LIMIT_EXCEEDED":
                     exhausted = True
-                    log.warning(
-                        "source %s: the org's daily API limit is exhausted; next poll in %ss",
-                        self.name,
-                        self.config.poll_interval_s * SLOWDOWN,
-                    )
+                    if not self._exhausted:
+                        log.warning(
+                            "source %s: the org's daily API limit is exhausted; trying again every %ss",
+                            self.name,
+                            self.config.poll_interval_s * SLOWDOWN,
+                        )
                 elif exc.code == "INVALID_QUERY_LOCATOR":
                     log.warning("source %s: a query cursor expired (%s); reading again from the cursor", self.name, exc)
                 else:
                     raise
+            self._exhausted = exhausted
             slow = self._usage_high() or exhausted
             wait = self.config.poll_interval_s * (SLOWDOWN if slow else 1)
             yield None

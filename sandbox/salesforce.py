@@ -278,12 +278,12 @@ class SalesforceSim:
 
     # --- running it ----------------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve on 127.0.0.1:<free port> in a background thread; returns the base URL."""
+    def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1:<port> (0: a free one) in a background thread; returns the base URL."""
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="salesforce-sim", daemon=True).start()
         self._loop = loop
-        self.url = asyncio.run_coroutine_threadsafe(self._serve("127.0.0.1", 0), loop).result(timeout=10)
+        self.url = asyncio.run_coroutine_threadsafe(self._serve("127.0.0.1", port), loop).result(timeout=10)
         return self.url
 
     async def _serve(self, host: str, port: int) -> str:
@@ -360,9 +360,7 @@ def main() -> None:
     args = parser.parse_args()
     sim, rng = SalesforceSim(args.client_id, args.client_secret), random.Random(7)
     ids = sim.insert_many("Account", [_sample(rng) for _ in range(args.accounts)])
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    url = asyncio.run_coroutine_threadsafe(sim._serve("127.0.0.1", args.port), loop).result()
+    url = sim.start(args.port)
     print(json.dumps({"login_url": url, "client_id": sim.client_id, "objects": ["Account"]}), flush=True)
     try:
         while True:
@@ -370,7 +368,7 @@ def main() -> None:
             if args.change_every:
                 sim.update("Account", rng.choice(ids), {"NumberOfEmployees": rng.randint(1, 5000)})
     except KeyboardInterrupt:
-        pass
+        sim.stop()
 
 
 if __name__ == "__main__":

@@ -240,11 +240,13 @@ def test_high_api_usage_slows_polling_down_and_is_logged_once(org: Org, caplog: 
     assert len(warnings) == 1 and "polling every 0.5s" in warnings[0]
 
 
-def test_an_exhausted_limit_waits_instead_of_failing(org: Org) -> None:
+def test_an_exhausted_limit_waits_instead_of_failing(org: Org, caplog: pytest.LogCaptureFixture) -> None:
     account = org.sim.insert("Account", {"Name": "A"})
     _source, changes = org.source(objects=["Account"], poll_interval_s=0.02)
     org.sim.api_usage = org.sim.api_limit
-    assert collect(changes, 0.3) == []
+    with caplog.at_level(logging.WARNING, logger="producers.salesforce"):
+        assert collect(changes, 0.5) == []  # tried about every 0.2 s
+    assert sum("daily API limit is exhausted" in r.getMessage() for r in caplog.records) == 1
     org.sim.api_usage = 0
     assert ids(collect(changes, 0.6)) == [account]
 
