@@ -95,7 +95,13 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     logs.configure()
     metrics = Metrics.create()
     metrics.serve(loaded.sources[name].metrics_port)
-    SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics), metrics).run()
+    try:
+        SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics), metrics).run()
+    except (PermissionError, LookupError) as exc:  # refused credentials, unknown object or table, found at setup
+        if isinstance(exc, KeyError):
+            raise
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -1,8 +1,10 @@
-"""The real `seamline source run` process against the Salesforce simulation and Kafka, killed with SIGKILL."""
+"""The real `seamline source run` process against the Salesforce simulation and Kafka: SIGKILL, misconfiguration."""
 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -31,7 +33,7 @@ sources:
     login_url: "{url}"
     client_id: "{client_id}"
     client_secret: ${{SF_KILL_TEST_SECRET}}
-    objects: [Account, Contact]
+    objects: [{objects}]
     poll_interval_s: 0.2
     batch_size: 200
     metrics_port: {port}
@@ -103,7 +105,10 @@ def test_sigkill_at_random_points_loses_no_record_version(
         monkeypatch.setenv("SF_KILL_TEST_SECRET", sim.client_secret)
         config = tmp_path / "seamline.yaml"
         config.write_text(
-            CONFIG.format(kafka=kafka, url=sim.url, client_id=sim.client_id, port=free_port()), encoding="utf-8"
+            CONFIG.format(
+                kafka=kafka, url=sim.url, client_id=sim.client_id, objects="Account, Contact", port=free_port()
+            ),
+            encoding="utf-8",
         )
         supervisor = Supervisor(config, tmp_path / "logs", {"source": ["source", "run", "crm"]})
         writer = Writer(sim, seed=rng.randint(0, 10**6))
@@ -139,3 +144,35 @@ def test_sigkill_at_random_points_loses_no_record_version(
     assert len(writer.last) >= 700 and sum(op == "d" for _, op in writer.last.values()) > 0
     log = (tmp_path / "logs" / "source.log").read_text()
     assert log.count("resumes from Checkpoint(") >= 3  # restarts really resumed from stored cursors
+
+
+@pytest.mark.parametrize(
+    ("secret", "objects", "expected"),
+    [
+        ("wrong", "Account", "source crm: Salesforce at http://127.0.0.1:"),
+        (
+            None,
+            "Account, Acount",
+            "source crm: Salesforce has no object 'Acount' visible to this client: fix 'objects'",
+        ),
+    ],
+)
+def test_refused_credentials_or_an_unknown_object_stop_the_process_with_one_line(
+    kafka: KafkaConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str | None, objects: str, expected: str
+) -> None:
+    with SalesforceSim() as sim:
+        monkeypatch.setenv("SF_KILL_TEST_SECRET", secret or sim.client_secret)
+        config = tmp_path / "seamline.yaml"
+        config.write_text(
+            CONFIG.format(kafka=kafka, url=sim.url, client_id=sim.client_id, objects=objects, port=free_port())
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "seamline", "source", "run", "crm", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(expected), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "seamline-secret" not in done.stderr + done.stdout
