@@ -1,7 +1,8 @@
 """The SOQL subset the Salesforce simulation understands: SELECT fields FROM object [WHERE] [ORDER BY] [LIMIT].
 
 WHERE takes comparisons (=, !=, <, <=, >, >=) of a field with a literal (quoted string, number, true,
-false, null, date 2026-11-22, datetime 2026-11-22T04:05:06.000Z or with +hh:mm), joined by AND / OR
+false, null, date 2026-11-22, datetime 2026-11-22T04:05:06Z or with +hh:mm; optional milliseconds, the
+yyyy-MM-ddTHH:mm:ss.SSSZ form the REST API documents for dateTime values), joined by AND / OR
 and grouped with parentheses. Keywords and field names are case-insensitive, as in SOQL: the WHERE
 predicate reads records keyed by lower-case field names.
 """
