@@ -127,6 +127,11 @@ class SalesforceSim:
         with self._lock:
             self._tokens.clear()
 
+    def forget_query_locators(self) -> None:
+        """Drop every open query cursor, as Salesforce does after 15 minutes without use."""
+        with self._lock:
+            self._locators.clear()
+
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` API calls with `status` (a server-side outage)."""
         with self._lock:

@@ -170,6 +170,17 @@ def test_ties_on_one_stamp_across_pages_and_a_restart_lose_and_repeat_nothing(or
     assert ids(collect(resumed)) == [*tied[200:], late]
 
 
+def test_an_expired_query_locator_is_read_again_from_the_cursor(org: Org, caplog: pytest.LogCaptureFixture) -> None:
+    accounts = org.sim.insert_many("Account", [{"Name": f"a{i}"} for i in range(450)])
+    _source, changes = org.source(objects=["Account"])
+    items = until_checkpoints(changes, 1)
+    org.sim.forget_query_locators()
+    with caplog.at_level(logging.WARNING, logger="producers.salesforce"):
+        items += collect(changes)
+    assert ids(items) == accounts
+    assert sum("query cursor expired" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_resume_covers_every_object_and_stream_exactly(org: Org) -> None:
     account = org.sim.insert("Account", {"Name": "A"})
     contact = org.sim.insert("Contact", {"LastName": "C"})
