@@ -19,7 +19,7 @@ from producers.sql_poll import format_position
 from seamline.config import ApiTokenAuth, HttpPollObject, HttpPollSource
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
-from seamline.retry import retrying
+from seamline.retry import ServerUnavailable, retrying
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,6 @@ _NEWEST_START_S = 61  # the exports refuse a start_time less than a minute in th
 
 Cursor = dict[str, str | int]
 """Where an object's export continues: {"cursor": after_cursor} or {"start_time": epoch seconds}."""
-
-
-class ServerUnavailable(ConnectionError):
-    """The API answered 5xx: transient for seamline.retry, like a dropped connection."""
 
 
 @dataclass(frozen=True)

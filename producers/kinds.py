@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from producers.http_poll import HttpPoll
 from producers.postgres_cdc import PostgresCdc
+from producers.salesforce import Salesforce
 from producers.source import Source
 from producers.sql_poll import SqlPoll
-from seamline.config import HttpPollSource, PostgresCdcSource, SqlPollSource
+from seamline.config import HttpPollSource, PostgresCdcSource, SalesforceSource, SqlPollSource
 from seamline.metrics import Metrics
 
+SourceConfig = PostgresCdcSource | SqlPollSource | SalesforceSource | HttpPollSource
 
-def build_source(name: str, config: PostgresCdcSource | SqlPollSource | HttpPollSource, metrics: Metrics) -> Source:
+
+def build_source(name: str, config: SourceConfig, metrics: Metrics) -> Source:
     """The Source object for one `sources.<name>` entry."""
     if isinstance(config, HttpPollSource):
         return HttpPoll(name, config, metrics)
+    if isinstance(config, SalesforceSource):
+        return Salesforce(name, config, metrics)
     if isinstance(config, SqlPollSource):
         return SqlPoll(name, config, metrics)
     return PostgresCdc(name, config, metrics)

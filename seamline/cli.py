@@ -23,7 +23,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(source_app, name="source")
 app.add_typer(sink_app, name="sink")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline YAML file.", envvar="SEAMLINE_CONFIG")]
 DEFAULT_CONFIG = Path("seamline.yaml")
 

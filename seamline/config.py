@@ -189,7 +189,35 @@ class HttpPollSource(_Section):
         return [ZENDESK_OBJECTS[item] if isinstance(item, str) else item for item in value]
 
 
-Source = Annotated[PostgresCdcSource | SqlPollSource | HttpPollSource, Field(discriminator="kind")]
+class SalesforceSource(_Section):
+    """Salesforce objects polled through SOQL on SystemModstamp (REST API, OAuth 2.0 client credentials)."""
+
+    kind: Literal["salesforce"]
+    login_url: str = Field(
+        description="Base URL of the org's token endpoint (its My Domain URL, e.g. https://acme.my.salesforce.com); "
+        "API calls then go to the instance_url the token comes with."
+    )
+    client_id: str = Field(
+        min_length=1, description="Consumer key of the connected app using the client credentials flow."
+    )
+    client_secret: SecretStr = Field(description="Consumer secret of the connected app; write it as ${ENV_VAR}.")
+    api_version: str = Field("60.0", pattern=r"^\d+\.0$", description="REST API version, e.g. '60.0'.")
+    objects: list[str] = Field(min_length=1, description="sObject API names to capture, e.g. [Account, Contact].")
+    system: str = Field("crm", description="Name of the source system in topics and xrefs.")
+    poll_interval_s: float = Field(5.0, gt=0, description="Seconds to wait between polls once caught up.")
+    batch_size: int = Field(
+        2000, ge=200, le=2000, description="Records per query batch asked through Sforce-Query-Options (200..2000)."
+    )
+    usage_slowdown_fraction: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Above this fraction of the org's daily API limit (Sforce-Limit-Info) polls are 10 times rarer.",
+    )
+    metrics_port: int = Field(9101, description="Port of this process's /metrics endpoint on 127.0.0.1.")
+
+
+Source = Annotated[PostgresCdcSource | SqlPollSource | SalesforceSource | HttpPollSource, Field(discriminator="kind")]
 
 
 class EntityMapping(_Section):

@@ -30,8 +30,8 @@ def position_order(connector: str, position: str) -> tuple[int | str, ...]:
         lsn, _, ordinal = position.partition(":")  # commit LSN : change number in the transaction
         high, _, low = lsn.partition("/")
         return ((int(high, 16) << 32) | int(low, 16), int(ordinal or 0))
-    if connector in ("sql_poll", "http_poll"):
-        stamp, _, key = position.partition("|")  # ISO timestamp | key of the row
+    if connector in ("sql_poll", "http_poll", "salesforce"):
+        stamp, _, key = position.partition("|")  # ISO timestamp (SystemModstamp, updated_at) | key of the row
         moment = datetime.fromisoformat(stamp)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)

@@ -13,6 +13,10 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from seamline.publisher import DeliveryFailed
 
 
+class ServerUnavailable(ConnectionError):
+    """An HTTP API answered 5xx: transient, like a dropped connection."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when retrying later can succeed: Kafka, registry or network trouble, not the record's content."""
     if isinstance(exc, SchemaRegistryError):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from seamline.config import Config, HttpPollSource, KafkaConfig, SqlPollSource
+from seamline.config import Config, HttpPollSource, KafkaConfig, SalesforceSource, SqlPollSource
 from seamline.kafka_settings import client_settings
 
 OFFSETS = "seamline.offsets"
@@ -68,10 +68,13 @@ def config_topics(config: Config) -> list[str]:
     topics = {offsets_topic(kafka)}
     for source in config.sources.values():
         if isinstance(source, HttpPollSource):
-            topics.update(source_topic(kafka, source.system, obj.name) for obj in source.objects)
-            continue
-        tables = [source.table] if isinstance(source, SqlPollSource) else source.tables
-        topics.update(source_topic(kafka, source.system, table.rpartition(".")[2]) for table in tables)
+            objects = [obj.name for obj in source.objects]
+        elif isinstance(source, SalesforceSource):
+            objects = source.objects
+        else:
+            tables = [source.table] if isinstance(source, SqlPollSource) else source.tables
+            objects = [table.rpartition(".")[2] for table in tables]
+        topics.update(source_topic(kafka, source.system, obj) for obj in objects)
     if config.processor is not None:
         topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
     for sink in config.sinks.values():

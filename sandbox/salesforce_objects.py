@@ -1,0 +1,135 @@
+"""The sObjects of the Salesforce simulation (Account, Contact): describe metadata and record Ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "int": "xsd:int",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+}
+_SYSTEM = {"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
+_AUDIT = [("CreatedDate", "datetime"), ("LastModifiedDate", "datetime"), ("SystemModstamp", "datetime")]
+
+# object -> (key prefix, [(field, type, nillable, extra)])
+_OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
+    "Account": (
+        "001",
+        [
+            ("Id", "id", False, {}),
+            ("IsDeleted", "boolean", False, {}),
+            ("Name", "string", False, {"length": 255}),
+            ("Type", "picklist", True, {"picklist": ["Prospect", "Customer - Direct", "Partner"]}),
+            ("Industry", "picklist", True, {"picklist": ["Banking", "Retail", "Technology"]}),
+            ("AnnualRevenue", "currency", True, {"precision": 18, "scale": 0}),
+            ("NumberOfEmployees", "int", True, {"digits": 8}),
+            ("Phone", "phone", True, {"length": 40}),
+            ("Website", "url", True, {"length": 255}),
+            ("Description", "textarea", True, {"length": 32000}),
+            ("BillingCountry", "string", True, {"length": 80}),
+            ("Rating__c", "double", True, {"precision": 4, "scale": 2, "custom": True}),
+            ("Discount__c", "percent", True, {"precision": 5, "scale": 2, "custom": True}),
+            ("LastActivityDate", "date", True, {}),
+            ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
+        ],
+    ),
+    "Contact": (
+        "003",
+        [
+            ("Id", "id", False, {}),
+            ("IsDeleted", "boolean", False, {}),
+            ("AccountId", "reference", True, {"referenceTo": ["Account"]}),
+            ("FirstName", "string", True, {"length": 40}),
+            ("LastName", "string", False, {"length": 80}),
+            ("Email", "email", True, {"length": 80}),
+            ("Phone", "phone", True, {"length": 40}),
+            ("Birthdate", "date", True, {}),
+            ("HasOptedOutOfEmail", "boolean", False, {}),
+            ("MailingCountry", "string", True, {"length": 80}),
+            ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
+        ],
+    ),
+}
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+DEFAULT_OWNER = "005000000000001AAA"
+
+
+def object_names() -> list[str]:
+    return list(_OBJECTS)
+
+
+def field_types(obj: str) -> dict[str, str]:
+    """Field name -> Salesforce field type of one object, audit fields included."""
+    return {name: kind for name, kind, _, _ in _OBJECTS[obj][1]} | dict(_AUDIT)
+
+
+def record_id(obj: str, number: int) -> str:
+    """The 18-character Id of the `number`-th record of `obj` (15 case-sensitive characters + checksum)."""
+    digits = ""
+    while number:
+        number, rest = divmod(number, 62)
+        digits = _BASE62[rest] + digits
+    short = _OBJECTS[obj][0] + "5g" + digits.rjust(10, "0")
+    suffix = ""
+    for chunk in (short[0:5], short[5:10], short[10:15]):
+        bits = sum(1 << i for i, char in enumerate(chunk) if char.isupper())
+        suffix += _SUFFIX[bits]
+    return short + suffix
+
+
+def describe(obj: str, version: str) -> dict[str, Any]:
+    """The body of GET /services/data/vXX.X/sobjects/<obj>/describe."""
+    fields = [_field(name, kind, nillable, extra) for name, kind, nillable, extra in _OBJECTS[obj][1]]
+    fields += [_field(name, kind, False, {}) for name, kind in _AUDIT]
+    return {
+        "name": obj,
+        "label": obj,
+        "keyPrefix": _OBJECTS[obj][0],
+        "custom": False,
+        "queryable": True,
+        "retrieveable": True,
+        "replicateable": True,
+        "deletable": True,
+        "undeletable": True,
+        "fields": fields,
+        "urls": {
+            "sobject": f"/services/data/v{version}/sobjects/{obj}",
+            "describe": f"/services/data/v{version}/sobjects/{obj}/describe",
+            "rowTemplate": f"/services/data/v{version}/sobjects/{obj}/{{ID}}",
+        },
+    }
+
+
+def _field(name: str, kind: str, nillable: bool, extra: dict[str, Any]) -> dict[str, Any]:
+    system = name in _SYSTEM
+    text = kind not in _SOAP_TYPES
+    return {
+        "name": name,
+        "label": name.removesuffix("__c").replace("_", " "),
+        "type": kind,
+        "soapType": _SOAP_TYPES.get(kind, "xsd:string"),
+        "nillable": nillable,
+        "length": extra.get("length", 18 if kind in ("id", "reference") else 0) if text or kind == "id" else 0,
+        "precision": extra.get("precision", 0),
+        "scale": extra.get("scale", 0),
+        "digits": extra.get("digits", 0),
+        "custom": extra.get("custom", False),
+        "createable": not system,
+        "updateable": not system,
+        "filterable": True,
+        "sortable": kind != "textarea",
+        "referenceTo": extra.get("referenceTo", []),
+        "picklistValues": [
+            {"active": True, "defaultValue": False, "label": value, "value": value}
+            for value in extra.get("picklist", [])
+        ],
+    }
