@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from seamline.config import Config, KafkaConfig, SqlPollSource
+from seamline.config import Config, KafkaConfig, SqlPollSource, WebhookSource
 from seamline.kafka_settings import client_settings
 
 OFFSETS = "seamline.offsets"
@@ -67,7 +67,10 @@ def config_topics(config: Config) -> list[str]:
     kafka = config.kafka
     topics = {offsets_topic(kafka)}
     for source in config.sources.values():
-        tables = [source.table] if isinstance(source, SqlPollSource) else source.tables
+        if isinstance(source, WebhookSource):  # objects named by a payload field are known only on arrival
+            tables = [endpoint.object for endpoint in source.endpoints if endpoint.object is not None]
+        else:
+            tables = [source.table] if isinstance(source, SqlPollSource) else source.tables
         topics.update(source_topic(kafka, source.system, table.rpartition(".")[2]) for table in tables)
     if config.processor is not None:
         topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
