@@ -111,18 +111,3 @@ def same_org(configured: str, given: str) -> bool:
     The first 15 characters are the case-sensitive id; the 18-character form adds a checksum suffix.
     """
     return len(given) in (15, 18) and hmac.compare_digest(configured[:15].encode(), given[:15].encode())
-
-
-def sign_stripe(secret: str, body: bytes, stamp: int) -> str:
-    """A Stripe-Signature header value for `body` at unix time `stamp` (used by senders in tests and sandbox)."""
-    return f"t={stamp},v1={_mac(secret, str(stamp).encode() + b'.' + body).hex()}"
-
-
-def sign_shopify(secret: str, body: bytes) -> str:
-    """An X-Shopify-Hmac-Sha256 header value for `body`."""
-    return base64.b64encode(_mac(secret, body)).decode()
-
-
-def sign_zendesk(secret: str, body: bytes, stamp: str) -> str:
-    """An X-Zendesk-Webhook-Signature header value for `body` at the ISO 8601 time `stamp`."""
-    return base64.b64encode(_mac(secret, stamp.encode() + body)).decode()

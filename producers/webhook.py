@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _VERIFIERS = {"stripe": stripe_timestamp, "shopify": shopify_timestamp, "zendesk": zendesk_timestamp}
+DEFAULT_TOLERANCE_S = {"stripe": 300.0, "shopify": 4 * 3600 + 300.0, "zendesk": 300.0}
 
 
 class BodyTooLarge(ValueError):
@@ -59,6 +60,7 @@ class WebhookReceiver:
         self.config = config
         self.metrics = metrics
         self.kafka = AckedPublisher(kafka, name, metrics, config.ack_timeout_s)
+        self._in_flight = 0
 
     def app(self) -> web.Application:
         """The aiohttp application: one route per endpoint, every answer counted."""
@@ -72,6 +74,7 @@ class WebhookReceiver:
         route = request.match_info.route.resource
         path = route.canonical if route is not None else "unmatched"
         status = 500
+        self._in_flight += 1
         try:
             response = await handler(request)
             status = response.status
@@ -80,6 +83,7 @@ class WebhookReceiver:
             status = exc.status
             raise
         finally:
+            self._in_flight -= 1
             self.metrics.webhook_requests.labels(self.name, path, str(status)).inc()
 
     def _handler(self, endpoint: WebhookEndpoint) -> Handler:
@@ -128,7 +132,8 @@ class WebhookReceiver:
         if endpoint.provider == "salesforce_om":
             return None  # not signed: notifications() checks the OrganizationId
         secret = endpoint.secret.get_secret_value() if endpoint.secret else ""
-        return _VERIFIERS[endpoint.provider](headers, body, secret, endpoint.tolerance_s, now)
+        tolerance_s = endpoint.tolerance_s or DEFAULT_TOLERANCE_S[endpoint.provider]
+        return _VERIFIERS[endpoint.provider](headers, body, secret, tolerance_s, now)
 
     def _changes(
         self, endpoint: WebhookEndpoint, headers: Mapping[str, str], body: bytes, source_ts_ms: int
@@ -154,11 +159,20 @@ class WebhookReceiver:
             paths = ", ".join(f"{e.path} ({e.provider})" for e in self.config.endpoints)
             log.info("webhook source %s listens on %s:%d: %s", self.name, self.config.host, self.config.port, paths)
             await stop.wait()
-            log.info("webhook source %s: stopping, draining requests in flight", self.name)
+            log.info("webhook source %s: stopping, draining %d requests in flight", self.name, self._in_flight)
+            await site.stop()  # no new connections; open ones go on receiving their request bodies
+            await self._drained(self.config.drain_timeout_s)
         finally:
             await runner.cleanup()
             await asyncio.get_running_loop().run_in_executor(None, self.kafka.close)
         log.info("webhook source %s stopped", self.name)
+
+    async def _drained(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self._in_flight:
+            log.warning("webhook source %s: %d requests cut off after %.0fs", self.name, self._in_flight, timeout_s)
 
     def run(self) -> None:
         """Serve until SIGTERM or SIGINT."""

@@ -138,12 +138,12 @@ class WebhookEndpoint(_Section):
         default_factory=list,
         description="Event types published as deletes (op 'd', the record as 'before'), e.g. customer.deleted.",
     )
-    tolerance_s: float = Field(
-        300.0,
+    tolerance_s: float | None = Field(
+        None,
         gt=0,
-        description="Largest age (seconds) of a signed timestamp (stripe t=, zendesk, shopify X-Shopify-Triggered-At); "
-        "older or future requests get 401 as replays. Shopify retries for hours with the original trigger time: "
-        "raise it for shopify endpoints accordingly.",
+        description="Largest age (seconds) of a signed time (stripe t=, zendesk timestamp, shopify "
+        "X-Shopify-Triggered-At); older or future requests get 401 as replays. Default 300; shopify 14700, "
+        "because Shopify retries a delivery for 4 hours and X-Shopify-Triggered-At is the time of the event.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1, description="Larger request bodies get 413 without being read.")
 
