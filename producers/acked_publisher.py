@@ -96,7 +96,9 @@ class AckedPublisher:
             raise KafkaUnavailable(f"Kafka did not acknowledge within {self.ack_timeout_s:.0f}s") from exc
         except KafkaException as exc:
             self.metrics.publish_errors.labels(self.source).inc(len(changes))
-            raise KafkaUnavailable(f"Kafka is unavailable: {exc.args[0].str()}") from exc
+            error = exc.args[0] if exc.args else exc
+            reason = error.str() if isinstance(error, KafkaError) else str(error)
+            raise KafkaUnavailable(f"Kafka is unavailable: {reason}") from exc
         except SerdeError as exc:  # its text may quote a value: keep it out of responses and logs
             self.metrics.publish_errors.labels(self.source).inc(len(changes))
             raise PayloadError("a change does not fit the change-event schema") from exc

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 STRIPE_HEADER = "Stripe-Signature"
 SHOPIFY_HEADER = "X-Shopify-Hmac-Sha256"
@@ -23,6 +23,21 @@ def _mac(secret: str, message: bytes) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()
 
 
+def _matches(secrets: Sequence[str], message: bytes, given: Sequence[bytes]) -> bool:
+    """Whether any secret's MAC of `message` equals any given MAC; every pair is compared, in constant time each."""
+    outcomes = [hmac.compare_digest(_mac(secret, message), mac) for secret in secrets for mac in given]
+    return any(outcomes)
+
+
+def _unix(text: str, header: str) -> float:
+    """Unix seconds of an ISO 8601 time; one without an offset is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise SignatureError(f"header {header} is not an ISO 8601 time") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def _fresh(stamp: float, now: float, tolerance_s: float, what: str) -> None:
     if abs(now - stamp) > tolerance_s:
         raise SignatureError(f"{what} is {now - stamp:.0f}s away from now, outside the {tolerance_s:.0f}s tolerance")
@@ -35,7 +50,9 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
-def stripe_timestamp(headers: Mapping[str, str], body: bytes, secret: str, tolerance_s: float, now: float) -> float:
+def stripe_timestamp(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], tolerance_s: float, now: float
+) -> float:
     """Check `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`: HMAC-SHA256 of "<t>.<body>"; return t.
 
     Several v1 signatures appear while a secret is rolled; one match is enough. Other schemes (v0) are ignored.
@@ -52,17 +69,18 @@ def stripe_timestamp(headers: Mapping[str, str], body: bytes, secret: str, toler
         raise SignatureError(f"header {STRIPE_HEADER} has no numeric t= timestamp")
     if not signatures:
         raise SignatureError(f"header {STRIPE_HEADER} has no v1= signature")
-    expected = _mac(secret, stamp.encode() + b"." + body).hex()
-    # compare against every signature so the time taken does not depend on which one matches
-    matched = [hmac.compare_digest(expected, candidate.lower()) for candidate in signatures]
-    if not any(matched):
+    try:
+        given = [bytes.fromhex(signature) for signature in signatures]
+    except ValueError as exc:
+        raise SignatureError(f"header {STRIPE_HEADER} has a v1 signature that is not hex") from exc
+    if not _matches(secrets, stamp.encode() + b"." + body, given):
         raise SignatureError("no v1 signature matches the body and the endpoint secret")
     _fresh(float(stamp), now, tolerance_s, "the signature timestamp")
     return float(stamp)
 
 
 def shopify_timestamp(
-    headers: Mapping[str, str], body: bytes, secret: str, tolerance_s: float, now: float
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], tolerance_s: float, now: float
 ) -> float | None:
     """Check `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the raw body; X-Shopify-Triggered-At, when sent, must
     be within the tolerance. Return the trigger time (unix seconds) or None."""
@@ -72,20 +90,19 @@ def shopify_timestamp(
         if isinstance(exc, SignatureError):
             raise
         raise SignatureError(f"header {SHOPIFY_HEADER} is not base64") from exc
-    if not hmac.compare_digest(_mac(secret, body), given):
+    if not _matches(secrets, body, [given]):
         raise SignatureError("the HMAC does not match the body and the endpoint secret")
     triggered = headers.get(SHOPIFY_TRIGGERED_AT)
     if not triggered:
         return None
-    try:
-        stamp = datetime.fromisoformat(triggered).timestamp()
-    except ValueError as exc:
-        raise SignatureError(f"header {SHOPIFY_TRIGGERED_AT} is not an ISO 8601 time") from exc
+    stamp = _unix(triggered, SHOPIFY_TRIGGERED_AT)
     _fresh(stamp, now, tolerance_s, f"{SHOPIFY_TRIGGERED_AT}")
     return stamp
 
 
-def zendesk_timestamp(headers: Mapping[str, str], body: bytes, secret: str, tolerance_s: float, now: float) -> float:
+def zendesk_timestamp(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], tolerance_s: float, now: float
+) -> float:
     """Check `X-Zendesk-Webhook-Signature`: base64 HMAC-SHA256 of timestamp + body, the timestamp being
     `X-Zendesk-Webhook-Signature-Timestamp` (ISO 8601); return it as unix seconds."""
     stamp_text = _header(headers, ZENDESK_TIMESTAMP)
@@ -95,12 +112,9 @@ def zendesk_timestamp(headers: Mapping[str, str], body: bytes, secret: str, tole
         if isinstance(exc, SignatureError):
             raise
         raise SignatureError(f"header {ZENDESK_HEADER} is not base64") from exc
-    if not hmac.compare_digest(_mac(secret, stamp_text.encode() + body), given):
+    if not _matches(secrets, stamp_text.encode() + body, [given]):
         raise SignatureError("the signature does not match the timestamp, the body and the endpoint secret")
-    try:
-        stamp = datetime.fromisoformat(stamp_text).timestamp()
-    except ValueError as exc:
-        raise SignatureError(f"header {ZENDESK_TIMESTAMP} is not an ISO 8601 time") from exc
+    stamp = _unix(stamp_text, ZENDESK_TIMESTAMP)
     _fresh(stamp, now, tolerance_s, "the signature timestamp")
     return stamp
 

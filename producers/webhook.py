@@ -131,9 +131,9 @@ class WebhookReceiver:
         """The signed time of the request (unix seconds) if the provider signs one; SignatureError if not authentic."""
         if endpoint.provider == "salesforce_om":
             return None  # not signed: notifications() checks the OrganizationId
-        secret = endpoint.secret.get_secret_value() if endpoint.secret else ""
+        secrets = [secret.get_secret_value() for secret in (endpoint.secret, endpoint.previous_secret) if secret]
         tolerance_s = endpoint.tolerance_s or DEFAULT_TOLERANCE_S[endpoint.provider]
-        return _VERIFIERS[endpoint.provider](headers, body, secret, tolerance_s, now)
+        return _VERIFIERS[endpoint.provider](headers, body, secrets, tolerance_s, now)
 
     def _changes(
         self, endpoint: WebhookEndpoint, headers: Mapping[str, str], body: bytes, source_ts_ms: int

@@ -99,6 +99,11 @@ class WebhookEndpoint(_Section):
     secret: SecretStr | None = Field(
         None, description="Signing secret of stripe, shopify and zendesk endpoints; write it as ${ENV_VAR}."
     )
+    previous_secret: SecretStr | None = Field(
+        None,
+        description="While a signing secret is rolled: the old one, also accepted until the provider signs with "
+        "the new one only (Shopify takes up to an hour). Remove it afterwards.",
+    )
     org_id: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$",

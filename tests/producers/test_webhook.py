@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from producers.signatures import SignatureError, zendesk_timestamp
 from producers.webhook import WebhookReceiver
 from sandbox import webhook_senders as senders
 from sandbox.webhook_senders import deliver, sign_shopify, sign_stripe, sign_zendesk
@@ -34,6 +36,7 @@ from tests.conftest import wait_until
 
 STRIPE_SECRET = "whsec_stripe-secret-7f3a"
 SHOPIFY_SECRET = "shpss_shopify-secret-91c2"
+SHOPIFY_OLD_SECRET = "shpss_rolled-out-secret-55d0"
 ZENDESK_SECRET = "zendesk-secret-0b44"
 ORG_ID = "00D5e000000KQ2eEAG"
 MARKER = "Zq-private-body-marker"  # appears in every body: must never reach a log
@@ -49,7 +52,13 @@ ENDPOINTS: list[dict[str, Any]] = [
         "type_from": "field:type",
         "delete_types": ["customer.deleted"],
     },
-    {"path": "/shopify", "provider": "shopify", "secret": SHOPIFY_SECRET, "object": "customers"},
+    {
+        "path": "/shopify",
+        "provider": "shopify",
+        "secret": SHOPIFY_SECRET,
+        "previous_secret": SHOPIFY_OLD_SECRET,
+        "object": "customers",
+    },
     {
         "path": "/zendesk",
         "provider": "zendesk",
@@ -215,11 +224,14 @@ def test_shopify_zendesk_valid_signatures_are_accepted(receiver: Receiver, kafka
     body = shopify_body()
     response = receiver.post("/shopify", body, shopify_headers(body))
     assert response.status_code == 200 and response.json() == {"received": 1}
-    [order] = events(kafka, "customers")
+    order = events(kafka, "customers")[0]
     assert order["after"]["id"] == "706405506930370084" and order["after"]["addresses"] == "[]"
     assert order["event_id"] == event_id(
         "hub", "customers", {"id": "706405506930370084"}, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
     )
+    rolled = shopify_body(1)  # signed with the secret being rolled out: accepted until it is removed
+    old_headers = shopify_headers(rolled, "d-old") | {"X-Shopify-Hmac-Sha256": sign_shopify(SHOPIFY_OLD_SECRET, rolled)}
+    assert receiver.post("/shopify", rolled, old_headers).status_code == 200
     body = zendesk_body()
     assert receiver.post("/zendesk", body, zendesk_headers(body)).status_code == 200
     [user] = events(kafka, "users")
@@ -255,9 +267,10 @@ def test_salesforce_outbound_message_is_acked_after_kafka(receiver: Receiver, ka
         ("/zendesk", lambda b: zendesk_headers(b + b" ")),
         ("/zendesk", lambda b: zendesk_headers(b, stamp="2020-01-01T00:00:00Z")),
         ("/zendesk", lambda b: {"X-Zendesk-Webhook-Signature": sign_zendesk(ZENDESK_SECRET, b, "")}),
+        ("/zendesk", lambda b: zendesk_headers(b, stamp="yesterday")),
     ],
     ids=["stripe-bad", "stripe-stale", "stripe-no-t", "stripe-missing", "shopify-bad", "shopify-stale",
-         "shopify-garbled", "zendesk-bad", "zendesk-stale", "zendesk-missing-timestamp"],
+         "shopify-garbled", "zendesk-bad", "zendesk-stale", "zendesk-missing-timestamp", "zendesk-not-a-time"],
 )  # fmt: skip
 def test_bad_stale_or_missing_signature_is_401(receiver: Receiver, kafka: KafkaConfig, path: str, make: Any) -> None:
     body = stripe_event() if path == "/stripe" else shopify_body()
@@ -338,7 +351,8 @@ def test_no_body_or_secret_is_ever_logged(kafka: KafkaConfig, caplog: pytest.Log
         receiver.close()
     logged = caplog.text + "".join(str(record.args) for record in caplog.records)
     assert "401" in logged  # the rejections were logged, without their bodies
-    for secret in (MARKER, STRIPE_SECRET, SHOPIFY_SECRET, ZENDESK_SECRET, ORG_ID, "ada@example.com"):
+    secrets = (STRIPE_SECRET, SHOPIFY_SECRET, SHOPIFY_OLD_SECRET, ZENDESK_SECRET, ORG_ID)
+    for secret in (MARKER, "ada@example.com", *secrets):
         assert secret not in logged
 
 
@@ -453,3 +467,12 @@ def test_topics_of_fixed_objects_are_known_from_the_config(tmp_path: Path) -> No
     path.write_text(yaml.safe_dump({"sources": {"hooks": source}}))
     topics = config_topics(load_config(path))
     assert "src.hub.customers" in topics and "src.hub.users" in topics
+
+
+def test_signed_times_without_an_offset_are_utc() -> None:
+    body = b"{}"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")  # no Z
+    headers = zendesk_headers(body, stamp)
+    assert abs(zendesk_timestamp(headers, body, [ZENDESK_SECRET], 300, time.time()) - time.time()) < 5
+    with pytest.raises(SignatureError, match="outside the 300s tolerance"):
+        zendesk_timestamp(headers, body, [ZENDESK_SECRET], 300, time.time() + 3600)
