@@ -8,7 +8,7 @@ import defusedxml.ElementTree as SafeTree
 from defusedxml import DefusedXmlException
 
 from producers.signatures import same_org
-from producers.webhook_payloads import CONNECTOR, PayloadError
+from producers.webhook_payloads import CONNECTOR, OBJECT_NAME, PayloadError
 from seamline.config import WebhookEndpoint
 from seamline.events import Change, Row
 
@@ -70,7 +70,7 @@ def notifications(system: str, endpoint: WebhookEndpoint, body: bytes, source_ts
         if not notification_id or sobject is None:
             raise PayloadError(f"Notification {index + 1} lacks its Id or sObject")
         obj = endpoint.object or (sobject.get(f"{{{XSI}}}type") or "").rpartition(":")[2]
-        if not obj.replace("_", "").isalnum():
+        if not OBJECT_NAME.fullmatch(obj):
             raise PayloadError(f"Notification {index + 1}: sObject has no xsi:type naming its object; set `object`")
         row = _row(sobject)
         key = row.get(key_field)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from seamline.config import WebhookEndpoint
 from seamline.events import Change, Row
 
 CONNECTOR = "webhook"
+OBJECT_NAME = re.compile(r"[A-Za-z0-9_]+")
 DEFAULT_ID_FROM = {"stripe": "field:id", "shopify": "header:X-Shopify-Webhook-Id", "zendesk": "field:id"}
 
 
@@ -67,7 +69,7 @@ def json_change(
     if not isinstance(record, dict):
         raise PayloadError(f"field {endpoint.record_field!r} is missing or not an object")
     obj = endpoint.object or _scalar(lookup(payload, endpoint.object_field or ""), f"field {endpoint.object_field!r}")
-    if not obj.replace("_", "").isalnum():
+    if not OBJECT_NAME.fullmatch(obj):
         raise PayloadError(f"field {endpoint.object_field!r} is not an object name (letters, digits, _)")
     key_field = endpoint.key_field or "id"
     key_value = _scalar(lookup(payload, key_field), f"key field {key_field!r}")

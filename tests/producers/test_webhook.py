@@ -6,9 +6,12 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import random
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -293,6 +296,7 @@ def test_malformed_bodies_are_400_saying_what_is_wrong(receiver: Receiver) -> No
         b'{"id": "evt_1", "type": "x"}': "'data.object' is missing",
         b'{"id": "evt_1", "type": "x", "data": {"object": {"object": "customer"}}}': "key field 'data.object.id'",
         b'{"type": "x", "data": {"object": {"object": "customer", "id": "c"}}}': "delivery id: field 'id'",
+        b'{"id": "e", "type": "x", "data": {"object": {"object": "cust/omer", "id": "c"}}}': "not an object name",
     }
     for body, reason in cases.items():
         response = receiver.post("/stripe", body, stripe_headers(body))
@@ -476,3 +480,17 @@ def test_signed_times_without_an_offset_are_utc() -> None:
     assert abs(zendesk_timestamp(headers, body, [ZENDESK_SECRET], 300, time.time()) - time.time()) < 5
     with pytest.raises(SignatureError, match="outside the 300s tolerance"):
         zendesk_timestamp(headers, body, [ZENDESK_SECRET], 300, time.time() + 3600)
+
+
+def test_the_webhook_example_is_valid() -> None:
+    root = Path(__file__).resolve().parents[2]
+    secrets = {"STRIPE_WEBHOOK_SECRET": "a", "SHOPIFY_CLIENT_SECRET": "b", "ZENDESK_WEBHOOK_SECRET": "c"}
+    result = subprocess.run(
+        [sys.executable, "-m", "seamline", "validate", "examples/webhooks.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={**os.environ, **secrets},
+    )
+    assert result.returncode == 0 and "1 source(s)" in result.stderr, result.stderr
