@@ -414,40 +414,47 @@ def test_sigterm_stops_accepting_and_finishes_requests_in_flight(kafka: KafkaCon
 def test_every_event_is_in_kafka_despite_sigkills(kafka: KafkaConfig, tmp_path: Path) -> None:
     """A sender retrying until 2xx, a receiver process killed at random moments: nothing 2xx-acked is lost."""
     supervisor, port = receiver_process(kafka, tmp_path)
-    supervisor.start("receiver")
-    lock, done = threading.Lock(), threading.Event()
-    kills = 0
+    try:
+        supervisor.start("receiver")
+        done = threading.Event()
+        kills = 0
 
-    def killer() -> None:
-        nonlocal kills
-        rng = random.Random(7)
-        while not done.wait(rng.uniform(0.5, 2.5)):
-            with lock:
+        def killer() -> None:
+            """Kill the receiver at a random moment of each life, once it serves (startup time varies with load)."""
+            nonlocal kills
+            rng = random.Random(7)
+            while not done.is_set():
+                wait_until(lambda: accepts(port) or done.is_set(), 60, "the receiver to listen", interval=0.05)
+                if done.wait(rng.uniform(0.1, 1.5)):
+                    return
                 supervisor.kill("receiver")
                 supervisor.start("receiver")
                 kills += 1
 
-    chaos = threading.Thread(target=killer)
-    chaos.start()
-    sent = 0
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            while sent < 60 or kills < 5:  # keep posting until the receiver died several times mid-stream
-                assert sent < 5000, "the receiver was not killed often enough"
-                body = shopify_body(sent)
-                deliver(client, "/shopify", body, functools.partial(shopify_headers, body, f"d-{sent}"))
-                sent += 1
-                time.sleep(0.02)
+        chaos = threading.Thread(target=killer)
+        chaos.start()
+        sent = attempts = 0
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                while sent < 60 or kills < 8:  # keep posting until the receiver died several times mid-stream
+                    assert sent < 5000, "the receiver was not killed often enough"
+                    body = shopify_body(sent)
+                    attempts += deliver(client, "/shopify", body, functools.partial(shopify_headers, body, f"d-{sent}"))
+                    sent += 1
+                    time.sleep(0.02)
+        finally:
+            done.set()
+            chaos.join()
+        wanted = {event_id("hub", "customers", {"id": str(n)}, f"d-{n}") for n in range(sent)}
+        got = {event["event_id"] for event in events(kafka, "customers")}
+        assert wanted <= got
+        assert attempts > sent  # some deliveries met a dead receiver and were retried
+        wait_until(lambda: accepts(port), 60, "the receiver to listen", interval=0.1)  # its SIGTERM handler is set
+        child = supervisor.children.pop("receiver")
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(60) == 0, supervisor.log_tail("receiver")
     finally:
-        done.set()
-        chaos.join()
-    wanted = {event_id("hub", "customers", {"id": str(n)}, f"d-{n}") for n in range(sent)}
-    got = {event["event_id"] for event in events(kafka, "customers")}
-    assert wanted <= got
-    child = supervisor.children["receiver"]
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(60) == 0, supervisor.log_tail("receiver")
-    supervisor.children.clear()
+        supervisor.stop_all()
 
 
 def test_a_misconfigured_endpoint_is_refused_with_the_fix(tmp_path: Path) -> None:
