@@ -148,7 +148,7 @@ class WebhookEndpoint(_Section):
         gt=0,
         description="Largest age (seconds) of a signed time (stripe t=, zendesk timestamp, shopify "
         "X-Shopify-Triggered-At); older or future requests get 401 as replays. Default 300; shopify 14700, "
-        "because Shopify retries a delivery for 4 hours and X-Shopify-Triggered-At is the time of the event.",
+        "because Shopify retries a delivery for 4 hours and a retry may carry the first X-Shopify-Triggered-At.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1, description="Larger request bodies get 413 without being read.")
 
@@ -173,7 +173,10 @@ class WebhookSource(_Section):
     port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
     endpoints: list[WebhookEndpoint] = Field(min_length=1, description="The receiving paths, one per provider hook.")
     ack_timeout_s: float = Field(
-        10.0, gt=0, description="Seconds to wait for Kafka's acknowledgement before answering 503 (the sender retries)."
+        4.0,
+        gt=0,
+        description="Seconds to wait for Kafka's acknowledgement before answering 503 (the sender retries); keep it "
+        "under the providers' own response timeouts (Shopify waits 5 s).",
     )
     retry_after_s: int = Field(30, ge=1, description="Retry-After seconds sent with a 503.")
     drain_timeout_s: float = Field(30.0, gt=0, description="On SIGTERM, seconds given to requests in flight to end.")
