@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seamline import logs
-from seamline.config import Config, ConfigError, PostgresCdcSource, load_config
+from seamline.config import Config, ConfigError, PostgresCdcSource, WebhookSource, load_config
 from seamline.metrics import Metrics
 from seamline.stack.cli import stack_app
 
@@ -84,7 +84,7 @@ def schemas_push(
 
 @source_app.command("run")
 def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Capture changes of source NAME and publish them until SIGTERM."""
+    """Capture changes of source NAME (or receive them, for a webhook source) and publish them until SIGTERM."""
     from producers.kinds import build_source
     from producers.runner import SourceRunner
     from producers.source import SourceSetupError
@@ -94,10 +94,16 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
         console.print(f"[red]no source {name!r} in {config}[/red]; sources: {', '.join(loaded.sources) or 'none'}")
         raise typer.Exit(2)
     logs.configure()
+    settings = loaded.sources[name]
     metrics = Metrics.create()
-    metrics.serve(loaded.sources[name].metrics_port)
+    metrics.serve(settings.metrics_port)
+    if isinstance(settings, WebhookSource):  # push source: its own server, not the pull-based runner
+        from producers.webhook import WebhookReceiver
+
+        WebhookReceiver(name, loaded.kafka, settings, metrics).run()
+        return
     try:
-        SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics), metrics).run()
+        SourceRunner(loaded.kafka, build_source(name, settings, metrics), metrics).run()
     except SourceSetupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

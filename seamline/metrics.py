@@ -24,6 +24,7 @@ class Metrics:
     source_lag_seconds: Gauge
     poll_seconds: Histogram
     publish_errors: Counter
+    webhook_requests: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
@@ -79,6 +80,12 @@ class Metrics:
                 f"{prefix}_source_publish_errors",
                 "Changes of a source that Kafka refused or did not acknowledge in time.",
                 ["source"],
+                registry=registry,
+            ),
+            webhook_requests=Counter(
+                f"{prefix}_webhook_requests",
+                "HTTP requests a webhook source answered, by configured endpoint path and status code.",
+                ["source", "endpoint", "status"],
                 registry=registry,
             ),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -35,11 +36,17 @@ class Publisher:
         value: bytes | None,
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
-        """Queue one record, waiting for room in the local queue when it is full."""
+        """Queue one record, waiting for room in the local queue when it is full.
+
+        `on_delivery` (called from poll/flush) takes over the record's outcome: flush() then does not report it.
+        """
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                self.producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery or self._on_delivery
+                )
                 break
             except BufferError:
                 self.producer.poll(0.05)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from seamline.config import Config, HttpPollSource, KafkaConfig, SalesforceSource, SqlPollSource
+from seamline.config import Config, HttpPollSource, KafkaConfig, SalesforceSource, SqlPollSource, WebhookSource
 from seamline.kafka_settings import client_settings
 
 OFFSETS = "seamline.offsets"
@@ -69,6 +69,8 @@ def config_topics(config: Config) -> list[str]:
     for source in config.sources.values():
         if isinstance(source, HttpPollSource):
             objects = [obj.name for obj in source.objects]
+        elif isinstance(source, WebhookSource):  # objects named by a payload field are known only on arrival
+            objects = [endpoint.object for endpoint in source.endpoints if endpoint.object is not None]
         elif isinstance(source, SalesforceSource):
             objects = source.objects
         else:
