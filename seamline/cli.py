@@ -95,7 +95,7 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     logs.configure()
     metrics = Metrics.create()
     metrics.serve(loaded.sources[name].metrics_port)
-    SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics), metrics).run()
+    SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics, loaded.kafka), metrics).run()
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""SqlPoll against a real PostgreSQL database: order, ties, resume, updates, soft deletes, overlap (no Kafka)."""
+"""SqlPoll against real PostgreSQL and MariaDB databases: order, ties, resume, updates, deletes, overlap (no Kafka)."""
 
 from __future__ import annotations
 
@@ -9,61 +9,95 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from producers.kinds import build_source
 from producers.source import Checkpoint
 from producers.sql_poll import SqlPoll, format_position, parse_position
-from seamline.config import ConfigError, SqlPollSource, load_config
+from producers.sql_table import connect_engine
+from seamline.config import ConfigError, KafkaConfig, SqlPollSource, load_config
 from seamline.events import Change, event_id, position_order
 from seamline.metrics import Metrics
 from seamline.topics import config_topics
 
 Item = Change | Checkpoint
 T0 = datetime(2026, 11, 22, 4, 5, 6, 123456, tzinfo=UTC)
+# The same table in each database; MariaDB's DATETIME(6) keeps microseconds.
+CUSTOMERS = {
+    "postgresql": "CREATE TABLE customers (id bigint PRIMARY KEY, full_name text, email text, "
+    "deleted boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL)",
+    "mysql": "CREATE TABLE customers (id bigint PRIMARY KEY, full_name text, email text, "
+    "deleted boolean NOT NULL DEFAULT false, updated_at DATETIME(6) NOT NULL)",
+}
+
+
+def naive(value: object) -> object:
+    """Datetimes as naive UTC: the helper's sessions run in UTC, and MariaDB takes no zone."""
+    return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
 @dataclass
 class Db:
-    """A fresh source database with a customers table (id bigint key, updated_at timestamptz)."""
+    """A fresh source database with a customers table (id bigint key, updated_at timestamp)."""
 
-    dsn: str
+    url: str
+    engine: sa.Engine
+    kafka: KafkaConfig | None = None
     sources: list[SqlPoll] = field(default_factory=list)
 
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def name(self) -> str:
+        return str(self.engine.url.database)
+
     def sql(self, statement: str, *params: object) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(statement, params or None)
+        """Run one statement; params fill the %s placeholders in order."""
+        names = [f"p{i}" for i in range(len(params))]
+        text = statement % tuple(f":{n}" for n in names) if params else statement
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(text), {n: naive(v) for n, v in zip(names, params, strict=True)})
 
     def insert(self, key: int, name: str, at: datetime) -> None:
         self.sql("INSERT INTO customers (id, full_name, updated_at) VALUES (%s, %s, %s)", key, name, at)
 
-    def source(self, resume: Checkpoint | None = None, **settings: Any) -> tuple[SqlPoll, Iterator[Item | None]]:
-        config = SqlPollSource(
+    def config(self, **settings: Any) -> SqlPollSource:
+        return SqlPollSource(
             kind="sql_poll",
-            dsn=SecretStr(self.dsn),
+            dsn=SecretStr(self.url),
             system="erp",
             table=settings.pop("table", "customers"),
             poll_interval_s=0.1,
             **settings,
         )
-        poll = SqlPoll("erp", config, Metrics.create())
+
+    def source(self, resume: Checkpoint | None = None, **settings: Any) -> tuple[SqlPoll, Iterator[Item | None]]:
+        poll = SqlPoll("erp", self.config(**settings), Metrics.create(), self.kafka)
         self.sources.append(poll)
         poll.setup(resume)
         return poll, poll.changes()
 
 
-@pytest.fixture
-def db(database: str) -> Iterator[Db]:
-    made = Db(database)
-    made.sql(
-        "CREATE TABLE customers (id bigint PRIMARY KEY, full_name text, email text, "
-        "deleted boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL)"
-    )
+def sqlalchemy_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database of the parameter's kind, as a SQLAlchemy URL."""
+    if request.param == "mariadb":
+        return str(request.getfixturevalue("mariadb_database"))
+    return "postgresql+psycopg://" + str(request.getfixturevalue("database")).removeprefix("postgresql://")
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def db(request: pytest.FixtureRequest) -> Iterator[Db]:
+    url = sqlalchemy_url(request)
+    made = Db(url, connect_engine("test", url))
+    made.sql(CUSTOMERS[made.dialect])
     yield made
     for poll in made.sources:
         poll.close()
+    made.engine.dispose()
 
 
 def collect(changes: Iterator[Item | None], seconds: float = 0.6) -> list[Item]:
@@ -98,12 +132,13 @@ def test_rows_come_in_timestamp_key_order_with_keys_values_and_positions(db: Db)
     assert first.system == "erp" and first.object == "customers" and first.connector == "sql_poll"
     assert first.op == "u" and first.before is None
     assert first.after == {
-        "id": "2",
+        "id": 2,
         "full_name": "Émilie du Châtelet",
         "email": None,
-        "deleted": "false",
-        "updated_at": "2026-11-22 04:05:06.123456+00",
+        "deleted": False,
+        "updated_at": T0,
     }
+    assert first.row_schema is not None and dict(first.row_schema.fields)["id"] == '"long"'
     assert changed[1].after is not None and changed[1].after["email"] == "ada@example.com"
     assert first.position == "2026-11-22T04:05:06.123456+00:00|2"
     assert changed[2].position == "2026-11-22T04:05:11.123456+00:00|1"
@@ -167,7 +202,7 @@ def test_a_soft_deleted_row_is_a_delete(db: Db) -> None:
     db.sql("UPDATE customers SET deleted = true, updated_at = %s WHERE id = 1", T0 + timedelta(seconds=1))
     (change,) = rows(collect(changes))
     assert change.op == "d" and change.after is None and change.key == {"id": "1"}
-    assert change.before is not None and change.before["deleted"] == "true"
+    assert change.before is not None and change.before["deleted"] is True
 
 
 def test_overlap_rereads_late_commits_behind_the_watermark(db: Db) -> None:
@@ -196,21 +231,27 @@ def test_without_overlap_a_late_commit_behind_the_watermark_is_missed(db: Db) ->
 
 
 def test_text_keys_and_timestamps_without_time_zone(db: Db) -> None:
-    db.sql("CREATE SCHEMA crm")
-    db.sql("CREATE TABLE crm.accounts (code text PRIMARY KEY, changed timestamp NOT NULL)")
+    if db.dialect == "postgresql":
+        db.sql("CREATE SCHEMA crm")
+        schema, stamp_type = "crm", "timestamp"
+    else:  # a MariaDB schema is a database: use the test's own
+        schema, stamp_type = db.name, "DATETIME"
+    db.sql(f"CREATE TABLE {schema}.accounts (code varchar(20) PRIMARY KEY, changed {stamp_type} NOT NULL)")
     stamp = datetime(2026, 1, 2, 3, 4, 5)
     for code in ("b", "a", "c|d"):
-        db.sql("INSERT INTO crm.accounts VALUES (%s, %s)", code, stamp)
-    _poll, changes = db.source(table="crm.accounts", key_column="code", timestamp_column="changed", batch_size=1)
+        db.sql(f"INSERT INTO {schema}.accounts VALUES (%s, %s)", code, stamp)
+    _poll, changes = db.source(table=f"{schema}.accounts", key_column="code", timestamp_column="changed", batch_size=1)
     items = collect(changes)
     assert [c.key["code"] for c in rows(items)] == ["a", "b", "c|d"]
     assert rows(items)[0].object == "accounts"
     assert rows(items)[2].position == "2026-01-02T03:04:05.000000+00:00|c|d"
     assert parse_position(rows(items)[2].position) == (stamp.replace(tzinfo=UTC), "c|d")
+    assert rows(items)[2].after == {"code": "c|d", "changed": stamp.replace(tzinfo=UTC)}
 
 
 def test_missing_table_or_column_is_a_clear_lookup_error(db: Db) -> None:
-    with pytest.raises(LookupError, match=r"table public\.nowhere does not exist: fix 'table'"):
+    schema = "public" if db.dialect == "postgresql" else db.name
+    with pytest.raises(LookupError, match=rf"table {schema}\.nowhere does not exist: fix 'table'"):
         db.source(table="nowhere")
     with pytest.raises(LookupError, match=r"no column timestamp_column 'modified_at'.*its columns: id, full_name"):
         db.source(timestamp_column="modified_at")
@@ -218,7 +259,7 @@ def test_missing_table_or_column_is_a_clear_lookup_error(db: Db) -> None:
         db.source(key_column="code")
     with pytest.raises(LookupError, match=r"no column soft_delete_column 'gone'"):
         db.source(soft_delete_column="gone")
-    with pytest.raises(TypeError, match=r"timestamp_column 'full_name' of public\.customers is text"):
+    with pytest.raises(TypeError, match=r"timestamp_column 'full_name' of \w+\.customers is TEXT"):
         db.source(timestamp_column="full_name")
 
 
@@ -237,7 +278,7 @@ SQL_POLL_FILE = """\
 sources:
   crm:
     kind: sql_poll
-    dsn: postgresql://seamline:${CRM_PASSWORD}@127.0.0.1:55432/crm
+    dsn: postgresql+psycopg://seamline:${CRM_PASSWORD}@127.0.0.1:55432/crm
     system: crm
     table: sales.accounts
     overlap_s: 5
@@ -252,7 +293,7 @@ def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypa
     config = load_config(path)
     source = config.sources["crm"]
     assert isinstance(source, SqlPollSource)
-    assert source.dsn.get_secret_value() == "postgresql://seamline:s3cret@127.0.0.1:55432/crm"
+    assert source.dsn.get_secret_value() == "postgresql+psycopg://seamline:s3cret@127.0.0.1:55432/crm"
     assert (source.key_column, source.timestamp_column, source.poll_interval_s) == ("id", "updated_at", 1.0)
     assert (source.overlap_s, source.batch_size, source.soft_delete_column) == (5.0, 1000, "is_deleted")
     assert "s3cret" not in repr(config)
