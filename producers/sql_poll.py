@@ -202,13 +202,13 @@ class SqlPoll(Source):
     def _compare_keys(self) -> Iterator[Change | Checkpoint | None]:
         """Publish a delete for every live key the table no longer has."""
         assert self._engine is not None and self._table is not None
-        if self._comparing_at is None:
-            self._comparing_at = datetime.now(UTC)
-            yield from self._checkpoint()  # a crash from here on redoes this comparison with the same time
-        at = self._comparing_at
+        at = self._comparing_at or datetime.now(UTC)
         with self._engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=_KEY_STREAM_ROWS).execute(self._table.keys())
             vanished = self._live.vanished(key_text(key) for key in result.scalars())
+        if vanished and self._comparing_at is None:
+            self._comparing_at = at
+            yield from self._checkpoint()  # a crash from here on redoes this comparison with the same time
         for key in vanished:
             yield Change(
                 system=self.config.system,
@@ -223,10 +223,10 @@ class SqlPoll(Source):
                 row_schema=self._table.row_schema,
             )
             self._live.published(key, deleted=True)
+        self._compared_at, self._comparing_at = at, None
         if vanished:
             log.info("source %s: %d rows of %s were deleted", self.name, len(vanished), self._table.where)
-        self._compared_at, self._comparing_at = at, None
-        yield from self._checkpoint()
+            yield from self._checkpoint()
 
     def _change(self, row: sa.Row[Any]) -> Change:
         assert self._table is not None

@@ -14,13 +14,17 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from producers.kinds import build_source
+from producers.positions import PositionStore
+from producers.runner import SourceRunner
 from producers.source import Checkpoint
 from producers.sql_poll import SqlPoll, format_position, parse_position
 from producers.sql_table import connect_engine
 from seamline.config import ConfigError, KafkaConfig, SqlPollSource, load_config
 from seamline.events import Change, event_id, position_order
 from seamline.metrics import Metrics
-from seamline.topics import config_topics
+from seamline.publisher import Publisher
+from seamline.serde import AvroSerde
+from seamline.topics import config_topics, ensure_topics, offsets_topic
 
 Item = Change | Checkpoint
 T0 = datetime(2026, 11, 22, 4, 5, 6, 123456, tzinfo=UTC)
@@ -261,6 +265,93 @@ def test_missing_table_or_column_is_a_clear_lookup_error(db: Db) -> None:
         db.source(soft_delete_column="gone")
     with pytest.raises(TypeError, match=r"timestamp_column 'full_name' of \w+\.customers is TEXT"):
         db.source(timestamp_column="full_name")
+
+
+def publish(db: Db, kafka: KafkaConfig, items: list[Item]) -> Checkpoint | None:
+    """Publish changes and commit the newest checkpoint as the source runner does; return that checkpoint."""
+    runner = SourceRunner(kafka, db.sources[-1], Metrics.create())
+    checkpoint = None
+    for item in items:
+        if isinstance(item, Change):
+            runner._publish(item)
+        else:
+            checkpoint = item
+    if checkpoint is not None:
+        ensure_topics(kafka, [offsets_topic(kafka)])
+        runner._commit(checkpoint)
+    runner.publisher.flush()
+    return checkpoint
+
+
+def test_a_hard_deleted_row_is_a_delete_at_the_comparison_time(db: Db, kafka: KafkaConfig) -> None:
+    db.kafka = kafka
+    db.insert(1, "Ada", T0)
+    db.insert(2, "Grace", T0 + timedelta(seconds=1))
+    _poll, changes = db.source(delete_detection="key_comparison", key_comparison_interval_s=0.2)
+    assert [(c.op, c.key["id"]) for c in rows(collect(changes))] == [("u", "1"), ("u", "2")]
+    db.sql("DELETE FROM customers WHERE id = 1")
+    before = datetime.now(UTC)
+    items = collect(changes)
+    (deleted,) = rows(items)
+    at, key = parse_position(deleted.position)
+    assert (deleted.op, deleted.key, key) == ("d", {"id": "1"}, "1")
+    assert before <= at <= datetime.now(UTC)
+    assert deleted.before == {"id": 1} and deleted.after is None
+    assert deleted.source_ts_ms == int(at.timestamp() * 1000)
+    assert rows(collect(changes, 0.5)) == []  # a vanished key is reported once
+    db.insert(1, "Ada again", T0 + timedelta(seconds=5))
+    assert [(c.op, c.key["id"]) for c in rows(collect(changes))] == [("u", "1")]
+    db.sql("DELETE FROM customers")
+    assert sorted(c.key["id"] for c in rows(collect(changes)) if c.op == "d") == ["1", "2"]
+
+
+def test_a_restart_between_publishing_and_comparing_loses_no_delete(db: Db, kafka: KafkaConfig) -> None:
+    db.kafka = kafka
+    for key in (1, 2, 3):
+        db.insert(key, f"n{key}", T0 + timedelta(seconds=key))
+    _first, changes = db.source(delete_detection="key_comparison", key_comparison_interval_s=3600)
+    published = collect(changes)
+    assert keys(published) == ["1", "2", "3"]
+    stored = publish(db, kafka, published)
+    assert stored is not None
+    db.sources[-1].close()  # gone before it compared again
+    db.sql("DELETE FROM customers WHERE id = 2")
+    resume = PositionStore(kafka, AvroSerde(kafka), Publisher(kafka)).load("erp")
+    assert resume == stored
+    _second, resumed = db.source(resume, delete_detection="key_comparison", key_comparison_interval_s=0.2)
+    items = collect(resumed, 1.0)
+    assert [(c.op, c.key["id"]) for c in rows(items)] == [("d", "2")]
+    # a crash after the comparison's start was checkpointed and before its deletes were acknowledged:
+    # the comparison is redone with the same time, so the delete keeps its event_id
+    (started,) = [i for i in items if isinstance(i, Checkpoint) and i.state and "comparing_at" in i.state]
+    _third, redone = db.source(started, delete_detection="key_comparison", key_comparison_interval_s=3600)
+    (again,) = rows(collect(redone))
+    assert again.position == rows(items)[0].position
+    assert again.envelope()["event_id"] == rows(items)[0].envelope()["event_id"]
+
+
+def test_key_comparison_needs_kafka_and_soft_delete_needs_its_column(db: Db) -> None:
+    with pytest.raises(ValueError, match=r"source erp: delete_detection 'key_comparison' needs the Kafka settings"):
+        db.source(delete_detection="key_comparison")
+    with pytest.raises(ValueError, match=r"delete_detection 'soft_delete' needs soft_delete_column"):
+        db.config(delete_detection="soft_delete")
+
+
+def test_wrong_credentials_or_an_unsupported_url_is_one_clear_line(db: Db) -> None:
+    wrong = db.engine.url.set(password="not-the-password").render_as_string(hide_password=False)
+    with pytest.raises(ConnectionError) as refused:
+        SqlPoll("erp", db.config().model_copy(update={"dsn": SecretStr(wrong)}), Metrics.create()).setup(None)
+    message = str(refused.value)
+    assert message.startswith("source erp: cannot connect to ")
+    assert message.endswith("check host, port, database, user and password in dsn")
+    assert "\n" not in message and "not-the-password" not in message
+    unknown = db.config().model_copy(update={"dsn": SecretStr("oracle+nodriver://u:p@h/db")})
+    with pytest.raises(ValueError, match=r"^source erp: unsupported database URL scheme 'oracle\+nodriver' in dsn"):
+        SqlPoll("erp", unknown, Metrics.create()).setup(None)
+    with pytest.raises(
+        ValueError, match=r"unsupported database URL scheme 'postgresql': use one of postgresql\+psycopg"
+    ):
+        SqlPollSource.model_validate({"kind": "sql_poll", "dsn": "postgresql://u:p@h/db", "system": "e", "table": "t"})
 
 
 def test_position_order_of_sql_poll_positions() -> None:
