@@ -64,9 +64,11 @@ class SqlPoll(Source):
       and its deletes keep their event_ids. The live keys are rebuilt at start from the source's own
       topic (see producers.live_keys for the memory per key). A row deleted and inserted again
       between two comparisons is not reported as deleted.
-    - Ties: rows sharing a timestamp are paged by key through `(ts, key) > (:ts, :key)` (or its
-      expanded form where a dialect lacks row values), keys compared as the key column's own type, so
-      a batch boundary inside a run of equal timestamps loses and repeats nothing.
+    - Ties: rows sharing a timestamp are paged by key through `(ts, key) > (:ts, :key)` (on MariaDB
+      and others its expanded form `ts > :ts OR (ts = :ts AND key > :key)`, which their planners
+      answer from an index on (ts, key)), keys compared as the key column's own type, so a batch
+      boundary inside a run of equal timestamps loses and repeats nothing. An index on (ts, key) keeps
+      each poll a range read.
     - Late commits: a row committed after the watermark moved past its timestamp (a long transaction
       that stamped `now()` early, or clock skew between writers) is missed with overlap_s = 0. With
       overlap_s > 0 every poll also re-reads the window [watermark - overlap_s, watermark]; rows

@@ -401,6 +401,14 @@ def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypa
     with pytest.raises(ConfigError, match=r"'sql_pol' .* expected tags: 'postgres_cdc', 'sql_poll'"):
         load_config(path)
 
+    path.write_text(SQL_POLL_FILE.replace("postgresql+psycopg://", "postgresql://"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "seamline.yaml:4: sources.crm.dsn: Value error, unsupported database URL scheme 'postgresql'" in str(
+        error.value
+    )
+    assert "s3cret" not in str(error.value)
+
     path.write_text(SQL_POLL_FILE.replace("batch_size", "x").replace("overlap_s: 5", "batch_size: 0"))
     with pytest.raises(ConfigError, match=r"seamline.yaml:7: sources.crm.batch_size: Input should be greater"):
         load_config(path)
