@@ -15,6 +15,10 @@ def split_table(table: str) -> tuple[str, str]:
     return schema or "public", name
 
 
+class SourceSetupError(Exception):
+    """A source cannot start (unknown table, wrong credentials, ...); the message is one line saying what to fix."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """Every change yielded before this is complete up to `position` (the next thing to read).

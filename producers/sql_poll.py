@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from producers.live_keys import LiveKeys
-from producers.source import Checkpoint, Source
+from producers.source import Checkpoint, Source, SourceSetupError
 from producers.sql_table import PolledTable, connect_engine, reflect
 from producers.sql_types import key_text, utc
 from seamline.config import KafkaConfig, SqlPollSource
@@ -95,7 +95,7 @@ class SqlPoll(Source):
 
     def setup(self, resume: Checkpoint | None) -> None:
         if self._compare and self.kafka is None:
-            raise ValueError(f"source {self.name}: delete_detection 'key_comparison' needs the Kafka settings")
+            raise SourceSetupError(f"source {self.name}: delete_detection 'key_comparison' needs the Kafka settings")
         self._connect()
         assert self._table is not None
         self._watermark = parse_position(resume.position) if resume is not None else None

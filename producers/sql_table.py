@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from producers.source import SourceSetupError
 from producers.sql_types import ColumnType, column_type, is_boolean, is_timestamp, key_text, key_value, utc
 from seamline.config import SQL_POLL_SCHEMES, SqlPollSource
 from seamline.events import Row
@@ -25,6 +26,22 @@ _ROW_VALUES = {"postgresql", "sqlite"}
 _UTC_SESSION = {"postgresql": "SET TIME ZONE 'UTC'", "mysql": "SET time_zone = '+00:00'"}
 
 
+class UnsupportedUrl(SourceSetupError, ValueError):
+    """The dsn names no installed SQLAlchemy dialect and driver."""
+
+
+class CannotConnect(SourceSetupError, ConnectionError):
+    """The database refused or did not answer the first connection."""
+
+
+class TableNotFound(SourceSetupError, LookupError):
+    """The table, or a configured column of it, does not exist."""
+
+
+class UnfitColumn(SourceSetupError, TypeError):
+    """A configured column has a type the setting cannot use."""
+
+
 def connect_engine(source: str, dsn: str) -> sa.Engine:
     """An engine for the source's URL whose connections run in UTC, checked by connecting once."""
     try:
@@ -32,7 +49,7 @@ def connect_engine(source: str, dsn: str) -> sa.Engine:
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError):
         scheme = dsn.partition("://")[0]
-        raise ValueError(
+        raise UnsupportedUrl(
             f"source {source}: unsupported database URL scheme {scheme!r} in dsn: "
             f"use one of {', '.join(SQL_POLL_SCHEMES)}"
         ) from None
@@ -51,7 +68,7 @@ def connect_engine(source: str, dsn: str) -> sa.Engine:
     except sa_exc.DBAPIError as exc:
         engine.dispose()
         cause = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise ConnectionError(
+        raise CannotConnect(
             f"source {source}: cannot connect to {url.render_as_string(hide_password=True)} ({cause}): "
             "check host, port, database, user and password in dsn"
         ) from None
@@ -65,7 +82,7 @@ def reflect(source: str, engine: sa.Engine, config: SqlPollSource) -> PolledTabl
     try:
         table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
     except sa_exc.NoSuchTableError:
-        raise LookupError(
+        raise TableNotFound(
             f"source {source}: table {where} does not exist: fix 'table' of the source or create the table"
         ) from None
     columns = {column.name: column for column in table.columns}
@@ -76,19 +93,19 @@ def reflect(source: str, engine: sa.Engine, config: SqlPollSource) -> PolledTabl
     }
     missing = [f"{setting} {column!r}" for setting, column in wanted.items() if column and column not in columns]
     if missing:
-        raise LookupError(
+        raise TableNotFound(
             f"source {source}: table {where} has no column {', no column '.join(missing)} "
             f"(its columns: {', '.join(columns)}): set the setting to an existing column or add the column"
         )
     ts = columns[config.timestamp_column]
     if not is_timestamp(ts.type):
-        raise TypeError(
+        raise UnfitColumn(
             f"source {source}: timestamp_column {ts.name!r} of {where} is {ts.type.compile(engine.dialect)}: "
             "it must be a timestamp (DATETIME(6) on MariaDB) column set on every insert and update"
         )
     soft = config.soft_delete_column
     if soft is not None and not is_boolean(columns[soft].type):
-        raise TypeError(
+        raise UnfitColumn(
             f"source {source}: soft_delete_column {soft!r} of {where} is "
             f"{columns[soft].type.compile(engine.dialect)}, not boolean"
         )

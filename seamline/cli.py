@@ -87,6 +87,7 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Capture changes of source NAME and publish them until SIGTERM."""
     from producers.kinds import build_source
     from producers.runner import SourceRunner
+    from producers.source import SourceSetupError
 
     loaded = _load(config)
     if name not in loaded.sources:
@@ -95,7 +96,11 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     logs.configure()
     metrics = Metrics.create()
     metrics.serve(loaded.sources[name].metrics_port)
-    SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics, loaded.kafka), metrics).run()
+    try:
+        SourceRunner(loaded.kafka, build_source(name, loaded.sources[name], metrics, loaded.kafka), metrics).run()
+    except SourceSetupError as error:
+        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

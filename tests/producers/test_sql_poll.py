@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from producers.kinds import build_source
 from producers.positions import PositionStore
 from producers.runner import SourceRunner
-from producers.source import Checkpoint
+from producers.source import Checkpoint, SourceSetupError
 from producers.sql_poll import SqlPoll, format_position, parse_position
 from producers.sql_table import connect_engine
 from seamline.config import ConfigError, KafkaConfig, SqlPollSource, load_config
@@ -331,7 +331,7 @@ def test_a_restart_between_publishing_and_comparing_loses_no_delete(db: Db, kafk
 
 
 def test_key_comparison_needs_kafka_and_soft_delete_needs_its_column(db: Db) -> None:
-    with pytest.raises(ValueError, match=r"source erp: delete_detection 'key_comparison' needs the Kafka settings"):
+    with pytest.raises(SourceSetupError, match=r"source erp: delete_detection 'key_comparison' needs the Kafka"):
         db.source(delete_detection="key_comparison")
     with pytest.raises(ValueError, match=r"delete_detection 'soft_delete' needs soft_delete_column"):
         db.config(delete_detection="soft_delete")

@@ -7,6 +7,8 @@ check is that Kafka ends with every row's last version and a delete for every ro
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -96,6 +98,30 @@ def newest_per_key(kafka: KafkaConfig, topic: str) -> dict[str, dict[str, Any]]:
         key = serde.decode(topic, message.key(), key=True)["columns"]["id"]
         newest[key] = serde.decode(topic, message.value())
     return newest
+
+
+def test_a_source_that_cannot_start_says_why_in_one_line(mariadb_database: str, tmp_path: Path) -> None:
+    for dsn, table, expected in [
+        (
+            mariadb_database.replace("seamline:seamline@", "seamline:not-the-password@"),
+            "customers",
+            "source erp: cannot connect to mysql+pymysql://seamline:***@127.0.0.1:53306/",
+        ),
+        (mariadb_database, "nowhere", "source erp: table db_"),
+    ]:
+        source = {"kind": "sql_poll", "dsn": dsn, "system": "erp", "table": table, "metrics_port": free_port()}
+        config_path = tmp_path / "seamline.yaml"
+        config_path.write_text(yaml.safe_dump({"sources": {"erp": source}}))
+        run = subprocess.run(
+            [sys.executable, "-m", "seamline", "source", "run", "erp", "--config", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 2, run.stdout + run.stderr
+        (line,) = [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("source erp:")]
+        assert line.startswith(expected) and "Traceback" not in run.stdout + run.stderr
+        assert "not-the-password" not in run.stdout + run.stderr
 
 
 def test_sigkill_while_rows_change_loses_no_change(
