@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -352,6 +356,69 @@ def test_wrong_credentials_or_an_unsupported_url_is_one_clear_line(db: Db) -> No
         ValueError, match=r"unsupported database URL scheme 'postgresql': use one of postgresql\+psycopg"
     ):
         SqlPollSource.model_validate({"kind": "sql_poll", "dsn": "postgresql://u:p@h/db", "system": "e", "table": "t"})
+
+
+TYPED = {
+    "postgresql": "CREATE TABLE typed (id bigint PRIMARY KEY, small smallint, n integer, amount numeric(10, 2), "
+    "ratio double precision, flag boolean, day date, naive timestamp, name varchar(20), ident uuid, doc jsonb, "
+    "raw bytea, other interval, updated_at timestamptz NOT NULL)",
+    "mysql": "CREATE TABLE typed (id bigint PRIMARY KEY, small smallint, n int, amount decimal(10, 2), "
+    "ratio double, flag boolean, day date, naive datetime(6), name varchar(20), ident uuid, doc json, "
+    "raw varbinary(16), other time, updated_at DATETIME(6) NOT NULL)",
+}
+DECIMAL_10_2 = {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}
+
+
+def test_column_types_become_avro_types_and_values(db: Db) -> None:
+    db.sql(TYPED[db.dialect])
+    db.sql(
+        "INSERT INTO typed VALUES (7, 2, 3, 12.5, 0.25, true, '2026-01-02', '2026-01-02 03:04:05.000006', "
+        "'Zoë', '6f1c1c1e-6a7b-4c65-9d3c-0f3f5f6a7b8c', '{\"b\": [1, 2]}', %s, '01:02:03', %s)",
+        b"\x00\xffab",
+        T0,
+    )
+    _poll, changes = db.source(table="typed")
+    (change,) = rows(collect(changes))
+    assert change.row_schema is not None
+    avro = {name: json.loads(kind) for name, kind in change.row_schema.fields}
+    assert avro == {
+        "id": "long",
+        "small": "int",
+        "n": "int",
+        "amount": DECIMAL_10_2,
+        "ratio": "double",
+        "flag": "boolean",
+        "day": {"type": "int", "logicalType": "date"},
+        "naive": {"type": "long", "logicalType": "timestamp-micros"},
+        "name": "string",
+        "ident": {"type": "string", "logicalType": "uuid"},
+        "doc": "string",
+        "raw": "bytes",
+        "other": "string",
+        "updated_at": {"type": "long", "logicalType": "timestamp-micros"},
+    }
+    after = change.after
+    assert after is not None
+    assert after["doc"].replace(" ", "") == '{"b":[1,2]}'
+    assert after["other"] in ("1:02:03", "01:02:03")
+    assert {k: v for k, v in after.items() if k not in ("doc", "other")} == {
+        "id": 7,
+        "small": 2,
+        "n": 3,
+        "amount": Decimal("12.50"),
+        "ratio": 0.25,
+        "flag": True,
+        "day": date(2026, 1, 2),
+        "naive": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "name": "Zoë",
+        "ident": "6f1c1c1e-6a7b-4c65-9d3c-0f3f5f6a7b8c",
+        "raw": b"\x00\xffab",
+        "updated_at": T0,
+    }
+    # the values fit the object's Avro schema, so the runner can publish them
+    fastavro.schemaless_writer(
+        io.BytesIO(), fastavro.parse_schema(json.loads(change.row_schema.envelope_schema())), change.envelope()
+    )
 
 
 def test_position_order_of_sql_poll_positions() -> None:
