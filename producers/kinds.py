@@ -7,18 +7,18 @@ from producers.postgres_cdc import PostgresCdc
 from producers.salesforce import Salesforce
 from producers.source import Source
 from producers.sql_poll import SqlPoll
-from seamline.config import HttpPollSource, PostgresCdcSource, SalesforceSource, SqlPollSource
+from seamline.config import HttpPollSource, KafkaConfig, PostgresCdcSource, SalesforceSource, SqlPollSource
 from seamline.metrics import Metrics
 
 SourceConfig = PostgresCdcSource | SqlPollSource | SalesforceSource | HttpPollSource
 
 
-def build_source(name: str, config: SourceConfig, metrics: Metrics) -> Source:
-    """The Source object for one `sources.<name>` entry."""
+def build_source(name: str, config: SourceConfig, metrics: Metrics, kafka: KafkaConfig | None = None) -> Source:
+    """The Source object for one `sources.<name>` entry; `kafka` for sources that read their own topic."""
     if isinstance(config, HttpPollSource):
         return HttpPoll(name, config, metrics)
     if isinstance(config, SalesforceSource):
         return Salesforce(name, config, metrics)
     if isinstance(config, SqlPollSource):
-        return SqlPoll(name, config, metrics)
+        return SqlPoll(name, config, metrics, kafka)
     return PostgresCdc(name, config, metrics)

@@ -16,7 +16,7 @@ def split_table(table: str) -> tuple[str, str]:
 
 
 class SourceSetupError(Exception):
-    """The source cannot start as configured; the message is one line saying what to fix."""
+    """A source cannot start (unknown table, wrong credentials, ...); the message is one line saying what to fix."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Query-based capture of one SQL table through a (timestamp, key) watermark (PostgreSQL, psycopg 3).
+"""Query-based capture of one SQL table through a (timestamp, key) watermark, for any SQL database (SQLAlchemy Core).
 
 Delivery: at-least-once. The position is the watermark: the (timestamp, key) of the last row read,
 written "2026-11-22T04:05:06.123456+00:00|42", meaning "the next thing to read is strictly after
@@ -7,38 +7,38 @@ this". Each row's own position is its "timestamp|key", so a re-read row has the 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg import sql
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
-from producers.source import Checkpoint, Source, split_table
-from seamline.config import SqlPollSource
+from producers.live_keys import LiveKeys
+from producers.source import Checkpoint, Source, SourceSetupError
+from producers.sql_table import PolledTable, connect_engine, reflect
+from producers.sql_types import key_text, utc
+from seamline.config import KafkaConfig, SqlPollSource
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
+from seamline.topics import source_topic
 
 log = logging.getLogger(__name__)
 
 CONNECTOR = "sql_poll"
 _IDLE_STEP_S = 0.1
-_TIMESTAMP_TYPES = {"timestamp without time zone", "timestamp with time zone"}
+_KEY_STREAM_ROWS = 10_000
 
 # (timestamp, key text); key None means "every row at or after the timestamp"
 Mark = tuple[datetime, str | None]
 
 
-def _utc(moment: datetime) -> datetime:
-    """Timestamps without a time zone are read as UTC (the session runs in UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def format_position(moment: datetime, key: str) -> str:
     """The watermark text of a row: ISO timestamp in UTC with microseconds, '|', the key."""
-    return f"{_utc(moment).isoformat(timespec='microseconds')}|{key}"
+    return f"{utc(moment).isoformat(timespec='microseconds')}|{key}"
 
 
 def parse_position(position: str) -> tuple[datetime, str]:
@@ -46,18 +46,29 @@ def parse_position(position: str) -> tuple[datetime, str]:
     stamp, sep, key = position.partition("|")
     if not sep:
         raise ValueError(f"not a sql_poll position (expected 'timestamp|key'): {position!r}")
-    return _utc(datetime.fromisoformat(stamp)), key
+    return utc(datetime.fromisoformat(stamp)), key
 
 
 class SqlPoll(Source):
     """Polls one table for rows whose (timestamp, key) is past the watermark, in (timestamp, key) order.
 
+    - Databases: any SQLAlchemy 2 dialect with a driver installed; tested on PostgreSQL (psycopg) and
+      MariaDB (PyMySQL). Rows are typed from the reflected column types (seamline.rows.RowSchema).
     - op: a poll cannot tell an insert from an update without keeping state per key, so every row
       read is published as an upsert with op "u" (consumers treat "c" and "u" alike), and as op "d"
-      (row in `before`, `after` empty) when `soft_delete_column` is true. Hard deletes are not seen.
-    - Ties: rows sharing a timestamp are paged by key through the row-value comparison
-      `(ts, key) > (watermark ts, watermark key)`, keys compared as the key column's own type, so a
-      batch boundary inside a run of equal timestamps loses and repeats nothing.
+      (row in `before`, `after` empty) when `soft_delete_column` is true.
+    - Hard deletes (delete_detection 'key_comparison'): every key_comparison_interval_s the keys
+      published as live are compared with the table's keys (streamed); each vanished key is
+      published as op "d" at position "comparison time|key". The comparison time is checkpointed
+      before its deletes are sent, so a comparison cut short by a crash is redone with the same time
+      and its deletes keep their event_ids. The live keys are rebuilt at start from the source's own
+      topic (see producers.live_keys for the memory per key). A row deleted and inserted again
+      between two comparisons is not reported as deleted.
+    - Ties: rows sharing a timestamp are paged by key through `(ts, key) > (:ts, :key)` (on MariaDB
+      and others its expanded form `ts > :ts OR (ts = :ts AND key > :key)`, which their planners
+      answer from an index on (ts, key)), keys compared as the key column's own type, so a batch
+      boundary inside a run of equal timestamps loses and repeats nothing. An index on (ts, key) keeps
+      each poll a range read.
     - Late commits: a row committed after the watermark moved past its timestamp (a long transaction
       that stamped `now()` early, or clock skew between writers) is missed with overlap_s = 0. With
       overlap_s > 0 every poll also re-reads the window [watermark - overlap_s, watermark]; rows
@@ -66,123 +77,61 @@ class SqlPoll(Source):
     - Rows whose timestamp or key is NULL have no position and are never captured.
     """
 
-    def __init__(self, name: str, config: SqlPollSource, metrics: Metrics) -> None:
+    def __init__(self, name: str, config: SqlPollSource, metrics: Metrics, kafka: KafkaConfig | None = None) -> None:
         self.name = name
         self.config = config
         self.metrics = metrics
+        self.kafka = kafka
         self._fresh_as_of: float | None = None
-        self._dsn = config.dsn.get_secret_value()
-        self._schema, self._table = split_table(config.table)
         self._overlap = timedelta(seconds=config.overlap_s)
-        self._conn: psycopg.Connection | None = None
-        self._columns: list[str] = []
-        self._ts_type = sql.SQL("")
-        self._key_type = sql.SQL("")
+        self._engine: sa.Engine | None = None
+        self._table: PolledTable | None = None
         self._watermark: tuple[datetime, str] | None = None
         self._seen: set[tuple[datetime, str]] = set()  # published rows inside the overlap window
+        self._compare = config.delete_detection == "key_comparison"
+        self._live = LiveKeys()
+        self._compared_at: datetime | None = None
+        self._comparing_at: datetime | None = None
 
     def setup(self, resume: Checkpoint | None) -> None:
+        if self._compare and self.kafka is None:
+            raise SourceSetupError(f"source {self.name}: delete_detection 'key_comparison' needs the Kafka settings")
         self._connect()
+        assert self._table is not None
         self._watermark = parse_position(resume.position) if resume is not None else None
-        log.info("source %s polls %s.%s after %s", self.name, self._schema, self._table, self._watermark)
+        state = json.loads(resume.state) if resume is not None and resume.state else {}
+        self._compared_at = _moment(state.get("compared_at"))
+        self._comparing_at = _moment(state.get("comparing_at"))
+        if self._compare and self.kafka is not None:
+            topic = source_topic(self.kafka, self.config.system, self._table.object)
+            self._live.rebuild(self.kafka, topic, self.config.key_column)
+        log.info("source %s polls %s after %s", self.name, self._table.where, self._watermark)
 
     def _connect(self) -> None:
-        conn = psycopg.connect(self._dsn, autocommit=True)
+        engine = connect_engine(self.name, self.config.dsn.get_secret_value())
         try:
-            conn.execute("SET TIME ZONE 'UTC'")
-            self._check_columns(conn)
+            self._table = reflect(self.name, engine, self.config)
         except BaseException:
-            conn.close()
+            engine.dispose()
             raise
-        self._conn = conn
-
-    def _check_columns(self, conn: psycopg.Connection) -> None:
-        rows = conn.execute(
-            """
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
-            FROM pg_attribute a
-            JOIN pg_class c ON c.oid = a.attrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
-            ORDER BY a.attnum
-            """,
-            (self._schema, self._table),
-        ).fetchall()
-        where = f"{self._schema}.{self._table}"
-        if not rows:
-            raise LookupError(
-                f"source {self.name}: table {where} does not exist: fix 'table' of the source or create the table"
-            )
-        types = {name: type_name for name, type_name, _ in rows}
-        wanted = {
-            "key_column": self.config.key_column,
-            "timestamp_column": self.config.timestamp_column,
-            "soft_delete_column": self.config.soft_delete_column,
-        }
-        missing = [f"{setting} {column!r}" for setting, column in wanted.items() if column and column not in types]
-        if missing:
-            raise LookupError(
-                f"source {self.name}: table {where} has no column {', no column '.join(missing)} "
-                f"(its columns: {', '.join(types)}): set the setting to an existing column or add the column"
-            )
-        ts_type = types[self.config.timestamp_column]
-        if ts_type not in _TIMESTAMP_TYPES:
-            raise TypeError(
-                f"source {self.name}: timestamp_column {self.config.timestamp_column!r} of {where} is {ts_type}: "
-                "it must be a timestamp or timestamptz column set on every insert and update"
-            )
-        soft = self.config.soft_delete_column
-        if soft is not None and types[soft] != "boolean":
-            raise TypeError(f"source {self.name}: soft_delete_column {soft!r} of {where} is {types[soft]}, not boolean")
-        nullable = [
-            c for c, _, not_null in rows if c in (self.config.key_column, self.config.timestamp_column) and not not_null
-        ]
-        if nullable:
-            log.warning("source %s: rows of %s with NULL %s are not captured", self.name, where, " or ".join(nullable))
-        self._columns = [name for name, _, _ in rows]
-        self._ts_type = sql.SQL(ts_type)  # format_type() output: a valid SQL type name
-        self._key_type = sql.SQL(types[self.config.key_column])
-
-    def _page(self, after: Mark | None, upto: tuple[datetime, str] | None) -> list[tuple[Any, ...]]:
-        """One batch of rows strictly after `after` (at or after its timestamp if its key is None),
-        and at or before `upto`, in (timestamp, key) order."""
-        assert self._conn is not None
-        # qualified: the ::text output columns carry the same names, which ORDER BY would find ambiguous
-        ts, key = sql.Identifier("src", self.config.timestamp_column), sql.Identifier("src", self.config.key_column)
-        conditions = [sql.SQL("{} IS NOT NULL AND {} IS NOT NULL").format(ts, key)]
-        params: list[object] = []
-        if after is not None and after[1] is None:
-            conditions.append(sql.SQL("{} >= %s::{}").format(ts, self._ts_type))
-            params.append(after[0].isoformat())
-        elif after is not None:
-            conditions.append(sql.SQL("({}, {}) > (%s::{}, %s::{})").format(ts, key, self._ts_type, self._key_type))
-            params += [after[0].isoformat(), after[1]]
-        if upto is not None:
-            conditions.append(sql.SQL("({}, {}) <= (%s::{}, %s::{})").format(ts, key, self._ts_type, self._key_type))
-            params += [upto[0].isoformat(), upto[1]]
-        query = sql.SQL("SELECT {}, {}::text, {} FROM {} AS src WHERE {} ORDER BY {}, {} LIMIT %s").format(
-            ts,
-            key,
-            sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier("src", c)) for c in self._columns),
-            sql.Identifier(self._schema, self._table),
-            sql.SQL(" AND ").join(conditions),
-            ts,
-            key,
-        )
-        params.append(self.config.batch_size)
-        return self._conn.execute(query, params).fetchall()
+        self._engine = engine
 
     def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
         while True:
             try:
-                if self._conn is None:
+                if self._engine is None:
                     self._connect()
                 if self._watermark is not None and self._overlap:
                     yield from self._reread_window(self._watermark)
                 yield from self._read_forward()
-            except psycopg.OperationalError as exc:
+                if self._compare and (self._comparing_at is not None or self._comparison_due()):
+                    yield from self._compare_keys()
+            except sa_exc.OperationalError as exc:
                 log.warning(
-                    "source %s: database unreachable (%s); retrying in %ss", self.name, exc, self.config.poll_interval_s
+                    "source %s: database unreachable (%s); retrying in %ss",
+                    self.name,
+                    str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__,
+                    self.config.poll_interval_s,
                 )
                 self.close()
             yield None
@@ -191,49 +140,107 @@ class SqlPoll(Source):
                 time.sleep(min(_IDLE_STEP_S, left))
                 yield None
 
+    def _rows(self, after: Mark | None, upto: tuple[datetime, str] | None) -> list[sa.Row[Any]]:
+        assert self._engine is not None and self._table is not None
+        query = self._table.page(after, upto, self.config.batch_size)
+        with self._engine.connect() as conn:  # a transaction per page: every page sees the newest commits
+            return list(conn.execute(query).all())
+
     def _reread_window(self, watermark: tuple[datetime, str]) -> Iterator[Change | Checkpoint | None]:
         """Publish rows inside [watermark - overlap, watermark] that this process has not published."""
+        assert self._table is not None
         lower = watermark[0] - self._overlap
         self._seen = {seen for seen in self._seen if seen[0] >= lower}
         after: Mark = (lower, None)
         while True:
-            rows = self._page(after, watermark)
+            rows = self._rows(after, watermark)
             for row in rows:
-                mark = (_utc(row[0]), str(row[1]))
+                mark = self._table.mark(row)
                 if mark not in self._seen:
                     self._seen.add(mark)
                     yield self._change(row)
             if len(rows) < self.config.batch_size:
                 return
-            after = (_utc(rows[-1][0]), str(rows[-1][1]))
+            after = self._table.mark(rows[-1])
 
     def _read_forward(self) -> Iterator[Change | Checkpoint | None]:
         """Publish every row past the watermark, a checkpoint after each batch, until caught up."""
+        assert self._table is not None
         while True:
             started, started_at = time.perf_counter(), time.time()
-            rows = self._page(self._watermark, None)
+            rows = self._rows(self._watermark, None)
             self.metrics.poll_seconds.labels(self.name).observe(time.perf_counter() - started)
             # caught up: what is published is as fresh as this query; behind: as old as the last row read
             self._fresh_as_of = started_at if len(rows) < self.config.batch_size else None
             for row in rows:
-                mark = (_utc(row[0]), str(row[1]))
+                mark = self._table.mark(row)
                 if self._overlap:
                     self._seen.add(mark)
                 yield self._change(row)
                 self._watermark = mark
-            if self._watermark is not None and rows:
-                yield Checkpoint(format_position(*self._watermark), snapshot_done=True)
+            if rows:
+                yield from self._checkpoint()
             if len(rows) < self.config.batch_size:
                 return
 
-    def _change(self, row: tuple[Any, ...]) -> Change:
-        moment, key = _utc(row[0]), str(row[1])
-        values: Row = dict(zip(self._columns, row[2:], strict=True))
+    def _checkpoint(self) -> Iterator[Checkpoint]:
+        """The watermark and the key comparison's progress (nothing before the first row is read)."""
+        if self._watermark is None:
+            return
+        state = {
+            name: moment.isoformat()
+            for name, moment in (("compared_at", self._compared_at), ("comparing_at", self._comparing_at))
+            if moment is not None
+        }
+        yield Checkpoint(
+            format_position(*self._watermark), snapshot_done=True, state=json.dumps(state) if state else None
+        )
+
+    def _comparison_due(self) -> bool:
+        if self._compared_at is None:
+            return True
+        return (datetime.now(UTC) - self._compared_at).total_seconds() >= self.config.key_comparison_interval_s
+
+    def _compare_keys(self) -> Iterator[Change | Checkpoint | None]:
+        """Publish a delete for every live key the table no longer has."""
+        assert self._engine is not None and self._table is not None
+        at = self._comparing_at or datetime.now(UTC)
+        with self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_KEY_STREAM_ROWS).execute(self._table.keys())
+            vanished = self._live.vanished(key_text(key) for key in result.scalars())
+        if vanished and self._comparing_at is None:
+            self._comparing_at = at
+            yield from self._checkpoint()  # a crash from here on redoes this comparison with the same time
+        for key in vanished:
+            yield Change(
+                system=self.config.system,
+                object=self._table.object,
+                connector=CONNECTOR,
+                op="d",
+                key={self.config.key_column: key},
+                before=self._table.key_row(key),
+                after=None,
+                position=format_position(at, key),
+                source_ts_ms=int(at.timestamp() * 1000),
+                row_schema=self._table.row_schema,
+            )
+            self._live.published(key, deleted=True)
+        self._compared_at, self._comparing_at = at, None
+        if vanished:
+            log.info("source %s: %d rows of %s were deleted", self.name, len(vanished), self._table.where)
+            yield from self._checkpoint()
+
+    def _change(self, row: sa.Row[Any]) -> Change:
+        assert self._table is not None
+        moment, key = self._table.mark(row)
+        values: Row = self._table.values(row)
         soft = self.config.soft_delete_column
-        deleted = soft is not None and values.get(soft) == "true"
+        deleted = soft is not None and values.get(soft) is True
+        if self._compare:
+            self._live.published(key, deleted)
         return Change(
             system=self.config.system,
-            object=self._table,
+            object=self._table.object,
             connector=CONNECTOR,
             op="d" if deleted else "u",
             key={self.config.key_column: key},
@@ -241,6 +248,7 @@ class SqlPoll(Source):
             after=None if deleted else values,
             position=format_position(moment, key),
             source_ts_ms=int(moment.timestamp() * 1000),
+            row_schema=self._table.row_schema,
         )
 
     def commit(self, checkpoint: Checkpoint) -> None:
@@ -256,6 +264,10 @@ class SqlPoll(Source):
         self.metrics.source_lag_seconds.labels(self.name).set(max(0.0, time.time() - as_of))
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else utc(datetime.fromisoformat(text))

@@ -103,7 +103,7 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
         WebhookReceiver(name, loaded.kafka, settings, metrics).run()
         return
     try:
-        SourceRunner(loaded.kafka, build_source(name, settings, metrics), metrics).run()
+        SourceRunner(loaded.kafka, build_source(name, settings, metrics, loaded.kafka), metrics).run()
     except SourceSetupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

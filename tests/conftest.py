@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
+import pymysql
 import pytest
 from psycopg import sql
 
 from seamline.config import KafkaConfig
 from seamline.local_pipeline import LocalPipeline
-from seamline.stack import StackInfo, postgres_dsn, up
+from seamline.stack import StackInfo, mariadb, postgres_dsn, up
 from seamline.supervisor import Supervisor
 
 
@@ -42,6 +43,25 @@ def database(stack: StackInfo) -> Iterator[str]:
     yield postgres_dsn(name)
     with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def mariadb_database(stack: StackInfo) -> Iterator[str]:
+    """A MariaDB database of this test's own, dropped afterwards; yields its SQLAlchemy URL."""
+    name = f"db_{uuid.uuid4().hex[:10]}"
+
+    def admin(statement: str) -> None:
+        with (
+            pymysql.connect(
+                host=mariadb.HOST, port=mariadb.PORT, user=mariadb.USER, password=mariadb.PASSWORD, autocommit=True
+            ) as conn,
+            conn.cursor() as cursor,
+        ):
+            cursor.execute(statement)
+
+    admin(f"CREATE DATABASE `{name}`")
+    yield mariadb.url(name)
+    admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""The local real stack (Kafka, Apicurio Registry, PostgreSQL) without Docker."""
+"""The local real stack (Kafka, Apicurio Registry, PostgreSQL, MariaDB) without Docker."""
 
 from seamline.stack.errors import StackError
 from seamline.stack.lifecycle import StackInfo, down, status, up
+from seamline.stack.mariadb import url as mariadb_url
 from seamline.stack.postgres import dsn as postgres_dsn
 
-__all__ = ["StackError", "StackInfo", "down", "postgres_dsn", "status", "up"]
+__all__ = ["StackError", "StackInfo", "down", "mariadb_url", "postgres_dsn", "status", "up"]

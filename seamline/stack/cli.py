@@ -14,7 +14,7 @@ from seamline.stack.lifecycle import status as stack_status
 from seamline.stack.lifecycle import up as stack_up
 from seamline.stack.service import ServiceStatus
 
-stack_app = typer.Typer(help="The local real stack: Kafka, Apicurio Registry, PostgreSQL (no Docker).")
+stack_app = typer.Typer(help="The local real stack: Kafka, Apicurio Registry, PostgreSQL, MariaDB (no Docker).")
 console = Console()
 
 P = ParamSpec("P")
@@ -53,6 +53,7 @@ def up() -> None:
     console.print(f"bootstrap servers  {info.bootstrap_servers}")
     console.print(f"schema registry    {info.registry_url}")
     console.print(f"postgres           {info.postgres_dsn}")
+    console.print(f"mariadb            {info.mariadb_url}")
     console.print(f"state dir          {info.state_dir}")
 
 

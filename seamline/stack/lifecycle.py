@@ -1,4 +1,4 @@
-"""`stack up | status | down`: the three services brought up, checked and stopped together."""
+"""`stack up | status | down`: the services brought up, checked and stopped together."""
 
 import fcntl
 from collections.abc import Callable, Iterable, Iterator
@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from seamline.stack import postgres
+from seamline.stack import mariadb, postgres
 from seamline.stack.kafka import Kafka
 from seamline.stack.layout import state_dir
+from seamline.stack.mariadb import MariaDb
 from seamline.stack.postgres import Postgres
 from seamline.stack.registry import Registry
 from seamline.stack.service import Service, ServiceStatus, check, ensure_ports_free, launch, stop, wait_healthy
@@ -22,11 +23,12 @@ class StackInfo:
     bootstrap_servers: str
     registry_url: str
     postgres_dsn: str
+    mariadb_url: str
     state_dir: Path
 
 
-def _services(root: Path) -> tuple[Kafka, Registry, Postgres]:
-    return Kafka(root), Registry(root), Postgres(root)
+def _services(root: Path) -> tuple[Kafka, Registry, Postgres, MariaDb]:
+    return Kafka(root), Registry(root), Postgres(root), MariaDb(root)
 
 
 @contextmanager
@@ -51,7 +53,7 @@ def up() -> StackInfo:
     that does not become healthy) before anything is started where it can.
     """
     root = state_dir()
-    kafka, registry, _ = services = _services(root)
+    kafka, registry, _, _ = services = _services(root)
     with _exclusive(root):
         pending: list[Service] = [service for service in services if service.pid() is None]
         for service in pending:
@@ -60,7 +62,7 @@ def up() -> StackInfo:
         _in_parallel(launch, pending)
         for service in services:
             wait_healthy(service)
-    return StackInfo(kafka.address, registry.url, postgres.dsn(), root)
+    return StackInfo(kafka.address, registry.url, postgres.dsn(), mariadb.url(), root)
 
 
 def status() -> list[ServiceStatus]:

@@ -4,12 +4,14 @@ import json
 import socket
 import time
 import uuid
+from pathlib import Path
 
 import psycopg
+import pymysql
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from seamline.stack import StackError, StackInfo, postgres_dsn, status, up
+from seamline.stack import StackError, StackInfo, mariadb, mariadb_url, postgres_dsn, status, up
 from seamline.stack.ports import ensure_port_free
 
 
@@ -30,6 +32,42 @@ def test_up_returns_healthy_stack(stack: StackInfo) -> None:
     assert role == (True, True)
 
 
+def test_up_runs_mariadb_as_mysql_on_its_port_with_a_seamline_user(stack: StackInfo) -> None:
+    assert stack.mariadb_url == mariadb_url() == "mysql+pymysql://seamline:seamline@127.0.0.1:53306/"
+    name = f"stack_{uuid.uuid4().hex[:8]}"
+    with pymysql.connect(host="127.0.0.1", port=53306, user="seamline", password="seamline") as conn:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT @@port, @@bind_address, @@time_zone, CURRENT_USER()")
+            assert cursor.fetchone() == (53306, "127.0.0.1", "+00:00", "seamline@%")
+            cursor.execute(f"CREATE DATABASE {name}")  # the seamline user may create databases
+            cursor.execute(f"DROP DATABASE {name}")
+    (row,) = [row for row in status() if row.name == "mariadb"]
+    assert row.healthy and row.address == "127.0.0.1:53306" and row.pid is not None
+    with open(f"/proc/{row.pid}/status") as proc:
+        uid = next(line.split()[1] for line in proc if line.startswith("Uid:"))
+    assert int(uid) == pymysql_owner()
+    assert str(stack.state_dir / "mariadb") in open(f"/proc/{row.pid}/cmdline").read().replace("\0", " ")
+
+
+def pymysql_owner() -> int:
+    """The uid MariaDB should run as: `mysql` when the stack is started by root, else the caller."""
+    import os
+    import pwd
+
+    return pwd.getpwnam("mysql").pw_uid if os.geteuid() == 0 else os.geteuid()
+
+
+def test_mariadb_that_cannot_start_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mariadb, "SERVER", tmp_path / "no-mariadbd")
+    monkeypatch.setattr(mariadb, "INSTALL_DB", tmp_path / "no-install-db")
+    monkeypatch.setattr(mariadb.os, "geteuid", lambda: 1000)  # not root: no apt-get install
+    with pytest.raises(
+        StackError, match=r"^MariaDB server not found at .*: install MariaDB \(`apt-get install mariadb-server`\)"
+    ) as error:
+        mariadb.MariaDb(tmp_path).install()
+    assert "\n" not in str(error.value)
+
+
 def test_second_up_is_fast_and_idempotent(stack: StackInfo) -> None:
     pids = {row.name: row.pid for row in status()}
     started = time.monotonic()
@@ -40,7 +78,7 @@ def test_second_up_is_fast_and_idempotent(stack: StackInfo) -> None:
 
 def test_status_reports_every_service_healthy(stack: StackInfo) -> None:
     rows = status()
-    assert [row.name for row in rows] == ["kafka", "registry", "postgres"]
+    assert [row.name for row in rows] == ["kafka", "registry", "postgres", "mariadb"]
     assert all(row.healthy and row.pid for row in rows)
 
 
