@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +18,6 @@ from seamline.events import Change
 from seamline.local_pipeline import drop_slot
 from seamline.metrics import Metrics
 from seamline.stack import StackInfo
-
-Item = Change | Checkpoint
 
 
 @dataclass
@@ -69,33 +66,3 @@ def erp(stack: StackInfo, database: str) -> Iterator[Erp]:
     for cdc in db.sources:
         cdc.close()
     drop_slot(stack.postgres_dsn, db.slot)
-
-
-def take(
-    changes: Iterator[Change | Checkpoint | None], until: Callable[[list[Item]], bool], timeout: float = 15
-) -> list[Item]:
-    """Items from the generator until `until(items)` holds; fail after `timeout` seconds."""
-    items: list[Item] = []
-    deadline = time.monotonic() + timeout
-    while not until(items):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; got {items}")
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items
-
-
-def checkpoints(n: int) -> Callable[[list[Item]], bool]:
-    return lambda items: sum(isinstance(i, Checkpoint) for i in items) >= n
-
-
-def idle(changes: Iterator[Change | Checkpoint | None], seconds: float = 2.0) -> list[Item]:
-    """Everything the generator yields during `seconds` (it yields None when idle)."""
-    items: list[Item] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items

@@ -31,7 +31,7 @@ from seamline.config import (
     KafkaConfig,
     load_config,
 )
-from seamline.events import Change, event_id, position_order
+from seamline.events import event_id, position_order
 from seamline.local_pipeline import free_port
 from seamline.metrics import Metrics
 from seamline.serde import AvroSerde
@@ -39,8 +39,7 @@ from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic
 from tests.conftest import wait_until
-
-Item = Change | Checkpoint
+from tests.producers.draining import Item, changes_in, idle
 
 
 @dataclass
@@ -84,22 +83,8 @@ def settle() -> None:
     time.sleep(1.05 - time.time() % 1)
 
 
-def collect(changes: Iterator[Item | None], seconds: float = 0.6) -> list[Item]:
-    items: list[Item] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items
-
-
-def rows(items: list[Item]) -> list[Change]:
-    return [i for i in items if isinstance(i, Change)]
-
-
 def ids(items: list[Item]) -> list[str]:
-    return [c.key["id"] for c in rows(items)]
+    return [c.key["id"] for c in changes_in(items)]
 
 
 def cursors(item: Item) -> dict[str, Any]:
@@ -112,13 +97,13 @@ def test_initial_export_across_pages_with_text_rows_positions_and_checkpoints(ap
     made = [api.zendesk.create_ticket(f"ticket {n}", tags=["vip", "ünï"], via={"channel": "email"}) for n in range(5)]
     settle()
     _poll, changes = api.source(per_page=2)
-    items = collect(changes)
+    items = idle(changes)
     assert ids(items) == [str(t["id"]) for t in made]
     assert [type(i).__name__ for i in items] == ["Change"] * 2 + ["Checkpoint"] + ["Change"] * 2 + ["Checkpoint"] + [
         "Change",
         "Checkpoint",
     ]
-    first = rows(items)[0]
+    first = changes_in(items)[0]
     assert (first.system, first.object, first.connector, first.op) == ("support", "tickets", "http_poll", "u")
     assert first.before is None and first.after is not None
     assert first.after["subject"] == "ticket 0" and first.after["id"] == str(made[0]["id"])
@@ -128,10 +113,10 @@ def test_initial_export_across_pages_with_text_rows_positions_and_checkpoints(ap
     assert first.position == format_position(datetime.fromtimestamp(moment, UTC), str(made[0]["id"]))
     assert first.source_ts_ms == moment * 1000
     assert first.envelope()["event_id"] == event_id("support", "tickets", {"id": str(made[0]["id"])}, first.position)
-    orders = [position_order("http_poll", c.position) for c in rows(items)]
+    orders = [position_order("http_poll", c.position) for c in changes_in(items)]
     assert orders == sorted(orders)
     assert set(cursors(items[-1])) == {"tickets"} and "cursor" in cursors(items[-1])["tickets"]
-    assert collect(changes, 0.4) == []  # at end_of_stream: nothing more, the cursor stays
+    assert idle(changes, 0.4) == []  # at end_of_stream: nothing more, the cursor stays
 
 
 def test_updates_and_deletes_are_picked_up_with_the_same_event_id_for_a_reread(api: Api) -> None:
@@ -139,14 +124,14 @@ def test_updates_and_deletes_are_picked_up_with_the_same_event_id_for_a_reread(a
     user = api.zendesk.create_user("Ada Lovelace", "ada@example.com")
     settle()
     _poll, changes = api.source(objects=["tickets", "users"])
-    assert ids(collect(changes)) == [str(ticket["id"]), str(user["id"])]
+    assert ids(idle(changes)) == [str(ticket["id"]), str(user["id"])]
     time.sleep(0.2)
     api.zendesk.update_ticket(ticket["id"], status="open", priority="urgent")
     api.zendesk.delete_user(user["id"])
     gone = api.zendesk.delete_ticket(api.zendesk.create_ticket("spam")["id"])
     settle()
-    items = collect(changes, 1.0)
-    by_key = {(c.object, c.key["id"]): c for c in rows(items)}
+    items = idle(changes, 1.0)
+    by_key = {(c.object, c.key["id"]): c for c in changes_in(items)}
     updated = by_key[("tickets", str(ticket["id"]))]
     assert updated.op == "u" and updated.after is not None and updated.after["priority"] == "urgent"
     deleted = by_key[("tickets", str(gone["id"]))]
@@ -162,9 +147,9 @@ def test_time_based_export_repeats_its_last_second_with_the_same_event_ids(api: 
         api.zendesk.create_organization(f"org {n}")
     settle()
     _poll, changes = api.source(objects=["organizations"], per_page=2)
-    items = collect(changes, 1.0)
-    envelopes = {(c.key["id"], c.envelope()["event_id"]) for c in rows(items)}
-    assert len(envelopes) == 3 and len(rows(items)) >= 3  # re-read records keep their event_id
+    items = idle(changes, 1.0)
+    envelopes = {(c.key["id"], c.envelope()["event_id"]) for c in changes_in(items)}
+    assert len(envelopes) == 3 and len(changes_in(items)) >= 3  # re-read records keep their event_id
     assert "start_time" in cursors(items[-1])["organizations"]
 
 
@@ -172,12 +157,12 @@ def test_429_waits_exactly_retry_after_then_asks_for_the_same_page(api: Api) -> 
     made = [api.zendesk.create_ticket(f"t{n}") for n in range(3)]
     settle()
     _poll, changes = api.source(per_page=2)
-    assert len(rows(collect(changes, 0.3))) == 3
+    assert len(changes_in(idle(changes, 0.3))) == 3
     api.zendesk.update_ticket(made[0]["id"], status="solved")
     settle()
     api.zendesk.requests.clear()
     api.zendesk.throttle(1, retry_after=2)
-    items = collect(changes, 3.0)
+    items = idle(changes, 3.0)
     assert ids(items) == [str(made[0]["id"])]
     (limited_at, limited_path, status), (again_at, again_path, _) = api.zendesk.requests[:2]
     assert status == 429 and again_path == limited_path  # the same page, asked again
@@ -189,7 +174,7 @@ def test_5xx_is_retried_through_the_retry_policy(api: Api) -> None:
     settle()
     api.zendesk.fail(2)
     _poll, changes = api.source()
-    assert len(rows(collect(changes, 0.3))) == 1
+    assert len(changes_in(idle(changes, 0.3))) == 1
     assert [status for _, _, status in api.zendesk.requests[:3]] == [503, 503, 200]
 
 
@@ -203,12 +188,12 @@ def test_resume_from_a_checkpoint_continues_exactly_after_its_page(api: Api) -> 
         if item is not None:
             items.append(item)
     checkpoint = items[-1]
-    assert isinstance(checkpoint, Checkpoint) and len(rows(items)) == 4
+    assert isinstance(checkpoint, Checkpoint) and len(changes_in(items)) == 4
     first.close()
     api.zendesk.update_ticket(made[0]["id"], subject="changed")
     settle()
     _second, resumed = api.source(checkpoint, per_page=2)
-    assert ids(collect(resumed)) == [str(made[4]["id"]), str(made[0]["id"])]
+    assert ids(idle(resumed)) == [str(made[4]["id"]), str(made[0]["id"])]
 
 
 def test_start_time_skips_older_records_and_lag_is_near_zero_at_end_of_stream(api: Api) -> None:
@@ -217,7 +202,7 @@ def test_start_time_skips_older_records_and_lag_is_near_zero_at_end_of_stream(ap
     api.zendesk.requests.clear()
     poll, changes = api.source(start_time=int(time.time()) - 61)
     assert "start_time=" in api.zendesk.requests[0][1]
-    assert ids(collect(changes, 0.3)) == [str(recent["id"])]  # stamped within the last minute: on or after start_time
+    assert ids(idle(changes, 0.3)) == [str(recent["id"])]  # stamped within the last minute: on or after start_time
     poll.observe_lag()
     assert poll.metrics.registry.get_sample_value("seamline_source_lag_seconds", {"source": "support"}) < 2
     assert poll.metrics.registry.get_sample_value("seamline_source_poll_seconds_count", {"source": "support"}) >= 1
@@ -256,7 +241,7 @@ def test_a_record_without_its_key_field_is_a_clear_error(api: Api) -> None:
     )
     _poll, changes = api.source(objects=[keyless])
     with pytest.raises(SourceSetupError, match=r"a record of tickets has no 'uuid' \(it has: id, url.*fix key_field"):
-        collect(changes)
+        idle(changes)
 
 
 HTTP_POLL_FILE = """\

@@ -15,7 +15,8 @@ import yaml
 from producers.postgres_cdc import PostgresCdc, request_snapshot
 from producers.source import Checkpoint
 from seamline.events import Change
-from tests.producers.conftest import Erp, checkpoints, idle, take
+from tests.producers.conftest import Erp
+from tests.producers.draining import checkpoints, idle, take
 
 ROWS = 300
 

@@ -19,7 +19,8 @@ from seamline.config import KafkaConfig
 from seamline.events import Change, event_id, position_order
 from seamline.serde import AvroSerde, registry_client, subject_name
 from seamline.stack import StackInfo
-from tests.producers.conftest import Erp, checkpoints, idle, take
+from tests.producers.conftest import Erp
+from tests.producers.draining import checkpoints, idle, take
 
 
 def test_lsn_text_round_trip() -> None:

@@ -19,11 +19,10 @@ from producers.salesforce import Salesforce, parse_cursor
 from producers.source import Checkpoint, SourceSetupError
 from sandbox.salesforce import SalesforceSim
 from seamline.config import ConfigError, SalesforceSource, load_config
-from seamline.events import Change, event_id, position_order
+from seamline.events import event_id, position_order
 from seamline.metrics import Metrics
 from seamline.topics import config_topics
-
-Item = Change | Checkpoint
+from tests.producers.draining import Item, changes_in, checkpoints, idle, take
 
 
 @dataclass
@@ -61,31 +60,8 @@ def org() -> Iterator[Org]:
             source.close()
 
 
-def collect(changes: Iterator[Item | None], seconds: float = 0.5) -> list[Item]:
-    items: list[Item] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items
-
-
-def until_checkpoints(changes: Iterator[Item | None], count: int) -> list[Item]:
-    items: list[Item] = []
-    while sum(isinstance(i, Checkpoint) for i in items) < count:
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items
-
-
-def rows(items: list[Item]) -> list[Change]:
-    return [i for i in items if isinstance(i, Change)]
-
-
 def ids(items: list[Item]) -> list[str]:
-    return [c.key["Id"] for c in rows(items)]
+    return [c.key["Id"] for c in changes_in(items)]
 
 
 def stamp_of(org: Org, obj: str, record: str) -> str:
@@ -104,7 +80,7 @@ def test_initial_load_pages_through_every_object_with_typed_rows(org: Org) -> No
         "Contact", {"LastName": "Tagore", "FirstName": "রবীন্দ্রনাথ", "Birthdate": "1861-05-07", "AccountId": accounts[0]}
     )
     source, changes = org.source()
-    items = collect(changes)
+    items = idle(changes)
     assert ids(items) == [*accounts, contact]
     assert sum(r.startswith("GET /services/data/v60.0/query/01g") for r in org.sim.requests) == 2  # queryMore x2
     checkpoints = [i for i in items if isinstance(i, Checkpoint)]
@@ -113,7 +89,7 @@ def test_initial_load_pages_through_every_object_with_typed_rows(org: Org) -> No
         json.loads(checkpoints[0].position)["Account"]["live"]
         == f"{stamp_of(org, 'Account', accounts[199])}|{accounts[199]}"
     )
-    first = rows(items)[0]
+    first = changes_in(items)[0]
     assert (first.system, first.object, first.connector, first.op, first.before) == (
         "crm",
         "Account",
@@ -130,9 +106,9 @@ def test_initial_load_pages_through_every_object_with_typed_rows(org: Org) -> No
     assert first.position == f"{stamp_of(org, 'Account', accounts[0])}|{accounts[0]}"
     assert first.source_ts_ms == int(modstamp.timestamp() * 1000)
     assert first.envelope()["event_id"] == event_id("crm", "Account", {"Id": accounts[0]}, first.position)
-    person = rows(items)[-1].after
+    person = changes_in(items)[-1].after
     assert person is not None and person["FirstName"] == "রবীন্দ্রনাথ" and person["Birthdate"] == date(1861, 5, 7)
-    types = dict(rows(items)[-1].row_schema.fields)  # type: ignore[union-attr]
+    types = dict(changes_in(items)[-1].row_schema.fields)  # type: ignore[union-attr]
     assert json.loads(types["SystemModstamp"]) == {"type": "long", "logicalType": "timestamp-micros"}
     assert json.loads(types["Birthdate"]) == {"type": "int", "logicalType": "date"}
     assert (types["HasOptedOutOfEmail"], types["Email"], types["AccountId"]) == ('"boolean"', '"string"', '"string"')
@@ -140,17 +116,17 @@ def test_initial_load_pages_through_every_object_with_typed_rows(org: Org) -> No
     assert source.metrics.registry.get_sample_value("seamline_source_poll_seconds_count", {"source": "crm"}) >= 5
     lag = source.metrics.registry.get_sample_value("seamline_source_lag_seconds", {"source": "crm"})
     assert lag is not None and 0 <= lag < 5
-    assert collect(changes, 0.3) == []  # caught up: nothing is read twice
+    assert idle(changes, 0.3) == []  # caught up: nothing is read twice
 
 
 def test_an_update_is_captured_again_with_its_new_stamp(org: Org) -> None:
     first, second = org.sim.insert_many("Account", [{"Name": "Acme"}, {"Name": "Globex"}])
     _source, changes = org.source()
-    assert ids(collect(changes)) == [first, second]
+    assert ids(idle(changes)) == [first, second]
     time.sleep(0.005)  # a later millisecond
     org.sim.update("Account", first, {"Name": "Acme Corp", "Industry": "Banking"})
-    items = collect(changes)
-    (change,) = rows(items)
+    items = idle(changes)
+    (change,) = changes_in(items)
     assert change.after is not None and (change.after["Name"], change.after["Industry"]) == ("Acme Corp", "Banking")
     assert change.position == f"{stamp_of(org, 'Account', first)}|{first}"
     assert items[-1] == Checkpoint(items[-1].position, snapshot_done=True)
@@ -160,23 +136,23 @@ def test_an_update_is_captured_again_with_its_new_stamp(org: Org) -> None:
 def test_ties_on_one_stamp_across_pages_and_a_restart_lose_and_repeat_nothing(org: Org) -> None:
     tied = org.sim.insert_many("Account", [{"Name": f"t{i}"} for i in range(450)])  # one DML: one SystemModstamp
     first, changes = org.source(objects=["Account"])
-    items = until_checkpoints(changes, 1)
+    items = take(changes, checkpoints(1))
     assert ids(items) == tied[:200]
     checkpoint = items[-1]
     assert isinstance(checkpoint, Checkpoint)
     first.close()
     late = org.sim.insert("Account", {"Name": "late"})
     _again, resumed = org.source(checkpoint, objects=["Account"])
-    assert ids(collect(resumed)) == [*tied[200:], late]
+    assert ids(idle(resumed)) == [*tied[200:], late]
 
 
 def test_an_expired_query_locator_is_read_again_from_the_cursor(org: Org, caplog: pytest.LogCaptureFixture) -> None:
     accounts = org.sim.insert_many("Account", [{"Name": f"a{i}"} for i in range(450)])
     _source, changes = org.source(objects=["Account"])
-    items = until_checkpoints(changes, 1)
+    items = take(changes, checkpoints(1))
     org.sim.forget_query_locators()
     with caplog.at_level(logging.WARNING, logger="producers.salesforce"):
-        items += collect(changes)
+        items += idle(changes)
     assert ids(items) == accounts
     assert sum("query cursor expired" in r.getMessage() for r in caplog.records) == 1
 
@@ -187,8 +163,8 @@ def test_resume_covers_every_object_and_stream_exactly(org: Org) -> None:
     gone = org.sim.insert("Contact", {"LastName": "gone"})
     org.sim.delete("Contact", gone)
     first, changes = org.source()
-    items = collect(changes)
-    assert [(c.key["Id"], c.op) for c in rows(items)] == [(account, "u"), (contact, "u"), (gone, "d")]
+    items = idle(changes)
+    assert [(c.key["Id"], c.op) for c in changes_in(items)] == [(account, "u"), (contact, "u"), (gone, "d")]
     checkpoint = items[-1]
     assert isinstance(checkpoint, Checkpoint)
     assert set(json.loads(checkpoint.position)) == {"Account", "Contact"}
@@ -197,17 +173,17 @@ def test_resume_covers_every_object_and_stream_exactly(org: Org) -> None:
     time.sleep(0.005)
     org.sim.update("Contact", contact, {"Email": "c@example.com"})
     _again, resumed = org.source(checkpoint)
-    assert [(c.key["Id"], c.op) for c in rows(collect(resumed))] == [(contact, "u")]
+    assert [(c.key["Id"], c.op) for c in changes_in(idle(resumed))] == [(contact, "u")]
 
 
 def test_a_delete_is_read_through_query_all(org: Org) -> None:
     kept, deleted = org.sim.insert_many("Account", [{"Name": "kept"}, {"Name": "deleted", "Phone": "+39 06 1234"}])
     _source, changes = org.source(objects=["Account"])
-    assert ids(collect(changes)) == [kept, deleted]
+    assert ids(idle(changes)) == [kept, deleted]
     time.sleep(0.005)
     org.sim.delete("Account", deleted)
-    items = collect(changes)
-    (change,) = rows(items)
+    items = idle(changes)
+    (change,) = changes_in(items)
     assert (change.op, change.key, change.after) == ("d", {"Id": deleted}, None)
     assert change.before is not None and change.before["IsDeleted"] is True and change.before["Phone"] == "+39 06 1234"
     assert change.position == f"{stamp_of(org, 'Account', deleted)}|{deleted}"
@@ -220,12 +196,12 @@ def test_a_delete_is_read_through_query_all(org: Org) -> None:
 def test_an_expired_token_is_refreshed_once(org: Org, caplog: pytest.LogCaptureFixture) -> None:
     account = org.sim.insert("Account", {"Name": "A"})
     _source, changes = org.source(objects=["Account"])
-    assert ids(collect(changes)) == [account]
+    assert ids(idle(changes)) == [account]
     org.sim.expire_tokens()
     time.sleep(0.005)
     org.sim.update("Account", account, {"Name": "B"})
     with caplog.at_level(logging.INFO, logger="producers.salesforce_api"):
-        assert ids(collect(changes)) == [account]
+        assert ids(idle(changes)) == [account]
     assert sum("access token expired" in r.getMessage() for r in caplog.records) == 1
 
 
@@ -233,18 +209,18 @@ def test_server_errors_and_transport_trouble_are_retried(org: Org) -> None:
     account = org.sim.insert("Account", {"Name": "A"})
     _source, changes = org.source(objects=["Account"])
     org.sim.fail_next(3, status=503)
-    assert ids(collect(changes, 2.0)) == [account]
+    assert ids(idle(changes, 2.0)) == [account]
 
 
 def test_high_api_usage_slows_polling_down_and_is_logged_once(org: Org, caplog: pytest.LogCaptureFixture) -> None:
     org.sim.insert("Account", {"Name": "A"})
     _source, changes = org.source(objects=["Account"], poll_interval_s=0.05, usage_slowdown_fraction=0.5)
-    collect(changes, 0.5)
+    idle(changes, 0.5)
     normal = len(org.sim.requests)
     org.sim.api_limit = normal + 10  # usage now above half the limit
     org.sim.requests.clear()
     with caplog.at_level(logging.INFO, logger="producers.salesforce"):
-        collect(changes, 1.2)
+        idle(changes, 1.2)
     slowed = len(org.sim.requests)
     assert slowed <= 6 < normal  # at most 2 polls of 2 queries + setup slack, against ~ 20 polls before
     warnings = [r.getMessage() for r in caplog.records if "above 50% of the daily limit" in r.getMessage()]
@@ -256,10 +232,10 @@ def test_an_exhausted_limit_waits_instead_of_failing(org: Org, caplog: pytest.Lo
     _source, changes = org.source(objects=["Account"], poll_interval_s=0.02)
     org.sim.api_usage = org.sim.api_limit
     with caplog.at_level(logging.WARNING, logger="producers.salesforce"):
-        assert collect(changes, 0.5) == []  # tried about every 0.2 s
+        assert idle(changes, 0.5) == []  # tried about every 0.2 s
     assert sum("daily API limit is exhausted" in r.getMessage() for r in caplog.records) == 1
     org.sim.api_usage = 0
-    assert ids(collect(changes, 0.6)) == [account]
+    assert ids(idle(changes, 0.6)) == [account]
 
 
 def test_misconfiguration_stops_setup_with_one_clear_line(org: Org) -> None:

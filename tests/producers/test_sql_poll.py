@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -29,8 +28,8 @@ from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.topics import config_topics, ensure_topics, offsets_topic
+from tests.producers.draining import Item, changes_in, idle
 
-Item = Change | Checkpoint
 T0 = datetime(2026, 11, 22, 4, 5, 6, 123456, tzinfo=UTC)
 # The same table in each database; MariaDB's DATETIME(6) keeps microseconds.
 CUSTOMERS = {
@@ -108,23 +107,8 @@ def db(request: pytest.FixtureRequest) -> Iterator[Db]:
     made.engine.dispose()
 
 
-def collect(changes: Iterator[Item | None], seconds: float = 0.6) -> list[Item]:
-    """Everything the generator yields during `seconds` (several polls at poll_interval_s=0.1)."""
-    items: list[Item] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        item = next(changes)
-        if item is not None:
-            items.append(item)
-    return items
-
-
-def rows(items: list[Item]) -> list[Change]:
-    return [i for i in items if isinstance(i, Change)]
-
-
 def keys(items: list[Item]) -> list[str]:
-    return [c.key["id"] for c in rows(items)]
+    return [c.key["id"] for c in changes_in(items)]
 
 
 def test_rows_come_in_timestamp_key_order_with_keys_values_and_positions(db: Db) -> None:
@@ -133,8 +117,8 @@ def test_rows_come_in_timestamp_key_order_with_keys_values_and_positions(db: Db)
     db.insert(2, "Émilie du Châtelet", T0)
     db.sql("UPDATE customers SET email = 'ada@example.com' WHERE id = 3")
     _poll, changes = db.source()
-    items = collect(changes)
-    changed = rows(items)
+    items = idle(changes)
+    changed = changes_in(items)
     assert keys(items) == ["2", "3", "1"]
     first = changed[0]
     assert first.system == "erp" and first.object == "customers" and first.connector == "sql_poll"
@@ -161,11 +145,11 @@ def test_ties_on_one_timestamp_across_batch_boundaries_lose_and_repeat_nothing(d
     for key in (10, 2, 11, 1, 9):  # one timestamp; text order would be 1, 10, 11, 2, 9
         db.insert(key, f"n{key}", T0)
     _poll, changes = db.source(batch_size=2)
-    items = collect(changes)
+    items = idle(changes)
     assert keys(items) == ["1", "2", "9", "10", "11"]
     marks = [i.position for i in items if isinstance(i, Checkpoint)]
     assert marks == [format_position(T0, "2"), format_position(T0, "10"), format_position(T0, "11")]
-    assert collect(changes, 0.4) == []
+    assert idle(changes, 0.4) == []
 
 
 def test_resume_from_a_checkpoint_continues_exactly_after_it(db: Db) -> None:
@@ -184,31 +168,31 @@ def test_resume_from_a_checkpoint_continues_exactly_after_it(db: Db) -> None:
     db.insert(6, "n6", T0 + timedelta(seconds=1))
     db.insert(0, "n0", T0 - timedelta(seconds=1))  # behind the watermark: not read without overlap
     _second, resumed = db.source(checkpoint, batch_size=2)
-    assert keys(collect(resumed)) == ["5", "6"]
+    assert keys(idle(resumed)) == ["5", "6"]
 
 
 def test_an_update_that_bumps_the_timestamp_is_captured_again(db: Db) -> None:
     db.insert(1, "Ada", T0)
     db.insert(2, "Grace", T0 + timedelta(seconds=1))
     _poll, changes = db.source()
-    assert keys(collect(changes)) == ["1", "2"]
+    assert keys(idle(changes)) == ["1", "2"]
     db.sql("UPDATE customers SET full_name = 'Ada Lovelace', updated_at = %s WHERE id = 1", T0 + timedelta(seconds=9))
-    items = collect(changes)
-    assert len(rows(items)) == 1
-    change = rows(items)[0]
+    items = idle(changes)
+    assert len(changes_in(items)) == 1
+    change = changes_in(items)[0]
     assert change.op == "u" and change.after is not None and change.after["full_name"] == "Ada Lovelace"
     assert change.position == format_position(T0 + timedelta(seconds=9), "1")
     assert items[-1] == Checkpoint(change.position, snapshot_done=True)
     db.sql("UPDATE customers SET full_name = 'not stamped' WHERE id = 2")  # timestamp not bumped: not seen
-    assert collect(changes, 0.4) == []
+    assert idle(changes, 0.4) == []
 
 
 def test_a_soft_deleted_row_is_a_delete(db: Db) -> None:
     db.insert(1, "Ada", T0)
     _poll, changes = db.source(soft_delete_column="deleted")
-    assert [c.op for c in rows(collect(changes))] == ["u"]
+    assert [c.op for c in changes_in(idle(changes))] == ["u"]
     db.sql("UPDATE customers SET deleted = true, updated_at = %s WHERE id = 1", T0 + timedelta(seconds=1))
-    (change,) = rows(collect(changes))
+    (change,) = changes_in(idle(changes))
     assert change.op == "d" and change.after is None and change.key == {"id": "1"}
     assert change.before is not None and change.before["deleted"] is True
 
@@ -217,25 +201,25 @@ def test_overlap_rereads_late_commits_behind_the_watermark(db: Db) -> None:
     db.insert(1, "Ada", T0)
     db.insert(2, "Grace", T0 + timedelta(seconds=30))
     _poll, changes = db.source(overlap_s=60)
-    assert keys(collect(changes)) == ["1", "2"]
+    assert keys(idle(changes)) == ["1", "2"]
     db.insert(3, "late", T0 + timedelta(seconds=10))  # committed late, stamped before the watermark
     db.insert(4, "too late", T0 - timedelta(seconds=40))  # older than the overlap window
-    items = collect(changes)
+    items = idle(changes)
     assert keys(items) == ["3"]  # already published rows of the window are not sent again
-    assert rows(items)[0].position == format_position(T0 + timedelta(seconds=10), "3")
+    assert changes_in(items)[0].position == format_position(T0 + timedelta(seconds=10), "3")
     # after a restart the window is re-published once, with the same positions (same event_ids)
     _again, resumed = db.source(Checkpoint(format_position(T0 + timedelta(seconds=30), "2"), True), overlap_s=60)
-    again = collect(resumed)
+    again = idle(resumed)
     assert keys(again) == ["1", "3", "2"]
-    assert rows(again)[0].position == format_position(T0, "1")
+    assert changes_in(again)[0].position == format_position(T0, "1")
 
 
 def test_without_overlap_a_late_commit_behind_the_watermark_is_missed(db: Db) -> None:
     db.insert(2, "Grace", T0 + timedelta(seconds=30))
     _poll, changes = db.source()
-    assert keys(collect(changes)) == ["2"]
+    assert keys(idle(changes)) == ["2"]
     db.insert(3, "late", T0 + timedelta(seconds=10))
-    assert collect(changes, 0.4) == []
+    assert idle(changes, 0.4) == []
 
 
 def test_text_keys_and_timestamps_without_time_zone(db: Db) -> None:
@@ -249,12 +233,12 @@ def test_text_keys_and_timestamps_without_time_zone(db: Db) -> None:
     for code in ("b", "a", "c|d"):
         db.sql(f"INSERT INTO {schema}.accounts VALUES (%s, %s)", code, stamp)
     _poll, changes = db.source(table=f"{schema}.accounts", key_column="code", timestamp_column="changed", batch_size=1)
-    items = collect(changes)
-    assert [c.key["code"] for c in rows(items)] == ["a", "b", "c|d"]
-    assert rows(items)[0].object == "accounts"
-    assert rows(items)[2].position == "2026-01-02T03:04:05.000000+00:00|c|d"
-    assert parse_position(rows(items)[2].position) == (stamp.replace(tzinfo=UTC), "c|d")
-    assert rows(items)[2].after == {"code": "c|d", "changed": stamp.replace(tzinfo=UTC)}
+    items = idle(changes)
+    assert [c.key["code"] for c in changes_in(items)] == ["a", "b", "c|d"]
+    assert changes_in(items)[0].object == "accounts"
+    assert changes_in(items)[2].position == "2026-01-02T03:04:05.000000+00:00|c|d"
+    assert parse_position(changes_in(items)[2].position) == (stamp.replace(tzinfo=UTC), "c|d")
+    assert changes_in(items)[2].after == {"code": "c|d", "changed": stamp.replace(tzinfo=UTC)}
 
 
 def test_missing_table_or_column_is_a_clear_lookup_error(db: Db) -> None:
@@ -292,21 +276,21 @@ def test_a_hard_deleted_row_is_a_delete_at_the_comparison_time(db: Db, kafka: Ka
     db.insert(1, "Ada", T0)
     db.insert(2, "Grace", T0 + timedelta(seconds=1))
     _poll, changes = db.source(delete_detection="key_comparison", key_comparison_interval_s=0.2)
-    assert [(c.op, c.key["id"]) for c in rows(collect(changes))] == [("u", "1"), ("u", "2")]
+    assert [(c.op, c.key["id"]) for c in changes_in(idle(changes))] == [("u", "1"), ("u", "2")]
     db.sql("DELETE FROM customers WHERE id = 1")
     before = datetime.now(UTC)
-    items = collect(changes)
-    (deleted,) = rows(items)
+    items = idle(changes)
+    (deleted,) = changes_in(items)
     at, key = parse_position(deleted.position)
     assert (deleted.op, deleted.key, key) == ("d", {"id": "1"}, "1")
     assert before <= at <= datetime.now(UTC)
     assert deleted.before == {"id": 1} and deleted.after is None
     assert deleted.source_ts_ms == int(at.timestamp() * 1000)
-    assert rows(collect(changes, 0.5)) == []  # a vanished key is reported once
+    assert changes_in(idle(changes, 0.5)) == []  # a vanished key is reported once
     db.insert(1, "Ada again", T0 + timedelta(seconds=5))
-    assert [(c.op, c.key["id"]) for c in rows(collect(changes))] == [("u", "1")]
+    assert [(c.op, c.key["id"]) for c in changes_in(idle(changes))] == [("u", "1")]
     db.sql("DELETE FROM customers")
-    assert sorted(c.key["id"] for c in rows(collect(changes)) if c.op == "d") == ["1", "2"]
+    assert sorted(c.key["id"] for c in changes_in(idle(changes)) if c.op == "d") == ["1", "2"]
 
 
 def test_a_restart_between_publishing_and_comparing_loses_no_delete(db: Db, kafka: KafkaConfig) -> None:
@@ -314,7 +298,7 @@ def test_a_restart_between_publishing_and_comparing_loses_no_delete(db: Db, kafk
     for key in (1, 2, 3):
         db.insert(key, f"n{key}", T0 + timedelta(seconds=key))
     _first, changes = db.source(delete_detection="key_comparison", key_comparison_interval_s=3600)
-    published = collect(changes)
+    published = idle(changes)
     assert keys(published) == ["1", "2", "3"]
     stored = publish(db, kafka, published)
     assert stored is not None
@@ -323,15 +307,15 @@ def test_a_restart_between_publishing_and_comparing_loses_no_delete(db: Db, kafk
     resume = PositionStore(kafka, AvroSerde(kafka), Publisher(kafka)).load("erp")
     assert resume == stored
     _second, resumed = db.source(resume, delete_detection="key_comparison", key_comparison_interval_s=0.2)
-    items = collect(resumed, 1.0)
-    assert [(c.op, c.key["id"]) for c in rows(items)] == [("d", "2")]
+    items = idle(resumed, 1.0)
+    assert [(c.op, c.key["id"]) for c in changes_in(items)] == [("d", "2")]
     # a crash after the comparison's start was checkpointed and before its deletes were acknowledged:
     # the comparison is redone with the same time, so the delete keeps its event_id
     (started,) = [i for i in items if isinstance(i, Checkpoint) and i.state and "comparing_at" in i.state]
     _third, redone = db.source(started, delete_detection="key_comparison", key_comparison_interval_s=3600)
-    (again,) = rows(collect(redone))
-    assert again.position == rows(items)[0].position
-    assert again.envelope()["event_id"] == rows(items)[0].envelope()["event_id"]
+    (again,) = changes_in(idle(redone))
+    assert again.position == changes_in(items)[0].position
+    assert again.envelope()["event_id"] == changes_in(items)[0].envelope()["event_id"]
 
 
 def test_key_comparison_needs_kafka_and_soft_delete_needs_its_column(db: Db) -> None:
@@ -378,7 +362,7 @@ def test_column_types_become_avro_types_and_values(db: Db) -> None:
         T0,
     )
     _poll, changes = db.source(table="typed")
-    (change,) = rows(collect(changes))
+    (change,) = changes_in(idle(changes))
     assert change.row_schema is not None
     avro = {name: json.loads(kind) for name, kind in change.row_schema.fields}
     assert avro == {
