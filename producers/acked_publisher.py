@@ -53,10 +53,15 @@ class AckedPublisher:
         self._poller.start()
 
     def close(self) -> None:
-        """Wait for what is queued (bounded by the ack timeout), then stop the callback thread."""
+        """Wait for what is queued (bounded by the ack timeout), stop the callback thread, release the producer.
+
+        Records still queued after that were answered 503 already; their senders retry, so they are dropped.
+        """
         self.publisher.producer.flush(self.ack_timeout_s)
         self._stopping.set()
         self._poller.join()
+        self.publisher.producer.purge()
+        self.publisher.close()
 
     def _poll(self) -> None:
         while not self._stopping.is_set():

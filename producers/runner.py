@@ -78,6 +78,7 @@ class SourceRunner:
                 self._commit(pending)
         finally:
             self.publisher.flush()
+            self.publisher.close()
             self.source.close()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

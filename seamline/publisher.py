@@ -60,3 +60,7 @@ class Publisher:
         if self._failures:
             failures, self._failures = self._failures, []
             raise DeliveryFailed(f"Kafka refused {len(failures)} records, first: {failures[0]}", len(failures))
+
+    def close(self) -> None:
+        """Release the producer's connections and threads; what is still queued is sent first (see flush)."""
+        self.producer.close()
