@@ -77,6 +77,11 @@ def lsn_from_str(text: str) -> int:
     return (int(high, 16) << 32) | int(low, 16)
 
 
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+_TEXT, _NULL, _UNCHANGED_TOAST = ord("t"), ord("n"), ord("u")
+
+
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -106,20 +111,24 @@ class _Reader:
         return text
 
     def tuple_data(self, relation: Relation) -> Tuple:
-        count = self.int16()
+        # the hot loop of streaming: one pass over the bytes with locals, no per-field method calls
+        data, pos = self.data, self.pos
+        (count,) = _INT16.unpack_from(data, pos)
+        pos += 2
         row: Tuple = {}
         for column in relation.columns[:count]:
-            kind = chr(self.byte())
-            if kind == "n":
+            kind = data[pos]
+            pos += 1
+            if kind == _TEXT:
+                (length,) = _INT32.unpack_from(data, pos)
+                pos += 4
+                row[column.name] = data[pos : pos + length]
+                pos += length
+            elif kind == _NULL:
                 row[column.name] = None
-            elif kind == "t":
-                length = self.int32()
-                row[column.name] = self.data[self.pos : self.pos + length]
-                self.pos += length
-            elif kind == "u":
-                continue  # unchanged TOAST value: the server did not send it
-            else:
-                raise PgOutputError(f"unknown tuple data kind {kind!r} for column {column.name}")
+            elif kind != _UNCHANGED_TOAST:  # an unchanged TOAST value is simply not sent
+                raise PgOutputError(f"unknown tuple data kind {chr(kind)!r} for column {column.name}")
+        self.pos = pos
         return row
 
 

@@ -7,6 +7,8 @@ import signal
 import time
 from types import FrameType
 
+from prometheus_client import Counter
+
 from producers.positions import PositionStore
 from producers.source import Checkpoint, Source
 from seamline.config import KafkaConfig
@@ -41,7 +43,7 @@ class SourceRunner:
         self.publisher = Publisher(kafka)
         self.positions = PositionStore(kafka, self.serde, self.publisher)
         self._stopping = False
-        self._topics: set[str] = set()
+        self._targets: dict[tuple[str, str], tuple[str, Counter]] = {}
 
     def stop(self, *_: object) -> None:
         """Finish the current step, commit what Kafka acknowledged, and return from run()."""
@@ -86,17 +88,22 @@ class SourceRunner:
         self.stop()
 
     def _publish(self, change: Change) -> None:
-        topic = source_topic(self.kafka, change.system, change.object)
-        if topic not in self._topics:
-            ensure_topics(self.kafka, [topic])
-            self._topics.add(topic)
+        target = self._targets.get((change.system, change.object)) or self._target(change.system, change.object)
+        topic, published = target
         schema = None if change.row_schema is None else change.row_schema.envelope_schema()
         self.publisher.send(
             topic,
             self.serde.encode(topic, change.envelope(), schema=schema),
             key=self.serde.encode(topic, {"columns": change.key}, key=True),
         )
-        self.metrics.events_out.labels(STAGE, topic).inc()
+        published.inc()
+
+    def _target(self, system: str, obj: str) -> tuple[str, Counter]:
+        """The topic of an object (created on first use) and its published-events counter."""
+        topic = source_topic(self.kafka, system, obj)
+        ensure_topics(self.kafka, [topic])
+        target = self._targets[(system, obj)] = (topic, self.metrics.events_out.labels(STAGE, topic))
+        return target
 
     def _commit(self, checkpoint: Checkpoint) -> None:
         try:

@@ -10,6 +10,8 @@ from confluent_kafka import KafkaError, Message, Producer
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 
+_POLL_EVERY = 1000
+
 
 class DeliveryFailed(RuntimeError):
     """Kafka refused or timed out `count` records; positions and offsets must not advance past them."""
@@ -25,6 +27,7 @@ class Publisher:
     def __init__(self, kafka: KafkaConfig, **overrides: Any) -> None:
         self.producer = Producer(client_settings(kafka, "producer", **overrides))
         self._failures: list[str] = []
+        self._unpolled = 0
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -50,7 +53,10 @@ class Publisher:
                 break
             except BufferError:
                 self.producer.poll(0.05)
-        self.producer.poll(0)
+        self._unpolled += 1
+        if self._unpolled >= _POLL_EVERY:  # serve delivery reports now and then; flush() serves the rest
+            self.producer.poll(0)
+            self._unpolled = 0
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until Kafka acknowledged every queued record; raise DeliveryFailed otherwise."""
