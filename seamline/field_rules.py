@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
 Scalar = str | int | float | bool | None
 """A constant or lookup value written in the configuration file."""
@@ -105,26 +105,28 @@ class ConvertRule(_Rule):
 
     convert: str = Field(min_length=1, description="Source column holding the quantity.")
     from_unit: str | UnitColumn = Field(description="The quantity's unit, or {column: c} to read it from each row.")
-    to_unit: str = Field(description="The unit of the result.")
     rates: str | None = Field(None, description="Lookup table of exchange rates into to_unit, for currencies.")
+    to_unit: str = Field(description="The unit of the result.")
 
-    @field_validator("from_unit", "to_unit")
+    @field_validator("from_unit")
     @classmethod
-    def _known_unit(cls, unit: str | UnitColumn) -> str | UnitColumn:
+    def _known_from_unit(cls, unit: str | UnitColumn) -> str | UnitColumn:
         return check_unit(unit) if isinstance(unit, str) else unit
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ConvertRule:
-        units = [self.to_unit] + ([self.from_unit] if isinstance(self.from_unit, str) else [])
-        if self.rates is not None:
-            physical = [unit for unit in units if unit in UNITS]
+    @field_validator("to_unit")
+    @classmethod
+    def _convertible(cls, unit: str, info: ValidationInfo) -> str:
+        source, rates = info.data.get("from_unit"), info.data.get("rates")
+        units = [check_unit(unit)] + ([source] if isinstance(source, str) else [])
+        if rates is not None:
+            physical = [name for name in units if name in UNITS]
             if physical:
                 raise ValueError(f"{physical[0]!r} is not a currency: `rates` converts currencies only")
-        elif any(unit not in UNITS for unit in units):
+        elif any(name not in UNITS for name in units):
             raise ValueError("converting currencies needs `rates`: the name of a lookup table of exchange rates")
-        elif len({UNITS[unit][0] for unit in units}) > 1:
+        elif len({UNITS[name][0] for name in units}) > 1:
             raise ValueError(f"cannot convert {UNITS[units[1]][0]} into {UNITS[units[0]][0]}")
-        return self
+        return unit
 
 
 class EachRule(_Rule):
