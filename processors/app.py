@@ -78,7 +78,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         key_type=str,
         partitions=kafka.partitions,
     )
-    batches = BatchProcessor(kafka, processor.mappings, AvroSerde(kafka), Publisher(kafka), metrics)
+    batches = BatchProcessor(kafka, processor.mappings, AvroSerde(kafka), Publisher(kafka), metrics, processor.lookups)
 
     @app.agent(raw)
     async def process(stream: faust.Stream) -> None:

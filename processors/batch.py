@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from processors.cleanse import Cleansed, InvalidRecord, cleanse
 from processors.identity import golden_id
+from processors.mapping import Lookups
 from processors.merge import State, merge
 from seamline.config import EntityMapping, KafkaConfig
 from seamline.dlq import DeadLetters, Failed
@@ -53,9 +54,11 @@ class BatchProcessor:
         serde: AvroSerde,
         publisher: Publisher,
         metrics: Metrics,
+        lookups: Lookups | None = None,
     ) -> None:
         self.kafka = kafka
         self.mappings = {mapping.source: mapping for mapping in mappings}
+        self.lookups = lookups or {}
         self.serde = serde
         self.publisher = publisher
         self.metrics = metrics
@@ -106,7 +109,7 @@ class BatchProcessor:
             raise InvalidRecord(
                 f"no processor mapping for {source['system']}.{source['object']}: add one under processor.mappings"
             )
-        return cleanse(event, key["columns"], mapping)
+        return cleanse(event, key["columns"], mapping, self.lookups)
 
     def _publish(self, change: Cleansed, record: Mapping[str, Any], tombstone: bool) -> None:
         topic = canonical_topic(self.kafka, change.entity)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
 from typing import Any
 
 from processors import normalise
+from processors.mapping import Lookups, MappingError, as_text, map_row
 from seamline.config import EntityMapping
 
 
@@ -50,21 +49,13 @@ def format_key(columns: Mapping[str, str]) -> str:
     return ";".join(f"{name}={value}" for name, value in columns.items())
 
 
-def as_text(value: Any) -> str | None:
-    """A typed source value (Avro decimal, timestamp, array, …) in the text form the normalisers read."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date | datetime | time):
-        return value.isoformat()
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return str(value)
+def cleanse(
+    event: Mapping[str, Any], key: Mapping[str, str], mapping: EntityMapping, lookups: Lookups | None = None
+) -> Cleansed:
+    """The canonical form of one change event, or InvalidRecord naming every bad field.
 
-
-def cleanse(event: Mapping[str, Any], key: Mapping[str, str], mapping: EntityMapping) -> Cleansed:
-    """The canonical form of one change event, or InvalidRecord naming every bad field."""
+    The mapping's rules (with `lookups`, processor.lookups) give the field values, then each is normalised.
+    """
     source = event["source"]
     if event["op"] == "t":
         raise InvalidRecord(
@@ -74,18 +65,14 @@ def cleanse(event: Mapping[str, Any], key: Mapping[str, str], mapping: EntityMap
         )
     fields = None
     if event["op"] != "d":
-        row = event["after"] or {}
-        missing = sorted(column for column in mapping.fields.values() if column not in row)
-        if missing:
-            raise InvalidRecord(
-                f"{source['system']}.{source['object']} has no column(s) {', '.join(missing)}: "
-                "fix the processor mapping or the source table"
-            )
+        try:
+            mapped = map_row(mapping.fields, event["after"] or {}, lookups or {})
+        except MappingError as exc:
+            raise InvalidRecord(f"{source['system']}.{source['object']}: {exc}") from exc
         fields, problems = {}, []
         for name, normaliser in FIELDS[mapping.entity].items():
-            column = mapping.fields.get(name)
             try:
-                fields[name] = normaliser(as_text(row[column]), mapping) if column else None
+                fields[name] = normaliser(as_text(mapped[name]), mapping) if name in mapped else None
             except normalise.InvalidField as exc:
                 problems.append(str(exc))
         problems += [f"{name} is required but empty" for name in REQUIRED[mapping.entity] if not fields.get(name)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,6 +20,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from seamline.field_rules import FieldRule, Scalar
+from seamline.mapping_check import rule_problems
 
 
 class ConfigError(Exception):
@@ -375,7 +380,12 @@ class EntityMapping(_Section):
 
     source: str = Field(description="'<system>.<object>', e.g. 'erp.customers'.")
     entity: Literal["customer"] = Field(description="Canonical entity the object maps to.")
-    fields: dict[str, str] = Field(description="canonical field -> source column.")
+    fields: dict[str, FieldRule] = Field(
+        min_length=1,
+        description="canonical field -> rule: a source column name (rename), or one of {column}, {constant}, "
+        "{concat, separator}, {split, separator, index}, {lookup, column, default}, {cast, column}, "
+        "{convert, from_unit, to_unit, rates}, {each, fields} (seamline/field_rules.py).",
+    )
     default_region: str = Field("US", description="ISO country used to parse phone numbers written without +code.")
 
 
@@ -385,8 +395,45 @@ class ProcessorConfig(_Section):
     app_id: str = Field("seamline-processor", description="Faust app id: consumer group and changelog prefix.")
     data_dir: Path = Field(Path("/var/tmp/seamline/processor"), description="Where the RocksDB table stores live.")
     mappings: list[EntityMapping] = Field(min_length=1, description="Source object to canonical entity mappings.")
+    lookups: dict[str, dict[str, Scalar]] = Field(
+        default_factory=dict,
+        description="Lookup tables used by {lookup} and {convert, rates} rules: name -> {source value: result}.",
+    )
     batch_size: int = Field(500, ge=1, description="Events processed per batch.")
     metrics_port: int = Field(9102, description="Port of this process's /metrics endpoint on 127.0.0.1.")
+
+    @field_validator("lookups", mode="before")
+    @classmethod
+    def _text_keys(cls, value: object) -> object:
+        """YAML reads `1:` or `true:` as numbers and booleans; a lookup matches a value's text."""
+        if not isinstance(value, dict):
+            return value
+        return {
+            name: {_key_text(key): result for key, result in table.items()} if isinstance(table, dict) else table
+            for name, table in value.items()
+        }
+
+    @model_validator(mode="after")
+    def _rules_resolve(self) -> ProcessorConfig:
+        problems = [
+            (("mappings", index, "fields", *where), message)
+            for index, mapping in enumerate(self.mappings)
+            for where, message in rule_problems(mapping.entity, mapping.fields, self.lookups)
+        ]
+        if problems:
+            summary = "; ".join(f"{'.'.join(map(str, where))}: {message}" for where, message in problems)
+            raise PydanticCustomError(LOCATED, "{summary}", {"summary": summary, "problems": problems})
+        return self
+
+
+LOCATED = "located"
+"""Error type of a validator's error that carries problems at deeper locations in ctx['problems']."""
+
+
+def _key_text(key: object) -> object:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key) if isinstance(key, int | float) else key
 
 
 class PostgresSink(_Section):
@@ -448,11 +495,20 @@ def _key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def _located(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(location, message) of every error, a LOCATED error expanded into its deeper problems."""
+    for item in error.errors():
+        if item["type"] == LOCATED:
+            yield from (((*item["loc"], *where), message) for where, message in item["ctx"]["problems"])
+        else:
+            yield tuple(item["loc"]), item["msg"]
+
+
 def _explain(error: ValidationError, text: str, path: Path) -> str:
     lines = _key_lines(text)
     problems = []
-    for item in error.errors():
-        parts = [str(part) for part in item["loc"]]
+    for loc, message in _located(error):
+        parts = [str(part) for part in loc]
         dotted, line = "", None
         for index, part in enumerate(parts):
             candidate = f"{dotted}.{part}" if dotted else part
@@ -461,7 +517,7 @@ def _explain(error: ValidationError, text: str, path: Path) -> str:
             elif index == len(parts) - 1:
                 dotted = candidate  # a missing key: name it; other unknown parts are union tags
         where = f"{path}:{line}" if line else str(path)
-        problems.append(f"{where}: {dotted or '(top level)'}: {item['msg']}")
+        problems.append(f"{where}: {dotted or '(top level)'}: {message}")
     return "\n".join(problems)
 
 

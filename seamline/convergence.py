@@ -41,7 +41,7 @@ def _expected(row: dict[str, str | None], config: Config) -> dict[str, object] |
         "source": {"system": "erp", "object": "customers", "connector": "postgres_cdc", "position": "0/0", "ts_ms": 0},
     }
     try:
-        return cleanse(event, {"id": row["id"] or ""}, mapping).fields or {}
+        return cleanse(event, {"id": row["id"] or ""}, mapping, config.processor.lookups).fields or {}
     except InvalidRecord as exc:
         return str(exc)
 

@@ -53,3 +53,21 @@ def test_a_missing_secret_is_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "environment variable ERP_PASSWORD is not set" in result.stderr
+
+
+def test_validate_locates_a_bad_field_rule(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = (
+        (ROOT / "examples/erp-to-warehouse.yaml")
+        .read_text()
+        .replace("{lookup: countries, column: country_name}", "{lookup: country_names, column: country_name}")
+    )
+    bad.write_text(text)
+    line = next(number for number, row in enumerate(text.splitlines(), 1) if "country_names" in row)
+    result = seamline("validate", str(bad), env={"ERP_PASSWORD": "x", "WAREHOUSE_PASSWORD": "y"})
+    assert result.returncode == 2
+    assert (
+        f"{bad}:{line}: processor.mappings.0.fields.country.lookup: lookup table 'country_names' is not declared "
+        "under processor.lookups (countries)"
+    ) in result.stderr.replace("\n", "")
+    assert "Traceback" not in result.stderr

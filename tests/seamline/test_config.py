@@ -76,3 +76,106 @@ def test_unknown_kind_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_not_yaml_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "kafka: [unclosed"))
+
+
+RULES = """\
+processor:
+  lookups:
+    countries: {Deutschland: DE, 1: US, false: FR}
+    fx_usd: {EUR: 1.1}
+  mappings:
+    - source: erp.customers
+      entity: customer
+      fields:
+        name:
+          concat: [first_name, {constant: "-"}, last_name]
+          separator: " "
+        email: {column: email}
+        phone: {split: phones, separator: ";", index: 0}
+        country: {lookup: countries, column: land, default: null}
+"""
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def refusal(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    return str(error.value)
+
+
+def test_field_rules_load_as_typed_rules_with_text_lookup_keys(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, RULES))
+    assert config.processor is not None
+    assert config.processor.lookups["countries"] == {"Deutschland": "DE", "1": "US", "false": "FR"}
+    fields = config.processor.mappings[0].fields
+    assert type(fields["name"]).__name__ == "ConcatRule" and type(fields["country"]).__name__ == "LookupRule"
+
+
+@pytest.mark.parametrize(
+    ("rule", "key", "message"),
+    [
+        ("nme: full_name", "fields.nme", "customer has no field 'nme': use one of name, email, phone, country"),
+        ("id: customer_id", "fields.id", "id is set by seamline itself: map only name, email, phone, country"),
+        (
+            "country: {lookup: regions, column: land}",
+            "fields.country.lookup",
+            "lookup table 'regions' is not declared under processor.lookups (countries, fx_usd)",
+        ),
+        (
+            "country: {convert: price, from_unit: EUR, to_unit: USD, rates: fx}",
+            "fields.country.rates",
+            "lookup table 'fx' is not declared under processor.lookups",
+        ),
+        (
+            "country: {each: lines, fields: {sku: article}}",
+            "fields.country.each",
+            "customer.country is not a list of records: `each` maps a list of lines",
+        ),
+        (
+            "country: {cast: integer, column: land}",
+            "fields.country.cast",
+            "Input should be 'int', 'decimal', 'text', 'bool', 'date' or 'timestamp'",
+        ),
+        (
+            "country: {convert: weight, from_unit: lb, to_unit: kg}",
+            "fields.country.from_unit",
+            "unknown unit 'lb': use one of mg, g, kg, t, mm, cm, m, km, ml, l, pcs or a currency code",
+        ),
+        (
+            "country: {convert: weight, from_unit: kg, to_unit: m}",
+            "fields.country.to_unit",
+            "cannot convert mass into length",
+        ),
+        (
+            "country: {convert: price, from_unit: EUR, to_unit: USD}",
+            "fields.country.to_unit",
+            "converting currencies needs `rates`",
+        ),
+        ("country: {colum: land}", "fields.country", "a field rule is a source column name or a mapping with one of"),
+        ("country: {split: tags}", "fields.country.index", "Field required"),
+    ],
+)
+def test_a_bad_field_rule_is_refused_with_its_line_and_key_path(
+    tmp_path: Path, rule: str, key: str, message: str
+) -> None:
+    text = RULES.replace("country: {lookup: countries, column: land, default: null}", rule)
+    problem = refusal(tmp_path, text)
+    assert f"seamline.yaml:{line_of(text, rule)}: processor.mappings.0.{key}: " in problem, problem
+    assert message in problem, problem
+    assert len(problem.splitlines()) == 1, problem
+
+
+def test_every_rule_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    text = RULES.replace("email: {column: email}", "mail: {column: email}").replace(
+        "lookup: countries", "lookup: lands"
+    )
+    problems = refusal(tmp_path, text).splitlines()
+    assert problems == [
+        f"{tmp_path / 'seamline.yaml'}:{line_of(text, 'mail:')}: processor.mappings.0.fields.mail: "
+        "customer has no field 'mail': use one of name, email, phone, country (schemas/customer.avsc)",
+        f"{tmp_path / 'seamline.yaml'}:{line_of(text, 'lands')}: processor.mappings.0.fields.country.lookup: "
+        "lookup table 'lands' is not declared under processor.lookups (countries, fx_usd)",
+    ]
