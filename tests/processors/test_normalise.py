@@ -1,10 +1,13 @@
 """Normalisation keeps names as written and turns contact data, codes, numbers and times into canonical forms."""
 
+import gettext
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pycountry
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -233,9 +236,31 @@ def test_unknown_country_is_refused() -> None:
         normalise.country("Atlantis")
 
 
-def test_country_index_spans_every_language_pycountry_ships() -> None:
-    assert len(normalise.languages("iso3166-1")) > 100
-    assert len(normalise._country_index().keys) > 20_000
+def test_every_iso_code_and_english_name_resolves_to_its_country() -> None:
+    for entry in pycountry.countries:
+        for written in (entry.alpha_2, entry.alpha_3.lower(), entry.numeric, entry.name):
+            assert normalise.country(written) == entry.alpha_2, written
+
+
+def test_translated_names_in_every_language_resolve_to_their_country_or_are_refused() -> None:
+    languages = normalise.languages("iso3166-1")
+    outcomes: Counter[str] = Counter()
+    for language in languages:
+        catalogue = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[language])
+        for entry in pycountry.countries:
+            try:
+                outcomes["right" if normalise.country(catalogue.gettext(entry.name)) == entry.alpha_2 else "wrong"] += 1
+            except InvalidField:
+                outcomes["refused"] += 1
+    assert len(languages) > 100
+    # pycountry has a few mistranslations (Guarani "Mexico" for Malaysia); they may resolve elsewhere.
+    assert outcomes["wrong"] <= 5 and outcomes["refused"] < 0.005 * outcomes.total()
+
+
+@PROPERTY
+@given(name=st.sampled_from(sorted(normalise._country_index().keys)), case=st.sampled_from([str.upper, str.title]))
+def test_country_is_idempotent_on_every_indexed_name(name: str, case: Callable[[str], str]) -> None:
+    assert_total_and_idempotent(normalise.country, case(name))
 
 
 @pytest.mark.parametrize(
