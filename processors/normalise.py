@@ -243,9 +243,9 @@ class _NameIndex:
             elif tier == found[0]:
                 found[1].add(code)
 
-    def codes(self, value: str) -> set[str]:
+    def codes(self, value: str) -> frozenset[str]:
         found = self.keys.get(_fold(value))
-        return found[1] if found else set()
+        return frozenset(found[1]) if found else frozenset()
 
 
 def languages(domain: str) -> list[str]:
