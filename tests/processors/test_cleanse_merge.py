@@ -59,7 +59,7 @@ def test_cleanse_reports_every_bad_field() -> None:
     bad = {**ROW, "email": "x@", "full_name": " "}
     with pytest.raises(InvalidRecord) as error:
         cleanse(event("c", "0/10", bad), {"id": "7"}, MAPPING)
-    assert "email 'x@' is not a valid address" in str(error.value)
+    assert "email (text of 2 chars: letters, '@') is not a valid address" in str(error.value)
     assert "name is required but empty" in str(error.value)
 
 
