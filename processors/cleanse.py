@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from processors import normalise
+from processors import iso_codes, normalise
 from processors.mapping import Lookups, MappingError, as_text, map_row
 from seamline.config import EntityMapping
 
@@ -21,7 +21,7 @@ _CUSTOMER: dict[str, Normaliser] = {
     "name": lambda value, _m: normalise.text(value),
     "email": lambda value, _m: normalise.email(value),
     "phone": lambda value, mapping: normalise.phone(value, mapping.default_region),
-    "country": lambda value, _m: normalise.country(value),
+    "country": lambda value, _m: iso_codes.country(value),
 }
 FIELDS: dict[str, dict[str, Normaliser]] = {"customer": _CUSTOMER}
 REQUIRED: dict[str, tuple[str, ...]] = {"customer": ("name",)}

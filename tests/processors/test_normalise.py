@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processors import normalise
+from processors import iso_codes, locale_values, normalise
 from processors.normalise import InvalidField
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
@@ -23,10 +23,10 @@ CLEANSERS: dict[str, Callable[[Any], Any]] = {
     "match_key": normalise.match_key,
     "email": normalise.email,
     "phone": lambda value: normalise.phone(value, "DE"),
-    "country": normalise.country,
-    "currency": normalise.currency,
-    "decimal_number": lambda value: normalise.decimal_number(value, ","),
-    "utc_time": lambda value: normalise.utc_time(value, "Europe/Berlin"),
+    "country": iso_codes.country,
+    "currency": iso_codes.currency,
+    "decimal_number": lambda value: locale_values.decimal_number(value, ","),
+    "utc_time": lambda value: locale_values.utc_time(value, "Europe/Berlin"),
 }
 EMAILISH = st.builds(
     "{}@{}.{}".format,
@@ -70,7 +70,7 @@ def test_phone_is_total_and_idempotent_on_number_like_text(value: str, region: s
 @PROPERTY
 @given(value=NUMBERISH | st.integers() | st.floats() | st.decimals() | st.booleans(), hint=st.sampled_from([",", "."]))
 def test_decimal_number_is_total_and_idempotent(value: Any, hint: str) -> None:
-    assert_total_and_idempotent(lambda raw: normalise.decimal_number(raw, hint), value)
+    assert_total_and_idempotent(lambda raw: locale_values.decimal_number(raw, hint), value)
 
 
 @PROPERTY
@@ -81,7 +81,7 @@ def test_decimal_number_is_total_and_idempotent(value: Any, hint: str) -> None:
 def test_decimal_number_reads_back_what_a_locale_wrote(amount: Decimal, style: tuple[str, str]) -> None:
     group, separator = style
     written = f"{abs(amount):,.2f}".replace(",", "G").replace(".", separator).replace("G", group)
-    assert normalise.decimal_number(("-" if amount < 0 else "") + written, separator) == amount
+    assert locale_values.decimal_number(("-" if amount < 0 else "") + written, separator) == amount
 
 
 @PROPERTY
@@ -98,11 +98,11 @@ def test_decimal_number_reads_back_what_a_locale_wrote(amount: Decimal, style: t
 )
 def test_utc_time_is_total_and_idempotent(value: Any, zone: str, day_first: bool) -> None:
     try:
-        once = normalise.utc_time(value, zone, day_first)
+        once = locale_values.utc_time(value, zone, day_first)
     except InvalidField:
         return
     assert once is None or once.utcoffset() == timedelta(0)
-    assert normalise.utc_time(once, "Asia/Kolkata") == once
+    assert locale_values.utc_time(once, "Asia/Kolkata") == once
 
 
 @PROPERTY
@@ -222,34 +222,34 @@ def test_invalid_phone_is_refused_without_quoting_it() -> None:
     ],
 )
 def test_country_to_alpha2_from_codes_and_names_in_many_languages(raw: str, code: str) -> None:
-    assert normalise.country(raw) == code
+    assert iso_codes.country(raw) == code
 
 
 @pytest.mark.parametrize("raw, codes", [("Korea", "KP, KR"), ("Virgin Islands", "VG, VI")])
 def test_ambiguous_country_is_refused(raw: str, codes: str) -> None:
     with pytest.raises(InvalidField, match=f"is ambiguous: it names {codes}; write the code"):
-        normalise.country(raw)
+        iso_codes.country(raw)
 
 
 def test_unknown_country_is_refused() -> None:
     with pytest.raises(InvalidField, match=r"^country \(text of 8 chars: letters\) is not an ISO 3166 code"):
-        normalise.country("Atlantis")
+        iso_codes.country("Atlantis")
 
 
 def test_every_iso_code_and_english_name_resolves_to_its_country() -> None:
     for entry in pycountry.countries:
         for written in (entry.alpha_2, entry.alpha_3.lower(), entry.numeric, entry.name):
-            assert normalise.country(written) == entry.alpha_2, written
+            assert iso_codes.country(written) == entry.alpha_2, written
 
 
 def test_translated_names_in_every_language_resolve_to_their_country_or_are_refused() -> None:
-    languages = normalise.languages("iso3166-1")
+    languages = iso_codes.languages("iso3166-1")
     outcomes: Counter[str] = Counter()
     for language in languages:
         catalogue = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[language])
         for entry in pycountry.countries:
             try:
-                outcomes["right" if normalise.country(catalogue.gettext(entry.name)) == entry.alpha_2 else "wrong"] += 1
+                outcomes["right" if iso_codes.country(catalogue.gettext(entry.name)) == entry.alpha_2 else "wrong"] += 1
             except InvalidField:
                 outcomes["refused"] += 1
     assert len(languages) > 100
@@ -258,9 +258,9 @@ def test_translated_names_in_every_language_resolve_to_their_country_or_are_refu
 
 
 @PROPERTY
-@given(name=st.sampled_from(sorted(normalise._country_index().keys)), case=st.sampled_from([str.upper, str.title]))
+@given(name=st.sampled_from(sorted(iso_codes._country_index().keys)), case=st.sampled_from([str.upper, str.title]))
 def test_country_is_idempotent_on_every_indexed_name(name: str, case: Callable[[str], str]) -> None:
-    assert_total_and_idempotent(normalise.country, case(name))
+    assert_total_and_idempotent(iso_codes.country, case(name))
 
 
 @pytest.mark.parametrize(
@@ -283,13 +283,13 @@ def test_country_is_idempotent_on_every_indexed_name(name: str, case: Callable[[
     ],
 )
 def test_currency_to_iso4217(raw: str, code: str) -> None:
-    assert normalise.currency(raw) == code
+    assert iso_codes.currency(raw) == code
 
 
 @pytest.mark.parametrize("raw", ["$", "kr", "Dollar", "Atlantis Crowns"])
 def test_ambiguous_or_unknown_currency_is_refused(raw: str) -> None:
     with pytest.raises(InvalidField, match=r"^currency \(text of"):
-        normalise.currency(raw)
+        iso_codes.currency(raw)
 
 
 @pytest.mark.parametrize(
@@ -328,7 +328,7 @@ def test_ambiguous_or_unknown_currency_is_refused(raw: str) -> None:
     ],
 )
 def test_decimal_number_reads_locale_formats(raw: Any, hint: str, expected: str | None) -> None:
-    result = normalise.decimal_number(raw, hint)
+    result = locale_values.decimal_number(raw, hint)
     assert result == (None if expected is None else Decimal(expected))
     assert result is None or str(result) == expected
 
@@ -340,12 +340,12 @@ def test_decimal_number_reads_locale_formats(raw: Any, hint: str, expected: str 
 )
 def test_decimal_number_refuses_garbage(raw: Any) -> None:
     with pytest.raises(InvalidField, match=r"^number \("):
-        normalise.decimal_number(raw, ".")
+        locale_values.decimal_number(raw, ".")
 
 
 def test_decimal_number_refuses_a_bad_hint_as_configuration() -> None:
     with pytest.raises(ValueError, match="hint must be ',' or '.'"):
-        normalise.decimal_number("1", ";")
+        locale_values.decimal_number("1", ";")
 
 
 BERLIN_1314 = datetime(2024, 2, 29, 12, 14, tzinfo=UTC)
@@ -383,13 +383,13 @@ BERLIN_1314 = datetime(2024, 2, 29, 12, 14, tzinfo=UTC)
     ],
 )
 def test_utc_time_reads_common_formats(raw: Any, expected: datetime | None) -> None:
-    assert normalise.utc_time(raw, "Europe/Berlin") == expected
+    assert locale_values.utc_time(raw, "Europe/Berlin") == expected
 
 
 def test_utc_time_reads_slashes_day_first_when_asked() -> None:
-    assert normalise.utc_time("29/02/2024 13:14", "Europe/Berlin", day_first=True) == BERLIN_1314
+    assert locale_values.utc_time("29/02/2024 13:14", "Europe/Berlin", day_first=True) == BERLIN_1314
     with pytest.raises(InvalidField, match="if the source writes dd/mm/yyyy, read it with day_first"):
-        normalise.utc_time("29/02/2024 13:14", "Europe/Berlin")
+        locale_values.utc_time("29/02/2024 13:14", "Europe/Berlin")
 
 
 @pytest.mark.parametrize(
@@ -411,11 +411,11 @@ def test_utc_time_reads_slashes_day_first_when_asked() -> None:
 )
 def test_utc_time_refuses_garbage(raw: Any) -> None:
     with pytest.raises(InvalidField, match=r"^time \("):
-        normalise.utc_time(raw, "Europe/Berlin")
+        locale_values.utc_time(raw, "Europe/Berlin")
 
 
 def test_utc_time_refuses_a_skipped_hour_and_a_bad_zone() -> None:
     with pytest.raises(InvalidField, match="does not exist in Europe/Berlin"):
-        normalise.utc_time("2024-03-31 02:30", "Europe/Berlin")
+        locale_values.utc_time("2024-03-31 02:30", "Europe/Berlin")
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
-        normalise.utc_time("2024-03-31", "Mars/Olympus")
+        locale_values.utc_time("2024-03-31", "Mars/Olympus")
