@@ -9,6 +9,7 @@ import pymysql
 
 from seamline.stack import processes
 from seamline.stack.errors import StackError
+from seamline.stack.installs import apt_install
 from seamline.stack.layout import DEPLOY_DIR, HOST
 from seamline.stack.service import Service
 
@@ -23,22 +24,6 @@ INSTALL_FIX = "install MariaDB (`apt-get install mariadb-server`) and rerun `sea
 def url(database: str = "") -> str:
     """SQLAlchemy URL for user seamline (may create databases) to database."""
     return f"mysql+pymysql://{USER}:{PASSWORD}@{HOST}:{PORT}/{database}"
-
-
-def _apt_install() -> None:
-    """Install the distribution's MariaDB server; only root with apt-get can."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError(f"MariaDB server not found at {SERVER}: {INSTALL_FIX}")
-    for argv in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "mariadb-server"],
-    ):
-        result = subprocess.run(
-            argv, check=False, capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        )
-        if result.returncode != 0:
-            cause = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
-            raise StackError(f"`{' '.join(argv)}` failed ({cause}): {INSTALL_FIX}")
 
 
 class MariaDb(Service):
@@ -56,7 +41,7 @@ class MariaDb(Service):
 
     def install(self) -> None:
         if not (SERVER.is_file() and INSTALL_DB.is_file()):
-            _apt_install()
+            apt_install("mariadb-server", f"MariaDB server not found at {SERVER}", INSTALL_FIX)
 
     def _own(self, path: Path) -> None:
         if self.user is not None:

@@ -11,6 +11,7 @@ import psycopg
 
 from seamline.stack import processes
 from seamline.stack.errors import StackError
+from seamline.stack.installs import apt_install
 from seamline.stack.layout import DEPLOY_DIR, HOST
 from seamline.stack.service import Service
 
@@ -39,22 +40,6 @@ def _bin_dir() -> Path:
     return bin_dir
 
 
-def _apt_install() -> None:
-    """Install the distribution's PostgreSQL; only root with apt-get can."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError(f"PostgreSQL binaries not found under /usr/lib/postgresql: {INSTALL_FIX}")
-    for argv in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-    ):
-        result = subprocess.run(
-            argv, check=False, capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        )
-        if result.returncode != 0:
-            cause = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
-            raise StackError(f"`{' '.join(argv)}` failed ({cause}): {INSTALL_FIX}")
-
-
 class Postgres(Service):
     """127.0.0.1:55432, wal_level=logical, unix socket in <state>/postgres-run."""
 
@@ -73,7 +58,7 @@ class Postgres(Service):
 
     def install(self) -> None:
         if _find_bin_dir() is None:
-            _apt_install()
+            apt_install("postgresql", "PostgreSQL binaries not found under /usr/lib/postgresql", INSTALL_FIX)
 
     def _own(self, path: Path) -> None:
         if self.user is not None:
