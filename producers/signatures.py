@@ -79,17 +79,21 @@ def stripe_timestamp(
     return float(stamp)
 
 
+def _base64_header(headers: Mapping[str, str], name: str) -> bytes:
+    """The bytes of a required base64 header."""
+    text = _header(headers, name)
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise SignatureError(f"header {name} is not base64") from exc
+
+
 def shopify_timestamp(
     headers: Mapping[str, str], body: bytes, secrets: Sequence[str], tolerance_s: float, now: float
 ) -> float | None:
     """Check `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the raw body; X-Shopify-Triggered-At, when sent, must
     be within the tolerance. Return the trigger time (unix seconds) or None."""
-    try:
-        given = base64.b64decode(_header(headers, SHOPIFY_HEADER), validate=True)
-    except ValueError as exc:
-        if isinstance(exc, SignatureError):
-            raise
-        raise SignatureError(f"header {SHOPIFY_HEADER} is not base64") from exc
+    given = _base64_header(headers, SHOPIFY_HEADER)
     if not _matches(secrets, body, [given]):
         raise SignatureError("the HMAC does not match the body and the endpoint secret")
     triggered = headers.get(SHOPIFY_TRIGGERED_AT)
@@ -106,12 +110,7 @@ def zendesk_timestamp(
     """Check `X-Zendesk-Webhook-Signature`: base64 HMAC-SHA256 of timestamp + body, the timestamp being
     `X-Zendesk-Webhook-Signature-Timestamp` (ISO 8601); return it as unix seconds."""
     stamp_text = _header(headers, ZENDESK_TIMESTAMP)
-    try:
-        given = base64.b64decode(_header(headers, ZENDESK_HEADER), validate=True)
-    except ValueError as exc:
-        if isinstance(exc, SignatureError):
-            raise
-        raise SignatureError(f"header {ZENDESK_HEADER} is not base64") from exc
+    given = _base64_header(headers, ZENDESK_HEADER)
     if not _matches(secrets, stamp_text.encode() + body, [given]):
         raise SignatureError("the signature does not match the timestamp, the body and the endpoint secret")
     stamp = _unix(stamp_text, ZENDESK_TIMESTAMP)
