@@ -34,7 +34,7 @@ from producers.pgoutput import (
     lsn_from_str,
     lsn_to_str,
 )
-from producers.source import Checkpoint, Source, SourceSetupError, split_table
+from producers.source import Checkpoint, Source, SourceSetupError, first_line, split_table
 from seamline.config import PostgresCdcSource
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
@@ -123,7 +123,7 @@ class PostgresCdc(Source):
             )
         except psycopg2.OperationalError as exc:
             raise SourceSetupError(
-                f"source {self.name}: cannot open a replication connection ({_first_line(exc)}); the role needs "
+                f"source {self.name}: cannot open a replication connection ({first_line(exc)}); the role needs "
                 "the REPLICATION attribute (ALTER ROLE ... REPLICATION) and pg_hba.conf must allow it"
             ) from exc
         self._cursor = self._replication.cursor()
@@ -139,7 +139,7 @@ class PostgresCdc(Source):
             return psycopg.connect(self._dsn, autocommit=True, options=SESSION_OPTIONS)
         except psycopg.OperationalError as exc:
             raise SourceSetupError(
-                f"source {self.name}: cannot connect to PostgreSQL ({_first_line(exc)}); check the dsn's host, "
+                f"source {self.name}: cannot connect to PostgreSQL ({first_line(exc)}); check the dsn's host, "
                 "port, database, user and password"
             ) from exc
 
@@ -163,7 +163,7 @@ class PostgresCdc(Source):
             names = ", ".join(f"{schema}.{table}" for schema, table in wanted)
             raise SourceSetupError(
                 f"source {self.name}: not allowed to create or extend publication {self.config.publication} "
-                f"({_first_line(exc)}); the table owner must run: CREATE PUBLICATION {self.config.publication} "
+                f"({first_line(exc)}); the table owner must run: CREATE PUBLICATION {self.config.publication} "
                 f"FOR TABLE {names} (or ALTER PUBLICATION ... ADD TABLE for the missing ones)"
             ) from exc
 
@@ -408,10 +408,6 @@ class PostgresCdc(Source):
             self._catalog = None
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def request_snapshot(config: PostgresCdcSource, table: str) -> str:
     """Ask the running source to snapshot `table` incrementally; returns the signal's id."""
     wanted = split_table(table)
@@ -422,6 +418,6 @@ def request_snapshot(config: PostgresCdcSource, table: str) -> str:
             return SignalTable(split_table(config.signal_table)).request_snapshot(conn, wanted)
     except psycopg.Error as exc:
         raise SourceSetupError(
-            f"cannot write the snapshot request into {config.signal_table} ({_first_line(exc)}); start the source "
+            f"cannot write the snapshot request into {config.signal_table} ({first_line(exc)}); start the source "
             "once so it creates the signal table, and check the dsn and INSERT rights"
         ) from exc

@@ -19,6 +19,12 @@ class SourceSetupError(Exception):
     """A source cannot start (unknown table, wrong credentials, ...); the message is one line saying what to fix."""
 
 
+def first_line(exc: BaseException | None) -> str:
+    """The first line of an error's message (drivers add hints and context below it), or its type's name."""
+    text = str(exc).strip() if exc is not None else ""
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """Every change yielded before this is complete up to `position` (the next thing to read).

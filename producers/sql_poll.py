@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from producers.live_keys import LiveKeys
-from producers.source import Checkpoint, Source, SourceSetupError
+from producers.source import Checkpoint, Source, SourceSetupError, first_line
 from producers.sql_table import PolledTable, connect_engine, reflect
 from producers.sql_types import key_text, utc
 from seamline.config import KafkaConfig, SqlPollSource
@@ -130,7 +130,7 @@ class SqlPoll(Source):
                 log.warning(
                     "source %s: database unreachable (%s); retrying in %ss",
                     self.name,
-                    str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__,
+                    first_line(exc.orig or exc),
                     self.config.poll_interval_s,
                 )
                 self.close()

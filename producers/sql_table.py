@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from producers.source import SourceSetupError
+from producers.source import SourceSetupError, first_line
 from producers.sql_types import ColumnType, column_type, is_boolean, is_timestamp, key_text, key_value, utc
 from seamline.config import SQL_POLL_SCHEMES, SqlPollSource
 from seamline.events import Row
@@ -67,7 +67,7 @@ def connect_engine(source: str, dsn: str) -> sa.Engine:
         engine.connect().close()
     except sa_exc.DBAPIError as exc:
         engine.dispose()
-        cause = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        cause = first_line(exc.orig or exc)
         raise CannotConnect(
             f"source {source}: cannot connect to {url.render_as_string(hide_password=True)} ({cause}): "
             "check host, port, database, user and password in dsn"

@@ -77,7 +77,12 @@ class RowSchema:
         if self.renames:
             renamed = dict(self.renames)
             row = {renamed.get(column, column): value for column, value in row.items()}
-        return (f"{self.namespace}.Row", dict(row))
+        return (self.row_name, dict(row))
+
+    @cached_property
+    def row_name(self) -> str:
+        """Full name of the Row record."""
+        return f"{self.namespace}.Row"
 
     @cached_property
     def namespace(self) -> str:
@@ -120,6 +125,6 @@ def _envelope_schema(row: RowSchema) -> str:
             entry["type"] = ["null", record]
             entry["doc"] = "The record before the change (the key, or every column with REPLICA IDENTITY FULL)."
         elif entry["name"] == "after":
-            entry["type"] = ["null", f"{row.namespace}.Row"]
+            entry["type"] = ["null", row.row_name]
             entry["doc"] = "The record after the change; null for d."
     return json.dumps(envelope, sort_keys=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 from producers.postgres_cdc import PostgresCdc, request_snapshot
 from producers.source import Checkpoint
 from seamline.events import Change
+from tests.command import seamline
 from tests.producers.conftest import Erp
 from tests.producers.draining import checkpoints, idle, take
 
@@ -127,8 +127,7 @@ def test_the_snapshot_command_writes_a_signal(erp: Erp, tmp_path: Path) -> None:
     erp.sql("CREATE TABLE seamline_signal (id text PRIMARY KEY, type text NOT NULL, data text)")
 
     def run(table: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "seamline", "source", "snapshot", "erp", "--table", table, "-c", str(path)]
-        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+        return seamline("source", "snapshot", "erp", "--table", table, "-c", str(path))
 
     done = run("public.customers")
     assert done.returncode == 0, done.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -19,6 +17,7 @@ from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import source_topic
+from tests.command import seamline
 from tests.conftest import wait_until
 
 OBJECTS = ("Account", "Contact")
@@ -166,12 +165,7 @@ def test_refused_credentials_or_an_unknown_object_stop_the_process_with_one_line
         config.write_text(
             CONFIG.format(kafka=kafka, url=sim.url, client_id=sim.client_id, objects=objects, port=free_port())
         )
-        done = subprocess.run(
-            [sys.executable, "-m", "seamline", "source", "run", "crm", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = seamline("source", "run", "crm", "--config", str(config), timeout=120)
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(expected), done.stderr[-2000:]

@@ -7,8 +7,6 @@ check is that Kafka ends with every row's last version and a delete for every ro
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import source_topic
+from tests.command import seamline
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -112,12 +111,7 @@ def test_a_source_that_cannot_start_says_why_in_one_line(mariadb_database: str, 
         source = {"kind": "sql_poll", "dsn": dsn, "system": "erp", "table": table, "metrics_port": free_port()}
         config_path = tmp_path / "seamline.yaml"
         config_path.write_text(yaml.safe_dump({"sources": {"erp": source}}))
-        run = subprocess.run(
-            [sys.executable, "-m", "seamline", "source", "run", "erp", "--config", str(config_path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = seamline("source", "run", "erp", "--config", str(config_path), timeout=120)
         assert run.returncode == 2, run.stdout + run.stderr
         (line,) = [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("source erp:")]
         assert line.startswith(expected) and "Traceback" not in run.stdout + run.stderr

@@ -6,12 +6,9 @@ import asyncio
 import functools
 import json
 import logging
-import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +32,7 @@ from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic
+from tests.command import seamline
 from tests.conftest import wait_until
 
 STRIPE_SECRET = "whsec_stripe-secret-7f3a"
@@ -490,14 +488,6 @@ def test_signed_times_without_an_offset_are_utc() -> None:
 
 
 def test_the_webhook_example_is_valid() -> None:
-    root = Path(__file__).resolve().parents[2]
     secrets = {"STRIPE_WEBHOOK_SECRET": "a", "SHOPIFY_CLIENT_SECRET": "b", "ZENDESK_WEBHOOK_SECRET": "c"}
-    result = subprocess.run(
-        [sys.executable, "-m", "seamline", "validate", "examples/webhooks.yaml"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=root,
-        env={**os.environ, **secrets},
-    )
+    result = seamline("validate", "examples/webhooks.yaml", env=secrets)
     assert result.returncode == 0 and "1 source(s)" in result.stderr, result.stderr
