@@ -17,9 +17,10 @@ from faust.streams import _current_event
 from faust.types import EventT
 
 from processors.batch import BatchProcessor
-from seamline.config import Config, ProcessorConfig
+from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
+from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, dlq_topic, ensure_topics, source_topic

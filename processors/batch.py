@@ -15,9 +15,10 @@ from processors.cleanse import Cleansed, InvalidRecord, cleanse
 from processors.identity import golden_id
 from processors.mapping import Lookups
 from processors.merge import State, merge
-from seamline.config import EntityMapping, KafkaConfig
+from seamline.config import KafkaConfig
 from seamline.dlq import DeadLetters, Failed
 from seamline.metrics import Metrics
+from seamline.processor_config import EntityMapping
 from seamline.publisher import Publisher
 from seamline.retry import is_transient
 from seamline.serde import AvroSerde

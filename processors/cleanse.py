@@ -8,7 +8,7 @@ from typing import Any
 
 from processors import iso_codes, normalise
 from processors.mapping import Lookups, MappingError, as_text, map_row
-from seamline.config import EntityMapping
+from seamline.processor_config import EntityMapping
 
 
 class InvalidRecord(ValueError):

@@ -12,26 +12,20 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from seamline.field_rules import FieldRule, Scalar
-from seamline.mapping_check import rule_problems
+from seamline.processor_config import Entity, ProcessorConfig
+from seamline.sections import LOCATED
+from seamline.sections import Section as _Section
 
 
 class ConfigError(Exception):
     """The configuration file cannot be used; the message says where and how to fix it."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class KafkaConfig(_Section):
@@ -375,73 +369,12 @@ Source = Annotated[
 ]
 
 
-class EntityMapping(_Section):
-    """Maps one source object onto a canonical entity."""
-
-    source: str = Field(description="'<system>.<object>', e.g. 'erp.customers'.")
-    entity: Literal["customer"] = Field(description="Canonical entity the object maps to.")
-    fields: dict[str, FieldRule] = Field(
-        min_length=1,
-        description="canonical field -> rule: a source column name (rename), or one of {column}, {constant}, "
-        "{concat, separator}, {split, separator, index}, {lookup, column, default}, {cast, column}, "
-        "{convert, from_unit, to_unit, rates}, {each, fields} (seamline/field_rules.py).",
-    )
-    default_region: str = Field("US", description="ISO country used to parse phone numbers written without +code.")
-
-
-class ProcessorConfig(_Section):
-    """The Faust stream processor."""
-
-    app_id: str = Field("seamline-processor", description="Faust app id: consumer group and changelog prefix.")
-    data_dir: Path = Field(Path("/var/tmp/seamline/processor"), description="Where the RocksDB table stores live.")
-    mappings: list[EntityMapping] = Field(min_length=1, description="Source object to canonical entity mappings.")
-    lookups: dict[str, dict[str, Scalar]] = Field(
-        default_factory=dict,
-        description="Lookup tables used by {lookup} and {convert, rates} rules: name -> {source value: result}.",
-    )
-    batch_size: int = Field(500, ge=1, description="Events processed per batch.")
-    metrics_port: int = Field(9102, description="Port of this process's /metrics endpoint on 127.0.0.1.")
-
-    @field_validator("lookups", mode="before")
-    @classmethod
-    def _text_keys(cls, value: object) -> object:
-        """YAML reads `1:` or `true:` as numbers and booleans; a lookup matches a value's text."""
-        if not isinstance(value, dict):
-            return value
-        return {
-            name: {_key_text(key): result for key, result in table.items()} if isinstance(table, dict) else table
-            for name, table in value.items()
-        }
-
-    @model_validator(mode="after")
-    def _rules_resolve(self) -> ProcessorConfig:
-        problems = [
-            (("mappings", index, "fields", *where), message)
-            for index, mapping in enumerate(self.mappings)
-            for where, message in rule_problems(mapping.entity, mapping.fields, self.lookups)
-        ]
-        if problems:
-            summary = "; ".join(f"{'.'.join(map(str, where))}: {message}" for where, message in problems)
-            raise PydanticCustomError(LOCATED, "{summary}", {"summary": summary, "problems": problems})
-        return self
-
-
-LOCATED = "located"
-"""Error type of a validator's error that carries problems at deeper locations in ctx['problems']."""
-
-
-def _key_text(key: object) -> object:
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    return str(key) if isinstance(key, int | float) else key
-
-
 class PostgresSink(_Section):
     """A PostgreSQL target: batched upserts guarded by version."""
 
     kind: Literal["postgres"]
     dsn: SecretStr = Field(description="libpq connection string of the target database.")
-    tables: dict[Literal["customer"], str] = Field(description="canonical entity -> target table name.")
+    tables: dict[Entity, str] = Field(description="canonical entity -> target table name.")
     group_id: str | None = Field(None, description="Kafka consumer group; defaults to 'seamline-sink-<name>'.")
     batch_size: int = Field(500, ge=1, description="Records written per transaction.")
     metrics_port: int = Field(9103, description="Port of this process's /metrics endpoint on 127.0.0.1.")

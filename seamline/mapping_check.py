@@ -12,7 +12,7 @@ from seamline.schemas import schema_text
 
 Location = tuple[str | int, ...]
 
-MANAGED = frozenset({"id", "version", "deleted", "xrefs", "origin", "updated_at"})
+MANAGED = frozenset({"id", "version", "deleted", "xrefs", "origin", "updated_at", "merged_into"})
 """Canonical fields seamline sets itself; a mapping cannot write them."""
 
 
@@ -21,6 +21,12 @@ def canonical_fields(entity: str) -> dict[str, Any]:
     """The mappable fields of schemas/<entity>.avsc: name -> Avro type."""
     schema = json.loads(schema_text(entity))
     return {field["name"]: field["type"] for field in schema["fields"] if field["name"] not in MANAGED}
+
+
+def line_fields(entity: str) -> dict[str, Any] | None:
+    """The fields of one order line of an entity with `lines`, else None."""
+    lines = canonical_fields(entity).get("lines")
+    return None if lines is None else _line_fields(lines)
 
 
 def _line_fields(avro_type: Any) -> dict[str, Any] | None:
@@ -59,3 +65,18 @@ def rule_problems(
             else:
                 inner = rule_problems(f"{entity}.{name}", rule.fields, lookups, line_fields)
                 yield from (((name, "fields", *where), message) for where, message in inner)
+
+
+def reference_problems(
+    entity: str, references: Mapping[str, Any], targets: Mapping[str, Any], entities: tuple[str, ...]
+) -> Iterator[tuple[Location, str]]:
+    """(location under `references`, message) for a reference from an unknown field or to an unknown field."""
+    for path, reference in references.items():
+        head, _, line_field = path.partition(".")
+        known = head in targets and (not line_field or line_field in (_line_fields(targets[head]) or {}))
+        if not known:
+            yield (path,), f"{entity} has no field {path!r} to resolve: use a mapped field such as customer_id"
+        if reference.match is not None:
+            target, _, field = reference.match.partition(".")
+            if target not in entities or field not in canonical_fields(target):
+                yield (path, "match"), f"{reference.match!r} is not '<entity>.<field>' of {', '.join(entities)}"

@@ -7,7 +7,7 @@ import pytest
 from processors.cleanse import InvalidRecord, cleanse
 from processors.identity import golden_id
 from processors.merge import merge
-from seamline.config import EntityMapping
+from seamline.processor_config import EntityMapping
 
 MAPPING = EntityMapping(
     source="erp.customers",

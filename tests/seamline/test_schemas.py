@@ -77,7 +77,7 @@ def changed_schemas(tmp_path: Path, change: Callable[[list[dict[str, Any]]], Non
 
 
 def add_required_field(fields: list[dict[str, Any]]) -> None:
-    fields.append({"name": "tax_id", "type": "string"})  # no default: old records cannot be read
+    fields.append({"name": "loyalty_tier", "type": "string"})  # no default: old records cannot be read
 
 
 def version_to_string(fields: list[dict[str, Any]]) -> None:
@@ -85,7 +85,7 @@ def version_to_string(fields: list[dict[str, Any]]) -> None:
 
 
 def add_optional_field(fields: list[dict[str, Any]]) -> None:
-    fields.append({"name": "tax_id", "type": ["null", "string"], "default": None})
+    fields.append({"name": "loyalty_tier", "type": ["null", "string"], "default": None})
 
 
 def schemas_check(config_file: Path, schema_dir: Path | None = None) -> tuple[int, str]:

@@ -41,10 +41,15 @@ def customer() -> dict[str, Any]:
         "email": "amartya@example.com",
         "phone": None,
         "country": "IN",
+        "tax_id": "IN27AAPFU0939F1ZV",
+        "street": "Santiniketan",
+        "postcode": "731235",
+        "city": "Bolpur",
         "deleted": False,
         "xrefs": {"erp": "7", "crm": "003XYZ"},
         "origin": "erp",
         "updated_at": 1_700_000_000_123,
+        "merged_into": None,
     }
 
 

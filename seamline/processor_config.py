@@ -1,0 +1,215 @@
+"""The processor's configuration: mappings from source objects to canonical entities, and identity rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from seamline.field_rules import FieldRule, Scalar
+from seamline.mapping_check import canonical_fields, line_fields, reference_problems, rule_problems
+from seamline.sections import LOCATED, Section
+
+Entity = Literal["customer", "product", "sales_order", "inventory_level"]
+ENTITIES: tuple[Entity, ...] = ("customer", "product", "sales_order", "inventory_level")
+
+
+class Reference(Section):
+    """How a mapped field that names another entity becomes that entity's golden id.
+
+    `{source: erp.customers}`: the value is the key of a record of that source object.
+    `{match: customer.email}`: the value is a match field of the entity (normalised like that field).
+    A record whose reference is not known yet is held until it is, never published with a dangling id.
+    """
+
+    source: str | None = Field(None, pattern=r"^[^.]+\..+$", description="'<system>.<object>' the value is a key of.")
+    match: str | None = Field(None, pattern=r"^[a-z_]+\.[a-z_]+$", description="'<entity>.<field>' the value matches.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Reference:
+        if (self.source is None) == (self.match is None):
+            raise ValueError("a reference is either {source: '<system>.<object>'} or {match: '<entity>.<field>'}")
+        return self
+
+
+class LineOf(Section):
+    """Marks a mapping of a separate order-line table: each row is one line of a header record."""
+
+    source: str = Field(pattern=r"^[^.]+\..+$", description="'<system>.<object>' of the order headers.")
+    column: str = Field(min_length=1, description="Column of the line row holding its header's key.")
+
+
+class EntityMapping(Section):
+    """Maps one source object onto a canonical entity."""
+
+    source: str = Field(pattern=r"^[^.]+\..+$", description="'<system>.<object>', e.g. 'erp.customers'.")
+    entity: Entity = Field(description="Canonical entity the object maps to.")
+    fields: dict[str, FieldRule] = Field(
+        min_length=1,
+        description="canonical field -> rule: a source column name (rename), or one of {column}, {constant}, "
+        "{concat, separator}, {split, separator, index}, {lookup, column, default}, {cast, column}, "
+        "{convert, from_unit, to_unit, rates}, {each, fields} (seamline/field_rules.py). For a `line_of` "
+        "mapping, the fields of one order line.",
+    )
+    references: dict[str, Reference] = Field(
+        default_factory=dict,
+        description="mapped field -> how its value finds the golden id it stands for; 'lines.product_id' for "
+        "a field of the order lines.",
+    )
+    same_as: dict[str, FieldRule] = Field(
+        default_factory=dict,
+        description="'<system>.<object>' -> rule giving the key another system keeps for this record (an "
+        "external id): records so linked are one golden record.",
+    )
+    line_of: LineOf | None = Field(None, description="Set when each row is one line of a sales order header.")
+    default_region: str = Field("US", description="ISO country used to parse phone numbers written without +code.")
+
+    @property
+    def system(self) -> str:
+        """The source system."""
+        return self.source.split(".", 1)[0]
+
+
+class FuzzyRule(Section):
+    """An opt-in fuzzy match whose hits are published as merge suggestions, never applied."""
+
+    fields: list[str] = Field(["name"], min_length=1, description="Fields compared with rapidfuzz (joined).")
+    block: str = Field("postcode", description="Only records with the same value of this field are compared.")
+    threshold: float = Field(90.0, ge=0, le=100, description="Lowest token-sort ratio (0-100) reported.")
+
+
+class IdentityRules(Section):
+    """How records of one entity are recognised as the same thing, and which values survive."""
+
+    match: list[str | list[str]] = Field(
+        default_factory=list,
+        description="Deterministic match rules: a field (e-mail, tax id, SKU) or a list of fields that together "
+        "identify the entity; equal normalised values make one golden record.",
+    )
+    fuzzy: FuzzyRule | None = Field(None, description="Opt-in fuzzy rule; its matches are suggestions only.")
+    priority: list[str] = Field(
+        default_factory=list,
+        description="Systems, most trusted first: a field takes the value of the most trusted system that has "
+        "one, then the most recent; systems not listed rank after the listed ones.",
+    )
+    field_priority: dict[str, list[str]] = Field(
+        default_factory=dict, description="field -> its own priority list, overriding `priority`."
+    )
+    authoritative: str | None = Field(
+        None,
+        description="The system of record: its delete deletes the golden record and its cleared field clears "
+        "it; a delete from another system only unlinks that system's record.",
+    )
+
+
+class ProcessorConfig(Section):
+    """The Faust stream processor."""
+
+    app_id: str = Field("seamline-processor", description="Faust app id: consumer group and changelog prefix.")
+    data_dir: Path = Field(Path("/var/tmp/seamline/processor"), description="Where the RocksDB table stores live.")
+    mappings: list[EntityMapping] = Field(min_length=1, description="Source object to canonical entity mappings.")
+    identity: dict[Entity, IdentityRules] = Field(
+        default_factory=dict,
+        description="entity -> match and survivorship rules; an entity not listed is matched by cross-reference "
+        "only and its fields take the most recent value.",
+    )
+    lookups: dict[str, dict[str, Scalar]] = Field(
+        default_factory=dict,
+        description="Lookup tables used by {lookup} and {convert, rates} rules: name -> {source value: result}.",
+    )
+    batch_size: int = Field(500, ge=1, description="Events processed per batch.")
+    metrics_port: int = Field(9102, description="Port of this process's /metrics endpoint on 127.0.0.1.")
+
+    @field_validator("lookups", mode="before")
+    @classmethod
+    def _text_keys(cls, value: object) -> object:
+        """YAML reads `1:` or `true:` as numbers and booleans; a lookup matches a value's text."""
+        if not isinstance(value, dict):
+            return value
+        return {
+            name: {_key_text(key): result for key, result in table.items()} if isinstance(table, dict) else table
+            for name, table in value.items()
+        }
+
+    @model_validator(mode="after")
+    def _rules_resolve(self) -> ProcessorConfig:
+        sources = {mapping.source for mapping in self.mappings}
+        problems = [
+            (("mappings", index, *where), message)
+            for index, mapping in enumerate(self.mappings)
+            for where, message in _mapping_problems(mapping, sources, self.lookups)
+        ]
+        problems += [
+            (("identity", entity, *where), message)
+            for entity, rules in self.identity.items()
+            for where, message in _identity_problems(entity, rules)
+        ]
+        if problems:
+            summary = "; ".join(f"{'.'.join(map(str, where))}: {message}" for where, message in problems)
+            raise PydanticCustomError(LOCATED, "{summary}", {"summary": summary, "problems": problems})
+        return self
+
+    def rules(self, entity: str) -> IdentityRules:
+        """The identity rules of an entity (the defaults when it has none)."""
+        return self.identity.get(entity) or _DEFAULT_RULES  # type: ignore[call-overload]
+
+
+_DEFAULT_RULES = IdentityRules()
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def _mapping_problems(
+    mapping: EntityMapping, sources: set[str], lookups: dict[str, dict[str, Scalar]]
+) -> list[Problem]:
+    """Rules naming unknown fields or tables, and references or line headers no mapping provides."""
+    targets = canonical_fields(mapping.entity)
+    problems: list[Problem] = []
+    if mapping.line_of is not None:
+        lines = line_fields(mapping.entity)
+        if lines is None:
+            problems.append((("line_of",), f"{mapping.entity} has no order lines: line_of is for sales_order"))
+        targets = lines or targets
+        if mapping.line_of.source not in sources:
+            problems.append((("line_of", "source"), f"no mapping reads {mapping.line_of.source}: add one"))
+    problems += [
+        (("fields", *where), message)
+        for where, message in rule_problems(mapping.entity, mapping.fields, lookups, targets)
+    ]
+    problems += [
+        (("references", *where), message)
+        for where, message in reference_problems(mapping.entity, mapping.references, targets, ENTITIES)
+    ]
+    problems += [
+        (("references", path, "source"), f"no mapping reads {ref.source}: add one, or the reference can never resolve")
+        for path, ref in mapping.references.items()
+        if ref.source is not None and ref.source not in sources
+    ]
+    return problems
+
+
+def _identity_problems(entity: str, rules: IdentityRules) -> list[Problem]:
+    """Identity rules naming fields the entity does not have."""
+    fields = canonical_fields(entity)
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        (("match", index), name)
+        for index, rule in enumerate(rules.match)
+        for name in ([rule] if isinstance(rule, str) else rule)
+    ]
+    named += [(("field_priority", name), name) for name in rules.field_priority]
+    if rules.fuzzy is not None:
+        named += [(("fuzzy", "fields"), name) for name in rules.fuzzy.fields] + [
+            (("fuzzy", "block"), rules.fuzzy.block)
+        ]
+    return [
+        (where, f"{entity} has no field {name!r}: use one of {', '.join(fields)}")
+        for where, name in named
+        if name not in fields
+    ]
+
+
+def _key_text(key: object) -> object:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key) if isinstance(key, int | float) else key
