@@ -1,4 +1,4 @@
-"""The Faust app, built in one place: raw change topics in, golden table, canonical topics out.
+"""The Faust app, built in one place: raw change topics -> cleanse -> identity topic -> resolve -> canonical topics.
 
 Faust acknowledges a batch's offsets even when the agent raises; so a transient failure (Kafka or
 the registry unreachable) ends the process at once, before any commit, and the batch is re-read on restart.
@@ -9,29 +9,37 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
-from processors.batch import BatchProcessor
+from processors.batch import CleanseBatch, ResolveBatch
+from processors.resolve import Tables
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
 from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
-from seamline.topics import canonical_topic, dlq_topic, ensure_topics, source_topic
+from seamline.topics import (
+    canonical_topic,
+    dlq_topic,
+    ensure_topics,
+    identity_topic,
+    source_topic,
+    suggestions_topic,
+)
 
 log = logging.getLogger(__name__)
 
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL: a supervisor should restart the process
+TABLES = ("golden", "links", "index", "held")
 
 
 class _Record:
-    """The fields BatchProcessor needs, read off a Faust event."""
+    """The fields a batch needs, read off a Faust event."""
 
     __slots__ = ("topic", "partition", "offset", "key", "value")
 
@@ -57,7 +65,17 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     kafka = config.kafka
     topics = input_topics(config, processor)
     entities = sorted({mapping.entity for mapping in processor.mappings})
-    ensure_topics(kafka, [*topics, *(canonical_topic(kafka, e) for e in entities), dlq_topic(kafka, "cleanse")])
+    ensure_topics(
+        kafka,
+        [
+            *topics,
+            identity_topic(kafka),
+            suggestions_topic(kafka),
+            *(canonical_topic(kafka, e) for e in entities),
+            dlq_topic(kafka, "cleanse"),
+            dlq_topic(kafka, "resolve"),
+        ],
+    )
 
     app = faust.App(
         processor.app_id,
@@ -73,30 +91,45 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         value_serializer="json",
     )
     raw = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    golden = app.Table(
-        "golden",
-        default=None,
-        key_type=str,
-        partitions=kafka.partitions,
+    identity = app.topic(
+        identity_topic(kafka), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
-    batches = BatchProcessor(kafka, processor.mappings, AvroSerde(kafka), Publisher(kafka), metrics, processor.lookups)
+    # One partition, like the identity topic they are co-partitioned with.
+    tables = Tables(*(app.Table(name, default=None, key_type=str, partitions=1) for name in TABLES))
+    serde, publisher = AvroSerde(kafka), Publisher(kafka)
+    cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
+    resolve = ResolveBatch(kafka, processor, serde, publisher, metrics)
 
     @app.agent(raw)
-    async def process(stream: faust.Stream) -> None:
+    async def cleanse_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(processor.batch_size, within=0.1):
-            await _process_batch(batches, golden, events)
+            await _guarded(cleanse.process([_Record(event) for event in events]))
+
+    @app.agent(identity)
+    async def resolve_changes(stream: faust.Stream) -> None:
+        async for events in stream.take_events(processor.batch_size, within=0.1):
+            await _guarded(resolve.process([_Record(e) for e in events], tables, _context(events)))
 
     return app
 
 
-async def _process_batch(batches: BatchProcessor, golden: Any, events: Sequence[EventT]) -> None:
-    def in_context(index: int) -> None:
-        # The table picks its partition from the task's current event. Only the context variable is set:
-        # the stream's own current_event belongs to take_events(), which is filling the next batch meanwhile.
-        _current_event.set(weakref.ref(events[index]))
+def _context(events: Sequence[EventT]) -> Callable[[], None]:
+    """Makes the batch's last event the table's current one (the identity topic has one partition).
 
+    Only the context variable is set: the stream's own current_event belongs to take_events(), which is
+    filling the next batch meanwhile.
+    """
+    last = weakref.ref(events[-1])
+
+    def in_context() -> None:
+        _current_event.set(last)
+
+    return in_context
+
+
+async def _guarded(batch: Awaitable[None]) -> None:
     try:
-        await batches.process([_Record(event) for event in events], golden, in_context)
+        await batch
     except Exception:
         log.exception("processing stopped on a transient failure; exiting without committing this batch")
         logging.shutdown()

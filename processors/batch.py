@@ -1,34 +1,37 @@
-"""One batch of raw changes through cleanse → resolve → merge, with per-record errors sent to the DLQ.
+"""One batch of each processor stage, with per-record errors sent to the stage's DLQ.
 
-Delivery: at-least-once. Canonical records and dead letters are flushed to Kafka before the golden
-table is updated and before the batch is acknowledged, so the table never runs ahead of the output.
+- cleanse: raw change events -> cleansed changes on the identity topic (`dlq.cleanse` for bad records).
+- resolve: cleansed changes -> golden state -> canonical records and merge suggestions (`dlq.resolve`).
+
+Delivery: at-least-once. Each batch's output and dead letters are flushed to Kafka before the batch is
+acknowledged, and the resolve stage's tables are written only after that flush, so the tables never run
+ahead of the canonical topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from processors.canonical import avro_record
 from processors.cleanse import Cleansed, InvalidRecord, cleanse
-from processors.identity import golden_id
 from processors.mapping import Lookups
-from processors.merge import State, merge
+from processors.resolve import Output, Resolver, Tables
+from processors.staged import Staged
 from seamline.config import KafkaConfig
 from seamline.dlq import DeadLetters, Failed
 from seamline.metrics import Metrics
-from seamline.processor_config import EntityMapping
+from seamline.processor_config import EntityMapping, ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.retry import is_transient
 from seamline.serde import AvroSerde
-from seamline.topics import canonical_topic
-
-STAGE = "cleanse"
+from seamline.topics import canonical_topic, identity_topic, suggestions_topic
 
 
 class RawRecord(Protocol):
-    """What the batch needs of a consumed record."""
+    """What a batch needs of a consumed record."""
 
     topic: str
     partition: int
@@ -37,16 +40,41 @@ class RawRecord(Protocol):
     value: bytes | None
 
 
-class GoldenTable(Protocol):
-    """The golden-record store, keyed by golden id."""
+class _Stage:
+    """What both stages share: the publisher, the DLQ, metrics and the flush before acknowledging."""
 
-    def get(self, key: str) -> State | None: ...
+    name: str
 
-    def __setitem__(self, key: str, value: State) -> None: ...
+    def __init__(self, kafka: KafkaConfig, serde: AvroSerde, publisher: Publisher, metrics: Metrics) -> None:
+        self.kafka = kafka
+        self.serde = serde
+        self.publisher = publisher
+        self.metrics = metrics
+        self.dead_letters = DeadLetters(kafka, publisher, self.name, metrics)
+
+    def _dead_letter(self, record: RawRecord, exc: Exception) -> None:
+        if is_transient(exc):
+            raise exc
+        self.dead_letters.send(
+            Failed(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                error_class=type(exc).__name__,
+                reason=str(exc),
+            )
+        )
+
+    async def _flush(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.publisher.flush)
 
 
-class BatchProcessor:
-    """Turns raw change records into canonical versions; bad records become dead letters with their reason."""
+class CleanseBatch(_Stage):
+    """Maps and normalises raw changes; a record that fails a rule becomes a dead letter with its reason."""
+
+    name = "cleanse"
 
     def __init__(
         self,
@@ -57,49 +85,29 @@ class BatchProcessor:
         metrics: Metrics,
         lookups: Lookups | None = None,
     ) -> None:
-        self.kafka = kafka
+        super().__init__(kafka, serde, publisher, metrics)
         self.mappings = {mapping.source: mapping for mapping in mappings}
         self.lookups = lookups or {}
-        self.serde = serde
-        self.publisher = publisher
-        self.metrics = metrics
-        self.dead_letters = DeadLetters(kafka, publisher, STAGE, metrics)
+        self.output = identity_topic(kafka)
+        self._out = metrics.events_out.labels(self.name, self.output)
 
-    async def process(
-        self,
-        records: Sequence[RawRecord],
-        table: GoldenTable,
-        in_context: Callable[[int], Any],
-    ) -> None:
-        """Process a batch. `in_context(i)` makes record i the current one while the table is read or written."""
+    async def process(self, records: Sequence[RawRecord]) -> None:
+        """Cleanse a batch and publish it to the identity topic, flushed before returning."""
         started = time.perf_counter()
-        changed: dict[str, tuple[int, State]] = {}
-        for index, record in enumerate(records):
-            self.metrics.events_in.labels(STAGE, record.topic).inc()
+        for record in records:
+            self.metrics.events_in.labels(self.name, record.topic).inc()
             try:
-                change = self._cleanse(record)
-                gid = golden_id(change.system, change.object, change.source_key)
-                if gid in changed:
-                    state: State | None = changed[gid][1]
-                else:
-                    in_context(index)
-                    state = table.get(gid)
-                merged = merge(state, change)
-                if merged.state is not None and merged.state is not state:
-                    changed[gid] = (index, merged.state)
-                if merged.record is not None:
-                    self._publish(change, merged.record, merged.tombstone)
+                change = self.cleanse(record)
             except Exception as exc:
-                if is_transient(exc):
-                    raise
                 self._dead_letter(record, exc)
-        await asyncio.get_running_loop().run_in_executor(None, self.publisher.flush)
-        for gid, (index, state) in changed.items():
-            in_context(index)
-            table[gid] = state
-        self.metrics.batch_seconds.labels(STAGE).observe(time.perf_counter() - started)
+                continue
+            self.publisher.send(self.output, change.to_json(), key=change.xref.encode())
+            self._out.inc()
+        await self._flush()
+        self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
-    def _cleanse(self, record: RawRecord) -> Cleansed:
+    def cleanse(self, record: RawRecord) -> Cleansed:
+        """One raw record in canonical terms, or InvalidRecord saying why not."""
         event = self.serde.decode(record.topic, record.value)
         if event is None:
             raise InvalidRecord("a raw change topic holds no tombstones: the value is empty")
@@ -112,23 +120,56 @@ class BatchProcessor:
             )
         return cleanse(event, key["columns"], mapping, self.lookups)
 
-    def _publish(self, change: Cleansed, record: Mapping[str, Any], tombstone: bool) -> None:
-        topic = canonical_topic(self.kafka, change.entity)
-        key = self.serde.encode(topic, record["id"], key=True)
-        self.publisher.send(topic, self.serde.encode(topic, record), key=key)
-        if tombstone:
-            self.publisher.send(topic, None, key=key)
-        self.metrics.events_out.labels(STAGE, topic).inc()
 
-    def _dead_letter(self, record: RawRecord, exc: Exception) -> None:
-        self.dead_letters.send(
-            Failed(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                value=record.value,
-                error_class=type(exc).__name__,
-                reason=str(exc),
-            )
-        )
+class ResolveBatch(_Stage):
+    """Resolves cleansed changes to golden records and publishes the versions that changed."""
+
+    name = "resolve"
+
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        processor: ProcessorConfig,
+        serde: AvroSerde,
+        publisher: Publisher,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__(kafka, serde, publisher, metrics)
+        self.processor = processor
+
+    async def process(self, records: Sequence[RawRecord], tables: Tables, in_context: Callable[[], Any]) -> None:
+        """Resolve a batch; publish and flush its outputs, then write the tables (`in_context` readies them)."""
+        started = time.perf_counter()
+        staged = Tables(*(Staged(table) for table in (tables.golden, tables.links, tables.index, tables.held)))
+        resolver = Resolver(self.processor, staged)
+        in_context()
+        for record in records:
+            self.metrics.events_in.labels(self.name, record.topic).inc()
+            try:
+                if record.value is None:
+                    raise InvalidRecord("the identity topic holds no tombstones: the value is empty")
+                outputs = resolver.apply(Cleansed.from_json(record.value))
+            except Exception as exc:
+                self._dead_letter(record, exc)
+                continue
+            for output in outputs:
+                self._publish(output)
+        await self._flush()
+        for table in (staged.golden, staged.links, staged.index, staged.held):
+            assert isinstance(table, Staged)
+            table.commit(in_context)
+        self.metrics.held_records.set(resolver.held_count())
+        self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    def _publish(self, output: Output) -> None:
+        bare, _, entity = output.topic.partition(".")
+        if bare == "canonical":
+            topic = canonical_topic(self.kafka, entity)
+            value = None if output.value is None else avro_record(entity, output.value)
+            if value is not None and value["merged_into"] is not None:
+                self.metrics.merges.labels(entity).inc()
+        else:
+            topic, value = suggestions_topic(self.kafka), output.value
+        key = self.serde.encode(topic, output.key, key=True)
+        self.publisher.send(topic, None if value is None else self.serde.encode(topic, value), key=key)
+        self.metrics.events_out.labels(self.name, topic).inc()

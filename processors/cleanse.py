@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from processors import iso_codes, normalise
-from processors.mapping import Lookups, MappingError, as_text, map_row
+from processors import canonical, normalise
+from processors.identity import field_key, xref, xref_key
+from processors.mapping import Lookups, MappingError, apply_rule, as_text, map_row
 from seamline.processor_config import EntityMapping
 
 
@@ -15,21 +17,13 @@ class InvalidRecord(ValueError):
     """A change that cannot become a canonical record; the message says what was wrong and how to fix it."""
 
 
-Normaliser = Callable[[str | None, EntityMapping], Any]
-
-_CUSTOMER: dict[str, Normaliser] = {
-    "name": lambda value, _m: normalise.text(value),
-    "email": lambda value, _m: normalise.email(value),
-    "phone": lambda value, mapping: normalise.phone(value, mapping.default_region),
-    "country": lambda value, _m: iso_codes.country(value),
-}
-FIELDS: dict[str, dict[str, Normaliser]] = {"customer": _CUSTOMER}
-REQUIRED: dict[str, tuple[str, ...]] = {"customer": ("name",)}
-
-
 @dataclass(frozen=True)
 class Cleansed:
-    """A source change in canonical terms. `fields` is None for a delete."""
+    """A source change in canonical terms. `fields` is None for a delete.
+
+    `same_as` holds the cross-references other systems keep for this record (external ids); `parent` the
+    cross-reference of the order header when the record is one order line.
+    """
 
     entity: str
     system: str
@@ -40,6 +34,28 @@ class Cleansed:
     position: str
     connector: str
     source_ts_ms: int
+    event_id: str
+    same_as: list[str] = field(default_factory=list)
+    parent: str | None = None
+
+    @property
+    def xref(self) -> str:
+        """The record's cross-reference, '<system>.<object>:<key>'."""
+        return xref(self.system, self.object, self.source_key)
+
+    @property
+    def source(self) -> str:
+        """'<system>.<object>'."""
+        return f"{self.system}.{self.object}"
+
+    def to_json(self) -> bytes:
+        """The record as it travels from cleanse to resolve."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Cleansed:
+        """The record `to_json` wrote."""
+        return cls(**json.loads(data))
 
 
 def format_key(columns: Mapping[str, str]) -> str:
@@ -63,21 +79,12 @@ def cleanse(
             "rows without naming them, so no canonical record changed; delete the rows in the source instead, "
             "or take a new snapshot of the object to rebuild its records"
         )
-    fields = None
+    row = event["after"] if event["op"] != "d" else event["before"]
+    fields = same_as = parent = None
     if event["op"] != "d":
-        try:
-            mapped = map_row(mapping.fields, event["after"] or {}, lookups or {})
-        except MappingError as exc:
-            raise InvalidRecord(f"{source['system']}.{source['object']}: {exc}") from exc
-        fields, problems = {}, []
-        for name, normaliser in FIELDS[mapping.entity].items():
-            try:
-                fields[name] = normaliser(as_text(mapped[name]), mapping) if name in mapped else None
-            except normalise.InvalidField as exc:
-                problems.append(str(exc))
-        problems += [f"{name} is required but empty" for name in REQUIRED[mapping.entity] if not fields.get(name)]
-        if problems:
-            raise InvalidRecord("; ".join(problems))
+        fields, same_as = _fields(event["after"] or {}, mapping, lookups or {})
+    if mapping.line_of is not None:
+        parent = _parent(row, mapping, lookups or {})
     return Cleansed(
         entity=mapping.entity,
         system=source["system"],
@@ -88,4 +95,83 @@ def cleanse(
         position=source["position"],
         connector=source["connector"],
         source_ts_ms=source["ts_ms"],
+        event_id=event["event_id"],
+        same_as=same_as or [],
+        parent=parent,
     )
+
+
+def _fields(row: Mapping[str, Any], mapping: EntityMapping, lookups: Lookups) -> tuple[dict[str, Any], list[str]]:
+    try:
+        mapped = map_row(mapping.fields, row, lookups)
+        others = {source: as_text(apply_rule(rule, row, lookups)) for source, rule in mapping.same_as.items()}
+    except (MappingError, ValueError) as exc:
+        raise InvalidRecord(f"{mapping.source}: {exc}") from exc
+    entity = f"{mapping.entity}.lines" if mapping.line_of else mapping.entity
+    fields, problems = _normalised(entity, mapped, mapping)
+    lines = mapped.get("lines")
+    if isinstance(lines, list):
+        fields["lines"] = []
+        for index, line in enumerate(lines):
+            clean, wrong = _normalised(f"{mapping.entity}.lines", line, mapping)
+            fields["lines"].append(clean)
+            problems += [f"lines[{index}].{problem}" for problem in wrong]
+    problems += _reference_keys(fields, mapping)
+    if problems:
+        raise InvalidRecord("; ".join(problems))
+    same_as = sorted(f"{source}:{key.strip()}" for source, key in others.items() if key and key.strip())
+    return fields, same_as
+
+
+def _normalised(entity: str, mapped: Mapping[str, Any], mapping: EntityMapping) -> tuple[dict[str, Any], list[str]]:
+    """The normalised values of the mapped fields, and the problems (each says the field, shape and rule)."""
+    fields: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, normaliser in canonical.normalisers(entity).items():
+        if name not in mapped:
+            continue
+        try:
+            fields[name] = normaliser(mapped[name], mapping)
+        except normalise.InvalidField as exc:
+            problems.append(str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+    problems += [f"{name} is required but empty" for name in canonical.REQUIRED[entity] if fields.get(name) is None]
+    return fields, problems
+
+
+def _reference_keys(fields: dict[str, Any], mapping: EntityMapping) -> list[str]:
+    """Replace each reference's value by the match key of the record it names; the problems found."""
+    problems: list[str] = []
+    for path, reference in mapping.references.items():
+        head, _, line_field = path.partition(".")
+        holders = fields.get("lines") or [] if line_field and not mapping.line_of else [fields]
+        name = line_field if line_field and not mapping.line_of else path
+        for holder in holders:
+            value = holder.get(name)
+            if value is None:
+                continue
+            if reference.source is not None:
+                holder[name] = xref_key(f"{reference.source}:{value}")
+                continue
+            entity, _, field_name = (reference.match or "").partition(".")
+            try:
+                target = canonical.normalisers(entity)[field_name](value, mapping)
+            except normalise.InvalidField as exc:
+                problems.append(f"{path}: {exc}")
+                continue
+            holder[name] = None if target is None else field_key(entity, (field_name,), (target,))
+    return problems
+
+
+def _parent(row: Mapping[str, Any] | None, mapping: EntityMapping, lookups: Lookups) -> str:
+    """The cross-reference of an order line's header."""
+    assert mapping.line_of is not None
+    try:
+        key = as_text(apply_rule(mapping.line_of.column, row or {}, lookups))
+    except (MappingError, ValueError) as exc:
+        raise InvalidRecord(f"{mapping.source}: {exc}") from exc
+    if not key:
+        raise InvalidRecord(
+            f"{mapping.source}: the line has no {mapping.line_of.column}, so its order is unknown; for a delete, "
+            "give the table REPLICA IDENTITY FULL so the old row carries it"
+        )
+    return f"{mapping.line_of.source}:{key}"

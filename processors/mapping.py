@@ -75,9 +75,23 @@ def apply_rule(rule: FieldRule, row: Row, lookups: Lookups) -> Any:
 
 
 def _column(row: Row, column: str) -> Any:
-    if column not in row:
-        raise _RuleFailed(f"the source has no column {column!r}: fix the processor mapping or the source")
-    return row[column]
+    """A column's value; 'a.b' reads field b of a nested record in column a (a map, or its JSON text)."""
+    if column in row:
+        return row[column]
+    head, dot, rest = column.partition(".")
+    if dot and head in row:
+        nested = row[head]
+        if isinstance(nested, str):
+            try:
+                nested = json.loads(nested)
+            except ValueError:
+                raise _RuleFailed(f"{head} is not a JSON record, so {column!r} cannot be read") from None
+        if nested is None:
+            return None
+        if isinstance(nested, Mapping):
+            return _column(nested, rest) if rest in nested or "." in rest else None
+        raise _RuleFailed(f"{head} is not a record, so {column!r} cannot be read")
+    raise _RuleFailed(f"the source has no column {column!r}: fix the processor mapping or the source")
 
 
 def _text(row: Row, column: str) -> str | None:

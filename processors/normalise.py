@@ -102,3 +102,21 @@ def phone(value: str | None, region: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         raise InvalidField(f"phone ({shape(raw)}) is not a valid number for region {region}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def tax_id(value: str | None) -> str | None:
+    """A VAT or tax number as compared across systems: upper-case letters and digits only ("de 123.456.789" ->
+    "DE123456789")."""
+    raw = text(value)
+    if raw is None:
+        return None
+    compact = "".join(char for char in raw.upper() if char.isascii() and char.isalnum())
+    if len(compact) < 4:
+        raise InvalidField(f"tax_id ({shape(raw)}) has fewer than 4 letters or digits: it is no tax number")
+    return compact
+
+
+def postcode(value: str | None) -> str | None:
+    """A postal code upper-cased, whitespace collapsed ("sw1a  1aa" -> "SW1A 1AA")."""
+    cleaned = text(value)
+    return None if cleaned is None else cleaned.upper()

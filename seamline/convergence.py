@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from processors.cleanse import InvalidRecord, cleanse, format_key
-from processors.identity import golden_id
+from processors.identity import born_id, xref
 from seamline.config import Config
 from seamline.dlq import read_headers
 from seamline.serde import AvroSerde, SerdeError
@@ -88,7 +88,7 @@ def compare(config: Config, erp_dsn: str, target_dsn: str) -> Comparison:
             else:
                 result.problems.append(f"erp customer {key} is invalid ({expected}) but has no such dead letter")
             continue
-        gid = golden_id("erp", "customers", key)
+        gid = born_id(xref("erp", "customers", key))
         expected_ids.add(gid)
         actual = target.get(gid)
         if actual is None:

@@ -25,6 +25,8 @@ class Metrics:
     poll_seconds: Histogram
     publish_errors: Counter
     webhook_requests: Counter
+    held_records: Gauge
+    merges: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
@@ -86,6 +88,17 @@ class Metrics:
                 f"{prefix}_webhook_requests",
                 "HTTP requests a webhook source answered, by configured endpoint path and status code.",
                 ["source", "endpoint", "status"],
+                registry=registry,
+            ),
+            held_records=Gauge(
+                f"{prefix}_processor_held_records",
+                "Changes held because a record they reference (customer, product, order header) has not arrived.",
+                registry=registry,
+            ),
+            merges=Counter(
+                f"{prefix}_processor_merges",
+                "Golden records absorbed into another because a change linked them.",
+                ["entity"],
                 registry=registry,
             ),
         )

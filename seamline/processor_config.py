@@ -65,6 +65,11 @@ class EntityMapping(Section):
     )
     line_of: LineOf | None = Field(None, description="Set when each row is one line of a sales order header.")
     default_region: str = Field("US", description="ISO country used to parse phone numbers written without +code.")
+    decimal_separator: Literal[".", ","] = Field(
+        ".", description="The source's decimal mark, deciding ambiguous numbers such as '1,234' ('.' or ',')."
+    )
+    time_zone: str = Field("UTC", description="IANA zone of source times written without an offset.")
+    day_first: bool = Field(False, description="Read 01/02/2024 as 1 February (the source writes dd/mm/yyyy).")
 
     @property
     def system(self) -> str:

@@ -25,8 +25,11 @@ def schema_name(bare_topic: str, *, key: bool) -> str:
         return "entity_key" if key else rest
     if bare_topic == "seamline.offsets":
         return "position_key" if key else "position"
+    if bare_topic == "seamline.suggestions":
+        return "entity_key" if key else "merge_suggestion"
     raise SchemaNotFound(
-        f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical. or are seamline.offsets"
+        f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical. or are seamline.offsets "
+        "or seamline.suggestions"
     )
 
 

@@ -11,6 +11,8 @@ from seamline.config import Config, HttpPollSource, KafkaConfig, SalesforceSourc
 from seamline.kafka_settings import client_settings
 
 OFFSETS = "seamline.offsets"
+IDENTITY = "seamline.identity"
+SUGGESTIONS = "seamline.suggestions"
 
 
 def source_topic(kafka: KafkaConfig, system: str, obj: str) -> str:
@@ -33,6 +35,21 @@ def offsets_topic(kafka: KafkaConfig) -> str:
     return f"{kafka.topic_prefix}{OFFSETS}"
 
 
+def identity_topic(kafka: KafkaConfig) -> str:
+    """Cleansed changes on their way to identity resolution: one partition, so resolution is race-free."""
+    return f"{kafka.topic_prefix}{IDENTITY}"
+
+
+def suggestions_topic(kafka: KafkaConfig) -> str:
+    """Merge suggestions of fuzzy match rules, for a data steward to review."""
+    return f"{kafka.topic_prefix}{SUGGESTIONS}"
+
+
+def partition_count(kafka: KafkaConfig, topic: str) -> int:
+    """The identity topic has one partition; every other topic `kafka.partitions`."""
+    return 1 if topic.removeprefix(kafka.topic_prefix) == IDENTITY else kafka.partitions
+
+
 def is_compacted(kafka: KafkaConfig, topic: str) -> bool:
     """Canonical topics and the offsets topic keep the latest record per key."""
     bare = topic.removeprefix(kafka.topic_prefix)
@@ -46,7 +63,7 @@ def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
     wanted = [
         NewTopic(
             topic,
-            num_partitions=kafka.partitions,
+            num_partitions=partition_count(kafka, topic),
             replication_factor=kafka.replication_factor,
             config={"cleanup.policy": "compact"} if is_compacted(kafka, topic) else {},
         )

@@ -1,0 +1,141 @@
+"""The canonical entities as the processor sees them: each field's normaliser, required fields, Avro values.
+
+Cleansed values are kept JSON-safe (they travel between stages and live in the golden tables): decimals as
+text quantized to the schema's scale, times as epoch milliseconds. `avro_record` turns them into Avro values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from processors import iso_codes, locale_values, normalise
+from processors.mapping import as_text, to_decimal
+from seamline.mapping_check import canonical_fields, line_fields
+from seamline.processor_config import EntityMapping
+
+Normaliser = Callable[[Any, EntityMapping], Any]
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "customer": ("name",),
+    "product": ("name",),
+    "sales_order": (),
+    "inventory_level": ("product_id", "location"),
+    "sales_order.lines": ("line_number",),
+}
+
+_BY_NAME: dict[str, Normaliser] = {
+    "email": lambda value, _m: normalise.email(as_text(value)),
+    "phone": lambda value, mapping: normalise.phone(as_text(value), mapping.default_region),
+    "country": lambda value, _m: iso_codes.country(as_text(value)),
+    "currency": lambda value, _m: iso_codes.currency(as_text(value)),
+    "tax_id": lambda value, _m: normalise.tax_id(as_text(value)),
+    "postcode": lambda value, _m: normalise.postcode(as_text(value)),
+    "status": lambda value, _m: _lower(normalise.text(as_text(value))),
+}
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def _base(avro_type: Any) -> Any:
+    """The non-null branch of a nullable type."""
+    if isinstance(avro_type, list):
+        return next(branch for branch in avro_type if branch != "null")
+    return avro_type
+
+
+def _decimal(precision: int, scale: int) -> Normaliser:
+    quantum = Decimal(1).scaleb(-scale)
+    limit = Decimal(10) ** (precision - scale)
+
+    def normalised(value: Any, mapping: EntityMapping) -> str | None:
+        number = locale_values.decimal_number(value, mapping.decimal_separator)
+        if number is None:
+            return None
+        if abs(number) >= limit:
+            raise normalise.InvalidField(
+                f"number ({normalise.shape(str(number))}) needs more than {precision - scale} digits before the point"
+            )
+        return str(number.quantize(quantum))
+
+    return normalised
+
+
+def _time(value: Any, mapping: EntityMapping) -> int | None:
+    moment = locale_values.utc_time(value, mapping.time_zone, mapping.day_first)
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _integer(value: Any, mapping: EntityMapping) -> int | None:
+    number = locale_values.decimal_number(value, mapping.decimal_separator)
+    if number is None:
+        return None
+    if number != number.to_integral_value():
+        raise normalise.InvalidField(f"number ({normalise.shape(str(number))}) is not a whole number")
+    return int(number)
+
+
+def _boolean(value: Any, _mapping: EntityMapping) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    word = (as_text(value) or "").strip().lower()
+    if word in ("true", "t", "yes", "y", "1", "x"):
+        return True
+    if word in ("false", "f", "no", "n", "0", ""):
+        return False
+    raise normalise.InvalidField(f"truth value ({normalise.shape(word)}) is not one of true/false, yes/no, 1/0")
+
+
+def _normaliser(name: str, avro_type: Any) -> Normaliser:
+    base = _base(avro_type)
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    if isinstance(base, dict) and base.get("logicalType") == "decimal":
+        return _decimal(int(base["precision"]), int(base["scale"]))
+    if isinstance(base, dict) and base.get("logicalType") in ("timestamp-millis", "timestamp-micros"):
+        return _time
+    if base in ("int", "long"):
+        return _integer
+    if base == "boolean":
+        return _boolean
+    return lambda value, _m: normalise.text(as_text(value))
+
+
+@cache
+def normalisers(entity: str) -> dict[str, Normaliser]:
+    """Field -> normaliser for an entity's mappable fields; 'sales_order.lines' for one order line."""
+    head, _, part = entity.partition(".")
+    fields = line_fields(head) if part else canonical_fields(head)
+    return {name: _normaliser(name, avro_type) for name, avro_type in (fields or {}).items() if name != "lines"}
+
+
+@cache
+def _decimal_fields(entity: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Names of the decimal fields of an entity and of its order lines."""
+
+    def decimals(fields: Mapping[str, Any] | None) -> frozenset[str]:
+        return frozenset(
+            name
+            for name, avro_type in (fields or {}).items()
+            if isinstance(_base(avro_type), dict) and _base(avro_type).get("logicalType") == "decimal"
+        )
+
+    return decimals(canonical_fields(entity)), decimals(line_fields(entity))
+
+
+def avro_record(entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A canonical record with its decimal text turned into Decimals, as the Avro serde writes them."""
+    top, line = _decimal_fields(entity)
+    converted = {
+        name: to_decimal(value) if name in top and value is not None else value for name, value in record.items()
+    }
+    if "lines" in record:
+        converted["lines"] = [
+            {name: to_decimal(value) if name in line and value is not None else value for name, value in item.items()}
+            for item in record["lines"]
+        ]
+    return converted

@@ -1,0 +1,412 @@
+"""Resolve and merge: link each cleansed change to its golden record and decide what to publish.
+
+All identity state of every entity lives in one partition (the `seamline.identity` topic has one), so two
+records of the same person arriving at once through two cleanse workers are resolved one after the other:
+race-free by construction. The state is four tables:
+
+- `golden`: golden id -> {id, e: entity, f: founder [first ts, xref], v: version, r: last published record,
+  m: {xref: member}}; a member is {s: system, o: source, f: fields, t: ts, c: cleared fields, k: match keys,
+  l: {line xref: line fields}}.
+- `links`: xref -> {g: golden id or None once deleted, o: position order applied, ft: first ts}.
+- `index`: match key -> golden id; 'd:<id>' -> ids of records referencing it; 'v:<id>' -> last version of a
+  deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions.
+- `held`: 'r:<key>' -> changes waiting for the record a key names; 'w:<xref>' -> the key a record waits on;
+  'n' -> how many changes wait.
+
+Golden ids are born from the founder: the member with the earliest first change (then the smallest xref).
+When a change links several golden records, the one with the earliest founder survives and the others are
+absorbed; so the surviving id depends on the records, not on the order they arrived in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rapidfuzz import fuzz
+
+from processors.cleanse import Cleansed, InvalidRecord
+from processors.identity import born_id, match_keys, xref_key
+from processors.normalise import match_key
+from processors.survivorship import cleared_fields, survive
+from seamline.events import position_order
+from seamline.mapping_check import canonical_fields
+from seamline.processor_config import EntityMapping, ProcessorConfig
+
+State = dict[str, Any]
+
+
+class Table(Protocol):
+    """A key-value table (a Faust table, or a dict in tests)."""
+
+    def get(self, key: str) -> Any: ...
+
+    def __setitem__(self, key: str, value: Any) -> None: ...
+
+    def __delitem__(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Output:
+    """A record to publish: `topic` is 'canonical.<entity>' or 'seamline.suggestions'; value None is a tombstone."""
+
+    topic: str
+    key: str
+    value: dict[str, Any] | None
+
+
+@dataclass
+class Tables:
+    """The four tables of the identity partition."""
+
+    golden: Table
+    links: Table
+    index: Table
+    held: Table
+
+
+@dataclass
+class _Step:
+    """What applying one change produced: outputs, and keys that became known (they may release held changes)."""
+
+    outputs: list[Output] = field(default_factory=list)
+    announced: list[str] = field(default_factory=list)
+    republish: list[str] = field(default_factory=list)
+
+
+class Resolver:
+    """Applies cleansed changes to the golden state; `apply` returns what to publish, in order."""
+
+    def __init__(self, processor: ProcessorConfig, tables: Tables) -> None:
+        self.mappings: dict[str, EntityMapping] = {mapping.source: mapping for mapping in processor.mappings}
+        self.references: dict[str, set[str]] = {}  # entity -> fields (or 'lines.<field>') holding golden ids
+        for mapping in processor.mappings:
+            prefix = "lines." if mapping.line_of else ""
+            self.references.setdefault(mapping.entity, set()).update(prefix + path for path in mapping.references)
+        self.processor = processor
+        self.tables = tables
+
+    def apply(self, change: Cleansed) -> list[Output]:
+        """Apply one change, then every held change it released."""
+        outputs: list[Output] = []
+        queue = deque([change])
+        while queue:
+            step, change = _Step(), queue.popleft()
+            self._apply(change, step)
+            for gid in dict.fromkeys(step.republish):
+                state = self.tables.golden.get(gid)
+                if state is not None:
+                    self._publish(state, change, step)
+            outputs += step.outputs
+            for key in step.announced:
+                queue.extend(self._release(key))
+        return outputs
+
+    def _apply(self, change: Cleansed, step: _Step) -> None:
+        links, held = self.tables.links, self.tables.held
+        link = links.get(change.xref)
+        order = list(position_order(change.connector, change.position))
+        if link is not None and order <= link["o"]:
+            return  # a re-delivery: applied already
+        waiting = held.get(f"w:{change.xref}")
+        if waiting is not None:
+            self._hold(change, waiting)
+            return
+        missing = self._missing(change)
+        if missing is not None:
+            self._hold(change, missing)
+            return
+        if change.parent is not None:
+            self._apply_line(change, order, step)
+        elif change.fields is None:
+            self._delete(change, link, order, step)
+        else:
+            self._upsert(change, link, order, step)
+
+    def _missing(self, change: Cleansed) -> str | None:
+        """The first key this change needs that names no record yet: its order header or a referenced record."""
+        if change.fields is None:
+            return None
+        if change.parent is not None and self.tables.links.get(change.parent) is None:
+            return xref_key(change.parent)
+        index = self.tables.index
+        return next((key for key in self._reference_keys(change.source, change.fields) if index.get(key) is None), None)
+
+    def _reference_keys(self, source: str, fields: dict[str, Any]) -> Iterator[str]:
+        mapping = self.mappings[source]
+        for path in mapping.references:
+            head, _, line_field = path.partition(".")
+            if line_field and mapping.line_of is None:
+                yield from (line[line_field] for line in fields.get("lines") or [] if line.get(line_field))
+            elif fields.get(path):
+                yield fields[path]
+
+    def _hold(self, change: Cleansed, key: str) -> None:
+        held = self.tables.held
+        held[f"r:{key}"] = [*(held.get(f"r:{key}") or []), change.to_json().decode()]
+        held[f"w:{change.xref}"] = key
+        held["n"] = self.held_count() + 1
+
+    def _release(self, key: str) -> list[Cleansed]:
+        held = self.tables.held
+        waiting = held.get(f"r:{key}")
+        if not waiting:
+            return []
+        del held[f"r:{key}"]
+        released = [Cleansed.from_json(item.encode()) for item in waiting]
+        for change in released:
+            if held.get(f"w:{change.xref}") == key:
+                del held[f"w:{change.xref}"]
+        held["n"] = self.held_count() - len(released)
+        return released
+
+    def held_count(self) -> int:
+        """How many changes wait for a record they reference."""
+        return int(self.tables.held.get("n") or 0)
+
+    # --- upserts, merges and deletes ---------------------------------------------------------------------
+
+    def _upsert(self, change: Cleansed, link: dict[str, Any] | None, order: list[Any], step: _Step) -> None:
+        golden, index = self.tables.golden, self.tables.index
+        rules = self.processor.rules(change.entity)
+        assert change.fields is not None
+        own = xref_key(change.xref)
+        keys = [own, *(xref_key(ref) for ref in change.same_as)]
+        keys += match_keys(change.entity, self._resolved(change.source, change.fields), rules)
+        first_ts = link["ft"] if link is not None else change.source_ts_ms
+        candidates = {gid for gid in [link["g"] if link else None, *(index.get(key) for key in keys)] if gid}
+        states = [state for gid in sorted(candidates) if (state := golden.get(gid)) is not None]
+        founder = [first_ts, change.xref]
+        survivor = min(states, key=lambda state: state["f"], default=None)
+        if survivor is None or (link is None or link["g"] is None) and founder < survivor["f"]:
+            gid = born_id(change.xref)
+            survivor = {
+                "id": gid,
+                "e": change.entity,
+                "f": founder,
+                "v": index.get(f"v:{gid}") or 0,
+                "r": None,
+                "m": {},
+            }
+        for state in states:
+            if state["id"] != survivor["id"]:
+                self._absorb(state, survivor, change, step)
+        previous = survivor["m"].get(change.xref)
+        member = {
+            "s": change.system,
+            "o": change.source,
+            "f": change.fields,
+            "t": change.source_ts_ms,
+            "ft": first_ts,
+            "c": cleared_fields(previous, change.fields),
+            "k": keys,
+            "l": previous["l"] if previous else {},
+        }
+        survivor["m"][change.xref] = member
+        self._reindex(survivor, previous["k"] if previous else [], keys, step)
+        if link is None or link["g"] != survivor["id"]:
+            step.announced.append(own)
+        self.tables.links[change.xref] = {"g": survivor["id"], "o": order, "ft": first_ts}
+        self._publish(survivor, change, step)
+
+    def _absorb(self, absorbed: State, survivor: State, change: Cleansed, step: _Step) -> None:
+        """Move every member of `absorbed` into `survivor`; its final record points at the survivor."""
+        golden, index, links = self.tables.golden, self.tables.index, self.tables.links
+        for ref, member in absorbed["m"].items():
+            survivor["m"][ref] = member
+            links[ref] = {**links.get(ref), "g": survivor["id"]}
+            for line_ref in member["l"]:
+                links[line_ref] = {**links.get(line_ref), "g": survivor["id"]}
+            for key in member["k"]:
+                index[key] = survivor["id"]
+        if absorbed["r"] is not None:
+            final = {**absorbed["r"], "version": absorbed["v"] + 1, "deleted": True, "merged_into": survivor["id"]}
+            self._finish(absorbed, {**final, "origin": change.system, "updated_at": change.source_ts_ms}, step)
+        dependents = index.get(f"d:{absorbed['id']}") or []
+        if dependents:
+            index[f"d:{survivor['id']}"] = sorted({*(index.get(f"d:{survivor['id']}") or []), *dependents})
+            del index[f"d:{absorbed['id']}"]
+            step.republish.extend(dependents)
+        del golden[absorbed["id"]]
+
+    def _delete(self, change: Cleansed, link: dict[str, Any] | None, order: list[Any], step: _Step) -> None:
+        links = self.tables.links
+        gid = link["g"] if link else None
+        links[change.xref] = {"g": None, "o": order, "ft": link["ft"] if link else change.source_ts_ms}
+        state = self.tables.golden.get(gid) if gid else None
+        if state is None or change.xref not in state["m"]:
+            return
+        member = state["m"].pop(change.xref)
+        self._reindex(state, member["k"], [], step)
+        for line_ref in member["l"]:
+            links[line_ref] = {**links.get(line_ref), "g": None}
+        rules = self.processor.rules(change.entity)
+        if state["m"] and change.system != rules.authoritative:
+            self._publish(state, change, step)
+            return
+        for ref, other in state["m"].items():
+            links[ref] = {**links.get(ref), "g": None}
+            self._reindex(state, other["k"], [], step)
+        if state["r"] is not None:
+            final = {**state["r"], "version": state["v"] + 1, "deleted": True}
+            self._finish(state, {**final, "origin": change.system, "updated_at": change.source_ts_ms}, step)
+            self.tables.index[f"v:{state['id']}"] = state["v"] + 1
+            step.republish.extend(self.tables.index.get(f"d:{state['id']}") or [])
+        del self.tables.golden[state["id"]]
+
+    def _apply_line(self, change: Cleansed, order: list[Any], step: _Step) -> None:
+        """An order line from its own table: stored under its header's member, then the order is republished."""
+        assert change.parent is not None
+        links = self.tables.links
+        parent = links.get(change.parent)
+        state = self.tables.golden.get(parent["g"]) if parent and parent["g"] else None
+        if state is None:
+            if change.fields is None:
+                links[change.xref] = {"g": None, "o": order, "ft": change.source_ts_ms}
+                return
+            raise InvalidRecord(f"{change.xref} is a line of {change.parent}, which was deleted: delete the line too")
+        lines = state["m"][change.parent]["l"]
+        if change.fields is None:
+            lines.pop(change.xref, None)
+        else:
+            lines[change.xref] = change.fields
+        links[change.xref] = {"g": state["id"] if change.fields else None, "o": order, "ft": change.source_ts_ms}
+        self._publish(state, change, step)
+
+    def _reindex(self, state: State, old: list[str], new: list[str], step: _Step) -> None:
+        """Point the member's new keys at the golden record; drop old keys no other member holds."""
+        index = self.tables.index
+        for key in new:
+            if index.get(key) != state["id"]:
+                index[key] = state["id"]
+                step.announced.append(key)
+        kept = {key for member in state["m"].values() for key in member["k"]}
+        for key in set(old) - set(new) - kept:
+            if index.get(key) == state["id"]:
+                del index[key]
+
+    # --- records -----------------------------------------------------------------------------------------
+
+    def _resolved(self, source: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Fields with each reference key replaced by the golden id it names now (None if it names none)."""
+        mapping = self.mappings[source]
+        if not mapping.references:
+            return fields
+        index = self.tables.index
+        resolved = dict(fields)
+        for path in mapping.references:
+            head, _, line_field = path.partition(".")
+            if line_field and mapping.line_of is None:
+                resolved["lines"] = [
+                    {**line, line_field: index.get(line[line_field]) if line.get(line_field) else None}
+                    for line in fields.get("lines") or []
+                ]
+            elif fields.get(path):
+                resolved[path] = index.get(fields[path])
+        return resolved
+
+    def _effective(self, member: dict[str, Any]) -> dict[str, Any]:
+        """A member's fields as the golden record sees them: references resolved, separate lines gathered."""
+        fields = self._resolved(member["o"], member["f"])
+        if member["l"]:
+            lines = [self._resolved(self._line_source(member["o"]), line) for line in member["l"].values()]
+            fields = {**fields, "lines": sorted(lines, key=lambda line: line["line_number"])}
+        return fields
+
+    def _line_source(self, header: str) -> str:
+        return next(m.source for m in self.processor.mappings if m.line_of and m.line_of.source == header)
+
+    def _publish(self, state: State, change: Cleansed, step: _Step) -> None:
+        """Publish a new version if the record's fields or xrefs changed; store the state."""
+        entity = state["e"]
+        rules = self.processor.rules(entity)
+        members = {ref: {**member, "f": self._effective(member)} for ref, member in state["m"].items()}
+        fields = survive(canonical_fields(entity), members, rules)
+        firsts: dict[str, tuple[int, str]] = {}
+        for ref, member in state["m"].items():
+            firsts[member["s"]] = min(firsts.get(member["s"], (member["ft"], ref)), (member["ft"], ref))
+        xrefs = {system: ref.split(":", 1)[1] for system, (_, ref) in sorted(firsts.items())}
+        previous = state["r"]
+        if previous is not None and all(previous.get(k) == v for k, v in fields.items()) and previous["xrefs"] == xrefs:
+            self.tables.golden[state["id"]] = state
+            return
+        state["v"] += 1
+        record = {
+            **fields,
+            "id": state["id"],
+            "version": state["v"],
+            "deleted": False,
+            "xrefs": xrefs,
+            "origin": change.system,
+            "updated_at": change.source_ts_ms,
+            "merged_into": None,
+        }
+        state["r"] = record
+        self.tables.golden[state["id"]] = state
+        step.outputs.append(Output(f"canonical.{entity}", state["id"], record))
+        self._track_references(entity, state["id"], fields)
+        if rules.fuzzy is not None:
+            step.outputs += self._suggest(state, record)
+
+    def _finish(self, state: State, final: dict[str, Any], step: _Step) -> None:
+        """The final record of a golden id, then its tombstone."""
+        topic = f"canonical.{state['e']}"
+        step.outputs += [Output(topic, state["id"], final), Output(topic, state["id"], None)]
+        self._unblock(state)
+
+    def _track_references(self, state_entity: str, gid: str, fields: dict[str, Any]) -> None:
+        """Remember which golden records this one references, so a merge of those republishes it."""
+        index = self.tables.index
+        targets: set[str] = set()
+        for path in self.references.get(state_entity, ()):
+            head, _, line_field = path.partition(".")
+            values = [line.get(line_field) for line in fields.get("lines") or []] if line_field else [fields.get(path)]
+            targets.update(value for value in values if value)
+        for target in targets:
+            dependents = index.get(f"d:{target}") or []
+            if gid not in dependents:
+                index[f"d:{target}"] = sorted([*dependents, gid])
+
+    # --- fuzzy suggestions -------------------------------------------------------------------------------
+
+    def _suggest(self, state: State, record: dict[str, Any]) -> list[Output]:
+        """Merge suggestions for records in the same block whose fuzzy text is alike; each pair once."""
+        fuzzy = self.processor.rules(state["e"]).fuzzy
+        assert fuzzy is not None
+        self._unblock(state)
+        block = match_key(record.get(fuzzy.block))
+        text = match_key(" ".join(str(record[name]) for name in fuzzy.fields if record.get(name)))
+        if block is None or text is None:
+            return []
+        index = self.tables.index
+        bucket_key = f"b:{state['e']}|{block}"
+        bucket = [entry for entry in index.get(bucket_key) or [] if entry[0] != state["id"]]
+        index[bucket_key] = [*bucket, [state["id"], text]]
+        state["b"] = bucket_key
+        outputs = []
+        suggested = set(state.get("sg", []))
+        for other, other_text in bucket:
+            score = fuzz.token_sort_ratio(text, other_text)
+            if score >= fuzzy.threshold and other not in suggested:
+                suggested.add(other)
+                value = {
+                    "entity": state["e"],
+                    "id": state["id"],
+                    "candidate_id": other,
+                    "score": score,
+                    "rule": f"fuzzy:{'+'.join(fuzzy.fields)}@{fuzzy.block}",
+                }
+                outputs.append(Output("seamline.suggestions", state["id"], value))
+        state["sg"] = sorted(suggested)
+        self.tables.golden[state["id"]] = state
+        return outputs
+
+    def _unblock(self, state: State) -> None:
+        """Take a golden record out of its fuzzy block."""
+        bucket_key = state.pop("b", None)
+        if bucket_key is None:
+            return
+        index = self.tables.index
+        index[bucket_key] = [entry for entry in index.get(bucket_key) or [] if entry[0] != state["id"]]
