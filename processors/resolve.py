@@ -31,7 +31,7 @@ from processors.cleanse import Cleansed, InvalidRecord
 from processors.identity import born_id, match_keys, xref_key
 from processors.normalise import match_key
 from processors.survivorship import cleared_fields, survive
-from seamline.events import position_order
+from seamline.events import change_order
 from seamline.mapping_check import canonical_fields
 from seamline.processor_config import EntityMapping, ProcessorConfig
 
@@ -107,7 +107,7 @@ class Resolver:
     def _apply(self, change: Cleansed, step: _Step) -> None:
         links, held = self.tables.links, self.tables.held
         link = links.get(change.xref)
-        order = list(position_order(change.connector, change.position))
+        order = list(change_order(change.connector, change.position, change.source_ts_ms))
         if link is not None and order <= link["o"]:
             return  # a re-delivery: applied already
         waiting = held.get(f"w:{change.xref}")

@@ -41,6 +41,14 @@ def position_order(connector: str, position: str) -> tuple[int | str, ...]:
     raise ValueError(f"no position order known for connector {connector!r}")
 
 
+def change_order(connector: str, position: str, ts_ms: int) -> tuple[int | str, ...]:
+    """The order of a change among its record's changes: its position, or for a webhook (whose position is a
+    delivery id) its source time, then the delivery id."""
+    if connector == "webhook":
+        return (ts_ms, position)
+    return position_order(connector, position)
+
+
 @dataclass(frozen=True)
 class Change:
     """One captured change of one source record, ready to publish to src.<system>.<object>."""

@@ -175,7 +175,8 @@ def test_every_rule_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
     problems = refusal(tmp_path, text).splitlines()
     assert problems == [
         f"{tmp_path / 'seamline.yaml'}:{line_of(text, 'mail:')}: processor.mappings.0.fields.mail: "
-        "customer has no field 'mail': use one of name, email, phone, country, tax_id, street, postcode, city (schemas/customer.avsc)",
+        "customer has no field 'mail': use one of name, email, phone, country, tax_id, street, postcode, city "
+        "(schemas/customer.avsc)",
         f"{tmp_path / 'seamline.yaml'}:{line_of(text, 'lands')}: processor.mappings.0.fields.country.lookup: "
         "lookup table 'lands' is not declared under processor.lookups (countries, fx_usd)",
     ]

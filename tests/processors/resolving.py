@@ -1,0 +1,71 @@
+"""A resolver over plain dicts, fed through the real cleanse step: the processor's logic without Kafka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.cleanse import cleanse
+from processors.resolve import Output, Resolver, Tables
+from seamline.processor_config import ProcessorConfig
+
+
+class Harness:
+    """Applies source rows to a resolver and keeps the latest canonical record of every golden id."""
+
+    def __init__(self, processor: ProcessorConfig | dict[str, Any]) -> None:
+        self.processor = processor if isinstance(processor, ProcessorConfig) else ProcessorConfig(**processor)
+        self.tables = Tables({}, {}, {}, {})
+        self.resolver = Resolver(self.processor, self.tables)
+        self.mappings = {mapping.source: mapping for mapping in self.processor.mappings}
+        self.canonical: dict[str, dict[str, Any]] = {}  # "entity/id" -> latest record; tombstones remove
+        self.suggestions: list[dict[str, Any]] = []
+        self.ticks = 0
+        self.before: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def change(
+        self, source: str, key: str, row: dict[str, Any] | None, op: str = "u", ts: int | None = None
+    ) -> list[Output]:
+        """Apply one change of a source row (None: a delete); positions and times increase with each call."""
+        self.ticks += 1
+        system, obj = source.split(".", 1)
+        stamp = ts if ts is not None else 1_700_000_000_000 + self.ticks * 1000
+        event = {
+            "op": "d" if row is None else op,
+            "before": None,
+            "after": row,
+            "source": {
+                "system": system,
+                "object": obj,
+                "connector": "postgres_cdc",
+                "position": f"0/{self.ticks:X}:0",
+                "snapshot": False,
+                "ts_ms": stamp,
+            },
+            "ts_ms": stamp,
+            "event_id": f"e{self.ticks}",
+        }
+        mapping = self.mappings[source]
+        if row is None and mapping.line_of is not None:
+            event["before"] = self.before[source, key]
+        if row is not None:
+            self.before[source, key] = row
+        outputs = self.resolver.apply(cleanse(event, {"id": key}, mapping, self.processor.lookups))
+        for output in outputs:
+            entity = output.topic.removeprefix("canonical.")
+            if output.topic == "seamline.suggestions":
+                assert output.value is not None
+                self.suggestions.append(output.value)
+            elif output.value is None:
+                self.canonical.pop(f"{entity}/{output.key}", None)
+            else:
+                self.canonical[f"{entity}/{output.key}"] = output.value
+        return outputs
+
+    def live(self, entity: str) -> list[dict[str, Any]]:
+        """The live (not deleted) records of an entity."""
+        return [r for k, r in self.canonical.items() if k.startswith(f"{entity}/") and not r["deleted"]]
+
+    def golden_of(self, ref: str) -> str | None:
+        """The golden id a cross-reference is linked to."""
+        link = self.tables.links.get(ref)
+        return None if link is None else link["g"]
