@@ -39,6 +39,7 @@ def _expected(row: dict[str, str | None], config: Config) -> dict[str, object] |
         "op": "r",
         "after": row,
         "source": {"system": "erp", "object": "customers", "connector": "postgres_cdc", "position": "0/0", "ts_ms": 0},
+        "event_id": "",
     }
     try:
         return cleanse(event, {"id": row["id"] or ""}, mapping, config.processor.lookups).fields or {}

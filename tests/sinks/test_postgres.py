@@ -72,9 +72,14 @@ def test_setup_creates_the_table(target: PostgresTarget, database: str) -> None:
         "email": "text",
         "phone": "text",
         "country": "text",
+        "tax_id": "text",
+        "street": "text",
+        "postcode": "text",
+        "city": "text",
         "xrefs": "jsonb",
         "origin": "text",
         "updated_at": "timestamp with time zone",
+        "merged_into": "text",
         "synced_at": "timestamp with time zone",
     }
     assert key == [("id",)]
