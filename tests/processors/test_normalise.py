@@ -27,6 +27,8 @@ CLEANSERS: dict[str, Callable[[Any], Any]] = {
     "currency": iso_codes.currency,
     "decimal_number": lambda value: locale_values.decimal_number(value, ","),
     "utc_time": lambda value: locale_values.utc_time(value, "Europe/Berlin"),
+    "tax_id": normalise.tax_id,
+    "postcode": normalise.postcode,
 }
 EMAILISH = st.builds(
     "{}@{}.{}".format,

@@ -180,3 +180,40 @@ def test_every_rule_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
         f"{tmp_path / 'seamline.yaml'}:{line_of(text, 'lands')}: processor.mappings.0.fields.country.lookup: "
         "lookup table 'lands' is not declared under processor.lookups (countries, fx_usd)",
     ]
+
+
+IDENTITY = """
+processor:
+  mappings:
+    - source: erp.orders
+      entity: sales_order
+      fields: {order_number: number, customer_id: customer}
+      references:
+        customer_id: {source: erp.clients}
+        buyer: {match: customer.mail}
+    - source: erp.order_lines
+      entity: customer
+      line_of: {source: erp.headers, column: order_id}
+      fields: {name: text}
+  identity:
+    customer:
+      match: [email, [vat, country]]
+      fuzzy: {fields: [name], block: zip}
+"""
+
+
+def test_references_lines_and_identity_rules_are_checked_with_their_lines(tmp_path: Path) -> None:
+    problems = refusal(tmp_path, IDENTITY).splitlines()
+    expected = [
+        ("erp.clients", "processor.mappings.0.references.customer_id.source: no mapping reads erp.clients"),
+        ("buyer:", "processor.mappings.0.references.buyer: sales_order has no field 'buyer' to resolve"),
+        ("buyer:", "processor.mappings.0.references.buyer.match: 'customer.mail' is not '<entity>.<field>'"),
+        ("line_of", "processor.mappings.1.line_of: customer has no order lines: line_of is for sales_order"),
+        ("line_of", "processor.mappings.1.line_of.source: no mapping reads erp.headers: add one"),
+        ("match: [email", "processor.identity.customer.match.1: customer has no field 'vat'"),
+        ("fuzzy", "processor.identity.customer.fuzzy.block: customer has no field 'zip'"),
+    ]
+    assert len(problems) == len(expected), problems
+    for needle, message in expected:
+        located = f"seamline.yaml:{line_of(IDENTITY, needle)}: {message}"
+        assert any(located in problem for problem in problems), (located, problems)
