@@ -328,8 +328,10 @@ class Resolver:
         for ref, member in state["m"].items():
             firsts[member["s"]] = min(firsts.get(member["s"], (member["ft"], ref)), (member["ft"], ref))
         xrefs = {system: ref.split(":", 1)[1] for system, (_, ref) in sorted(firsts.items())}
+        links = sorted(state["m"])
         previous = state["r"]
-        if previous is not None and all(previous.get(k) == v for k, v in fields.items()) and previous["xrefs"] == xrefs:
+        unchanged = previous is not None and previous["xrefs"] == xrefs and previous["links"] == links
+        if unchanged and all(previous.get(k) == v for k, v in fields.items()):
             self.tables.golden[state["id"]] = state
             return
         state["v"] += 1
@@ -339,6 +341,7 @@ class Resolver:
             "version": state["v"],
             "deleted": False,
             "xrefs": xrefs,
+            "links": links,
             "origin": change.system,
             "updated_at": change.source_ts_ms,
             "merged_into": None,

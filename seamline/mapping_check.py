@@ -12,7 +12,7 @@ from seamline.schemas import schema_text
 
 Location = tuple[str | int, ...]
 
-MANAGED = frozenset({"id", "version", "deleted", "xrefs", "origin", "updated_at", "merged_into"})
+MANAGED = frozenset({"id", "version", "deleted", "xrefs", "links", "origin", "updated_at", "merged_into"})
 """Canonical fields seamline sets itself; a mapping cannot write them."""
 
 

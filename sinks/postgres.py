@@ -41,7 +41,7 @@ def _columns(entity: str) -> list[_Column]:
         base = next(t for t in avro if t != "null") if isinstance(avro, list) else avro
         if name == "updated_at":
             columns.append(_Column(name, "timestamptz", lambda ms: None if ms is None else ms / 1000))
-        elif isinstance(base, dict) and base.get("type") == "map":
+        elif isinstance(base, dict) and base.get("type") in ("map", "array"):
             columns.append(_Column(name, "jsonb", lambda v: None if v is None else json.dumps(v, ensure_ascii=False)))
         else:
             columns.append(_Column(name, _SQL_TYPES[base], lambda v: v))

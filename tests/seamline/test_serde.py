@@ -47,6 +47,7 @@ def customer() -> dict[str, Any]:
         "city": "Bolpur",
         "deleted": False,
         "xrefs": {"erp": "7", "crm": "003XYZ"},
+        "links": ["crm.Contact:003XYZ", "erp.customers:7"],
         "origin": "erp",
         "updated_at": 1_700_000_000_123,
         "merged_into": None,

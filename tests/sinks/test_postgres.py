@@ -77,6 +77,7 @@ def test_setup_creates_the_table(target: PostgresTarget, database: str) -> None:
         "postcode": "text",
         "city": "text",
         "xrefs": "jsonb",
+        "links": "jsonb",
         "origin": "text",
         "updated_at": "timestamp with time zone",
         "merged_into": "text",
