@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from processors.cleanse import Cleansed, InvalidRecord
 from processors.identity import born_id, match_keys, xref_key
@@ -36,6 +36,8 @@ from seamline.mapping_check import canonical_fields
 from seamline.processor_config import EntityMapping, ProcessorConfig
 
 State = dict[str, Any]
+BLOCK_LIMIT = 1000
+"""The most records of one fuzzy block a new record is compared with (the newest); choose selective blocks."""
 
 
 class Table(Protocol):
@@ -375,24 +377,36 @@ class Resolver:
     # --- fuzzy suggestions -------------------------------------------------------------------------------
 
     def _suggest(self, state: State, record: dict[str, Any]) -> list[Output]:
-        """Merge suggestions for records in the same block whose fuzzy text is alike; each pair once."""
+        """Merge suggestions for records in the same block whose fuzzy text is alike; each pair once.
+
+        Compared only when the record's block or text changed, against at most BLOCK_LIMIT records of the block.
+        """
         fuzzy = self.processor.rules(state["e"]).fuzzy
         assert fuzzy is not None
-        self._unblock(state)
         block = match_key(record.get(fuzzy.block))
         text = match_key(" ".join(str(record[name]) for name in fuzzy.fields if record.get(name)))
-        if block is None or text is None:
+        bucket_key = f"b:{state['e']}|{block}" if block is not None and text is not None else None
+        if bucket_key == state.get("b") and text == state.get("ft"):
+            return []
+        self._unblock(state)
+        if bucket_key is None:
             return []
         index = self.tables.index
-        bucket_key = f"b:{state['e']}|{block}"
-        bucket = [entry for entry in index.get(bucket_key) or [] if entry[0] != state["id"]]
-        index[bucket_key] = [*bucket, [state["id"], text]]
-        state["b"] = bucket_key
-        outputs = []
+        bucket = index.get(bucket_key) or []
+        index[bucket_key] = [*bucket[-BLOCK_LIMIT + 1 :], [state["id"], text]]
+        state["b"], state["ft"] = bucket_key, text
         suggested = set(state.get("sg", []))
-        for other, other_text in bucket:
-            score = fuzz.token_sort_ratio(text, other_text)
-            if score >= fuzzy.threshold and other not in suggested:
+        matches = process.extract(
+            text,
+            [other_text for _, other_text in bucket],
+            scorer=fuzz.token_sort_ratio,
+            score_cutoff=fuzzy.threshold,
+            limit=None,
+        )
+        outputs = []
+        for _, score, position in matches:
+            other = bucket[position][0]
+            if other not in suggested:
                 suggested.add(other)
                 value = {
                     "entity": state["e"],
@@ -409,6 +423,7 @@ class Resolver:
     def _unblock(self, state: State) -> None:
         """Take a golden record out of its fuzzy block."""
         bucket_key = state.pop("b", None)
+        state.pop("ft", None)
         if bucket_key is None:
             return
         index = self.tables.index
