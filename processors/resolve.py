@@ -248,9 +248,12 @@ class Resolver:
         if state["m"] and change.system != rules.authoritative:
             self._publish(state, change, step)
             return
+        index = self.tables.index
         for ref, other in state["m"].items():
             links[ref] = {**links.get(ref), "g": None}
-            self._reindex(state, other["k"], [], step)
+            for key in other["k"]:
+                if index.get(key) == state["id"]:
+                    del index[key]
         if state["r"] is not None:
             final = {**state["r"], "version": state["v"] + 1, "deleted": True}
             self._finish(state, {**final, "origin": change.system, "updated_at": change.source_ts_ms}, step)

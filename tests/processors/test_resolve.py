@@ -180,6 +180,11 @@ def test_deletes_by_the_authoritative_system_delete_others_unlink() -> None:
     assert final.value is not None and final.value["deleted"] and tombstone.value is None
     assert h.live("customer") == []
     assert h.golden_of("shop.customers:3") is None
+    assert h.change("shop.orders", "9", {"name": "#9", "email": "g@gamma.example", "items": []}) == []  # held
+    h.change("shop.customers", "3", shop("Gamma Again", "g@gamma.example"))  # its update founds a new record
+    [reborn] = h.live("customer")
+    assert reborn["id"] == born_id("shop.customers:3")
+    assert h.live("sales_order")[0]["customer_id"] == reborn["id"]  # the held order found it
 
 
 def test_a_recreated_record_continues_its_versions() -> None:
