@@ -80,7 +80,7 @@ def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
 
 
 def config_topics(config: Config) -> list[str]:
-    """Every Avro topic the configuration file implies: raw changes, canonical entities, positions."""
+    """Every Avro topic the configuration file implies: raw changes, canonical entities, suggestions, positions."""
     kafka = config.kafka
     topics = {offsets_topic(kafka)}
     for source in config.sources.values():
@@ -96,6 +96,8 @@ def config_topics(config: Config) -> list[str]:
         topics.update(source_topic(kafka, source.system, obj) for obj in objects)
     if config.processor is not None:
         topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
+        if any(rules.fuzzy for rules in config.processor.identity.values()):
+            topics.add(suggestions_topic(kafka))
     for sink in config.sinks.values():
         topics.update(canonical_topic(kafka, entity) for entity in sink.tables)
     return sorted(topics)
