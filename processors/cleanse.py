@@ -113,6 +113,8 @@ def _fields(row: Mapping[str, Any], mapping: EntityMapping, lookups: Lookups) ->
     if isinstance(lines, list):
         fields["lines"] = []
         for index, line in enumerate(lines):
+            if "line_number" not in line:  # lines without numbers (Shopify line items) are numbered in order
+                line = {**line, "line_number": index + 1}
             clean, wrong = _normalised(f"{mapping.entity}.lines", line, mapping)
             fields["lines"].append(clean)
             problems += [f"lines[{index}].{problem}" for problem in wrong]

@@ -29,23 +29,32 @@ class _Column:
     name: str
     sql_type: str
     to_sql: Any  # converts the Avro value to a query parameter
+    placeholder: str = "%s::{}"  # how the parameter becomes the column's type
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _column(name: str, avro: Any) -> _Column:
+    """The target column of one canonical field."""
+    base = next(t for t in avro if t != "null") if isinstance(avro, list) else avro
+    logical = base.get("logicalType") if isinstance(base, dict) else None
+    if name == "updated_at":
+        return _Column(name, "timestamptz", lambda ms: None if ms is None else ms / 1000, "to_timestamp(%s)")
+    if logical == "decimal":
+        return _Column(name, f"numeric({base['precision']},{base['scale']})", lambda v: v)
+    if logical in ("timestamp-millis", "timestamp-micros"):
+        return _Column(name, "timestamptz", lambda v: v)
+    if isinstance(base, dict) and base.get("type") in ("map", "array", "record"):
+        return _Column(name, "jsonb", _json)
+    return _Column(name, _SQL_TYPES[base], lambda v: v)
 
 
 def _columns(entity: str) -> list[_Column]:
     """Target columns from the entity's Avro schema: the reverse mapping is field = column."""
-    columns = []
-    for field in json.loads(schema_text(entity))["fields"]:
-        name, avro = field["name"], field["type"]
-        if name in _SKIPPED:
-            continue
-        base = next(t for t in avro if t != "null") if isinstance(avro, list) else avro
-        if name == "updated_at":
-            columns.append(_Column(name, "timestamptz", lambda ms: None if ms is None else ms / 1000))
-        elif isinstance(base, dict) and base.get("type") in ("map", "array"):
-            columns.append(_Column(name, "jsonb", lambda v: None if v is None else json.dumps(v, ensure_ascii=False)))
-        else:
-            columns.append(_Column(name, _SQL_TYPES[base], lambda v: v))
-    return columns
+    fields = json.loads(schema_text(entity))["fields"]
+    return [_column(field["name"], field["type"]) for field in fields if field["name"] not in _SKIPPED]
 
 
 class PostgresTarget(Sink):
@@ -126,12 +135,7 @@ class PostgresTarget(Sink):
     def _upsert_sql(self, entity: str, table: str) -> sql.Composed:
         columns = self._columns[entity]
         names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-        values = sql.SQL(", ").join(
-            sql.SQL("to_timestamp(%s)")
-            if c.sql_type == "timestamptz"
-            else sql.SQL("%s::{}").format(sql.SQL(c.sql_type))
-            for c in columns
-        )
+        values = sql.SQL(", ").join(sql.SQL(c.placeholder).format(sql.SQL(c.sql_type)) for c in columns)
         updates = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name)) for c in columns if c.name != "id"
         )

@@ -169,3 +169,10 @@ def test_cleansing_a_record_never_fails_unexplained_and_is_idempotent(row: dict[
     assert once is not None
     twice = cleanse(event("c", "0/10", once), {"id": "1"}, IDENTITY_MAPPING).fields
     assert twice == once
+
+
+def test_lines_without_numbers_are_numbered_in_order() -> None:
+    orders = mapping(entity="sales_order", fields={"lines": {"each": "items", "fields": {"sku": "sku"}}})
+    fields = cleanse(event("c", "0/10", {"items": [{"sku": "A"}, {"sku": "B"}]}), {"id": "1"}, orders).fields
+    assert fields is not None
+    assert fields["lines"] == [{"line_number": 1, "sku": "A"}, {"line_number": 2, "sku": "B"}]
