@@ -96,7 +96,9 @@ def in_process(data: DataSet) -> tuple[dict[str, str], set[str], Harness]:
             harness.change(change.source, change.key, change.row, ts=change.ts_ms)
         except InvalidRecord:
             refused.add(f"{change.source}:{change.key}")
-    linked = {ref: link["g"] for ref, link in harness.tables.links.items() if link["g"]}
+    links = harness.tables.links
+    assert isinstance(links, dict)
+    linked = {ref: link["g"] for ref, link in links.items() if link["g"]}
     return linked, refused, harness
 
 
