@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +185,44 @@ def test_refused_record_is_rejected_and_rest_written(target: PostgresTarget, dat
     assert rejected[0].error_class == "CheckViolation"
     assert row(database, "c1") is not None and row(database, "c3") is not None
     assert row(database, "c2") is None
+
+
+def test_every_canonical_entity_gets_a_typed_table(database: str) -> None:
+    tables = {"customer": "customers", "product": "products", "sales_order": "orders", "inventory_level": "stock"}
+    sink = PostgresTarget(PostgresSink(kind="postgres", dsn=SecretStr(database), tables=tables))
+    sink.setup()
+    order = {
+        "id": "o1",
+        "version": 1,
+        "order_number": "SO-1",
+        "customer_id": "c1",
+        "status": "open",
+        "order_date": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "currency": "EUR",
+        "total_amount": Decimal("1234.5000"),
+        "lines": [{"line_number": 1, "product_id": "p1", "quantity": Decimal("2.000"), "unit_price": None}],
+        "deleted": False,
+        "xrefs": {"erp": "5"},
+        "links": ["erp.sales_orders:5"],
+        "origin": "erp",
+        "updated_at": 1_700_000_000_000,
+        "merged_into": None,
+    }
+    try:
+        assert sink.write([SinkRecord("sales_order", "o1", order, "canonical.sales_order", 0, 1, b"o1", None)]) == []
+    finally:
+        sink.close()
+    with psycopg.connect(database) as conn:
+        row = conn.execute("SELECT total_amount, order_date, lines, links FROM orders WHERE id = 'o1'").fetchone()
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders'"
+            ).fetchall()
+        )
+    assert row == (
+        Decimal("1234.5000"),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        [{"line_number": 1, "product_id": "p1", "quantity": "2.000", "unit_price": None}],
+        ["erp.sales_orders:5"],
+    )
+    assert types["total_amount"] == "numeric" and types["order_date"] == "timestamp with time zone"
