@@ -100,6 +100,10 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
     resolve = ResolveBatch(kafka, processor, serde, publisher, metrics)
 
+    @app.on_partitions_revoked.connect
+    async def forget_tables(*_: object, **__: object) -> None:
+        resolve.forget()
+
     @app.agent(raw)
     async def cleanse_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(processor.batch_size, within=0.1):

@@ -19,7 +19,7 @@ from processors.canonical import avro_record
 from processors.cleanse import Cleansed, InvalidRecord, cleanse
 from processors.mapping import Lookups
 from processors.resolve import Output, Resolver, Tables
-from processors.staged import Staged
+from processors.staged import Cache, Staged
 from seamline.config import KafkaConfig
 from seamline.dlq import DeadLetters, Failed
 from seamline.metrics import Metrics
@@ -136,11 +136,18 @@ class ResolveBatch(_Stage):
     ) -> None:
         super().__init__(kafka, serde, publisher, metrics)
         self.processor = processor
+        self.caches = [Cache() for _ in range(4)]
+
+    def forget(self) -> None:
+        """Drop what is cached of the tables: another worker may change them once they are reassigned."""
+        for cache in self.caches:
+            cache.clear()
 
     async def process(self, records: Sequence[RawRecord], tables: Tables, in_context: Callable[[], Any]) -> None:
         """Resolve a batch; publish and flush its outputs, then write the tables (`in_context` readies them)."""
         started = time.perf_counter()
-        staged = Tables(*(Staged(table) for table in (tables.golden, tables.links, tables.index, tables.held)))
+        parts = (tables.golden, tables.links, tables.index, tables.held)
+        staged = Tables(*(Staged(table, cache) for table, cache in zip(parts, self.caches, strict=True)))
         resolver = Resolver(self.processor, staged)
         in_context()
         for record in records:

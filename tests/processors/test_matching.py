@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.processors.companies import DataSet, companies, pairwise
 
 from processors.cleanse import InvalidRecord
 from seamline.config import KafkaConfig
@@ -24,6 +23,7 @@ from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic
 from tests.conftest import wait_until
+from tests.processors.companies import DataSet, companies, pairwise
 from tests.processors.raw_events import RawChange, publish
 from tests.processors.resolving import Harness
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
