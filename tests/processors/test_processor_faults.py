@@ -1,0 +1,242 @@
+"""The processor as real processes on the real stack: SIGKILL at random points, lost RocksDB state, rebalances.
+
+Raw changes are published straight to the source topics; after each phase of tests/processors/fault_stream.py
+the canonical topics must hold what the in-process Harness computes from the same changes.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from processors.canonical import avro_record
+from seamline.config import KafkaConfig
+from seamline.kafka_settings import client_settings
+from seamline.local_pipeline import free_port
+from seamline.serde import AvroSerde
+from seamline.supervisor import Supervisor
+from seamline.topic_reader import read_to_end
+from seamline.topics import canonical_topic, dlq_topic, identity_topic
+from tests.conftest import wait_until
+from tests.processors.fault_stream import Phase, fault_stream
+from tests.processors.raw_events import publish
+
+pytestmark = pytest.mark.slow
+
+ENTITIES = ("customer", "product", "sales_order")
+VOLATILE = ("version", "updated_at", "origin")
+
+
+def write_config(path: Path, kafka: KafkaConfig, processor: dict[str, Any], app_id: str, data_dir: Path) -> Path:
+    kafka_section = kafka.model_dump(include={"bootstrap_servers", "schema_registry_url", "topic_prefix"})
+    section = {**processor, "app_id": app_id, "data_dir": str(data_dir), "metrics_port": free_port()}
+    section["batch_size"] = 100
+    path.write_text(yaml.safe_dump({"kafka": kafka_section, "processor": section}, allow_unicode=True))
+    return path
+
+
+class Canonical:
+    """The canonical topics read to their end: the final record of every live key, and every version seen."""
+
+    def __init__(self, kafka: KafkaConfig) -> None:
+        self.kafka = kafka
+        self.serde = AvroSerde(kafka)
+
+    def read(self) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        live: dict[str, dict[str, Any]] = {}
+        history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for entity in ENTITIES:
+            topic = canonical_topic(self.kafka, entity)
+            for message in read_to_end(self.kafka, topic):
+                key = f"{entity}/{self.serde.decode(topic, message.key(), key=True)}"
+                value = self.serde.decode(topic, message.value())
+                if value is None:
+                    live.pop(key, None)
+                else:
+                    live[key] = value
+                    history[key].append(value)
+        return live, history
+
+
+def content(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Records without their volatile fields; lines without the null fields the Avro reader fills in."""
+    result = {}
+    for key, record in records.items():
+        kept = {k: v for k, v in record.items() if k not in VOLATILE}
+        if kept.get("lines"):
+            kept["lines"] = [{k: v for k, v in line.items() if v is not None} for line in kept["lines"]]
+        result[key] = kept
+    return result
+
+
+def difference(expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]]) -> list[str]:
+    """What differs between the Harness's records (as the Avro serde writes them) and the topics'."""
+    want = content({key: avro_record(key.split("/")[0], record) for key, record in expected.items()})
+    got = content(actual)
+    problems = [f"missing {key}" for key in sorted(want.keys() - got.keys())]
+    problems += [f"unexpected {key}: {got[key]}" for key in sorted(got.keys() - want.keys())]
+    problems += [
+        f"{key}: want {want[key]}, got {got[key]}" for key in sorted(want) if key in got and want[key] != got[key]
+    ]
+    return problems
+
+
+def wait_for_state(canonical: Canonical, expected: dict[str, dict[str, Any]], alive: list[Supervisor]) -> float:
+    """Wait (bounded) until the canonical topics hold `expected`; seconds waited."""
+    started = time.monotonic()
+    problems: list[str] = []
+
+    def reached() -> bool:
+        for supervisor in alive:
+            crashed = supervisor.crashed()
+            assert not crashed, f"processor exited: {crashed}\n" + "\n".join(map(supervisor.log_tail, crashed))
+        nonlocal problems
+        problems = difference(expected, canonical.read()[0])
+        return not problems
+
+    try:
+        wait_until(reached, 150, "the canonical topics to match the Harness", interval=2.0)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}: {len(problems)} differences\n" + "\n".join(problems[:15])) from None
+    return time.monotonic() - started
+
+
+def assert_versions_consistent(history: dict[str, list[dict[str, Any]]]) -> None:
+    """Per key, versions never go down, and one version of a key always stands for the same record."""
+    for key, records in history.items():
+        versions = [record["version"] for record in records]
+        assert versions == sorted(versions), f"{key}: versions went down: {versions}"
+        by_version: dict[int, dict[str, Any]] = {}
+        for record in records:
+            assert by_version.setdefault(record["version"], record) == record, f"{key} v{record['version']} differs"
+
+
+def assert_no_dead_letters(kafka: KafkaConfig) -> None:
+    for stage in ("cleanse", "resolve"):
+        letters = list(read_to_end(kafka, dlq_topic(kafka, stage)))
+        assert letters == [], f"{len(letters)} dead letters in dlq.{stage}: {[m.headers() for m in letters[:3]]}"
+
+
+def identity_end(kafka: KafkaConfig) -> int:
+    """The end offset of the one-partition identity topic: how far the cleanse stage has come."""
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"faults-{uuid.uuid4()}"}))
+    try:
+        return int(consumer.get_watermark_offsets(TopicPartition(identity_topic(kafka), 0), timeout=15)[1])
+    except KafkaException:  # not created yet: the processor creates it when it starts
+        return 0
+    finally:
+        consumer.close()
+
+
+def chunks(phase: Phase, size: int) -> list[list[Any]]:
+    return [phase.changes[i : i + size] for i in range(0, len(phase.changes), size)]
+
+
+@pytest.mark.xfail(
+    strict=False,  # intermittent: it depends on where the kills land, so a pass must not fail the run
+    reason="after a SIGKILL and a restart with the RocksDB state deleted, the deletes phase left deleted orders "
+    "live and order customer_id references stale (seen 1 run in 2): the tables recovered from the changelogs "
+    "do not match the committed identity-topic offsets (processors/app.py, processors/batch.py)",
+)
+def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(kafka: KafkaConfig, tmp_path: Path) -> None:
+    rng = random.Random(20240607)
+    processor, phases = fault_stream(seed=3, scale=2)
+    data_dir = tmp_path / "state"
+    config = write_config(tmp_path / "p.yaml", kafka, processor, f"{kafka.topic_prefix}faults-kill", data_dir)
+    supervisor = Supervisor(config, tmp_path / "logs", {"processor": ["process"]})
+    canonical = Canonical(kafka)
+    batches = [(index, chunk) for index, phase in enumerate(phases) for chunk in chunks(phase, 150)]
+    kill_after = set(rng.sample(range(len(batches)), 5))
+    wipe_at = rng.choice(sorted(kill_after))
+    kills, wipes, waits = 0, 0, []
+    since_start = 0
+    supervisor.start("processor")
+    try:
+        for position, (index, chunk) in enumerate(batches):
+            publish(kafka, chunk)
+            if position in kill_after:
+                # Kill while it works: once this run of the processor has cleansed something new, at a random moment.
+                progressed = lambda floor=since_start: identity_end(kafka) > floor  # noqa: E731
+                wait_until(progressed, 90, "the restarted processor to make progress")
+                time.sleep(rng.uniform(0.0, 1.5))
+                supervisor.kill("processor")
+                kills += 1
+                if position == wipe_at:
+                    shutil.rmtree(data_dir)  # the tables must come back from their changelog topics
+                    wipes += 1
+                since_start = identity_end(kafka)
+                supervisor.start("processor")
+            if position + 1 == len(batches) or batches[position + 1][0] != index:
+                waits.append(round(wait_for_state(canonical, phases[index].expected, [supervisor]), 1))
+        live, history = canonical.read()
+        assert difference(phases[-1].expected, live) == []
+        assert_versions_consistent(history)
+        assert_no_dead_letters(kafka)
+    finally:
+        supervisor.stop_all()
+    changes = sum(len(phase.changes) for phase in phases)
+    print(f"\n{changes} changes, {kills} SIGKILLs ({wipes} with the state deleted), phase waits {waits}s")
+    assert kills == 5 and wipes == 1
+
+
+def group_members(kafka: KafkaConfig, group: str) -> dict[str, int]:
+    """Member id -> number of partitions assigned, from the broker's view of the consumer group."""
+    admin = AdminClient(client_settings(kafka, "admin"))
+    description = admin.describe_consumer_groups([group])[group].result(timeout=15)
+    return {member.member_id: len(member.assignment.topic_partitions) for member in description.members}
+
+
+def test_two_workers_share_the_work_and_survive_a_rebalance(kafka: KafkaConfig, tmp_path: Path) -> None:
+    processor, phases = fault_stream(seed=5, scale=1)
+    app_id = f"{kafka.topic_prefix}faults-pair"
+    workers = {
+        name: Supervisor(
+            write_config(tmp_path / f"{name}.yaml", kafka, processor, app_id, tmp_path / f"state-{name}"),
+            tmp_path / "logs",
+            {name: ["process"]},
+        )
+        for name in ("a", "b")
+    }
+    canonical = Canonical(kafka)
+    try:
+        for name, worker in workers.items():
+            worker.start(name)
+        publish(kafka, phases[0].changes)
+        members: dict[str, int] = {}
+
+        def both_assigned() -> bool:
+            nonlocal members
+            members = group_members(kafka, app_id)
+            return len(members) == 2 and all(members.values())
+
+        wait_until(both_assigned, 90, "two members with partitions in the consumer group", interval=2.0)
+        wait_for_state(canonical, phases[0].expected, list(workers.values()))
+
+        stopped = workers["b"].children.pop("b")
+        stopped.send_signal(signal.SIGTERM)
+        assert stopped.wait(60) is not None
+        publish(kafka, phases[1].changes)
+        wait_for_state(canonical, phases[1].expected, [workers["a"]])
+
+        workers["b"].start("b")
+        publish(kafka, phases[2].changes)
+        wait_until(both_assigned, 90, "the restarted worker back in the group", interval=2.0)
+        wait_for_state(canonical, phases[2].expected, list(workers.values()))
+        live, history = canonical.read()
+        assert difference(phases[-1].expected, live) == []
+        assert_versions_consistent(history)
+        assert_no_dead_letters(kafka)
+    finally:
+        for worker in workers.values():
+            worker.stop_all()
