@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import faust
 from faust.streams import _current_event
@@ -17,6 +19,7 @@ from faust.types import EventT
 
 from processors.batch import CleanseBatch, ResolveBatch
 from processors.resolve import Tables
+from processors.staged import Prefixed
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
@@ -77,6 +80,9 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         ],
     )
 
+    # The tables are rebuilt from their changelog at every start: after a crash the local store may hold
+    # writes the changelog never received, and a changelog is the only state every worker agrees on.
+    shutil.rmtree(processor.data_dir, ignore_errors=True)
     app = faust.App(
         processor.app_id,
         **faust_settings(kafka),
@@ -94,8 +100,9 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     identity = app.topic(
         identity_topic(kafka), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
-    # One partition, like the identity topic they are co-partitioned with.
-    tables = Tables(*(app.Table(name, default=None, key_type=str, partitions=1) for name in TABLES))
+    # The identity state: one table of one partition, like the identity topic it is co-partitioned with.
+    state = app.Table("identity", default=None, key_type=str, partitions=1)
+    tables = Tables(*(Prefixed(state, f"{name}:") for name in TABLES))
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
     resolve = ResolveBatch(kafka, processor, serde, publisher, metrics)
@@ -112,7 +119,8 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     @app.agent(identity)
     async def resolve_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(processor.batch_size, within=0.1):
-            await _guarded(resolve.process([_Record(e) for e in events], tables, _context(events)))
+            batch = [_Record(event) for event in events]
+            await _guarded(resolve.process(batch, tables, _context(events), partial(_changelog_written, app)))
 
     return app
 
@@ -129,6 +137,13 @@ def _context(events: Sequence[EventT]) -> Callable[[], None]:
         _current_event.set(last)
 
     return in_context
+
+
+async def _changelog_written(app: faust.App) -> None:
+    """Wait until every table write so far is in its changelog (Faust's own flush may stop at a 0.1 s lull)."""
+    while app.producer.buffer.size:
+        await app.producer.buffer.flush()
+    await app.producer.flush()
 
 
 async def _guarded(batch: Awaitable[None]) -> None:

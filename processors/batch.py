@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from processors.canonical import avro_record
@@ -143,8 +143,21 @@ class ResolveBatch(_Stage):
         for cache in self.caches:
             cache.clear()
 
-    async def process(self, records: Sequence[RawRecord], tables: Tables, in_context: Callable[[], Any]) -> None:
-        """Resolve a batch; publish and flush its outputs, then write the tables (`in_context` readies them)."""
+    async def process(
+        self,
+        records: Sequence[RawRecord],
+        tables: Tables,
+        in_context: Callable[[], Any],
+        durable: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Resolve a batch; publish and flush its outputs, then write the tables and wait until `durable()`.
+
+        `in_context` readies the tables for writing; `durable` returns once the tables' changelog holds
+        every write. The tables share one changelog partition, written in the order index, held, golden,
+        links: a change whose link reached the changelog has all its state there, a golden record whose
+        published version did has its index entries there, and anything after the last write that made it
+        is resolved again after a crash, which is idempotent.
+        """
         started = time.perf_counter()
         parts = (tables.golden, tables.links, tables.index, tables.held)
         staged = Tables(*(Staged(table, cache) for table, cache in zip(parts, self.caches, strict=True)))
@@ -162,9 +175,10 @@ class ResolveBatch(_Stage):
             for output in outputs:
                 self._publish(output)
         await self._flush()
-        for table in (staged.golden, staged.links, staged.index, staged.held):
+        for table in (staged.index, staged.held, staged.golden, staged.links):
             assert isinstance(table, Staged)
             table.commit(in_context)
+        await durable()
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 

@@ -333,6 +333,7 @@ class Resolver:
         for ref, member in state["m"].items():
             firsts[member["s"]] = min(firsts.get(member["s"], (member["ft"], ref)), (member["ft"], ref))
         xrefs = {system: ref.split(":", 1)[1] for system, (_, ref) in sorted(firsts.items())}
+        self._track_references(entity, state["id"], fields)
         links = sorted(state["m"])
         previous = state["r"]
         unchanged = previous is not None and previous["xrefs"] == xrefs and previous["links"] == links
@@ -354,7 +355,6 @@ class Resolver:
         state["r"] = record
         self.tables.golden[state["id"]] = state
         step.outputs.append(Output(f"canonical.{entity}", state["id"], record))
-        self._track_references(entity, state["id"], fields)
         if rules.fuzzy is not None:
             step.outputs += self._suggest(state, record)
 

@@ -66,3 +66,22 @@ class Staged:
             self.cache[key] = value
         self._values.clear()
         self._written.clear()
+
+
+class Prefixed:
+    """One of several tables kept in a single table, its keys prefixed: their writes share one changelog
+    partition, so they reach it in the order they were made."""
+
+    def __init__(self, table: Table, prefix: str) -> None:
+        self.table = table
+        self.prefix = prefix
+
+    def get(self, key: str) -> Any:
+        """The value of a key, or None."""
+        return self.table.get(self.prefix + key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[self.prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[self.prefix + key]

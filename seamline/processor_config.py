@@ -113,7 +113,11 @@ class ProcessorConfig(Section):
     """The Faust stream processor."""
 
     app_id: str = Field("seamline-processor", description="Faust app id: consumer group and changelog prefix.")
-    data_dir: Path = Field(Path("/var/tmp/seamline/processor"), description="Where the RocksDB table stores live.")
+    data_dir: Path = Field(
+        Path("/var/tmp/seamline/processor"),
+        description="Where the RocksDB table stores live; emptied at start: the tables are rebuilt from their "
+        "changelog.",
+    )
     mappings: list[EntityMapping] = Field(min_length=1, description="Source object to canonical entity mappings.")
     identity: dict[Entity, IdentityRules] = Field(
         default_factory=dict,
