@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from sandbox.erp import COUNTRY_CODES
 from sandbox.salesforce import SalesforceSim
@@ -41,7 +42,8 @@ def crm_from_erp(
     `conn` must be autocommit; the ERP update of crm_opportunity_id is one transaction per order.
     """
     rng = random.Random(seed)
-    customers = conn.execute(
+    read = conn.cursor(row_factory=tuple_row)
+    customers = read.execute(
         "SELECT id, full_name, email, phone, country_code, vat_id, street, postcode, city FROM customers "
         "WHERE email NOT LIKE '%%@' ORDER BY id"
     ).fetchall()
@@ -53,7 +55,7 @@ def crm_from_erp(
     sim.insert_many(
         "Account", [{"Name": f"Prospect {rng.randint(100, 999)} GmbH", "Type": "Prospect"} for _ in range(prospects)]
     )
-    materials = conn.execute(
+    materials = read.execute(
         "SELECT material_number, description, base_unit, active FROM materials ORDER BY id"
     ).fetchall()
     product_ids = sim.insert_many(
@@ -70,7 +72,7 @@ def crm_from_erp(
         ],
     )
     products = {row[0]: product for row, product in zip(materials, product_ids, strict=True)}
-    orders = conn.execute(
+    orders = read.execute(
         "SELECT id, order_number, customer_id, status, order_date, currency, total FROM sales_orders "
         "WHERE crm_opportunity_id IS NULL ORDER BY id"
     ).fetchall()
@@ -132,11 +134,15 @@ def _opportunity(
 
 def buyers(conn: psycopg.Connection, limit: int = 100) -> list[Buyer]:
     """Shop buyers: ERP customers with a valid e-mail, billing to their ERP address."""
-    rows = conn.execute(
-        "SELECT full_name, email, street, postcode, city, country_code FROM customers "
-        "WHERE email NOT LIKE '%%@' AND street IS NOT NULL ORDER BY id LIMIT %s",
-        (limit,),
-    ).fetchall()
+    rows = (
+        conn.cursor(row_factory=tuple_row)
+        .execute(
+            "SELECT full_name, email, street, postcode, city, country_code FROM customers "
+            "WHERE email NOT LIKE '%%@' AND street IS NOT NULL ORDER BY id LIMIT %s",
+            (limit,),
+        )
+        .fetchall()
+    )
     made = []
     for name, email, street, postcode, city, country in rows:
         first, _, last = " ".join(name.split()).rpartition(" ")
@@ -147,7 +153,9 @@ def buyers(conn: psycopg.Connection, limit: int = 100) -> list[Buyer]:
 
 def items(conn: psycopg.Connection) -> list[Item]:
     """Shop items: the ERP's active materials, by material number (the SKU), at list price."""
-    rows = conn.execute(
-        "SELECT material_number, description, list_price FROM materials WHERE active ORDER BY id"
-    ).fetchall()
+    rows = (
+        conn.cursor(row_factory=tuple_row)
+        .execute("SELECT material_number, description, list_price FROM materials WHERE active ORDER BY id")
+        .fetchall()
+    )
     return [Item(sku, text, price) for sku, text, price in rows]
