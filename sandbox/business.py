@@ -1,4 +1,4 @@
-"""The sample business across its systems: CRM records and shop buyers derived from the sample ERP's rows.
+"""The sample business across its systems: the CRM's records derived from the sample ERP's rows.
 
 The CRM (the Salesforce simulation) knows most ERP customers as Accounts carrying the ERP customer number
 (an external id) and some prospects the ERP does not have; their people are Contacts with the ERP's
@@ -8,7 +8,10 @@ won in the CRM: each has an Opportunity with the ERP order number, and the order
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,9 +19,7 @@ from decimal import Decimal
 import psycopg
 from psycopg.rows import tuple_row
 
-from sandbox.erp import COUNTRY_CODES
 from sandbox.salesforce import SalesforceSim
-from sandbox.shop import Buyer, Item
 
 _UNITS = {"PC": "Each", "KG": "Kilogram", "M": "Meter"}
 _STAGE = {"open": "Negotiation", "confirmed": "Closed Won", "shipped": "Closed Won", "cancelled": "Closed Lost"}
@@ -132,30 +133,26 @@ def _opportunity(
     }
 
 
-def buyers(conn: psycopg.Connection, limit: int = 100) -> list[Buyer]:
-    """Shop buyers: ERP customers with a valid e-mail, billing to their ERP address."""
-    rows = (
-        conn.cursor(row_factory=tuple_row)
-        .execute(
-            "SELECT full_name, email, street, postcode, city, country_code FROM customers "
-            "WHERE email NOT LIKE '%%@' AND street IS NOT NULL ORDER BY id LIMIT %s",
-            (limit,),
-        )
-        .fetchall()
-    )
-    made = []
-    for name, email, street, postcode, city, country in rows:
-        first, _, last = " ".join(name.split()).rpartition(" ")
-        code = COUNTRY_CODES.get(country, country)
-        made.append(Buyer(email.lower(), first, last, " ".join(name.split()), street, postcode, city, code))
-    return made
+def main() -> None:
+    """`python -m sandbox.business`: serve the CRM filled from the sample ERP; move an Opportunity now and then."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--erp-dsn", required=True, help="the sample ERP (its orders get their Opportunity Ids)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--change-every", type=float, default=5.0, help="seconds between CRM changes")
+    args = parser.parse_args()
+    sim, rng = SalesforceSim(), random.Random(7)
+    with psycopg.connect(args.erp_dsn, autocommit=True) as conn:
+        ids = crm_from_erp(sim, conn)
+    url = sim.start(args.port)
+    print(json.dumps({"login_url": url, "client_id": sim.client_id, "opportunities": len(ids.opportunities)}))
+    deals = list(ids.opportunities.values())
+    try:
+        while deals:
+            time.sleep(args.change_every)
+            sim.update("Opportunity", rng.choice(deals), {"StageName": rng.choice(["Negotiation", "Closed Won"])})
+    except KeyboardInterrupt:
+        sim.stop()
 
 
-def items(conn: psycopg.Connection) -> list[Item]:
-    """Shop items: the ERP's active materials, by material number (the SKU), at list price."""
-    rows = (
-        conn.cursor(row_factory=tuple_row)
-        .execute("SELECT material_number, description, list_price FROM materials WHERE active ORDER BY id")
-        .fetchall()
-    )
-    return [Item(sku, text, price) for sku, text, price in rows]
+if __name__ == "__main__":
+    main()

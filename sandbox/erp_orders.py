@@ -1,6 +1,7 @@
 """The sample ERP's materials, sales orders (with their lines) and stock: tables, sample rows, a change stream.
 
-The change stream moves orders through their life as the ERP would, one transaction per step: an order is
+The change stream moves orders through their life as the ERP would, one transaction per step (and now and
+then reprices a material or adds one): an order is
 entered with its lines and reserves stock, is confirmed, has lines changed while open, ships (stock leaves
 the plant), is cancelled (the reservation is released) or deleted while open (its lines first). The order
 total always equals the sum of its lines and `quantity_reserved` the open quantity of live orders.
@@ -9,7 +10,7 @@ total always equals the sum of its lines and `quantity_reserved` the open quanti
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import psycopg
@@ -261,6 +262,23 @@ class OrderBook:
             (quantity, material, code),
         )
 
+    def reprice(self, material: int) -> None:
+        """A new list price (within ±10 %) for a material."""
+        factor = Decimal(100 + self.rng.randint(-10, 10)) / 100
+        self.conn.execute(
+            "UPDATE materials SET list_price = round(list_price * %s, 2), updated_at = now() WHERE id = %s",
+            (factor, material),
+        )
+
+    def add_material(self) -> int:
+        """A new material (the next material number) with stock in every plant; returns its id."""
+        count = self.conn.execute("SELECT count(*) FROM materials").fetchone()
+        made = materials(int(count[0]) + 1 if count else 1, seed=self.rng.randrange(10**6))[-1]
+        taken = self.conn.execute("SELECT max(material_number) FROM materials").fetchone()
+        if taken and taken[0] and taken[0] >= made.material_number:
+            made = replace(made, material_number=f"MAT-{int(taken[0].removeprefix('MAT-')) + 1}")
+        return insert_materials(self.conn, [made])[0]
+
     def _add_line(self, order: int, number: int, material: int, quantity: Decimal, price: Decimal) -> None:
         self.conn.execute(
             "INSERT INTO sales_order_lines (order_id, line_no, material_id, quantity, unit_price, amount) "
@@ -303,8 +321,8 @@ class OrderBook:
 class OrderStream:
     """Applies random order-to-cash steps (see the module docstring), each in one transaction."""
 
-    STEPS = ("enter", "confirm", "change_quantity", "ship", "cancel", "delete", "restock")
-    WEIGHTS = (5, 4, 3, 3, 1, 1, 1)
+    STEPS = ("enter", "confirm", "change_quantity", "ship", "cancel", "delete", "restock", "reprice", "add_material")
+    WEIGHTS = (5, 4, 3, 3, 1, 1, 1, 1, 0.3)
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
@@ -314,6 +332,17 @@ class OrderStream:
     def step(self) -> str:
         """Apply one step and return its name (a step with nothing to act on enters an order instead)."""
         kind = self.rng.choices(self.STEPS, weights=self.WEIGHTS)[0]
+        if kind == "add_material":
+            self.book.add_material()
+            self.counts[kind] += 1
+            return kind
+        if kind == "reprice":
+            row = self.book.conn.execute("SELECT id FROM materials ORDER BY random() LIMIT 1").fetchone()
+            if row is not None:
+                self.book.reprice(row[0])
+                self.counts[kind] += 1
+                return kind
+            kind = "enter"
         if kind == "restock":
             row = self.book.conn.execute("SELECT material_id, plant FROM stock ORDER BY random() LIMIT 1").fetchone()
             if row is not None:

@@ -9,8 +9,11 @@ data, so shop orders name the same customers (by e-mail) and products (by SKU) a
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +22,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg.rows import tuple_row
 
+from sandbox.erp import COUNTRY_CODES
 from sandbox.webhook_senders import deliver, shopify_headers
 
 _COUNTRIES = {
@@ -161,3 +167,59 @@ def send(
     """
     payload, delivery = body(order), delivery_id or str(uuid.uuid4())
     return deliver(client, path, payload, lambda: shopify_headers(secret, payload, delivery, topic))
+
+
+def buyers(conn: psycopg.Connection, limit: int = 100) -> list[Buyer]:
+    """Shop buyers: ERP customers with a valid e-mail, billing to their ERP address."""
+    rows = (
+        conn.cursor(row_factory=tuple_row)
+        .execute(
+            "SELECT full_name, email, street, postcode, city, country_code FROM customers "
+            "WHERE email NOT LIKE '%%@' AND street IS NOT NULL ORDER BY id LIMIT %s",
+            (limit,),
+        )
+        .fetchall()
+    )
+    made = []
+    for name, email, street, postcode, city, country in rows:
+        first, _, last = " ".join(name.split()).rpartition(" ")
+        code = COUNTRY_CODES.get(country, country)
+        made.append(Buyer(email.lower(), first, last, " ".join(name.split()), street, postcode, city, code))
+    return made
+
+
+def items(conn: psycopg.Connection) -> list[Item]:
+    """Shop items: the ERP's active materials, by material number (the SKU), at list price."""
+    rows = (
+        conn.cursor(row_factory=tuple_row)
+        .execute("SELECT material_number, description, list_price FROM materials WHERE active ORDER BY id")
+        .fetchall()
+    )
+    return [Item(sku, text, price) for sku, text, price in rows]
+
+
+def main() -> None:
+    """`python -m sandbox.shop`: post signed orders/create and orders/updated webhooks for the ERP's customers."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8080", help="the webhook source")
+    parser.add_argument("--path", default="/shopify/orders")
+    parser.add_argument("--erp-dsn", required=True, help="the sample ERP, for buyers and SKUs")
+    parser.add_argument("--orders", type=int, default=20)
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between deliveries")
+    args = parser.parse_args()
+    secret = os.environ.get("SHOPIFY_CLIENT_SECRET")
+    if not secret:
+        raise SystemExit("set SHOPIFY_CLIENT_SECRET to the secret of the shop endpoint")
+    with psycopg.connect(args.erp_dsn) as conn:
+        shop = Shop(buyers(conn), items(conn))
+    with httpx.Client(base_url=args.url, timeout=30) as client:
+        for number in range(args.orders):
+            update = number and shop.rng.random() < 0.3
+            order = shop.update() if update else shop.create()
+            send(client, args.path, secret, order, "orders/updated" if update else "orders/create")
+            print(f"{'updated' if update else 'created'} {order['name']}", flush=True)
+            time.sleep(args.every)
+
+
+if __name__ == "__main__":
+    main()

@@ -14,8 +14,7 @@ import pytest
 
 from producers.signatures import SignatureError, shopify_timestamp
 from producers.webhook import WebhookReceiver
-from sandbox import business
-from sandbox.shop import Buyer, Item, Shop, body, send
+from sandbox.shop import Buyer, Item, Shop, body, buyers, items, send
 from sandbox.webhook_senders import shopify_headers
 from seamline.config import KafkaConfig, WebhookSource
 from seamline.local_pipeline import free_port
@@ -60,10 +59,10 @@ def test_order_payloads_have_shopifys_shape_and_are_seeded() -> None:
 def test_buyers_and_items_come_from_the_erp(database: str) -> None:
     filled_erp(database)
     with psycopg.connect(database) as conn:
-        buyers, items = business.buyers(conn), business.items(conn)
+        erp_buyers, erp_items = buyers(conn), items(conn)
         emails = {row[0].lower() for row in conn.execute("SELECT email FROM customers")}
         skus = {row[0] for row in conn.execute("SELECT material_number FROM materials")}
-    shop = Shop(buyers, items, seed=5)
+    shop = Shop(erp_buyers, erp_items, seed=5)
     for _ in range(20):
         order = shop.create()
         assert order["email"] in emails
