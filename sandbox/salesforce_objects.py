@@ -111,8 +111,15 @@ def object_names() -> list[str]:
 
 
 def defaults(obj: str) -> dict[str, Any]:
-    """Values a new record gets when the insert leaves them out: non-nillable booleans are false."""
-    return {name: False for name, kind, nillable, _ in _OBJECTS[obj][1] if kind == "boolean" and not nillable}
+    """Values a new record gets when the insert leaves them out: non-nillable booleans are false and
+    CurrencyIsoCode is the org's corporate currency (the first of CURRENCIES)."""
+    fields = {name: (kind, nillable) for name, kind, nillable, _ in _OBJECTS[obj][1]}
+    made: dict[str, Any] = {
+        name: False for name, (kind, nillable) in fields.items() if kind == "boolean" and not nillable
+    }
+    if "CurrencyIsoCode" in fields:
+        made["CurrencyIsoCode"] = CURRENCIES[0]
+    return made
 
 
 def field_types(obj: str) -> dict[str, str]:

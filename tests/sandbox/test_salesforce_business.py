@@ -112,11 +112,14 @@ def test_helpers_update_and_delete_the_new_objects(sim: SalesforceSim, client: h
             "CurrencyIsoCode": "EUR",
         },
     )
+    assert sim.record("Opportunity", sim.insert("Opportunity", {"Name": "Other"}))["CurrencyIsoCode"] == "EUR"
     sim.update("Opportunity", deal, {"StageName": "Closed Won", "Amount": 1200.5})
     sim.delete("Product2", product)
     live = client.get(f"{DATA}/query", params={"q": "SELECT Id FROM Product2"}).json()
     everything = client.get(f"{DATA}/queryAll", params={"q": "SELECT Id, IsDeleted FROM Product2"}).json()
-    won = client.get(f"{DATA}/query", params={"q": "SELECT StageName, Amount FROM Opportunity"}).json()["records"][0]
+    won = client.get(
+        f"{DATA}/query", params={"q": f"SELECT StageName, Amount FROM Opportunity WHERE Id = '{deal}'"}
+    ).json()["records"][0]
     assert live["totalSize"] == 0 and everything["records"][0]["IsDeleted"] is True
     assert (won["StageName"], won["Amount"]) == ("Closed Won", 1200.5)
     with pytest.raises(KeyError, match="no field"):
