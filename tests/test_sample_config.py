@@ -6,22 +6,32 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from pydantic import SecretStr
 
 from processors.mapping import map_row
+from producers.postgres_cdc import PostgresCdc
 from producers.salesforce_types import typed_row
+from producers.source import Checkpoint
 from producers.webhook_payloads import json_change
 from sandbox.business import crm_from_erp
+from sandbox.erp_orders import OrderBook, OrderStream
 from sandbox.salesforce import SalesforceSim
 from sandbox.salesforce_objects import field_types
 from sandbox.shop import Buyer, Item, Shop, body
 from sandbox.webhook_senders import shopify_headers
-from seamline.config import WebhookSource
+from seamline.config import PostgresCdcSource, WebhookSource
+from seamline.events import Change
+from seamline.local_pipeline import drop_slot
+from seamline.metrics import Metrics
+from seamline.stack import StackInfo
+from tests.producers.draining import idle, take
 from tests.sample_business import CONFIG, SECRETS, business_config
 from tests.sandbox.erp_fixtures import filled_erp
 
@@ -93,3 +103,38 @@ def test_every_mapping_maps_a_sample_row_of_its_object(database: str, monkeypatc
     assert shop_order["order_number"] == "#1001" and shop_order["status"] == "open"
     assert [line["product_id"] for line in shop_order["lines"]] == ["MAT-100001"]
     assert mapped["erp.sales_order_lines"]["line_number"] == 1
+
+
+@pytest.mark.slow
+def test_erp_rows_as_postgres_cdc_publishes_them_map(
+    stack: StackInfo, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = business_config(monkeypatch)
+    assert config.processor is not None
+    mappings = {mapping.source: mapping for mapping in config.processor.mappings}
+    source = config.sources["erp"]
+    assert isinstance(source, PostgresCdcSource)
+    filled_erp(database, orders=5)
+    slot, publication = f"slot_{uuid.uuid4().hex[:12]}", f"pub_{uuid.uuid4().hex[:12]}"
+    settings = {"dsn": SecretStr(database), "slot": slot, "publication": publication}
+    cdc = PostgresCdc("erp", source.model_copy(update=settings), Metrics.create())
+    try:
+        cdc.setup(None)
+        changes = cdc.changes()
+        items = take(changes, lambda got: any(isinstance(i, Checkpoint) and i.snapshot_done for i in got), 60)
+        with psycopg.connect(database, autocommit=True) as conn:
+            stream = OrderStream(OrderBook(conn, seed=4))
+            for _ in range(40):
+                stream.step()
+        items += idle(changes, 3)
+    finally:
+        cdc.close()
+        drop_slot(stack.postgres_dsn, slot)
+    published = [item for item in items if isinstance(item, Change)]
+    assert {change.object for change in published} == set(source.tables)
+    assert {"c", "u", "d"} <= {change.op for change in published}
+    for change in published:
+        row = change.after if change.after is not None else change.before
+        assert row is not None
+        mapping = mappings[f"erp.{change.object}"]
+        map_row(mapping.fields, row, config.processor.lookups)
