@@ -35,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import soql
-from sandbox.salesforce_objects import DEFAULT_OWNER, describe, field_types, object_names, record_id
+from sandbox.salesforce_objects import DEFAULT_OWNER, defaults, describe, field_types, object_names, record_id
 
 MIN_BATCH, MAX_BATCH = 200, 2000
 ORG_ID = "00D5g000000SeamAAA"
@@ -92,9 +92,10 @@ class SalesforceSim:
                 self._check_fields(obj, fields)
                 self._numbers += 1
                 record: dict[str, Any] = {name: None for name in field_types(obj)}
-                record.update(IsDeleted=False, OwnerId=DEFAULT_OWNER, CreatedDate=stamp)
-                if "HasOptedOutOfEmail" in record:
-                    record["HasOptedOutOfEmail"] = False
+                record.update(defaults(obj))
+                record.update(IsDeleted=False, CreatedDate=stamp)
+                if "OwnerId" in record:
+                    record["OwnerId"] = DEFAULT_OWNER
                 record.update(fields, Id=record_id(obj, self._numbers), LastModifiedDate=stamp, SystemModstamp=stamp)
                 self._records[obj][record["Id"]] = record
                 ids.append(record["Id"])

@@ -1,4 +1,8 @@
-"""The sObjects of the Salesforce simulation (Account, Contact): describe metadata and record Ids."""
+"""The sObjects of the Salesforce simulation (Account, Contact, Opportunity, Product2): describe metadata, Ids.
+
+Field types, lengths and key prefixes follow Salesforce's Object Reference; custom fields end in __c and
+an external id field is described with externalId true.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,13 @@ _SOAP_TYPES = {
 _SYSTEM = {"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
 _AUDIT = [("CreatedDate", "datetime"), ("LastModifiedDate", "datetime"), ("SystemModstamp", "datetime")]
 
+CURRENCIES = ("EUR", "USD", "CNY", "BDT", "CHF")
+"""The org's active currencies (multi-currency org): the CurrencyIsoCode picklist."""
+STAGES = ("Prospecting", "Negotiation", "Closed Won", "Closed Lost")
+"""The Opportunity sales process of the sample org: the StageName picklist."""
+UNITS_OF_MEASURE = ("Each", "Kilogram", "Meter")
+"""The Product2 QuantityUnitOfMeasure picklist of the sample org."""
+
 # object -> (key prefix, [(field, type, nillable, extra)])
 _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
     "Account": (
@@ -33,7 +44,12 @@ _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
             ("Phone", "phone", True, {"length": 40}),
             ("Website", "url", True, {"length": 255}),
             ("Description", "textarea", True, {"length": 32000}),
+            ("BillingStreet", "textarea", True, {"length": 255}),
+            ("BillingPostalCode", "string", True, {"length": 20}),
+            ("BillingCity", "string", True, {"length": 40}),
             ("BillingCountry", "string", True, {"length": 80}),
+            ("VAT_Number__c", "string", True, {"length": 30, "custom": True}),
+            ("ERP_Customer_Number__c", "string", True, {"length": 20, "custom": True, "externalId": True}),
             ("Rating__c", "double", True, {"precision": 4, "scale": 2, "custom": True}),
             ("Discount__c", "percent", True, {"precision": 5, "scale": 2, "custom": True}),
             ("LastActivityDate", "date", True, {}),
@@ -56,6 +72,33 @@ _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
             ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
         ],
     ),
+    "Opportunity": (
+        "006",
+        [
+            ("Id", "id", False, {}),
+            ("IsDeleted", "boolean", False, {}),
+            ("AccountId", "reference", True, {"referenceTo": ["Account"]}),
+            ("Name", "string", False, {"length": 120}),
+            ("Amount", "currency", True, {"precision": 18, "scale": 2}),
+            ("CurrencyIsoCode", "picklist", False, {"length": 3, "picklist": list(CURRENCIES)}),
+            ("CloseDate", "date", False, {}),
+            ("StageName", "picklist", False, {"length": 40, "picklist": list(STAGES)}),
+            ("ERP_Order_Number__c", "string", True, {"length": 40, "custom": True}),
+            ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
+        ],
+    ),
+    "Product2": (
+        "01t",
+        [
+            ("Id", "id", False, {}),
+            ("IsDeleted", "boolean", False, {}),
+            ("Name", "string", False, {"length": 255}),
+            ("ProductCode", "string", True, {"length": 255}),
+            ("Description", "textarea", True, {"length": 4000}),
+            ("IsActive", "boolean", False, {}),
+            ("QuantityUnitOfMeasure", "picklist", True, {"length": 255, "picklist": list(UNITS_OF_MEASURE)}),
+        ],
+    ),
 }
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -65,6 +108,18 @@ DEFAULT_OWNER = "005000000000001AAA"
 
 def object_names() -> list[str]:
     return list(_OBJECTS)
+
+
+def defaults(obj: str) -> dict[str, Any]:
+    """Values a new record gets when the insert leaves them out: non-nillable booleans are false and
+    CurrencyIsoCode is the org's corporate currency (the first of CURRENCIES)."""
+    fields = {name: (kind, nillable) for name, kind, nillable, _ in _OBJECTS[obj][1]}
+    made: dict[str, Any] = {
+        name: False for name, (kind, nillable) in fields.items() if kind == "boolean" and not nillable
+    }
+    if "CurrencyIsoCode" in fields:
+        made["CurrencyIsoCode"] = CURRENCIES[0]
+    return made
 
 
 def field_types(obj: str) -> dict[str, str]:
@@ -123,6 +178,8 @@ def _field(name: str, kind: str, nillable: bool, extra: dict[str, Any]) -> dict[
         "scale": extra.get("scale", 0),
         "digits": extra.get("digits", 0),
         "custom": extra.get("custom", False),
+        "externalId": extra.get("externalId", False),
+        "idLookup": name == "Id" or extra.get("externalId", False),
         "createable": not system,
         "updateable": not system,
         "filterable": True,
