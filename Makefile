@@ -24,7 +24,7 @@ bench: $(STAMP)
 
 # The stream processor alone: events/s per worker and where the time goes (docs/performance.md).
 bench-processor: $(STAMP)
-	$(PY) bench/processor_bench.py --json bench-processor.json
+	$(PY) bench/processor_bench.py
 
 clean:
 	rm -rf $(VENV)

@@ -219,4 +219,5 @@ class _Generator:
             items = [
                 {"n": k, "sku": rng.choice(self.materials)[1], "q": rng.randint(1, 9)} for k in range(1, count + 1)
             ]
-            self._emit("shop.orders", str(n), {"name": f"#{n}", "email": rng.choice(self.with_email).email, "items": items})
+            email = rng.choice(self.with_email).email
+            self._emit("shop.orders", str(n), {"name": f"#{n}", "email": email, "items": items})
