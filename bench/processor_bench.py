@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import yaml
 from change_mix import PROCESSOR, Mix, generate
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
@@ -200,8 +201,6 @@ def _total(samples: Iterable[tuple[str, dict[str, str], float]], name: str, **la
 
 
 def _watermarks(kafka: KafkaConfig, topics: list[str]) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
     consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"bench-{uuid.uuid4()}"}))
     try:
         total = 0
@@ -226,6 +225,21 @@ def _done(config: Config, port: int, events: int, canonical: list[str]) -> bool:
         return False
     sent = sum(_total(samples, "seamline_events_out_total", stage="resolve", topic=topic) for topic in canonical)
     return sent > 0 and _watermarks(config.kafka, canonical) >= sent
+
+
+def _late(port: int, events: int, timeout: float) -> str:
+    """Why the run is not finished: how far each stage got, the dead letters and the held changes."""
+    try:
+        samples = _scrape(port)
+    except httpx.HTTPError as exc:
+        return f"the processor's /metrics did not answer within {timeout:.0f}s: {exc}"
+    done = {stage: int(_total(samples, "seamline_events_in_total", stage=stage)) for stage in ("cleanse", "resolve")}
+    return (
+        f"not every event reached the canonical topics within {timeout:.0f}s (raise --timeout): of {events} events "
+        f"cleanse read {done['cleanse']}, resolve read {done['resolve']}; "
+        f"{int(_total(samples, 'seamline_errors_total'))} went to a DLQ, "
+        f"{int(_total(samples, 'seamline_processor_held_records'))} are held"
+    )
 
 
 def _histogram(samples: list[tuple[str, dict[str, str], float]], stage: str) -> dict[str, Any]:
@@ -257,7 +271,7 @@ def end_to_end(config_path: Path, work_dir: Path, mix: Mix, timeout: float) -> d
             if crashed := supervisor.crashed():
                 raise SystemExit(f"the processor exited ({crashed}):\n{supervisor.log_tail('processor')}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"not every event reached the canonical topics within {timeout:.0f}s")
+                raise SystemExit(_late(port, events, timeout))
             time.sleep(0.5)
         samples = _scrape(port)
     finally:
