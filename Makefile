@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-processor clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/slice_bench.py
+
+# The stream processor alone: events/s per worker and where the time goes (docs/performance.md).
+bench-processor: $(STAMP)
+	$(PY) bench/processor_bench.py
 
 clean:
 	rm -rf $(VENV)

@@ -1,0 +1,422 @@
+"""Benchmark of the stream processor (cleanse + resolve + merge): events/s per worker and where the time goes.
+
+Publishes --events raw change events (bench/change_mix.py: customers from three systems with ~30% duplicates,
+products, orders with 1-5 lines, stock levels) to src.* topics under a unique topic prefix, then measures:
+1. in process, without Kafka: decode + cleanse (CleanseBatch.cleanse on the raw bytes), the JSON hop to the
+   identity topic, resolve (Resolver.apply over dict tables) and the Avro encoding of the canonical records,
+   per event, with a cProfile top 15 (cumulative) of each stage;
+2. end to end: one real `seamline process` worker reading the topics from the start; events/s from the first
+   canonical record to the last one (Kafka timestamps), once every event is reflected in the canonical topics,
+   with the seamline_batch_seconds histogram of its /metrics.
+Run: make bench-processor   (or: .venv/bin/python bench/processor_bench.py --help). Needs `seamline stack up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from change_mix import PROCESSOR, Mix, generate
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.table import Table
+
+from processors.batch import CleanseBatch
+from processors.canonical import avro_record
+from processors.cleanse import Cleansed
+from processors.resolve import Output, Resolver, Tables
+from seamline import stack
+from seamline.config import Config, KafkaConfig, load_config
+from seamline.events import Change
+from seamline.kafka_settings import client_settings
+from seamline.local_pipeline import free_port
+from seamline.metrics import Metrics
+from seamline.processor_config import ProcessorConfig
+from seamline.publisher import Publisher
+from seamline.serde import AvroSerde
+from seamline.supervisor import Supervisor
+from seamline.topic_reader import read_to_end
+from seamline.topics import canonical_topic, ensure_topics, source_topic
+
+TARGET = 20_000  # events/s per worker
+WARM_UP = 500
+PROFILED = 10_000
+
+
+@dataclass
+class Raw:
+    """A raw record as the processor's consumer hands it over."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def publish(kafka: KafkaConfig, mix: Mix) -> list[Raw]:
+    """Publish the changes as an untyped source would (values as text) and wait for Kafka's acks."""
+    serde, publisher = AvroSerde(kafka), Publisher(kafka)
+    ensure_topics(kafka, sorted({source_topic(kafka, *c.source.split(".", 1)) for c in mix.changes}))
+    records = []
+    start_ms = int(time.time() * 1000) - len(mix.changes)
+    try:
+        for tick, change in enumerate(mix.changes, start=1):
+            system, obj = change.source.split(".", 1)
+            topic = source_topic(kafka, system, obj)
+            event = Change(
+                system=system,
+                object=obj,
+                connector="postgres_cdc",
+                op="u",
+                key={"id": change.key},
+                before=None,
+                after={name: _text(value) for name, value in change.row.items()},
+                position=f"0/{tick:X}:0",
+                source_ts_ms=start_ms + tick,
+            )
+            value = serde.encode(topic, event.envelope())
+            key = serde.encode(topic, {"columns": event.key}, key=True)
+            publisher.send(topic, value, key=key)
+            records.append(Raw(topic, 0, tick, key, value))
+        publisher.flush()
+    finally:
+        publisher.close()
+    return records
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+# --- 1. in-process stages ----------------------------------------------------------------------------------
+
+
+def _timed(name: str, items: list[Any], work: Callable[[list[Any]], Any]) -> tuple[Any, dict[str, Any]]:
+    """Run `work` over the items once timed (after a warm-up on a few, which fills the registry caches) and
+    over up to PROFILED items under cProfile; the result of the timed run and the figures."""
+    work(items[:WARM_UP])
+    # The inputs of every stage are resident here, not in a worker; moving them out of the cyclic GC's reach
+    # keeps its passes from growing with N, as they do not in a worker whose state lives in RocksDB.
+    gc.collect()
+    gc.freeze()
+    started = time.perf_counter()
+    result = work(items)
+    seconds = time.perf_counter() - started
+    profiler = cProfile.Profile()
+    profiler.runcall(work, items[:PROFILED])
+    count = len(items)
+    return result, {
+        "stage": name,
+        "events": count,
+        "seconds": round(seconds, 4),
+        "us_per_event": round(seconds / count * 1e6, 1),
+        "events_per_s": round(count / seconds),
+        "profiled_events": min(count, PROFILED),
+        "profile": _top(profiler, 15),
+    }
+
+
+def _top(profiler: cProfile.Profile, limit: int) -> list[dict[str, Any]]:
+    stats = pstats.Stats(profiler, stream=io.StringIO()).sort_stats("cumulative")
+    rows = []
+    for (path, line, function), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = "/".join(Path(path).parts[-2:]) if path != "~" else "builtin"
+        rows.append({"function": f"{where}:{line}({function})", "calls": calls, "tottime": tottime, "cumtime": cumtime})
+    rows.sort(key=lambda row: -row["cumtime"])
+    rows = [row for row in rows if not row["function"].startswith(("bench/", "builtin:0(<method 'disable'"))]
+    return [{**row, "tottime": round(row["tottime"], 4), "cumtime": round(row["cumtime"], 4)} for row in rows[:limit]]
+
+
+def in_process(kafka: KafkaConfig, processor: ProcessorConfig, records: list[Raw]) -> list[dict[str, Any]]:
+    """Per-stage figures of one worker's work, without Kafka in between."""
+    serde = AvroSerde(kafka)
+    cleanser = CleanseBatch(kafka, processor.mappings, serde, Publisher(kafka), Metrics.create(), processor.lookups)
+    count = len(records)
+
+    def cleanse_all(records: list[Raw]) -> list[Cleansed]:
+        return [cleanser.cleanse(record) for record in records]
+
+    def hop(cleansed: list[Cleansed]) -> list[Cleansed]:
+        return [Cleansed.from_json(change.to_json()) for change in cleansed]
+
+    def resolve(cleansed: list[Cleansed]) -> list[Output]:
+        resolver = Resolver(processor, Tables({}, {}, {}, {}))
+        return [output for change in cleansed for output in resolver.apply(change)]
+
+    def encode(outputs: list[Output]) -> list[bytes]:
+        encoded = []
+        for output in outputs:
+            bare, _, entity = output.topic.partition(".")
+            if bare != "canonical":
+                continue
+            topic = canonical_topic(kafka, entity)
+            encoded.append(serde.encode(topic, output.key, key=True))
+            if output.value is not None:
+                encoded.append(serde.encode(topic, avro_record(entity, output.value)))
+        return encoded
+
+    cleansed, cleanse_figures = _timed("decode + cleanse", records, cleanse_all)
+    hopped, hop_figures = _timed("identity-topic JSON hop", cleansed, hop)
+    outputs, resolve_figures = _timed("resolve + merge", hopped, resolve)
+    _, encode_figures = _timed("encode canonical", outputs, encode)
+    # per input event, like the other stages: the canonical records of N events are encoded for N events
+    encode_figures.update(
+        records=len(outputs),
+        us_per_event=round(encode_figures["seconds"] / count * 1e6, 1),
+        events_per_s=round(count / encode_figures["seconds"]),
+        events=count,
+    )
+    return [cleanse_figures, hop_figures, resolve_figures, encode_figures]
+
+
+# --- 2. end to end ------------------------------------------------------------------------------------------
+
+
+def _scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text) for s in f.samples]
+
+
+def _total(samples: Iterable[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+    return sum(v for n, lab, v in samples if n == name and all(lab.get(k) == x for k, x in labels.items()))
+
+
+def _watermarks(kafka: KafkaConfig, topics: list[str]) -> int:
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"bench-{uuid.uuid4()}"}))
+    try:
+        total = 0
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            for partition in metadata.partitions:
+                total += consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+        return total
+    finally:
+        consumer.close()
+
+
+def _done(config: Config, port: int, events: int, canonical: list[str]) -> bool:
+    """Every event went through both stages, none is held, and every canonical record sent is in Kafka."""
+    try:
+        samples = _scrape(port)
+    except httpx.HTTPError:
+        return False
+    if _total(samples, "seamline_events_in_total", stage="resolve") < events:
+        return False
+    if _total(samples, "seamline_processor_held_records") > 0:
+        return False
+    sent = sum(_total(samples, "seamline_events_out_total", stage="resolve", topic=topic) for topic in canonical)
+    return sent > 0 and _watermarks(config.kafka, canonical) >= sent
+
+
+def _late(port: int, events: int, timeout: float) -> str:
+    """Why the run is not finished: how far each stage got, the dead letters and the held changes."""
+    try:
+        samples = _scrape(port)
+    except httpx.HTTPError as exc:
+        return f"the processor's /metrics did not answer within {timeout:.0f}s: {exc}"
+    done = {stage: int(_total(samples, "seamline_events_in_total", stage=stage)) for stage in ("cleanse", "resolve")}
+    return (
+        f"not every event reached the canonical topics within {timeout:.0f}s (raise --timeout): of {events} events "
+        f"cleanse read {done['cleanse']}, resolve read {done['resolve']}; "
+        f"{int(_total(samples, 'seamline_errors_total'))} went to a DLQ, "
+        f"{int(_total(samples, 'seamline_processor_held_records'))} are held"
+    )
+
+
+def _histogram(samples: list[tuple[str, dict[str, str], float]], stage: str) -> dict[str, Any]:
+    count = _total(samples, "seamline_batch_seconds_count", stage=stage)
+    total = _total(samples, "seamline_batch_seconds_sum", stage=stage)
+    buckets = {lab["le"]: v for n, lab, v in samples if n == "seamline_batch_seconds_bucket" and lab["stage"] == stage}
+    return {
+        "batches": int(count),
+        "seconds": round(total, 3),
+        "mean_ms": round(total / count * 1000, 1) if count else None,
+        "buckets": buckets,
+    }
+
+
+def end_to_end(config_path: Path, work_dir: Path, mix: Mix, timeout: float) -> dict[str, Any]:
+    """Run one `seamline process` worker until every event is reflected in the canonical topics."""
+    config = load_config(config_path)
+    assert config.processor is not None
+    port = config.processor.metrics_port
+    entities = sorted({m.entity for m in config.processor.mappings})
+    canonical = [canonical_topic(config.kafka, entity) for entity in entities]
+    events = len(mix.changes)
+    supervisor = Supervisor(config_path, work_dir / "logs", {"processor": ["process"]})
+    started = time.time()
+    supervisor.start("processor")
+    try:
+        deadline = time.monotonic() + timeout
+        while not _done(config, port, events, canonical):
+            if crashed := supervisor.crashed():
+                raise SystemExit(f"the processor exited ({crashed}):\n{supervisor.log_tail('processor')}")
+            if time.monotonic() > deadline:
+                raise SystemExit(_late(port, events, timeout))
+            time.sleep(0.5)
+        samples = _scrape(port)
+    finally:
+        supervisor.stop_all()
+    stages = {stage: _histogram(samples, stage) for stage in ("cleanse", "resolve")}
+    figures = _canonical_figures(config, canonical, mix, started)
+    # One event loop runs both agents, so the wall time not spent inside a batch is Faust's own: fetching,
+    # dispatching events to the streams, sending table changelogs, committing.
+    inside = sum(stage["seconds"] for stage in stages.values())
+    outside = round(max(figures["first_to_last_s"] - inside, 0.0), 3)
+    return {**figures, "batch_seconds": stages, "outside_batches_s": outside, "events": events}
+
+
+def _canonical_figures(config: Config, topics: list[str], mix: Mix, started: float) -> dict[str, Any]:
+    """Counts and timing of the canonical records, and whether every event is reflected in the latest ones."""
+    serde = AvroSerde(config.kafka)
+    latest: dict[tuple[str, str], dict[str, Any] | None] = {}
+    counts: dict[str, int] = {}
+    stamps: list[int] = []
+    for topic in topics:
+        for message in read_to_end(config.kafka, topic):
+            name = topic.removeprefix(config.kafka.topic_prefix)
+            counts[name] = counts.get(name, 0) + 1
+            stamps.append(message.timestamp()[1])
+            latest[topic, serde.decode(topic, message.key(), key=True)] = serde.decode(topic, message.value())
+    live = [record for record in latest.values() if record is not None and not record["deleted"]]
+    linked = {link for record in live for link in record["links"]}
+    lines = {r["xrefs"]["erp"]: len(r["lines"]) for r in live if "lines" in r and "erp" in r["xrefs"]}
+    missing = sorted(mix.xrefs() - linked)
+    missing_lines = sorted(order for order, n in mix.lines.items() if lines.get(order) != n)
+    first, last = min(stamps) / 1000, max(stamps) / 1000
+    events = len(mix.changes)
+    return {
+        "canonical_records": dict(sorted(counts.items())),
+        "live_golden_records": len(live),
+        "missing_xrefs": len(missing),
+        "orders_missing_lines": len(missing_lines),
+        "complete": not missing and not missing_lines,
+        "first_to_last_s": round(last - first, 3),
+        "start_to_last_s": round(last - started, 3),
+        "events_per_s": round(events / max(last - first, 1e-3)),
+        "events_per_s_incl_start": round(events / (last - started)),
+    }
+
+
+# --- setup, cleanup, report ---------------------------------------------------------------------------------
+
+
+def write_config(path: Path, info: stack.StackInfo, prefix: str, data_dir: Path) -> Path:
+    """The benchmark's configuration file: its own topic prefix, app id, state directory and metrics port."""
+    config = {
+        "kafka": {"bootstrap_servers": info.bootstrap_servers, "schema_registry_url": info.registry_url},
+        "processor": {
+            **PROCESSOR,
+            "app_id": f"{prefix}processor",
+            "data_dir": str(data_dir),
+            "metrics_port": free_port(),
+        },
+    }
+    config["kafka"]["topic_prefix"] = prefix
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def cleanup(kafka: KafkaConfig, app_id: str) -> None:
+    """Delete the benchmark's topics, consumer group and registry subjects."""
+    admin = AdminClient(client_settings(kafka, "admin"))
+    topics = [t for t in admin.list_topics(timeout=15).topics if t.startswith(kafka.topic_prefix)]
+    for future in [*admin.delete_topics(topics).values(), *admin.delete_consumer_groups([app_id]).values()]:
+        try:
+            future.result()
+        except Exception:  # noqa: BLE001 - best effort: a group that never joined does not exist
+            pass
+    registry = kafka.schema_registry_url.rstrip("/")
+    with httpx.Client(timeout=10) as client:
+        for subject in client.get(f"{registry}/subjects").json():
+            if subject.startswith(kafka.topic_prefix):
+                client.delete(f"{registry}/subjects/{subject}")
+                client.delete(f"{registry}/subjects/{subject}", params={"permanent": "true"})
+
+
+def report(result: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"processor benchmark: {result['events']:,} events, one worker")
+    for column in ("stage", "µs/event", "events/s"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage in result["in_process"]:
+        table.add_row(stage["stage"], f"{stage['us_per_event']:.1f}", f"{stage['events_per_s']:,}")
+    total = result["in_process_total"]
+    table.add_row("[b]in process, all stages[/b]", f"{total['us_per_event']:.1f}", f"{total['events_per_s']:,}")
+    e2e = result["end_to_end"]
+    table.add_row("[b]end to end, seamline process[/b]", f"{1e6 / e2e['events_per_s']:.1f}", f"{e2e['events_per_s']:,}")
+    console.print(table)
+    for name, figures in e2e["batch_seconds"].items():
+        console.print(f"{name}: {figures['batches']} batches, {figures['seconds']} s, {figures['mean_ms']} ms mean")
+    console.print(f"outside batches (Faust consumer, streams, changelogs, commits): {e2e['outside_batches_s']} s")
+    for stage in result["in_process"]:
+        console.print(f"\n[b]{stage['stage']}[/b], top functions by cumulative time (cProfile):")
+        for row in stage["profile"][:8]:
+            console.print(f"  {row['cumtime']:8.3f} s  {row['calls']:>8}  {row['function']}")
+    console.print(f"target {TARGET:,} events/s per worker; complete: {e2e['complete']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000, help="raw change events to publish")
+    parser.add_argument("--json", type=Path, help="write the JSON result here instead of stdout")
+    parser.add_argument("--keep-topics", action="store_true", help="leave the topics and subjects in place")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds the processor may take")
+    args = parser.parse_args()
+
+    console = Console(stderr=True)
+    info = stack.up()
+    prefix = f"pb{uuid.uuid4().hex[:8]}."
+    mix = generate(args.events)
+    with tempfile.TemporaryDirectory(prefix="processor-bench-") as work:
+        config_path = write_config(Path(work) / "seamline.yaml", info, prefix, Path(work) / "state")
+        config = load_config(config_path)
+        assert config.processor is not None
+        try:
+            console.print(f"publishing {args.events:,} events under {prefix} …")
+            records = publish(config.kafka, mix)
+            console.print("in-process stages …")
+            stages = in_process(config.kafka, config.processor, records)
+            console.print("end to end, one worker …")
+            e2e = end_to_end(config_path, Path(work), mix, args.timeout)
+        finally:
+            if not args.keep_topics:
+                cleanup(config.kafka, config.processor.app_id)
+    us = sum(stage["us_per_event"] for stage in stages)
+    result = {
+        "events": args.events,
+        "by_source": mix.by_source(),
+        "target_events_per_s": TARGET,
+        "in_process": stages,
+        "in_process_total": {"us_per_event": round(us, 1), "events_per_s": round(1e6 / us)},
+        "end_to_end": e2e,
+        "topic_prefix": prefix,
+    }
+    report(result, console)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text)
+    else:
+        sys.stdout.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
