@@ -153,10 +153,10 @@ class ResolveBatch(_Stage):
         """Resolve a batch; publish and flush its outputs, then write the tables and wait until `durable()`.
 
         `in_context` readies the tables for writing; `durable` returns once the tables' changelog holds
-        every write. The tables share one changelog partition, written in the order index, held, golden,
-        links: a change whose link reached the changelog has all its state there, a golden record whose
-        published version did has its index entries there, and anything after the last write that made it
-        is resolved again after a crash, which is idempotent.
+        every write. The tables share one changelog partition, written in the order index, golden, links,
+        held: a golden record whose version reached the changelog has its index entries there, a change
+        whose link did has all its state there, and a held change leaves `held` only after its own writes.
+        A crash keeps a prefix of these writes; what is missing is resolved again, which is idempotent.
         """
         started = time.perf_counter()
         parts = (tables.golden, tables.links, tables.index, tables.held)
@@ -175,7 +175,7 @@ class ResolveBatch(_Stage):
             for output in outputs:
                 self._publish(output)
         await self._flush()
-        for table in (staged.index, staged.held, staged.golden, staged.links):
+        for table in (staged.index, staged.golden, staged.links, staged.held):
             assert isinstance(table, Staged)
             table.commit(in_context)
         await durable()

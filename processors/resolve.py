@@ -96,6 +96,10 @@ class Resolver:
         queue = deque([change])
         while queue:
             step, change = _Step(), queue.popleft()
+            waiting = self.tables.held.get(f"w:{change.xref}")
+            if waiting is not None and self._known(waiting):  # released before, but not durably: release again
+                queue.extendleft(reversed([*self._release(waiting), change]))
+                continue
             self._apply(change, step)
             for gid in dict.fromkeys(step.republish):
                 state = self.tables.golden.get(gid)
@@ -126,6 +130,12 @@ class Resolver:
             self._delete(change, link, order, step)
         else:
             self._upsert(change, link, order, step)
+
+    def _known(self, key: str) -> bool:
+        """Whether a key a change waits on names a record now."""
+        if self.tables.index.get(key) is not None:
+            return True
+        return key.startswith("x:") and self.tables.links.get(key.removeprefix("x:")) is not None
 
     def _missing(self, change: Cleansed) -> str | None:
         """The first key this change needs that names no record yet: its order header or a referenced record."""
@@ -207,20 +217,19 @@ class Resolver:
             "l": previous["l"] if previous else {},
         }
         survivor["m"][change.xref] = member
-        self._reindex(survivor, previous["k"] if previous else [], keys, step)
-        if link is None or link["g"] != survivor["id"]:
-            step.announced.append(own)
+        self._reindex(survivor, previous["k"] if previous else [], keys)
+        step.announced += keys  # every time, not only when new: a release a crash undid happens again
         self.tables.links[change.xref] = {"g": survivor["id"], "o": order, "ft": first_ts}
         self._publish(survivor, change, step)
 
     def _absorb(self, absorbed: State, survivor: State, change: Cleansed, step: _Step) -> None:
         """Move every member of `absorbed` into `survivor`; its final record points at the survivor."""
-        golden, index, links = self.tables.golden, self.tables.index, self.tables.links
+        golden, index = self.tables.golden, self.tables.index
         for ref, member in absorbed["m"].items():
             survivor["m"][ref] = member
-            links[ref] = {**links.get(ref), "g": survivor["id"]}
+            self._relink(ref, survivor["id"])
             for line_ref in member["l"]:
-                links[line_ref] = {**links.get(line_ref), "g": survivor["id"]}
+                self._relink(line_ref, survivor["id"])
             for key in member["k"]:
                 index[key] = survivor["id"]
         if absorbed["r"] is not None:
@@ -241,16 +250,16 @@ class Resolver:
         if state is None or change.xref not in state["m"]:
             return
         member = state["m"].pop(change.xref)
-        self._reindex(state, member["k"], [], step)
+        self._reindex(state, member["k"], [])
         for line_ref in member["l"]:
-            links[line_ref] = {**links.get(line_ref), "g": None}
+            self._relink(line_ref, None)
         rules = self.processor.rules(change.entity)
         if state["m"] and change.system != rules.authoritative:
             self._publish(state, change, step)
             return
         index = self.tables.index
         for ref, other in state["m"].items():
-            links[ref] = {**links.get(ref), "g": None}
+            self._relink(ref, None)
             for key in other["k"]:
                 if index.get(key) == state["id"]:
                     del index[key]
@@ -280,13 +289,21 @@ class Resolver:
         links[change.xref] = {"g": state["id"] if change.fields else None, "o": order, "ft": change.source_ts_ms}
         self._publish(state, change, step)
 
-    def _reindex(self, state: State, old: list[str], new: list[str], step: _Step) -> None:
+    def _relink(self, ref: str, gid: str | None) -> None:
+        """Point a cross-reference at another golden id (None: at none), keeping the position applied.
+
+        A member whose change reached `golden` but not `links` before a crash has no link yet: it gets one
+        with no position, so that change is applied again when it is read again.
+        """
+        link = self.tables.links.get(ref) or {"o": [], "ft": 0}
+        self.tables.links[ref] = {**link, "g": gid}
+
+    def _reindex(self, state: State, old: list[str], new: list[str]) -> None:
         """Point the member's new keys at the golden record; drop old keys no other member holds."""
         index = self.tables.index
         for key in new:
             if index.get(key) != state["id"]:
                 index[key] = state["id"]
-                step.announced.append(key)
         kept = {key for member in state["m"].values() for key in member["k"]}
         for key in set(old) - set(new) - kept:
             if index.get(key) == state["id"]:
