@@ -18,8 +18,6 @@ from faust.streams import _current_event
 from faust.types import EventT
 
 from processors.batch import CleanseBatch, ResolveBatch
-from processors.resolve import Tables
-from processors.staged import Prefixed
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
@@ -38,7 +36,6 @@ from seamline.topics import (
 log = logging.getLogger(__name__)
 
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL: a supervisor should restart the process
-TABLES = ("golden", "links", "index", "held")
 
 
 class _Record:
@@ -102,7 +99,6 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     )
     # The identity state: one table of one partition, like the identity topic it is co-partitioned with.
     state = app.Table("identity", default=None, key_type=str, partitions=1)
-    tables = Tables(*(Prefixed(state, f"{name}:") for name in TABLES))
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
     resolve = ResolveBatch(kafka, processor, serde, publisher, metrics)
@@ -120,7 +116,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     async def resolve_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(processor.batch_size, within=0.1):
             batch = [_Record(event) for event in events]
-            await _guarded(resolve.process(batch, tables, _context(events), partial(_changelog_written, app)))
+            await _guarded(resolve.process(batch, state, _context(events), partial(_changelog_written, app)))
 
     return app
 

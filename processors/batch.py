@@ -4,8 +4,8 @@
 - resolve: cleansed changes -> golden state -> canonical records and merge suggestions (`dlq.resolve`).
 
 Delivery: at-least-once. Each batch's output and dead letters are flushed to Kafka before the batch is
-acknowledged, and the resolve stage's tables are written only after that flush, so the tables never run
-ahead of the canonical topics.
+acknowledged, and the resolve stage's state is written only after that flush (all of a batch's writes or
+none, through the journal), so the state never runs ahead of the canonical topics.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from processors import journal
 from processors.canonical import avro_record
 from processors.cleanse import Cleansed, InvalidRecord, cleanse
 from processors.mapping import Lookups
-from processors.resolve import Output, Resolver, Tables
-from processors.staged import Cache, Staged
+from processors.resolve import Output, Resolver, Table
+from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
 from seamline.dlq import DeadLetters, Failed
 from seamline.metrics import Metrics
@@ -136,33 +137,35 @@ class ResolveBatch(_Stage):
     ) -> None:
         super().__init__(kafka, serde, publisher, metrics)
         self.processor = processor
-        self.caches = [Cache() for _ in range(4)]
+        self.caches = [Cache() for _ in TABLES]
+        self._replayed = False
 
     def forget(self) -> None:
-        """Drop what is cached of the tables: another worker may change them once they are reassigned."""
+        """Drop what is cached of the state: another worker may change it once it is reassigned."""
         for cache in self.caches:
             cache.clear()
+        self._replayed = False
 
     async def process(
         self,
         records: Sequence[RawRecord],
-        tables: Tables,
+        store: Table,
         in_context: Callable[[], Any],
         durable: Callable[[], Awaitable[None]],
     ) -> None:
-        """Resolve a batch; publish and flush its outputs, then write the tables and wait until `durable()`.
+        """Resolve a batch; publish and flush its outputs, then write the state and wait until `durable()`.
 
-        `in_context` readies the tables for writing; `durable` returns once the tables' changelog holds
-        every write. The tables share one changelog partition, written in the order index, golden, links,
-        held: a golden record whose version reached the changelog has its index entries there, a change
-        whose link did has all its state there, and a held change leaves `held` only after its own writes.
-        A crash keeps a prefix of these writes; what is missing is resolved again, which is idempotent.
+        `store` holds the identity state; `in_context` readies it for writing; `durable` returns once its
+        changelog holds every write. The first batch after the store was assigned replays the journal first,
+        completing the last committed batch whose writes a crash cut short.
         """
         started = time.perf_counter()
-        parts = (tables.golden, tables.links, tables.index, tables.held)
-        staged = Tables(*(Staged(table, cache) for table, cache in zip(parts, self.caches, strict=True)))
-        resolver = Resolver(self.processor, staged)
         in_context()
+        if not self._replayed:
+            journal.replay(store)
+            self._replayed = True
+        state = StagedState(store, self.caches)
+        resolver = Resolver(self.processor, state.tables)
         for record in records:
             self.metrics.events_in.labels(self.name, record.topic).inc()
             try:
@@ -175,9 +178,8 @@ class ResolveBatch(_Stage):
             for output in outputs:
                 self._publish(output)
         await self._flush()
-        for table in (staged.index, staged.golden, staged.links, staged.held):
-            assert isinstance(table, Staged)
-            table.commit(in_context)
+        in_context()
+        state.commit()
         await durable()
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)

@@ -1,17 +1,20 @@
-"""A batch's view of a table: reads see the batch's own writes; writes reach the table only on `commit`.
+"""A batch's view of the identity state: reads see the batch's own writes; writes reach the store on `commit`.
 
-The resolve stage publishes a batch's records and waits for Kafka's acknowledgement before its tables
-change, so a crash in between replays the batch against the state it started from. A `Cache` of committed
-values, kept across batches while the worker owns the tables, spares reading and decoding them again.
+The resolve stage publishes a batch's records and waits for Kafka's acknowledgement before its state
+changes, so a crash in between resolves the batch again against the state it started from. The four tables
+live in one store under prefixes (one changelog partition), and a batch's writes reach it through the
+journal, all or none. A `Cache` of committed values, kept across batches while the worker owns the store,
+spares reading and decoding them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from processors.resolve import Table
+from processors import journal
+from processors.resolve import Table, Tables
 
+TABLES = ("golden", "links", "index", "held")
 _DELETED = object()
 
 
@@ -24,13 +27,14 @@ class Cache(dict[str, Any]):
 
 
 class Staged:
-    """Buffers the writes of one batch over a table."""
+    """Buffers the writes of one batch over the keys of `store` that start with `prefix`."""
 
-    def __init__(self, table: Table, cache: Cache | None = None) -> None:
-        self.table = table
+    def __init__(self, store: Table, prefix: str = "", cache: Cache | None = None) -> None:
+        self.store = store
+        self.prefix = prefix
         self.cache = Cache() if cache is None else cache
         self._values: dict[str, Any] = {}  # what the batch read or wrote; _DELETED for absent
-        self._written: set[str] = set()
+        self._written: dict[str, None] = {}  # ordered, so a batch's writes reach the store in a fixed order
 
     def get(self, key: str) -> Any:
         """The batch's value of a key: its own write, else the committed one."""
@@ -38,50 +42,46 @@ class Staged:
         if value is None:
             value = self.cache.get(key)
             if value is None:
-                table_value = self.table.get(key)
+                table_value = self.store.get(self.prefix + key)
                 value = self.cache[key] = _DELETED if table_value is None else table_value
             self._values[key] = value
         return None if value is _DELETED else value
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._values[key] = value
-        self._written.add(key)
+        self._written[key] = None
 
     def __delitem__(self, key: str) -> None:
         self._values[key] = _DELETED
-        self._written.add(key)
+        self._written[key] = None
 
-    def commit(self, before_write: Callable[[], Any] = lambda: None) -> None:
-        """Write the batch's changes into the table (`before_write` sets up the table's context)."""
-        if self._written:
-            before_write()
+    def writes(self) -> list[journal.Write]:
+        """The batch's writes in the order first made, as keys of the store; None deletes."""
+        return [
+            (self.prefix + key, None if self._values[key] is _DELETED else self._values[key]) for key in self._written
+        ]
+
+    def settle(self) -> None:
+        """The batch's writes are committed: keep them as the cached values and start the next batch."""
         if len(self.cache) + len(self._written) > self.cache.limit:
             self.cache.clear()
         for key in self._written:
-            value = self._values[key]
-            if value is not _DELETED:
-                self.table[key] = value
-            elif self.table.get(key) is not None:
-                del self.table[key]
-            self.cache[key] = value
+            self.cache[key] = self._values[key]
         self._values.clear()
         self._written.clear()
 
 
-class Prefixed:
-    """One of several tables kept in a single table, its keys prefixed: their writes share one changelog
-    partition, so they reach it in the order they were made."""
+class StagedState:
+    """The four identity tables of one batch, staged over `store`."""
 
-    def __init__(self, table: Table, prefix: str) -> None:
-        self.table = table
-        self.prefix = prefix
+    def __init__(self, store: Table, caches: list[Cache] | None = None) -> None:
+        self.store = store
+        caches = caches or [Cache() for _ in TABLES]
+        self._staged = [Staged(store, f"{name}:", cache) for name, cache in zip(TABLES, caches, strict=True)]
+        self.tables = Tables(*self._staged)
 
-    def get(self, key: str) -> Any:
-        """The value of a key, or None."""
-        return self.table.get(self.prefix + key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.table[self.prefix + key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[self.prefix + key]
+    def commit(self) -> None:
+        """Write the batch's changes into the store through the journal, all or none."""
+        journal.commit(self.store, [write for staged in self._staged for write in staged.writes()])
+        for staged in self._staged:
+            staged.settle()

@@ -11,7 +11,6 @@ import shutil
 import signal
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ from processors.canonical import avro_record
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.local_pipeline import free_port
-from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
-from seamline.topics import canonical_topic, dlq_topic, identity_topic
+from seamline.topics import dlq_topic, identity_topic
+from tests.canonical_topics import Canonical
 from tests.conftest import wait_until
 from tests.processors.fault_stream import Phase, fault_stream
 from tests.processors.raw_events import publish
@@ -44,29 +43,6 @@ def write_config(path: Path, kafka: KafkaConfig, processor: dict[str, Any], app_
     section["batch_size"] = 100
     path.write_text(yaml.safe_dump({"kafka": kafka_section, "processor": section}, allow_unicode=True))
     return path
-
-
-class Canonical:
-    """The canonical topics read to their end: the final record of every live key, and every version seen."""
-
-    def __init__(self, kafka: KafkaConfig) -> None:
-        self.kafka = kafka
-        self.serde = AvroSerde(kafka)
-
-    def read(self) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-        live: dict[str, dict[str, Any]] = {}
-        history: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for entity in ENTITIES:
-            topic = canonical_topic(self.kafka, entity)
-            for message in read_to_end(self.kafka, topic):
-                key = f"{entity}/{self.serde.decode(topic, message.key(), key=True)}"
-                value = self.serde.decode(topic, message.value())
-                if value is None:
-                    live.pop(key, None)
-                else:
-                    live[key] = value
-                    history[key].append(value)
-        return live, history
 
 
 def content(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -143,18 +119,13 @@ def chunks(phase: Phase, size: int) -> list[list[Any]]:
     return [phase.changes[i : i + size] for i in range(0, len(phase.changes), size)]
 
 
-@pytest.mark.xfail(
-    strict=False,  # depends on where the kills land
-    reason="open: a SIGKILL while a resolve batch's table writes are reaching the changelog can leave a prefix "
-    "of them; some orders then keep a stale customer_id or miss a held line (tests/processors/test_crash_recovery.py)",
-)
 def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(kafka: KafkaConfig, tmp_path: Path) -> None:
     rng = random.Random(20240607)
     processor, phases = fault_stream(seed=3, scale=2)
     data_dir = tmp_path / "state"
     config = write_config(tmp_path / "p.yaml", kafka, processor, f"{kafka.topic_prefix}faults-kill", data_dir)
     supervisor = Supervisor(config, tmp_path / "logs", {"processor": ["process"]})
-    canonical = Canonical(kafka)
+    canonical = Canonical(kafka, ENTITIES)
     batches = [(index, chunk) for index, phase in enumerate(phases) for chunk in chunks(phase, 150)]
     kill_after = set(rng.sample(range(len(batches)), 5))
     wipe_at = rng.choice(sorted(kill_after))
@@ -207,7 +178,7 @@ def test_two_workers_share_the_work_and_survive_a_rebalance(kafka: KafkaConfig, 
         )
         for name in ("a", "b")
     }
-    canonical = Canonical(kafka)
+    canonical = Canonical(kafka, ENTITIES)
     try:
         for name, worker in workers.items():
             worker.start(name)

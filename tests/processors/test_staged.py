@@ -1,8 +1,8 @@
-"""Staged table writes: a batch sees its own writes, the table changes only on commit, the cache spares reads."""
+"""Staged state: a batch sees its own writes, the store changes only on commit, the cache spares reads."""
 
 from typing import Any
 
-from processors.staged import Cache, Staged
+from processors.staged import Cache, Staged, StagedState
 
 
 class CountingTable(dict[str, Any]):
@@ -13,38 +13,51 @@ class CountingTable(dict[str, Any]):
         return super().get(key, default)
 
 
-def test_writes_reach_the_table_only_on_commit_and_reads_see_them_before() -> None:
-    table = CountingTable(a=1, b=2)
-    staged = Staged(table)
-    staged["a"] = 10
-    del staged["b"]
-    staged["c"] = 3
-    assert (staged.get("a"), staged.get("b"), staged.get("c"), staged.get("d")) == (10, None, 3, None)
-    assert table == {"a": 1, "b": 2}
-    contexts = []
-    staged.commit(lambda: contexts.append("set"))
-    assert table == {"a": 10, "c": 3} and contexts == ["set"]
+def test_writes_reach_the_store_only_on_commit_and_reads_see_them_before() -> None:
+    store = CountingTable({"golden:a": 1, "golden:b": 2, "links:a": 5})
+    state = StagedState(store)
+    golden = state.tables.golden
+    golden["a"] = 10
+    del golden["b"]
+    golden["c"] = 3
+    assert (golden.get("a"), golden.get("b"), golden.get("c"), golden.get("d")) == (10, None, 3, None)
+    assert state.tables.links.get("a") == 5 and state.tables.index.get("a") is None
+    assert store == {"golden:a": 1, "golden:b": 2, "links:a": 5}
+    state.commit()
+    assert {key: value for key, value in store.items() if not key.startswith("journal")} == {
+        "golden:a": 10,
+        "golden:c": 3,
+        "links:a": 5,
+    }
 
 
-def test_the_cache_serves_committed_and_absent_keys_without_reading_the_table() -> None:
-    table, cache = CountingTable(a=1), Cache()
-    first = Staged(table, cache)
+def test_writes_are_listed_in_the_order_first_made() -> None:
+    staged = Staged({}, "p:")
+    for key in "zay":
+        staged[key] = key
+    del staged["z"]
+    assert staged.writes() == [("p:z", None), ("p:a", "a"), ("p:y", "y")]
+
+
+def test_the_cache_serves_committed_and_absent_keys_without_reading_the_store() -> None:
+    store, cache = CountingTable({"p:a": 1}), Cache()
+    first = Staged(store, "p:", cache)
     assert first.get("a") == 1 and first.get("missing") is None
     first["b"] = 2
-    first.commit()
-    reads = table.reads
-    second = Staged(table, cache)
+    first.settle()
+    reads = store.reads
+    second = Staged(store, "p:", cache)
     assert (second.get("a"), second.get("b"), second.get("missing")) == (1, 2, None)
-    assert table.reads == reads
+    assert store.reads == reads
 
 
 def test_a_full_cache_starts_over() -> None:
-    table, cache = CountingTable(), Cache(limit=2)
-    staged = Staged(table, cache)
+    cache = Cache(limit=2)
+    staged = Staged({}, "", cache)
     for key in "abc":
         staged[key] = key
-    staged.commit()
-    assert len(cache) <= 3 and table == {"a": "a", "b": "b", "c": "c"}
+    staged.settle()
+    assert len(cache) <= 3
     staged["d"] = "d"
-    staged.commit()
+    staged.settle()
     assert "a" not in cache and cache["d"] == "d"
