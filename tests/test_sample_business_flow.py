@@ -146,6 +146,8 @@ def problems(
                 f"shop order {order['name']}: total {record['total_amount']}, shop sent {order['total_price']}"
             )
 
+    if len({record["id"] for record in products.values()}) != len(erp["materials"]):
+        found.append("the CRM's products did not all join the ERP material of their SKU")
     plants = {"1000": "Hamburg", "2000": "Milano", "3000": "Shanghai"}
     for row in erp["stock"]:
         key = f"erp.stock:material_id={row['material_id']};plant={row['plant']}"
