@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/seamline demo
 
 test: $(STAMP)
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=30
 
 bench: $(STAMP)
 	$(PY) bench/slice_bench.py
