@@ -36,6 +36,7 @@ from seamline.topics import (
 log = logging.getLogger(__name__)
 
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL: a supervisor should restart the process
+RESOLVE_FRAMES = 4  # identity-topic records per resolve batch; each holds up to one cleanse batch
 
 
 class _Record:
@@ -114,7 +115,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
 
     @app.agent(identity)
     async def resolve_changes(stream: faust.Stream) -> None:
-        async for events in stream.take_events(processor.batch_size, within=0.1):
+        async for events in stream.take_events(RESOLVE_FRAMES, within=0.1):
             batch = [_Record(event) for event in events]
             await _guarded(resolve.process(batch, state, _context(events), partial(_changelog_written, app)))
 

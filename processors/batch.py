@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from processors import journal
 from processors.canonical import avro_record
 from processors.cleanse import Cleansed, InvalidRecord, cleanse
+from processors.framing import frames, lines
 from processors.mapping import Lookups
 from processors.resolve import Output, Resolver, Table
 from processors.staged import TABLES, Cache, StagedState
@@ -53,7 +55,12 @@ class _Stage:
         self.metrics = metrics
         self.dead_letters = DeadLetters(kafka, publisher, self.name, metrics)
 
-    def _dead_letter(self, record: RawRecord, exc: Exception) -> None:
+    def _count_in(self, records: Sequence[RawRecord]) -> None:
+        for topic, count in Counter(record.topic for record in records).items():
+            self.metrics.events_in.labels(self.name, topic).inc(count)
+
+    def _dead_letter(self, record: RawRecord, exc: Exception, value: bytes | None = None) -> None:
+        """Send `record` (or `value`, the one item of it that failed) to the stage's DLQ with the reason."""
         if is_transient(exc):
             raise exc
         self.dead_letters.send(
@@ -62,7 +69,7 @@ class _Stage:
                 partition=record.partition,
                 offset=record.offset,
                 key=record.key,
-                value=record.value,
+                value=record.value if value is None else value,
                 error_class=type(exc).__name__,
                 reason=str(exc),
             )
@@ -93,18 +100,19 @@ class CleanseBatch(_Stage):
         self._out = metrics.events_out.labels(self.name, self.output)
 
     async def process(self, records: Sequence[RawRecord]) -> None:
-        """Cleanse a batch and publish it to the identity topic, flushed before returning."""
+        """Cleanse a batch and publish it to the identity topic in frames, flushed before returning."""
         started = time.perf_counter()
+        cleansed: list[bytes] = []
         for record in records:
-            self.metrics.events_in.labels(self.name, record.topic).inc()
             try:
-                change = self.cleanse(record)
+                cleansed.append(self.cleanse(record).to_json())
             except Exception as exc:
                 self._dead_letter(record, exc)
-                continue
-            self.publisher.send(self.output, change.to_json(), key=change.xref.encode())
-            self._out.inc()
+        for frame in frames(cleansed):
+            self.publisher.send(self.output, frame)
         await self._flush()
+        self._count_in(records)
+        self._out.inc(len(cleansed))
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
     def cleanse(self, record: RawRecord) -> Cleansed:
@@ -137,6 +145,7 @@ class ResolveBatch(_Stage):
     ) -> None:
         super().__init__(kafka, serde, publisher, metrics)
         self.processor = processor
+        self.input = identity_topic(kafka)
         self.caches = [Cache() for _ in TABLES]
         self._replayed = False
 
@@ -166,18 +175,22 @@ class ResolveBatch(_Stage):
             self._replayed = True
         state = StagedState(store, self.caches)
         resolver = Resolver(self.processor, state.tables)
+        changes = 0
         for record in records:
-            self.metrics.events_in.labels(self.name, record.topic).inc()
-            try:
-                if record.value is None:
-                    raise InvalidRecord("the identity topic holds no tombstones: the value is empty")
-                outputs = resolver.apply(Cleansed.from_json(record.value))
-            except Exception as exc:
-                self._dead_letter(record, exc)
+            if record.value is None:
+                self._dead_letter(record, InvalidRecord("the identity topic holds no tombstones: the value is empty"))
                 continue
-            for output in outputs:
-                self._publish(output)
+            for line in lines(record.value):
+                changes += 1
+                try:
+                    outputs = resolver.apply(Cleansed.from_json(line))
+                except Exception as exc:
+                    self._dead_letter(record, exc, line)
+                    continue
+                for output in outputs:
+                    self._publish(output)
         await self._flush()
+        self.metrics.events_in.labels(self.name, self.input).inc(changes)
         in_context()
         state.commit()
         await durable()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from processors.framing import groups
 from processors.resolve import Table
 
 HEADER = "journal"
@@ -28,7 +29,9 @@ def commit(table: Table, writes: list[Write]) -> None:
     header = table.get(HEADER) or {"seq": -1, "chunks": [0, 0]}
     seq = header["seq"] + 1
     slot = seq % 2
-    chunks = _chunks(writes)
+    chunks = groups(
+        writes, [len(key) + len(json.dumps(value, separators=(",", ":"))) for key, value in writes], CHUNK_BYTES
+    )
     for number, chunk in enumerate(chunks):
         table[_chunk_key(slot, number)] = chunk
     counts = list(header["chunks"])
@@ -54,19 +57,6 @@ def replay(table: Table) -> int:
 
 def _chunk_key(slot: int, number: int) -> str:
     return f"{HEADER}:{slot}:{number}"
-
-
-def _chunks(writes: list[Write]) -> list[list[Write]]:
-    chunks: list[list[Write]] = [[]]
-    size = 0
-    for key, value in writes:
-        length = len(key) + len(json.dumps(value, separators=(",", ":")))
-        if chunks[-1] and size + length > CHUNK_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append((key, value))
-        size += length
-    return chunks
 
 
 def _apply(table: Table, writes: list[Write]) -> None:

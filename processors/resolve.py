@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from rapidfuzz import fuzz, process
 
-from processors.cleanse import Cleansed, InvalidRecord
+from processors.cleanse import Cleansed
 from processors.identity import born_id, match_keys, xref_key
 from processors.normalise import match_key
 from processors.survivorship import cleared_fields, survive
@@ -277,10 +277,10 @@ class Resolver:
         parent = links.get(change.parent)
         state = self.tables.golden.get(parent["g"]) if parent and parent["g"] else None
         if state is None:
-            if change.fields is None:
-                links[change.xref] = {"g": None, "o": order, "ft": change.source_ts_ms}
-                return
-            raise InvalidRecord(f"{change.xref} is a line of {change.parent}, which was deleted: delete the line too")
+            # The header was deleted. Lines come on a topic of their own, so a change the source made to a
+            # line before deleting its order may arrive after that delete: there is nothing left to change.
+            links[change.xref] = {"g": None, "o": order, "ft": change.source_ts_ms}
+            return
         lines = state["m"][change.parent]["l"]
         if change.fields is None:
             lines.pop(change.xref, None)

@@ -214,6 +214,19 @@ def test_orders_wait_for_their_customer_and_products() -> None:
     assert h.live("sales_order")[0]["lines"] == []
 
 
+def test_a_line_change_arriving_after_its_orders_delete_changes_nothing() -> None:
+    h = Harness(CONFIG)
+    h.change("erp.customers", "7", erp("Epsilon"))
+    h.change("erp.materials", "m1", {"number": "SKU-1", "text": "Bolt"})
+    h.change("erp.orders", "o1", {"number": "SO-1", "customer": "7", "total": "4"})
+    h.change("erp.order_lines", "o1-1", {"order": "o1", "line": 1, "material": "m1", "qty": "2"})
+    h.change("erp.orders", "o1", None)
+    assert h.live("sales_order") == []
+    late = h.change("erp.order_lines", "o1-1", {"order": "o1", "line": 1, "material": "m1", "qty": "3"})
+    assert late == [] and h.live("sales_order") == [] and h.resolver.held_count() == 0
+    assert h.change("erp.order_lines", "o1-1", None) == []
+
+
 def test_shop_orders_find_customers_and_products_by_match_fields() -> None:
     h = Harness(CONFIG)
     order = {"name": "#1001", "email": "Zeta@Example.com", "items": [{"n": 1, "sku": "SKU-9", "q": 3}]}
