@@ -55,10 +55,6 @@ class _Stage:
         self.metrics = metrics
         self.dead_letters = DeadLetters(kafka, publisher, self.name, metrics)
 
-    def _count_in(self, records: Sequence[RawRecord]) -> None:
-        for topic, count in Counter(record.topic for record in records).items():
-            self.metrics.events_in.labels(self.name, topic).inc(count)
-
     def _dead_letter(self, record: RawRecord, exc: Exception, value: bytes | None = None) -> None:
         """Send `record` (or `value`, the one item of it that failed) to the stage's DLQ with the reason."""
         if is_transient(exc):
@@ -111,7 +107,8 @@ class CleanseBatch(_Stage):
         for frame in frames(cleansed):
             self.publisher.send(self.output, frame)
         await self._flush()
-        self._count_in(records)
+        for topic, count in Counter(record.topic for record in records).items():
+            self.metrics.events_in.labels(self.name, topic).inc(count)
         self._out.inc(len(cleansed))
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
