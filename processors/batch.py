@@ -20,11 +20,11 @@ from processors import journal
 from processors.canonical import avro_record
 from processors.cleanse import Cleansed, InvalidRecord, cleanse
 from processors.framing import frames, lines
-from processors.mapping import Lookups
 from processors.resolve import Output, Resolver, Table
 from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
 from seamline.dlq import DeadLetters, Failed
+from seamline.mapping import Lookups
 from seamline.metrics import Metrics
 from seamline.processor_config import EntityMapping, ProcessorConfig
 from seamline.publisher import Publisher

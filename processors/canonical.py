@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from processors import iso_codes, locale_values, normalise
-from processors.mapping import as_text, to_decimal
+from seamline.mapping import as_text, to_decimal
 from seamline.mapping_check import canonical_fields, line_fields
 from seamline.processor_config import EntityMapping
 

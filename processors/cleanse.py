@@ -9,7 +9,7 @@ from typing import Any
 
 from processors import canonical, normalise
 from processors.identity import field_key, xref, xref_key
-from processors.mapping import Lookups, MappingError, apply_rule, as_text, map_row
+from seamline.mapping import Lookups, MappingError, apply_rule, as_text, map_row
 from seamline.processor_config import EntityMapping
 
 

@@ -15,7 +15,6 @@ import pytest
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
-from processors.mapping import map_row
 from producers.postgres_cdc import PostgresCdc
 from producers.salesforce_types import typed_row
 from producers.source import Checkpoint
@@ -29,6 +28,7 @@ from sandbox.webhook_senders import shopify_headers
 from seamline.config import PostgresCdcSource, WebhookSource
 from seamline.events import Change
 from seamline.local_pipeline import drop_slot
+from seamline.mapping import map_row
 from seamline.metrics import Metrics
 from seamline.stack import StackInfo
 from tests.producers.draining import idle, take

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from processors.mapping import MappingError, as_text, map_row
 from seamline.field_rules import FieldRule
+from seamline.mapping import MappingError, as_text, map_row
 
 RULES: TypeAdapter[dict[str, FieldRule]] = TypeAdapter(dict[str, FieldRule])
 LOOKUPS: dict[str, dict[str, Any]] = {

@@ -1,4 +1,4 @@
-"""Apply a mapping's field rules to a source row: the canonical field values, before normalisation."""
+"""Apply field rules to a row (a source row in the processor, a canonical record in a sink): the mapped values."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ Lookups = Mapping[str, Mapping[str, Any]]
 
 
 class MappingError(ValueError):
-    """A source row the rules cannot map; the message names each failing rule and what was wrong."""
+    """A row the rules cannot map; the message names each failing rule and what was wrong."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)
