@@ -9,7 +9,6 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from producers.sql_poll import format_position
 from seamline.config import ApiTokenAuth, HttpPollObject, HttpPollSource
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
-from seamline.retry import ServerUnavailable, retrying
+from seamline.retry import ServerUnavailable, retry_after, retrying
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +53,6 @@ def _moment(value: Any) -> datetime:
         return datetime.fromtimestamp(value, UTC)
     moment = datetime.fromisoformat(str(value))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _retry_after(response: httpx.Response) -> float:
-    """Seconds a 429 asks to wait: Retry-After as seconds or as an HTTP date."""
-    header = response.headers.get("Retry-After")
-    if header is None:
-        return _DEFAULT_RETRY_AFTER_S
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
 
 
 def _idle(seconds: float) -> Iterator[None]:
@@ -139,7 +127,7 @@ class HttpPoll(Source):
             response = self._get(obj, params)
             if response.status_code != 429:
                 break
-            wait = _retry_after(response)
+            wait = retry_after(response, _DEFAULT_RETRY_AFTER_S)
             log.info("source %s: %s rate limited, retrying in %.1fs", self.name, obj.path, wait)
             yield from _idle(wait)
         self._ahead[obj.name] = self._page(obj, response)

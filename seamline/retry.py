@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 
 import httpx
 import psycopg
@@ -12,9 +14,32 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from seamline.publisher import DeliveryFailed
 
+DEFAULT_RETRY_AFTER_S = 5.0
+
 
 class ServerUnavailable(ConnectionError):
-    """An HTTP API answered 5xx: transient, like a dropped connection."""
+    """An HTTP API answered 5xx or 429: transient, like a dropped connection.
+
+    `retry_after_s` is the wait the server asked for (its Retry-After header), which retries honour.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def retry_after(response: httpx.Response, default_s: float = DEFAULT_RETRY_AFTER_S) -> float:
+    """Seconds a 429 or 503 asks to wait: its Retry-After header as seconds or as an HTTP date."""
+    header = response.headers.get("Retry-After")
+    if header is None:
+        return default_s
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return default_s
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -28,6 +53,16 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (DeliveryFailed, KafkaException, httpx.TransportError, ConnectionError, TimeoutError))
 
 
-def retrying(timeout_s: float = 240.0) -> Iterator[stamina.Attempt]:
-    """Attempts of one operation: transient failures are retried with exponential backoff and jitter."""
-    return stamina.retry_context(on=is_transient, attempts=None, timeout=timeout_s, wait_initial=0.2, wait_max=15.0)
+def _backoff(exc: Exception) -> bool | float:
+    """stamina's hook: not retried (False), the server's own wait (seconds), or backoff with jitter (True)."""
+    if not is_transient(exc):
+        return False
+    if isinstance(exc, ServerUnavailable) and exc.retry_after_s is not None:
+        return exc.retry_after_s
+    return True
+
+
+def retrying(timeout_s: float | None = 240.0) -> Iterator[stamina.Attempt]:
+    """Attempts of one operation: transient failures are retried with exponential backoff and jitter, or after
+    the wait the server asked for; `timeout_s` None retries for as long as it takes."""
+    return stamina.retry_context(on=_backoff, attempts=None, timeout=timeout_s, wait_initial=0.2, wait_max=15.0)

@@ -1,0 +1,45 @@
+"""The one retry policy: what is transient, and how long it waits before trying again."""
+
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import psycopg
+import pytest
+
+from seamline.retry import ServerUnavailable, is_transient, retry_after, retrying
+
+
+def test_transient_failures_are_the_environments_not_the_records() -> None:
+    assert is_transient(ServerUnavailable("503")) and is_transient(httpx.ConnectError("refused"))
+    assert is_transient(psycopg.errors.DeadlockDetected())
+    assert not is_transient(ValueError("bad value")) and not is_transient(psycopg.errors.UniqueViolation())
+
+
+def test_retry_after_reads_seconds_and_http_dates_and_falls_back_on_garbage() -> None:
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "7"})) == 7.0
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after(httpx.Response(503, headers={"Retry-After": later})) <= 30
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "soon"}), default_s=3) == 3
+    assert retry_after(httpx.Response(429)) > 0
+
+
+def test_a_retry_waits_what_the_server_asked_for() -> None:
+    started, calls = time.monotonic(), []
+    for attempt in retrying(timeout_s=10):
+        with attempt:
+            calls.append(time.monotonic() - started)
+            if len(calls) < 3:
+                raise ServerUnavailable("503", retry_after_s=0.4)
+    assert len(calls) == 3 and calls[1] >= 0.4 and calls[2] - calls[1] >= 0.4
+
+
+def test_a_record_error_is_not_retried() -> None:
+    calls = []
+    with pytest.raises(ValueError):
+        for attempt in retrying(timeout_s=10):
+            with attempt:
+                calls.append(1)
+                raise ValueError("bad")
+    assert calls == [1]
