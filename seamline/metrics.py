@@ -27,6 +27,11 @@ class Metrics:
     webhook_requests: Counter
     held_records: Gauge
     merges: Counter
+    sink_writes: Counter
+    sink_retries: Counter
+    sink_batch_size: Histogram
+    sink_write_seconds: Histogram
+    sink_circuit_open: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
@@ -99,6 +104,38 @@ class Metrics:
                 f"{prefix}_processor_merges",
                 "Golden records absorbed into another because a change linked them.",
                 ["entity"],
+                registry=registry,
+            ),
+            sink_writes=Counter(
+                f"{prefix}_sink_writes",
+                "Records a sink handled, by outcome: written, unchanged (the target held that version or newer, or "
+                "its own values came back), rejected (to the DLQ).",
+                ["sink", "entity", "outcome"],
+                registry=registry,
+            ),
+            sink_retries=Counter(
+                f"{prefix}_sink_retries",
+                "Batch writes a sink tried again after a transient failure (its input paused meanwhile).",
+                ["sink"],
+                registry=registry,
+            ),
+            sink_batch_size=Histogram(
+                f"{prefix}_sink_batch_size",
+                "Records per batch a sink wrote.",
+                ["sink"],
+                buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+                registry=registry,
+            ),
+            sink_write_seconds=Histogram(
+                f"{prefix}_sink_write_seconds",
+                "Time a sink took to write one batch into its target, retries included.",
+                ["sink"],
+                registry=registry,
+            ),
+            sink_circuit_open=Gauge(
+                f"{prefix}_sink_circuit_open",
+                "1 while a sink's circuit breaker is open (the target failing; calls held back), else 0.",
+                ["sink"],
                 registry=registry,
             ),
         )

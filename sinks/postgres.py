@@ -17,7 +17,7 @@ from psycopg import sql
 from seamline.config import PostgresSink
 from seamline.retry import is_transient
 from seamline.schemas import schema_text
-from sinks.sink import Rejected, Sink, SinkRecord
+from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
 TOMBSTONES = "seamline_tombstones"
 _SQL_TYPES = {"string": "text", "long": "bigint", "int": "integer", "boolean": "boolean", "double": "double precision"}
@@ -91,16 +91,16 @@ class PostgresTarget(Sink):
                     )
                 )
 
-    def write(self, records: Sequence[SinkRecord]) -> list[Rejected]:
+    def write(self, records: Sequence[SinkRecord]) -> Outcome:
         assert self._conn is not None, "setup() first"
         try:
             with self._conn.transaction():
                 self._write_all(records)
-            return []
+            return Outcome()
         except psycopg.Error as exc:
             if is_transient(exc):
                 raise
-        return self._write_one_by_one(records)
+        return Outcome(rejected=self._write_one_by_one(records))
 
     def _write_one_by_one(self, records: Sequence[SinkRecord]) -> list[Rejected]:
         """Isolate the records the database refuses, each in its own savepoint."""

@@ -18,11 +18,12 @@ from seamline.publisher import Publisher
 from seamline.retry import is_transient, retrying
 from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, ensure_topics
-from sinks.sink import Rejected, Sink, SinkRecord
+from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
 log = logging.getLogger(__name__)
 
 STAGE = "sink"
+_RETRY_ROUND_S = 20.0  # retries between two polls of the paused consumer; well under max.poll.interval.ms
 
 
 class SinkRunner:
@@ -54,10 +55,11 @@ class SinkRunner:
         """Finish the current batch and return from run()."""
         self._stopping = True
 
-    def run(self) -> None:
-        """Consume and write until stop() or SIGTERM/SIGINT."""
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+    def run(self, stop_on_signals: bool = True) -> None:
+        """Consume and write until stop() or, when `stop_on_signals` (main thread only), SIGTERM/SIGINT."""
+        if stop_on_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
         ensure_topics(self.kafka, [*self.topics, self.dead_letters.topic])
         consumer = Consumer(client_settings(self.kafka, "consumer", **{"group.id": self.group_id}))
         consumer.subscribe(list(self.topics))
@@ -68,7 +70,7 @@ class SinkRunner:
                 messages = [m for m in messages if self._readable(m)]
                 if not messages:
                     continue
-                self._write_batch(messages)
+                self._write_batch(consumer, messages)
                 consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         finally:
             consumer.close()
@@ -84,7 +86,7 @@ class SinkRunner:
         log.warning("consumer error on %s: %s", message.topic(), message.error())
         return False
 
-    def _write_batch(self, messages: list[Message]) -> None:
+    def _write_batch(self, consumer: Consumer, messages: list[Message]) -> None:
         started = time.perf_counter()
         records: list[SinkRecord] = []
         for message in messages:
@@ -95,22 +97,54 @@ class SinkRunner:
                 if is_transient(exc):
                     raise
                 self._reject(Rejected(_unreadable(self.topics, message), str(exc), type(exc).__name__))
-        for attempt in retrying():
-            with attempt:
-                rejected = self.sink.write(records)
-        for item in rejected:
+        outcome = self._write(consumer, records)
+        for item in outcome.rejected:
             self._reject(item)
         self.publisher.flush()
+        self._count(records, outcome)
+        self.metrics.sink_batch_size.labels(self.name).observe(len(records))
+        self.metrics.batch_seconds.labels(STAGE).observe(time.perf_counter() - started)
+
+    def _write(self, consumer: Consumer, records: list[SinkRecord]) -> Outcome:
+        """Write until the target takes the batch. While it fails transiently the input stays paused and the
+        consumer keeps its group membership, so lag grows instead of memory and no rebalance starts."""
+        started = time.perf_counter()
+        paused: list[TopicPartition] = []
+        try:
+            while True:
+                try:
+                    for attempt in retrying(timeout_s=_RETRY_ROUND_S):
+                        with attempt:
+                            if attempt.num > 1:
+                                self.metrics.sink_retries.labels(self.name).inc()
+                            outcome = self.sink.write(records)
+                    return outcome
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("sink %s: target still failing (%s); input paused, retrying", self.name, exc)
+                    if not paused:
+                        paused = consumer.assignment()
+                        consumer.pause(paused)
+                    _keep_alive(consumer)
+        finally:
+            if paused:
+                consumer.resume(paused)
+            self.metrics.sink_write_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    def _count(self, records: list[SinkRecord], outcome: Outcome) -> None:
+        refused = {id(item.record) for item in outcome.rejected}
+        unchanged = {id(record) for record in outcome.unchanged}
         written_at = time.time()
-        refused = {id(item.record) for item in rejected}
         for record in records:
-            if id(record) in refused or record.value is None:
+            kind = "rejected" if id(record) in refused else "unchanged" if id(record) in unchanged else "written"
+            self.metrics.sink_writes.labels(self.name, record.entity, kind).inc()
+            if kind != "written" or record.value is None:
                 continue
             self.metrics.events_out.labels(STAGE, record.topic).inc()
             self.metrics.end_to_end_lag.labels(self.name, record.entity).observe(
                 max(0.0, written_at - record.value["updated_at"] / 1000)
             )
-        self.metrics.batch_seconds.labels(STAGE).observe(time.perf_counter() - started)
 
     def _record(self, message: Message) -> SinkRecord:
         topic = message.topic()
@@ -151,6 +185,14 @@ def _unreadable(topics: dict[str, str], message: Message) -> SinkRecord:
         raw_key=message.key(),
         raw_value=message.value(),
     )
+
+
+def _keep_alive(consumer: Consumer) -> None:
+    """Poll the paused consumer: group membership lives on, and nothing is delivered while paused (a record
+    that still comes is sought back to, to be read again after the resume)."""
+    message = consumer.poll(0)
+    if message is not None and message.error() is None:
+        consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:

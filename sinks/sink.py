@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -31,6 +31,15 @@ class Rejected:
     error_class: str
 
 
+@dataclass
+class Outcome:
+    """What became of a batch: records refused for their content (to the DLQ), and records left alone because
+    the target already held them (loop prevention, or a version it already had, where the sink can tell)."""
+
+    rejected: list[Rejected] = field(default_factory=list)
+    unchanged: list[SinkRecord] = field(default_factory=list)
+
+
 class Sink(ABC):
     """A target system.
 
@@ -43,8 +52,9 @@ class Sink(ABC):
         """Connect and prepare the target (e.g. create tables)."""
 
     @abstractmethod
-    def write(self, records: Sequence[SinkRecord]) -> list[Rejected]:
-        """Write a batch in order; raise a transient error to have the whole batch retried."""
+    def write(self, records: Sequence[SinkRecord]) -> Outcome:
+        """Write a batch in order; raise a transient error (seamline.retry.is_transient) to have the whole batch
+        retried, with its input paused; a record refused for its content is returned as rejected."""
 
     @abstractmethod
     def close(self) -> None:

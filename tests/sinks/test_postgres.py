@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from seamline.config import PostgresSink
 from sinks.postgres import PostgresTarget
-from sinks.sink import SinkRecord
+from sinks.sink import Outcome, SinkRecord
 
 ROW = (
     "SELECT id, version, name, email, phone, country, xrefs, origin, updated_at, synced_at FROM customers WHERE id = %s"
@@ -95,7 +95,7 @@ def test_setup_twice_keeps_rows(target: PostgresTarget, database: str) -> None:
 
 
 def test_upsert_inserts(target: PostgresTarget, database: str) -> None:
-    assert target.write([record("c1", customer("c1", 1))]) == []
+    assert target.write([record("c1", customer("c1", 1))]) == Outcome()
     got = row(database, "c1")
     assert got is not None
     assert got[:8] == ("c1", 1, "Ada Lovelace", "ada@example.com", "+441234567890", "GB", {"erp": "7"}, "erp")
@@ -105,7 +105,7 @@ def test_upsert_inserts(target: PostgresTarget, database: str) -> None:
 def test_newer_version_updates(target: PostgresTarget, database: str) -> None:
     target.write([record("c1", customer("c1", 1))])
     before = row(database, "c1")
-    assert target.write([record("c1", customer("c1", 2, name="Ada King"))]) == []
+    assert target.write([record("c1", customer("c1", 2, name="Ada King"))]) == Outcome()
     after = row(database, "c1")
     assert after is not None and before is not None
     assert (after[1], after[2]) == (2, "Ada King")
@@ -117,36 +117,36 @@ def test_older_or_equal_version_changes_nothing(target: PostgresTarget, database
     target.write([record("c1", customer("c1", 2))])
     before = row(database, "c1")
     time.sleep(0.01)  # so an unwanted update would show in synced_at
-    assert target.write([record("c1", customer("c1", stale_version, name="Stale"))]) == []
+    assert target.write([record("c1", customer("c1", stale_version, name="Stale"))]) == Outcome()
     assert row(database, "c1") == before
 
 
 def test_deleted_record_removes_row(target: PostgresTarget, database: str) -> None:
     target.write([record("c1", customer("c1", 1))])
-    assert target.write([record("c1", customer("c1", 2, deleted=True))]) == []
+    assert target.write([record("c1", customer("c1", 2, deleted=True))]) == Outcome()
     assert row(database, "c1") is None
 
 
 def test_older_version_after_delete_stays_deleted(target: PostgresTarget, database: str) -> None:
     target.write([record("c1", customer("c1", 1))])
     target.write([record("c1", customer("c1", 3, deleted=True))])
-    assert target.write([record("c1", customer("c1", 2)), record("c1", customer("c1", 3))]) == []
+    assert target.write([record("c1", customer("c1", 2)), record("c1", customer("c1", 3))]) == Outcome()
     assert row(database, "c1") is None
 
 
 def test_tombstone_after_deleted_record(target: PostgresTarget, database: str) -> None:
     target.write([record("c1", customer("c1", 1)), record("c2", customer("c2", 1))])
-    assert target.write([record("c1", customer("c1", 2, deleted=True)), record("c1", None)]) == []
+    assert target.write([record("c1", customer("c1", 2, deleted=True)), record("c1", None)]) == Outcome()
     assert row(database, "c1") is None
     assert row(database, "c2") is not None
-    assert target.write([record("c1", customer("c1", 1))]) == []
+    assert target.write([record("c1", customer("c1", 1))]) == Outcome()
     assert row(database, "c1") is None
 
 
 def test_newer_version_recreates_after_delete(target: PostgresTarget, database: str) -> None:
     target.write([record("c1", customer("c1", 1))])
     target.write([record("c1", customer("c1", 2, deleted=True)), record("c1", None)])
-    assert target.write([record("c1", customer("c1", 3, name="Ada Again"))]) == []
+    assert target.write([record("c1", customer("c1", 3, name="Ada Again"))]) == Outcome()
     got = row(database, "c1")
     assert got is not None and (got[1], got[2]) == (3, "Ada Again")
 
@@ -166,7 +166,7 @@ def test_mixed_batch_ends_in_order_state(
     target: PostgresTarget, database: str, versions: list[tuple[int, bool] | None], expected: int | None
 ) -> None:
     batch = [record("c1", None if v is None else customer("c1", v[0], deleted=v[1])) for v in versions]
-    assert target.write(batch) == []
+    assert target.write(batch) == Outcome()
     got = row(database, "c1")
     assert (got[1] if got else None) == expected
 
@@ -179,7 +179,7 @@ def test_refused_record_is_rejected_and_rest_written(target: PostgresTarget, dat
         record("c2", customer("c2", 1, name="BLOCKED")),
         record("c3", customer("c3", 1)),
     ]
-    rejected = target.write(batch)
+    rejected = target.write(batch).rejected
     assert [r.record for r in rejected] == [batch[1]]
     assert "customers" in rejected[0].reason and "name_not_blocked" in rejected[0].reason
     assert rejected[0].error_class == "CheckViolation"
@@ -209,7 +209,10 @@ def test_every_canonical_entity_gets_a_typed_table(database: str) -> None:
         "merged_into": None,
     }
     try:
-        assert sink.write([SinkRecord("sales_order", "o1", order, "canonical.sales_order", 0, 1, b"o1", None)]) == []
+        assert (
+            sink.write([SinkRecord("sales_order", "o1", order, "canonical.sales_order", 0, 1, b"o1", None)])
+            == Outcome()
+        )
     finally:
         sink.close()
     with psycopg.connect(database) as conn:

@@ -1,0 +1,88 @@
+"""The sink runner on real Kafka: a target that fails for a while pauses the input, and nothing is lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from seamline.config import KafkaConfig
+from seamline.metrics import Metrics
+from seamline.publisher import Publisher
+from seamline.retry import ServerUnavailable
+from seamline.serde import AvroSerde
+from seamline.topics import canonical_topic, ensure_topics
+from sinks import runner as runner_module
+from sinks.runner import SinkRunner
+from sinks.sink import Outcome, Sink, SinkRecord
+from tests.conftest import wait_until
+
+RECORDS = 300
+
+
+class FailingAtFirst(Sink):
+    """A target that answers 503 (Retry-After: 0.3 s) until `down_s` have passed, then takes every batch."""
+
+    def __init__(self, down_s: float) -> None:
+        self.until = time.monotonic() + down_s
+        self.failures = 0
+        self.written: list[tuple[str, int]] = []
+
+    def setup(self) -> None:
+        pass
+
+    def write(self, records: Sequence[SinkRecord]) -> Outcome:
+        if time.monotonic() < self.until:
+            self.failures += 1
+            raise ServerUnavailable("503 from the target", retry_after_s=0.3)
+        self.written.extend((record.id, record.value["version"]) for record in records if record.value)
+        return Outcome()
+
+    def close(self) -> None:
+        pass
+
+
+def customer(number: int) -> dict[str, object]:
+    return {
+        "id": f"c{number}",
+        "version": 1,
+        "name": f"Customer {number}",
+        "deleted": False,
+        "xrefs": {"erp": str(number)},
+        "links": [f"erp.customers:{number}"],
+        "origin": "erp",
+        "updated_at": 1_700_000_000_000 + number,
+    }
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_a_failing_target_pauses_the_input_and_every_record_arrives_once(
+    kafka: KafkaConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runner_module, "_RETRY_ROUND_S", 1.0)  # several rounds of retries, the input paused between
+    topic = canonical_topic(kafka, "customer")
+    ensure_topics(kafka, [topic])
+    serde, publisher = AvroSerde(kafka), Publisher(kafka)
+    for number in range(RECORDS):
+        value = customer(number)
+        publisher.send(topic, serde.encode(topic, value), key=serde.encode(topic, value["id"], key=True))
+    publisher.flush()
+    sink, metrics = FailingAtFirst(down_s=4), Metrics.create()
+    runner = SinkRunner("flaky", kafka, sink, ["customer"], metrics, batch_size=100)
+    worker = threading.Thread(target=runner.run, args=(False,), daemon=True)
+    worker.start()
+    try:
+        wait_until(lambda: len(sink.written) >= RECORDS, 60, "every record to reach the target", interval=0.2)
+    finally:
+        runner.stop()
+        worker.join(30)
+    assert sorted(sink.written) == sorted((f"c{n}", 1) for n in range(RECORDS))
+    assert sink.failures >= 5
+    assert "input paused" in caplog.text
+    assert sample(metrics, "seamline_sink_retries_total", sink="flaky") >= 5
+    assert sample(metrics, "seamline_sink_writes_total", sink="flaky", entity="customer", outcome="written") == RECORDS
