@@ -377,6 +377,11 @@ class PostgresSink(_Section):
     tables: dict[Entity, str] = Field(description="canonical entity -> target table name.")
     group_id: str | None = Field(None, description="Kafka consumer group; defaults to 'seamline-sink-<name>'.")
     batch_size: int = Field(500, ge=1, description="Records written per transaction.")
+    write_path: Literal["copy", "executemany"] = Field(
+        "copy",
+        description="How a batch is written: 'copy' (COPY into a staging table, then one merge) or 'executemany' "
+        "(one upsert per record, pipelined); bench/postgres_sink_bench.py compares them.",
+    )
     metrics_port: int = Field(9103, description="Port of this process's /metrics endpoint on 127.0.0.1.")
 
 

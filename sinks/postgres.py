@@ -2,13 +2,18 @@
 
 Delivery: exactly-once effect. A row changes only for a newer version; a delete is remembered
 in seamline_tombstones with its version, so a re-delivered older version cannot bring the row back.
+An entity's child rows (a sales order's lines) are replaced in the same transaction as their parent,
+and only when the parent row was written.
+
+Two write paths (`write_path`): `copy` streams a batch into a temporary staging table and merges it with
+one INSERT ... SELECT ... ON CONFLICT; `executemany` sends one upsert per record in pipeline mode.
+bench/postgres_sink_bench.py measures both.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -16,171 +21,222 @@ from psycopg import sql
 
 from seamline.config import PostgresSink
 from seamline.retry import is_transient
-from seamline.schemas import schema_text
+from sinks.pg_tables import ChildTable, EntityTable, ensure, entity_table
 from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
+log = logging.getLogger(__name__)
+
 TOMBSTONES = "seamline_tombstones"
-_SQL_TYPES = {"string": "text", "long": "bigint", "int": "integer", "boolean": "boolean", "double": "double precision"}
-_SKIPPED = {"deleted"}
-
-
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    sql_type: str
-    to_sql: Any  # converts the Avro value to a query parameter
-    placeholder: str = "%s::{}"  # how the parameter becomes the column's type
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _column(name: str, avro: Any) -> _Column:
-    """The target column of one canonical field."""
-    base = next(t for t in avro if t != "null") if isinstance(avro, list) else avro
-    logical = base.get("logicalType") if isinstance(base, dict) else None
-    if name == "updated_at":
-        return _Column(name, "timestamptz", lambda ms: None if ms is None else ms / 1000, "to_timestamp(%s)")
-    if logical == "decimal":
-        return _Column(name, f"numeric({base['precision']},{base['scale']})", lambda v: v)
-    if logical in ("timestamp-millis", "timestamp-micros"):
-        return _Column(name, "timestamptz", lambda v: v)
-    if isinstance(base, dict) and base.get("type") in ("map", "array", "record"):
-        return _Column(name, "jsonb", _json)
-    return _Column(name, _SQL_TYPES[base], lambda v: v)
-
-
-def _columns(entity: str) -> list[_Column]:
-    """Target columns from the entity's Avro schema: the reverse mapping is field = column."""
-    fields = json.loads(schema_text(entity))["fields"]
-    return [_column(field["name"], field["type"]) for field in fields if field["name"] not in _SKIPPED]
+_BIGGEST_VERSION = 9223372036854775807
 
 
 class PostgresTarget(Sink):
-    """Writes canonical entities into tables of one PostgreSQL database (created if missing)."""
+    """Writes canonical entities into tables of one PostgreSQL database (created, and evolved, at setup)."""
 
     def __init__(self, config: PostgresSink) -> None:
         self.config = config
         self._conn: psycopg.Connection | None = None
-        self._tables: dict[str, str] = {entity: table for entity, table in config.tables.items()}
-        self._columns = {entity: _columns(entity) for entity in self._tables}
+        self._tables: dict[str, EntityTable] = {e: entity_table(e, name) for e, name in config.tables.items()}
 
     def setup(self) -> None:
-        self._conn = psycopg.connect(self.config.dsn.get_secret_value())
-        with self._conn.transaction():
-            self._conn.execute(
+        self.close()
+        conn = self._conn = psycopg.connect(self.config.dsn.get_secret_value())
+        with conn.transaction():
+            conn.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} (entity text NOT NULL, id text NOT NULL, "
                     "version bigint NOT NULL, deleted_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (entity, id))"
                 ).format(sql.Identifier(TOMBSTONES))
             )
-            for entity, table in self._tables.items():
-                definitions = [
-                    sql.SQL("{} {}{}").format(
-                        sql.Identifier(c.name),
-                        sql.SQL(c.sql_type),
-                        sql.SQL(" PRIMARY KEY" if c.name == "id" else ""),
-                    )
-                    for c in self._columns[entity]
-                ]
-                definitions.append(sql.SQL("synced_at timestamptz NOT NULL DEFAULT now()"))
-                self._conn.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-                        sql.Identifier(table), sql.SQL(", ").join(definitions)
+            for table in self._tables.values():
+                for column in ensure(conn, table):
+                    log.info("target table evolved: column %s added", column)
+        self._create_stages(conn)
+
+    def _connect(self) -> psycopg.Connection:
+        """The connection, opened again (with its staging tables) after the database dropped it."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            self._conn = psycopg.connect(self.config.dsn.get_secret_value())
+            self._create_stages(self._conn)
+        return self._conn
+
+    def _create_stages(self, conn: psycopg.Connection) -> None:
+        if self.config.write_path != "copy":
+            return
+        with conn.transaction():
+            for table in self._tables.values():
+                conn.execute(
+                    sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                        sql.Identifier(_stage(table.name)), sql.Identifier(table.name)
                     )
                 )
 
     def write(self, records: Sequence[SinkRecord]) -> Outcome:
-        assert self._conn is not None, "setup() first"
         try:
-            with self._conn.transaction():
-                self._write_all(records)
+            conn = self._connect()
+            with conn.transaction():
+                self._write_all(conn, records, self.config.write_path)
             return Outcome()
         except psycopg.Error as exc:
             if is_transient(exc):
+                self.close()  # reconnect on the next attempt: the database may have restarted
                 raise
         return Outcome(rejected=self._write_one_by_one(records))
 
     def _write_one_by_one(self, records: Sequence[SinkRecord]) -> list[Rejected]:
         """Isolate the records the database refuses, each in its own savepoint."""
-        assert self._conn is not None
+        conn = self._connect()
         rejected = []
-        with self._conn.transaction():
+        with conn.transaction():
             for record in records:
                 try:
-                    with self._conn.transaction():
-                        self._write_all([record])
+                    with conn.transaction():
+                        self._write_all(conn, [record], "executemany")
                 except psycopg.Error as exc:
                     if is_transient(exc):
                         raise
                     reason = (exc.diag.message_primary or str(exc)).strip()
-                    rejected.append(Rejected(record, f"{self._tables[record.entity]}: {reason}", type(exc).__name__))
+                    table = self._tables[record.entity].name
+                    rejected.append(Rejected(record, f"{table}: {reason}", type(exc).__name__))
         return rejected
 
-    def _write_all(self, records: Sequence[SinkRecord]) -> None:
-        assert self._conn is not None
-        with self._conn.cursor() as cursor:
+    def _write_all(self, conn: psycopg.Connection, records: Sequence[SinkRecord], path: str) -> None:
+        with conn.cursor() as cursor:
             for entity, table in self._tables.items():
-                ours = [r for r in records if r.entity == entity]
-                upserts = [r.value for r in ours if r.value is not None and not r.value["deleted"]]
-                deletes = [r for r in ours if r.value is None or r.value["deleted"]]
+                finals, tombstoned = _newest(r for r in records if r.entity == entity)
+                upserts = [value for value in finals.values() if not value["deleted"]]
                 if upserts:
-                    cursor.executemany(
-                        self._upsert_sql(entity, table), [self._upsert_params(entity, v) for v in upserts]
-                    )
-                for record in deletes:
-                    self._delete(cursor, entity, table, record)
+                    upsert = self._copy_upsert if path == "copy" else self._executemany_upsert
+                    written = upsert(cursor, table, upserts)
+                    by_id = {value["id"]: value for value in upserts}
+                    for child in table.children:
+                        self._replace_children(cursor, table, child, [by_id[i] for i in written], path)
+                for value in finals.values():
+                    if value["deleted"]:
+                        self._delete(cursor, table, value["id"], value["version"])
+                for gid in tombstoned:
+                    self._delete(cursor, table, gid, None)
 
-    def _upsert_sql(self, entity: str, table: str) -> sql.Composed:
-        columns = self._columns[entity]
-        names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-        values = sql.SQL(", ").join(sql.SQL(c.placeholder).format(sql.SQL(c.sql_type)) for c in columns)
-        updates = sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name)) for c in columns if c.name != "id"
-        )
-        return sql.SQL(
-            "INSERT INTO {table} AS current ({names}, synced_at) SELECT {values}, now() "
-            "WHERE NOT EXISTS (SELECT 1 FROM {tombstones} t WHERE t.entity = %s AND t.id = %s AND t.version >= %s) "
-            "ON CONFLICT (id) DO UPDATE SET {updates}, synced_at = now() WHERE current.version < EXCLUDED.version"
-        ).format(
-            table=sql.Identifier(table),
-            names=names,
-            values=values,
-            tombstones=sql.Identifier(TOMBSTONES),
-            updates=updates,
-        )
-
-    def _upsert_params(self, entity: str, value: dict[str, Any]) -> list[Any]:
-        params = [c.to_sql(value.get(c.name)) for c in self._columns[entity]]
-        return [*params, entity, value["id"], value["version"]]
-
-    def _delete(self, cursor: psycopg.Cursor, entity: str, table: str, record: SinkRecord) -> None:
-        if record.value is None:
-            # A tombstone follows the final deleted version; a newer version written since keeps its row.
-            cursor.execute(
-                sql.SQL(
-                    "DELETE FROM {} WHERE id = %s AND version <= COALESCE("
-                    "(SELECT version FROM {} WHERE entity = %s AND id = %s), 9223372036854775807)"
-                ).format(sql.Identifier(table), sql.Identifier(TOMBSTONES)),
-                (record.id, entity, record.id),
-            )
-            return
-        version = record.value["version"]
+    def _copy_upsert(self, cursor: psycopg.Cursor, table: EntityTable, values: list[dict[str, Any]]) -> list[str]:
+        names = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+        stage = sql.Identifier(_stage(table.name))
+        with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
+            for value in values:
+                copy.write_row(table.row(value))
         cursor.execute(
             sql.SQL(
-                "INSERT INTO {} (entity, id, version) VALUES (%s, %s, %s) "
-                "ON CONFLICT (entity, id) DO UPDATE "
-                "SET version = GREATEST({}.version, EXCLUDED.version), deleted_at = now()"
-            ).format(sql.Identifier(TOMBSTONES), sql.Identifier(TOMBSTONES)),
-            (entity, record.id, version),
+                "INSERT INTO {table} AS current ({names}, synced_at) SELECT {names}, now() FROM {stage} s "
+                "WHERE NOT EXISTS (SELECT 1 FROM {tombstones} t WHERE t.entity = %s AND t.id = s.id "
+                "AND t.version >= s.version) "
+                "ON CONFLICT (id) DO UPDATE SET {updates}, synced_at = now() WHERE current.version < EXCLUDED.version "
+                "RETURNING id"
+            ).format(
+                table=sql.Identifier(table.name),
+                names=names,
+                stage=stage,
+                tombstones=sql.Identifier(TOMBSTONES),
+                updates=_updates(table),
+            ),
+            (table.entity,),
         )
+        return [row[0] for row in cursor.fetchall()]
+
+    def _executemany_upsert(
+        self, cursor: psycopg.Cursor, table: EntityTable, values: list[dict[str, Any]]
+    ) -> list[str]:
+        query = sql.SQL(
+            "INSERT INTO {table} AS current ({names}, synced_at) SELECT {values}, now() "
+            "WHERE NOT EXISTS (SELECT 1 FROM {tombstones} t WHERE t.entity = %s AND t.id = %s AND t.version >= %s) "
+            "ON CONFLICT (id) DO UPDATE SET {updates}, synced_at = now() WHERE current.version < EXCLUDED.version "
+            "RETURNING id"
+        ).format(
+            table=sql.Identifier(table.name),
+            names=sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns),
+            values=sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(c.sql_type)) for c in table.columns),
+            tombstones=sql.Identifier(TOMBSTONES),
+            updates=_updates(table),
+        )
+        params = [[*table.row(value), table.entity, value["id"], value["version"]] for value in values]
+        cursor.executemany(query, params, returning=True)
+        written = []
+        while True:
+            row = cursor.fetchone()
+            if row is not None:
+                written.append(row[0])
+            if not cursor.nextset():
+                return written
+
+    def _replace_children(
+        self, cursor: psycopg.Cursor, table: EntityTable, child: ChildTable, parents: list[dict[str, Any]], path: str
+    ) -> None:
+        if not parents:
+            return
         cursor.execute(
-            sql.SQL("DELETE FROM {} WHERE id = %s AND version <= %s").format(sql.Identifier(table)),
-            (record.id, version),
+            sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                sql.Identifier(child.name), sql.Identifier(child.parent)
+            ),
+            ([value["id"] for value in parents],),
+        )
+        rows = [row for value in parents for row in table.child_rows(child, value)]
+        if not rows:
+            return
+        names = sql.SQL(", ").join(sql.Identifier(name) for name in (child.parent, *(c.name for c in child.columns)))
+        if path == "copy":
+            with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(child.name), names)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        placeholders = sql.SQL(", ").join(
+            sql.SQL("%s::{}").format(sql.SQL(sql_type)) for sql_type in ("text", *(c.sql_type for c in child.columns))
+        )
+        cursor.executemany(
+            sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(sql.Identifier(child.name), names, placeholders), rows
+        )
+
+    def _delete(self, cursor: psycopg.Cursor, table: EntityTable, gid: str, version: int | None) -> None:
+        """A deleted version removes the row and is remembered; a tombstone (version None) follows it, and a
+        newer version written since keeps its row."""
+        if version is not None:
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {0} (entity, id, version) VALUES (%s, %s, %s) ON CONFLICT (entity, id) DO UPDATE "
+                    "SET version = GREATEST({0}.version, EXCLUDED.version), deleted_at = now()"
+                ).format(sql.Identifier(TOMBSTONES)),
+                (table.entity, gid, version),
+            )
+        cursor.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE id = %s AND version <= COALESCE(%s, "
+                "(SELECT version FROM {} WHERE entity = %s AND id = %s), %s)"
+            ).format(sql.Identifier(table.name), sql.Identifier(TOMBSTONES)),
+            (gid, version, table.entity, gid, _BIGGEST_VERSION),
         )
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _stage(name: str) -> str:
+    return f"seamline_stage_{name}"
+
+
+def _updates(table: EntityTable) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name)) for c in table.columns if c.name != "id"
+    )
+
+
+def _newest(records: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The newest version of each id in a batch, and the ids whose tombstone came after it (or alone)."""
+    finals: dict[str, dict[str, Any]] = {}
+    tombstoned: dict[str, None] = {}
+    for record in records:
+        if record.value is None:
+            tombstoned[record.id] = None
+        elif record.id not in finals or record.value["version"] >= finals[record.id]["version"]:
+            finals[record.id] = record.value
+            tombstoned.pop(record.id, None)
+    return finals, list(tombstoned)

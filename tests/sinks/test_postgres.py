@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from seamline.config import PostgresSink
+from seamline.stack import StackInfo
 from sinks.postgres import PostgresTarget
 from sinks.sink import Outcome, SinkRecord
 
@@ -187,45 +188,118 @@ def test_refused_record_is_rejected_and_rest_written(target: PostgresTarget, dat
     assert row(database, "c2") is None
 
 
-def test_every_canonical_entity_gets_a_typed_table(database: str) -> None:
-    tables = {"customer": "customers", "product": "products", "sales_order": "orders", "inventory_level": "stock"}
-    sink = PostgresTarget(PostgresSink(kind="postgres", dsn=SecretStr(database), tables=tables))
-    sink.setup()
-    order = {
+TABLES = {"customer": "customers", "product": "products", "sales_order": "orders", "inventory_level": "stock"}
+LINES = "SELECT sales_order_id, line_number, product_id, quantity FROM orders_lines ORDER BY 1, 2"
+
+
+def order(version: int, *lines: tuple[int, str, str], deleted: bool = False) -> dict[str, Any]:
+    return {
         "id": "o1",
-        "version": 1,
+        "version": version,
         "order_number": "SO-1",
         "customer_id": "c1",
         "status": "open",
         "order_date": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         "currency": "EUR",
         "total_amount": Decimal("1234.5000"),
-        "lines": [{"line_number": 1, "product_id": "p1", "quantity": Decimal("2.000"), "unit_price": None}],
-        "deleted": False,
+        "lines": [
+            {"line_number": n, "product_id": product, "quantity": Decimal(quantity), "unit_price": None}
+            for n, product, quantity in lines
+        ],
+        "deleted": deleted,
         "xrefs": {"erp": "5"},
         "links": ["erp.sales_orders:5"],
         "origin": "erp",
-        "updated_at": 1_700_000_000_000,
+        "updated_at": 1_700_000_000_000 + version,
         "merged_into": None,
     }
-    try:
-        assert (
-            sink.write([SinkRecord("sales_order", "o1", order, "canonical.sales_order", 0, 1, b"o1", None)])
-            == Outcome()
+
+
+@pytest.fixture(params=["copy", "executemany"])
+def all_tables(database: str, request: pytest.FixtureRequest) -> Iterator[PostgresTarget]:
+    config = PostgresSink(kind="postgres", dsn=SecretStr(database), tables=TABLES, write_path=request.param)
+    sink = PostgresTarget(config)
+    sink.setup()
+    yield sink
+    sink.close()
+
+
+def order_record(value: dict[str, Any] | None) -> SinkRecord:
+    return SinkRecord("sales_order", "o1", value, "canonical.sales_order", 0, next(_offsets), b"o1", None)
+
+
+def fetch(database: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_every_canonical_entity_gets_a_typed_table_and_order_lines_a_child_table(
+    all_tables: PostgresTarget, database: str
+) -> None:
+    assert all_tables.write([order_record(order(1, (1, "p1", "2.000")))]) == Outcome()
+    assert fetch(database, "SELECT total_amount, order_date, links FROM orders") == [
+        (Decimal("1234.5000"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), ["erp.sales_orders:5"])
+    ]
+    assert fetch(database, LINES) == [("o1", 1, "p1", Decimal("2.000"))]
+    types = dict(
+        fetch(
+            database,
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE table_name IN ('orders', 'orders_lines', 'stock', 'products')",
         )
+    )
+    assert types["orders.total_amount"] == "numeric" and types["orders.order_date"] == "timestamp with time zone"
+    assert types["orders_lines.quantity"] == "numeric" and "orders.lines" not in types
+    assert types["stock.quantity_on_hand"] == "numeric" and "products.sku" in types
+
+
+def test_lines_follow_the_newest_version_of_their_order_and_go_with_it(
+    all_tables: PostgresTarget, database: str
+) -> None:
+    all_tables.write([order_record(order(1, (1, "p1", "2"), (2, "p2", "1")))])
+    all_tables.write([order_record(order(3, (1, "p1", "5")))])
+    assert fetch(database, LINES) == [("o1", 1, "p1", Decimal("5.000"))]
+    all_tables.write([order_record(order(2, (1, "p9", "9"), (2, "p9", "9")))])  # an older version, redelivered
+    assert fetch(database, LINES) == [("o1", 1, "p1", Decimal("5.000"))]
+    all_tables.write([order_record(order(4, deleted=True)), order_record(None)])
+    assert fetch(database, "SELECT id FROM orders") == [] and fetch(database, LINES) == []
+
+
+def test_a_batch_with_several_versions_of_one_order_writes_the_newest(
+    all_tables: PostgresTarget, database: str
+) -> None:
+    batch = [order_record(order(v, (1, "p1", str(v)))) for v in (2, 1, 5, 3)]
+    assert all_tables.write(batch) == Outcome()
+    assert fetch(database, "SELECT version FROM orders") == [(5,)]
+    assert fetch(database, LINES) == [("o1", 1, "p1", Decimal("5.000"))]
+
+
+def test_setup_adds_the_columns_a_schema_gained_and_keeps_the_rows(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        conn.execute("CREATE TABLE customers (id text PRIMARY KEY, version bigint NOT NULL, name text)")
+        conn.execute("INSERT INTO customers VALUES ('c0', 1, 'Before')")
+    sink = PostgresTarget(PostgresSink(kind="postgres", dsn=SecretStr(database), tables={"customer": "customers"}))
+    sink.setup()
+    try:
+        assert sink.write([record("c1", customer("c1", 1))]) == Outcome()
     finally:
         sink.close()
-    with psycopg.connect(database) as conn:
-        row = conn.execute("SELECT total_amount, order_date, lines, links FROM orders WHERE id = 'o1'").fetchone()
-        types = dict(
-            conn.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders'"
-            ).fetchall()
+    assert fetch(database, "SELECT id, name, email FROM customers ORDER BY id") == [
+        ("c0", "Before", None),
+        ("c1", "Ada Lovelace", "ada@example.com"),
+    ]
+
+
+def test_a_dropped_connection_is_transient_and_the_next_attempt_reconnects(
+    target: PostgresTarget, database: str, stack: StackInfo
+) -> None:
+    target.write([record("c1", customer("c1", 1))])
+    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database.rsplit("/", 1)[1],),
         )
-    assert row == (
-        Decimal("1234.5000"),
-        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        [{"line_number": 1, "product_id": "p1", "quantity": "2.000", "unit_price": None}],
-        ["erp.sales_orders:5"],
-    )
-    assert types["total_amount"] == "numeric" and types["order_date"] == "timestamp with time zone"
+    with pytest.raises(psycopg.OperationalError):
+        target.write([record("c1", customer("c1", 2, name="Ada King"))])
+    assert target.write([record("c1", customer("c1", 2, name="Ada King"))]) == Outcome()
+    assert fetch(database, "SELECT name FROM customers") == [("Ada King",)]
