@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-processor clean
+.PHONY: demo test bench bench-processor bench-postgres-sink clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,10 @@ bench: $(STAMP)
 # The stream processor alone: events/s per worker and where the time goes (docs/performance.md).
 bench-processor: $(STAMP)
 	$(PY) bench/processor_bench.py
+
+# The postgres sink's write paths: version-guarded upserts/s (docs/sinks.md).
+bench-postgres-sink: $(STAMP)
+	$(PY) bench/postgres_sink_bench.py
 
 clean:
 	rm -rf $(VENV)

@@ -25,11 +25,16 @@ _SKIPPED = {"deleted"}  # a deleted version removes the row; it is never stored
 
 @dataclass(frozen=True)
 class Column:
-    """A target column: its canonical field, SQL type and the conversion of the Avro value."""
+    """A target column: its canonical field, SQL type and the conversion of the Avro value (None: as it is)."""
 
     name: str
     sql_type: str
-    to_sql: Callable[[Any], Any]
+    to_sql: Callable[[Any], Any] | None = None
+
+    def value(self, record: dict[str, Any]) -> Any:
+        """The column's query parameter for a canonical record (or order line)."""
+        value = record.get(self.name)
+        return value if self.to_sql is None or value is None else self.to_sql(value)
 
 
 @dataclass(frozen=True)
@@ -57,26 +62,20 @@ class EntityTable:
 
     def row(self, value: dict[str, Any]) -> list[Any]:
         """The column values of a canonical record, in column order."""
-        return [column.to_sql(value.get(column.name)) for column in self.columns]
+        return [column.value(value) for column in self.columns]
 
     def child_rows(self, child: ChildTable, value: dict[str, Any]) -> list[list[Any]]:
         """The rows of one child table for a canonical record: the parent id first."""
         return [
-            [value["id"], *(column.to_sql(item.get(column.name)) for column in child.columns)]
-            for item in value.get(child.field) or []
+            [value["id"], *(column.value(item) for column in child.columns)] for item in value.get(child.field) or []
         ]
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
-def _millis(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
-
-
-def _same(value: Any) -> Any:
-    return value
+def _millis(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 def _base(avro: Any) -> Any:
@@ -89,12 +88,12 @@ def _column(name: str, avro: Any) -> Column:
     if name == "updated_at":
         return Column(name, "timestamptz", _millis)
     if logical == "decimal":
-        return Column(name, f"numeric({base['precision']},{base['scale']})", _same)
+        return Column(name, f"numeric({base['precision']},{base['scale']})")
     if logical in ("timestamp-millis", "timestamp-micros"):
-        return Column(name, "timestamptz", _same)
+        return Column(name, "timestamptz")
     if isinstance(base, dict) and base.get("type") in ("map", "array", "record"):
         return Column(name, "jsonb", _json)
-    return Column(name, _SQL_TYPES[base], _same)
+    return Column(name, _SQL_TYPES[base])
 
 
 def _record_items(avro: Any) -> dict[str, Any] | None:

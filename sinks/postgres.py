@@ -67,7 +67,7 @@ class PostgresTarget(Sink):
         with conn.transaction():
             for table in self._tables.values():
                 conn.execute(
-                    sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                    sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
                         sql.Identifier(_stage(table.name)), sql.Identifier(table.name)
                     )
                 )

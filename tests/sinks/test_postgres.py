@@ -216,9 +216,18 @@ def order(version: int, *lines: tuple[int, str, str], deleted: bool = False) -> 
 
 
 @pytest.fixture(params=["copy", "executemany"])
-def all_tables(database: str, request: pytest.FixtureRequest) -> Iterator[PostgresTarget]:
+def all_tables(
+    database: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PostgresTarget]:
+    """A sink of every entity on each write path; a batch that fails as a whole fails the test (these batches
+    hold nothing the database refuses, so falling back to writing records one by one would hide a bug)."""
     config = PostgresSink(kind="postgres", dsn=SecretStr(database), tables=TABLES, write_path=request.param)
     sink = PostgresTarget(config)
+
+    def no_fallback(records: object) -> None:
+        raise AssertionError(f"the {request.param} path failed on a batch the database accepts")
+
+    monkeypatch.setattr(sink, "_write_one_by_one", no_fallback)
     sink.setup()
     yield sink
     sink.close()
