@@ -35,14 +35,26 @@ def kafka(stack: StackInfo) -> KafkaConfig:
 
 
 @pytest.fixture
-def database(stack: StackInfo) -> Iterator[str]:
-    """A database of this test's own, dropped afterwards; yields its DSN."""
-    name = f"db_{uuid.uuid4().hex[:10]}"
+def new_database(stack: StackInfo) -> Iterator[Callable[[], str]]:
+    """Makes databases of this test's own (each call one more, returning its DSN), dropped afterwards."""
+    names: list[str] = []
+
+    def create() -> str:
+        names.append(f"db_{uuid.uuid4().hex[:10]}")
+        with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(names[-1])))
+        return postgres_dsn(names[-1])
+
+    yield create
     with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield postgres_dsn(name)
-    with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        for name in names:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database(new_database: Callable[[], str]) -> str:
+    """A database of this test's own, dropped afterwards: its DSN."""
+    return new_database()
 
 
 @pytest.fixture

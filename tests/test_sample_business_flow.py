@@ -1,6 +1,7 @@
-"""The sample business end to end: examples/business.yaml runs its three sources and the processor as real
-processes, and all four canonical topics end holding one golden record per business object, linked across
-the ERP (logical replication), the CRM (the Salesforce simulation) and the shop (signed webhooks).
+"""The sample business end to end: examples/business.yaml runs its three sources, the processor and the
+warehouse sink as real processes; all four canonical topics end holding one golden record per business
+object, linked across the ERP (logical replication), the CRM (the Salesforce simulation) and the shop
+(signed webhooks), and the warehouse holds the newest version of every live golden record.
 
 The ERP keeps changing while the pipeline runs; the expected records are read from the ERP, the CRM's ids
 and the shop's last payloads once it stops.
@@ -41,8 +42,10 @@ ENTITIES = ("customer", "product", "sales_order", "inventory_level")
 SOURCES = ("erp", "crm", "shop")
 
 
-def pipeline_config(path: Path, kafka: dict[str, Any], erp_dsn: str, crm_url: str, work: Path) -> dict[str, Any]:
-    """examples/business.yaml pointed at this test's ERP database, CRM, topics, ports and state; written to `path`."""
+def pipeline_config(
+    path: Path, kafka: dict[str, Any], erp_dsn: str, warehouse_dsn: str, crm_url: str, work: Path
+) -> dict[str, Any]:
+    """examples/business.yaml pointed at this test's databases, CRM, topics, ports and state; written to `path`."""
     config = yaml.safe_load(CONFIG.read_text())
     suffix = uuid.uuid4().hex[:10]
     config["kafka"] = kafka
@@ -50,10 +53,11 @@ def pipeline_config(path: Path, kafka: dict[str, Any], erp_dsn: str, crm_url: st
     sources["erp"].update(dsn=erp_dsn, slot=f"slot_{suffix}", publication=f"pub_{suffix}")
     sources["crm"].update(login_url=crm_url, poll_interval_s=0.5)
     sources["shop"]["port"] = free_port()
-    for section in (*sources.values(), config["processor"]):
+    warehouse = config["sinks"]["warehouse"]
+    warehouse.update(dsn=warehouse_dsn, group_id=f"warehouse-{suffix}")
+    for section in (*sources.values(), config["processor"], warehouse):
         section["metrics_port"] = free_port()
     config["processor"].update(app_id=f"business-{suffix}", data_dir=str(work / "processor"), batch_size=200)
-    del config["sinks"]  # the sinks are tested on their own; this test ends at the canonical topics
     path.write_text(yaml.safe_dump(config, allow_unicode=True))
     load_config(path)  # still a valid configuration
     return config
@@ -161,6 +165,26 @@ def problems(
     return found
 
 
+def warehouse_problems(live: dict[str, dict[str, Any]], dsn: str, tables: dict[str, str]) -> list[str]:
+    """Where the warehouse differs from the live golden records: (id, version) per entity, and order lines."""
+    found = []
+    with psycopg.connect(dsn) as conn:
+        for entity, table in tables.items():
+            records = [r for key, r in live.items() if key.startswith(f"{entity}/") and not r["deleted"]]
+            wanted = {(record["id"], record["version"]) for record in records}
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,):
+                return [f"the warehouse has no table {table} yet"]
+            held = set(conn.execute(f"SELECT id, version FROM {table}").fetchall())
+            if held != wanted:
+                found.append(f"{table}: {len(wanted - held)} versions missing, {len(held - wanted)} not live")
+            if entity == "sales_order":
+                lines = sum(len(record["lines"]) for record in records)
+                row = conn.execute(f"SELECT count(*) FROM {table}_lines").fetchone()
+                if row != (lines,):
+                    found.append(f"{table}_lines: {row} rows, the live orders have {lines} lines")
+    return found
+
+
 def erp_rows(dsn: str) -> dict[str, list[dict[str, Any]]]:
     tables = ("customers", "materials", "sales_orders", "sales_order_lines", "stock")
     with psycopg.connect(dsn, row_factory=dict_row) as conn:
@@ -177,25 +201,34 @@ def wait_for(check: Callable[[], list[str]], supervisor: Supervisor, timeout: fl
         return not latest
 
     try:
-        wait_until(done, timeout, "the canonical topics to match the three systems", interval=3)
+        wait_until(done, timeout, "the pipeline to reach the expected state", interval=3)
     except TimeoutError as exc:
         raise AssertionError(f"{exc}; {len(latest)} problems:\n" + "\n".join(latest[:20])) from None
 
 
-def test_the_sample_business_reaches_all_four_canonical_topics(
-    stack: StackInfo, database: str, kafka: KafkaConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_sample_business_reaches_all_four_canonical_topics_and_the_warehouse(
+    stack: StackInfo,
+    new_database: Callable[[], str],
+    kafka: KafkaConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    database, warehouse = new_database(), new_database()
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     filled_erp(database, customers=40, materials=12, orders=25)
     with psycopg.connect(database, autocommit=True) as conn, SalesforceSim() as crm_sim:
         crm = crm_from_erp(crm_sim, conn, seed=5)
         kafka_section = kafka.model_dump(include={"bootstrap_servers", "schema_registry_url", "topic_prefix"})
-        config = pipeline_config(tmp_path / "business.yaml", kafka_section, database, crm_sim.url, tmp_path)
+        config = pipeline_config(tmp_path / "business.yaml", kafka_section, database, warehouse, crm_sim.url, tmp_path)
         supervisor = Supervisor(
             tmp_path / "business.yaml",
             tmp_path / "logs",
-            {**{name: ["source", "run", name] for name in SOURCES}, "processor": ["process"]},
+            {
+                **{name: ["source", "run", name] for name in SOURCES},
+                "processor": ["process"],
+                "warehouse": ["sink", "run", "warehouse"],
+            },
         )
         shop = Shop(buyers(conn), items(conn), seed=5)
         erp_changes = OrderStream(OrderBook(conn, seed=5))
@@ -217,6 +250,8 @@ def test_the_sample_business_reaches_all_four_canonical_topics(
             late = crm_sim.insert("Account", {"Name": "Nachzügler Handels GmbH", "Type": "Prospect"})
             canonical = Canonical(kafka, ENTITIES)
             wait_for(lambda: problems(canonical.read()[0], erp_rows(database), crm, shop, late), supervisor, 240)
+            tables = config["sinks"]["warehouse"]["tables"]
+            wait_for(lambda: warehouse_problems(canonical.read()[0], warehouse, tables), supervisor, 120)
         finally:
             supervisor.stop_all()
             drop_slot(stack.postgres_dsn, config["sources"]["erp"]["slot"])
