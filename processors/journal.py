@@ -35,10 +35,10 @@ def commit(table: Table, writes: list[Write]) -> None:
     for number, chunk in enumerate(chunks):
         table[_chunk_key(slot, number)] = chunk
     counts = list(header["chunks"])
-    stale, counts[slot] = counts[slot], len(chunks)
+    # The slot's chunks beyond this batch's belong to the batch before last, which no header names any more.
+    _apply(table, [(_chunk_key(slot, number), None) for number in range(len(chunks), counts[slot])])
+    counts[slot] = len(chunks)
     table[HEADER] = {"seq": seq, "chunks": counts}
-    for number in range(len(chunks), stale):
-        del table[_chunk_key(slot, number)]
     _apply(table, writes)
 
 
