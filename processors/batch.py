@@ -187,10 +187,10 @@ class ResolveBatch(_Stage):
                 for output in outputs:
                     self._publish(output)
         await self._flush()
-        self.metrics.events_in.labels(self.name, self.input).inc(changes)
         in_context()
         state.commit()
         await durable()
+        self.metrics.events_in.labels(self.name, self.input).inc(changes)
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
