@@ -32,7 +32,6 @@ import httpx
 import yaml
 from change_mix import PROCESSOR, Mix, generate
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
@@ -50,9 +49,10 @@ from seamline.metrics import Metrics
 from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
+from seamline.subjects import delete_subjects
 from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
-from seamline.topics import canonical_topic, ensure_topics, source_topic
+from seamline.topics import canonical_topic, delete_prefixed, ensure_topics, source_topic
 
 TARGET = 20_000  # events/s per worker
 WARM_UP = 500
@@ -336,23 +336,6 @@ def write_config(path: Path, info: stack.StackInfo, prefix: str, data_dir: Path)
     return path
 
 
-def cleanup(kafka: KafkaConfig, app_id: str) -> None:
-    """Delete the benchmark's topics, consumer group and registry subjects."""
-    admin = AdminClient(client_settings(kafka, "admin"))
-    topics = [t for t in admin.list_topics(timeout=15).topics if t.startswith(kafka.topic_prefix)]
-    for future in [*admin.delete_topics(topics).values(), *admin.delete_consumer_groups([app_id]).values()]:
-        try:
-            future.result()
-        except Exception:  # noqa: BLE001 - best effort: a group that never joined does not exist
-            pass
-    registry = kafka.schema_registry_url.rstrip("/")
-    with httpx.Client(timeout=10) as client:
-        for subject in client.get(f"{registry}/subjects").json():
-            if subject.startswith(kafka.topic_prefix):
-                client.delete(f"{registry}/subjects/{subject}")
-                client.delete(f"{registry}/subjects/{subject}", params={"permanent": "true"})
-
-
 def report(result: dict[str, Any], console: Console) -> None:
     table = Table(title=f"processor benchmark: {result['events']:,} events, one worker")
     for column in ("stage", "µs/event", "events/s"):
@@ -399,7 +382,7 @@ def main() -> None:
             e2e = end_to_end(config_path, Path(work), mix, args.timeout)
         finally:
             if not args.keep_topics:
-                cleanup(config.kafka, config.processor.app_id)
+                delete_subjects(config.kafka, delete_prefixed(config.kafka))
     us = sum(stage["us_per_event"] for stage in stages)
     result = {
         "events": args.events,

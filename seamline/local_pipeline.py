@@ -17,7 +17,9 @@ from psycopg import sql
 from sandbox import erp
 from seamline.config import Config, load_config
 from seamline.stack import StackInfo, postgres_dsn
+from seamline.subjects import delete_subjects
 from seamline.supervisor import Supervisor
+from seamline.topics import delete_prefixed
 
 SOURCE = "erp"
 SINK = "warehouse"
@@ -109,8 +111,10 @@ class LocalPipeline:
         drop_slot(admin_dsn, self.name)
 
     def destroy(self, admin_dsn: str) -> None:
-        """Drop the slot and both databases."""
+        """Drop the slot and both databases, and delete the pipeline's topics, consumer groups and subjects."""
         self.drop_slot(admin_dsn)
+        kafka = self.config.kafka
+        delete_subjects(kafka, delete_prefixed(kafka))
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             for db in (f"{self.name}_erp", f"{self.name}_target"):
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))

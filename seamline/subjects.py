@@ -67,3 +67,17 @@ def push(kafka: KafkaConfig, topics: Iterable[str], schema_dir: Path = SCHEMA_DI
     for subject, name in _subjects(kafka, topics):
         ids[subject] = register_subject(client, subject, schema_text(name, schema_dir))
     return ids
+
+
+def delete_subjects(kafka: KafkaConfig, topics: Iterable[str]) -> None:
+    """Delete, for good, the key and value subjects of these topics (those that exist)."""
+    client = registry_client(kafka)
+    for topic in topics:
+        for key in (True, False):
+            subject = subject_name(topic, key=key)
+            try:
+                client.delete_subject(subject)
+                client.delete_subject(subject, permanent=True)
+            except SchemaRegistryError as exc:
+                if exc.http_status_code != 404:
+                    raise

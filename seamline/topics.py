@@ -79,6 +79,27 @@ def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
                 raise
 
 
+def delete_prefixed(kafka: KafkaConfig) -> list[str]:
+    """Delete the topics and consumer groups whose names start with the topic prefix (without its final dot, so a
+    Faust app named after the prefix goes too): a test's or a benchmark's own. Returns the deleted topics."""
+    stem = kafka.topic_prefix.rstrip(".")
+    if not stem:
+        raise ValueError("refusing to delete every topic: kafka.topic_prefix is empty")
+    admin = AdminClient(client_settings(kafka, "admin"))
+    topics = [topic for topic in admin.list_topics(timeout=15).topics if topic.startswith(stem)]
+    listed = admin.list_consumer_groups().result().valid
+    groups = [group.group_id for group in listed if group.group_id.startswith(stem)]
+    futures = [*admin.delete_topics(topics).values()] if topics else []
+    futures += [*admin.delete_consumer_groups(groups).values()] if groups else []
+    for future in futures:
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() not in ("UNKNOWN_TOPIC_OR_PART", "GROUP_ID_NOT_FOUND"):
+                raise
+    return topics
+
+
 def config_topics(config: Config) -> list[str]:
     """Every Avro topic the configuration file implies: raw changes, canonical entities, suggestions, positions."""
     kafka = config.kafka

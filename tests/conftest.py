@@ -15,7 +15,9 @@ from psycopg import sql
 from seamline.config import KafkaConfig
 from seamline.local_pipeline import LocalPipeline
 from seamline.stack import StackInfo, mariadb, postgres_dsn, up
+from seamline.subjects import delete_subjects
 from seamline.supervisor import Supervisor
+from seamline.topics import delete_prefixed
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +27,16 @@ def stack() -> StackInfo:
 
 
 @pytest.fixture
-def kafka(stack: StackInfo) -> KafkaConfig:
-    """Kafka settings with a topic prefix of this test's own."""
-    return KafkaConfig(
+def kafka(stack: StackInfo) -> Iterator[KafkaConfig]:
+    """Kafka settings with a topic prefix of this test's own; its topics, groups and subjects are deleted after
+    the test, so that the broker's start does not slow down with every run."""
+    config = KafkaConfig(
         bootstrap_servers=stack.bootstrap_servers,
         schema_registry_url=stack.registry_url,
         topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
     )
+    yield config
+    delete_subjects(config, delete_prefixed(config))
 
 
 @pytest.fixture

@@ -54,10 +54,11 @@ def pipeline_config(
     sources["crm"].update(login_url=crm_url, poll_interval_s=0.5)
     sources["shop"]["port"] = free_port()
     warehouse = config["sinks"]["warehouse"]
-    warehouse.update(dsn=warehouse_dsn, group_id=f"warehouse-{suffix}")
+    warehouse.update(dsn=warehouse_dsn, group_id=f"{kafka['topic_prefix']}warehouse")
     for section in (*sources.values(), config["processor"], warehouse):
         section["metrics_port"] = free_port()
-    config["processor"].update(app_id=f"business-{suffix}", data_dir=str(work / "processor"), batch_size=200)
+    processor = {"app_id": f"{kafka['topic_prefix']}business", "data_dir": str(work / "processor"), "batch_size": 200}
+    config["processor"].update(processor)
     path.write_text(yaml.safe_dump(config, allow_unicode=True))
     load_config(path)  # still a valid configuration
     return config

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,65 +13,26 @@ from pydantic import SecretStr
 
 from seamline.config import KafkaConfig, PostgresSink
 from seamline.metrics import Metrics
-from seamline.publisher import Publisher
-from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, ensure_topics
 from sinks.postgres import PostgresTarget
 from sinks.runner import SinkRunner
 from tests.conftest import wait_until
+from tests.sinks.canonical_records import Change, customer, order, publish
 
 CUSTOMERS, ORDERS = 200, 100
 TABLES = {"customer": "customers", "sales_order": "orders"}
 
 
-def customer(number: int, version: int) -> dict[str, Any]:
-    return {
-        "id": f"c{number}",
-        "version": version,
-        "name": f"Customer {number} v{version}",
-        "deleted": version == 4,
-        "xrefs": {"erp": str(number)},
-        "links": [f"erp.customers:{number}"],
-        "origin": "erp",
-        "updated_at": 1_700_000_000_000 + version,
-    }
-
-
-def order(number: int, version: int) -> dict[str, Any]:
-    lines = [{"line_number": n, "product_id": f"p{n}", "quantity": Decimal(version)} for n in range(1, version + 1)]
-    return {
-        "id": f"o{number}",
-        "version": version,
-        "order_number": f"SO-{number}",
-        "customer_id": f"c{number}",
-        "order_date": datetime(2026, 1, 5, tzinfo=UTC),
-        "total_amount": Decimal("10.5000"),
-        "lines": lines,
-        "deleted": False,
-        "xrefs": {"erp": str(number)},
-        "links": [f"erp.sales_orders:{number}"],
-        "origin": "erp",
-        "updated_at": 1_700_000_000_000 + version,
-    }
-
-
-def publish(kafka: KafkaConfig) -> int:
+def changes() -> list[Change]:
     """Versions 1-3 of every customer (every tenth also deleted, then a tombstone) and 1-2 of every order."""
-    serde, publisher, sent = AvroSerde(kafka), Publisher(kafka), 0
-    changes: list[tuple[str, str, dict[str, Any] | None]] = []
+    result: list[Change] = []
     for number in range(CUSTOMERS):
-        changes += [("customer", f"c{number}", customer(number, version)) for version in (1, 2, 3)]
+        result += [("customer", f"c{number}", customer(number, version)) for version in (1, 2, 3)]
         if number % 10 == 0:
-            changes += [("customer", f"c{number}", customer(number, 4)), ("customer", f"c{number}", None)]
+            result += [("customer", f"c{number}", customer(number, 4, deleted=True)), ("customer", f"c{number}", None)]
     for number in range(ORDERS):
-        changes += [("sales_order", f"o{number}", order(number, version)) for version in (1, 2)]
-    for entity, key, value in changes:
-        topic = canonical_topic(kafka, entity)
-        encoded = None if value is None else serde.encode(topic, value)
-        publisher.send(topic, encoded, key=serde.encode(topic, key, key=True))
-        sent += 1
-    publisher.flush()
-    return sent
+        result += [("sales_order", f"o{number}", order(number, version)) for version in (1, 2)]
+    return result
 
 
 def run_until_read(kafka: KafkaConfig, database: str, group: str, records: int) -> None:
@@ -113,7 +73,7 @@ def snapshot(database: str) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_redelivering_every_topic_to_a_fresh_group_changes_nothing(kafka: KafkaConfig, database: str) -> None:
     ensure_topics(kafka, [canonical_topic(kafka, entity) for entity in TABLES])
-    records = publish(kafka)
+    records = publish(kafka, changes())
     run_until_read(kafka, database, f"{kafka.topic_prefix}first", records)
     first = snapshot(database)
     assert len(first["customers"]) == CUSTOMERS - CUSTOMERS // 10 and {row[1] for row in first["customers"]} == {3}

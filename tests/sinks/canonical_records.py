@@ -1,0 +1,62 @@
+"""Canonical customers and sales orders for sink tests, and a publisher of them to a test's canonical topics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from seamline.config import KafkaConfig
+from seamline.publisher import Publisher
+from seamline.serde import AvroSerde
+from seamline.topics import canonical_topic
+
+Change = tuple[str, str, dict[str, Any] | None]
+"""(entity, golden id, canonical record or None for a tombstone)."""
+
+
+def customer(number: int, version: int, *, deleted: bool = False) -> dict[str, Any]:
+    """Version `version` of customer c<number>; its name says the version."""
+    return {
+        "id": f"c{number}",
+        "version": version,
+        "name": f"Customer {number} v{version}",
+        "deleted": deleted,
+        "xrefs": {"erp": str(number)},
+        "links": [f"erp.customers:{number}"],
+        "origin": "erp",
+        "updated_at": 1_700_000_000_000 + version,
+    }
+
+
+def order(number: int, version: int) -> dict[str, Any]:
+    """Version `version` of order o<number> of customer c<number>, with `version` lines of quantity `version`."""
+    lines = [{"line_number": n, "product_id": f"p{n}", "quantity": Decimal(version)} for n in range(1, version + 1)]
+    return {
+        "id": f"o{number}",
+        "version": version,
+        "order_number": f"SO-{number}",
+        "customer_id": f"c{number}",
+        "order_date": datetime(2026, 1, 5, tzinfo=UTC),
+        "total_amount": Decimal("10.5000"),
+        "lines": lines,
+        "deleted": False,
+        "xrefs": {"erp": str(number)},
+        "links": [f"erp.sales_orders:{number}"],
+        "origin": "erp",
+        "updated_at": 1_700_000_000_000 + version,
+    }
+
+
+def publish(kafka: KafkaConfig, changes: Iterable[Change]) -> int:
+    """Send the changes, in this order, to the canonical topics; how many were sent."""
+    serde, publisher, sent = AvroSerde(kafka), Publisher(kafka), 0
+    for entity, key, value in changes:
+        topic = canonical_topic(kafka, entity)
+        encoded = None if value is None else serde.encode(topic, value)
+        publisher.send(topic, encoded, key=serde.encode(topic, key, key=True))
+        sent += 1
+    publisher.flush()
+    publisher.close()
+    return sent
