@@ -165,8 +165,8 @@ def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     SinkRunner(
         name,
         loaded.kafka,
-        build_sink(settings),
-        list(settings.tables),
+        build_sink(settings, metrics),
+        settings.entities_written,
         metrics,
         group_id=settings.group_id,
         batch_size=settings.batch_size,

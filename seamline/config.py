@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from abc import abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -19,8 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from seamline.field_rules import FieldRule, LookupTables
+from seamline.mapping_check import read_problems
 from seamline.processor_config import Entity, ProcessorConfig
-from seamline.sections import LOCATED
+from seamline.sections import LOCATED, raise_problems
 from seamline.sections import Section as _Section
 
 
@@ -369,20 +372,80 @@ Source = Annotated[
 ]
 
 
-class PostgresSink(_Section):
+class _SinkSection(_Section):
+    """What every sink's section has: its consumer group, batch size and metrics port."""
+
+    group_id: str | None = Field(None, description="Kafka consumer group; defaults to 'seamline-sink-<name>'.")
+    batch_size: int = Field(500, ge=1, description="Records read and written per batch.")
+    metrics_port: int = Field(9103, description="Port of this process's /metrics endpoint on 127.0.0.1.")
+
+    @property
+    @abstractmethod
+    def entities_written(self) -> list[Entity]:
+        """The canonical entities this sink reads and writes."""
+
+
+class PostgresSink(_SinkSection):
     """A PostgreSQL target: batched upserts guarded by version."""
 
     kind: Literal["postgres"]
     dsn: SecretStr = Field(description="libpq connection string of the target database.")
     tables: dict[Entity, str] = Field(description="canonical entity -> target table name.")
-    group_id: str | None = Field(None, description="Kafka consumer group; defaults to 'seamline-sink-<name>'.")
-    batch_size: int = Field(500, ge=1, description="Records written per transaction.")
     write_path: Literal["copy", "executemany"] = Field(
         "copy",
         description="How a batch is written: 'copy' (COPY into a staging table, then one merge) or 'executemany' "
         "(one upsert per record, pipelined); bench/postgres_sink_bench.py compares them.",
     )
-    metrics_port: int = Field(9103, description="Port of this process's /metrics endpoint on 127.0.0.1.")
+
+    @property
+    def entities_written(self) -> list[Entity]:
+        """The entities that have a table."""
+        return list(self.tables)
+
+
+class TargetFields(_Section):
+    """How one canonical entity is written into a target: its reverse mapping."""
+
+    fields: dict[str, FieldRule] = Field(
+        min_length=1,
+        description="target field -> rule reading the canonical record: a field name (id, version, name, "
+        "'xrefs.erp', ...), {constant}, {lookup}, {concat}, {split}, {cast}, {convert}, or {each: lines, fields} "
+        "for order lines.",
+    )
+
+
+TargetT = TypeVar("TargetT", bound=TargetFields)
+
+
+class MappedSink(_SinkSection, Generic[TargetT]):
+    """A sink that writes each entity in the target's own shape, through a reverse mapping."""
+
+    system: str | None = Field(
+        None,
+        description="The source system this target is (as named in xrefs and origin), for loop prevention: a "
+        "version whose origin is this system, and whose values the target already holds, is not written back.",
+    )
+    lookups: LookupTables = Field(
+        default_factory=dict,
+        description="Lookup tables of this sink's {lookup} and {convert, rates} rules: name -> {value: result}.",
+    )
+    entities: dict[Entity, TargetT] = Field(min_length=1, description="canonical entity -> how it is written.")
+
+    @property
+    def entities_written(self) -> list[Entity]:
+        """The entities that have a target."""
+        return list(self.entities)
+
+    @model_validator(mode="after")
+    def _mappings_read_known_fields(self) -> MappedSink[TargetT]:
+        raise_problems(
+            [
+                (("entities", entity, "fields", *where), message)
+                for entity, target in self.entities.items()
+                for where, message in read_problems(entity, target.fields, self.lookups)
+            ]
+        )
+        return self
 
 
 Sink = Annotated[PostgresSink, Field(discriminator="kind")]

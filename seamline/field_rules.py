@@ -5,10 +5,30 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
 Scalar = str | int | float | bool | None
 """A constant or lookup value written in the configuration file."""
+
+
+def _key_text(key: object) -> object:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key) if isinstance(key, int | float) else key
+
+
+def _text_keys(value: object) -> object:
+    """YAML reads `1:` or `true:` as numbers and booleans; a lookup matches a value's text."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        name: {_key_text(key): result for key, result in table.items()} if isinstance(table, dict) else table
+        for name, table in value.items()
+    }
+
+
+LookupTables = Annotated[dict[str, dict[str, Scalar]], BeforeValidator(_text_keys)]
+"""Lookup tables used by {lookup} and {convert, rates} rules: name -> {value's text: result}."""
 
 UNITS: dict[str, tuple[str, int]] = {
     "mg": ("mass", 1),

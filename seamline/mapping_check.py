@@ -1,4 +1,5 @@
-"""Checks of processor mappings against the canonical schemas and the declared lookup tables."""
+"""Checks of mappings against the canonical schemas and the declared lookup tables: a processor's mappings
+write canonical fields, a sink's reverse mappings read them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
-from seamline.field_rules import ConvertRule, EachRule, FieldRule, LookupRule
+from seamline.field_rules import (
+    CastRule,
+    ColumnRule,
+    ConcatRule,
+    ConvertRule,
+    EachRule,
+    FieldRule,
+    LookupRule,
+    SplitRule,
+    UnitColumn,
+)
 from seamline.schemas import schema_text
 
 Location = tuple[str | int, ...]
@@ -19,8 +30,13 @@ MANAGED = frozenset({"id", "version", "deleted", "xrefs", "links", "origin", "up
 @cache
 def canonical_fields(entity: str) -> dict[str, Any]:
     """The mappable fields of schemas/<entity>.avsc: name -> Avro type."""
-    schema = json.loads(schema_text(entity))
-    return {field["name"]: field["type"] for field in schema["fields"] if field["name"] not in MANAGED}
+    return {name: avro_type for name, avro_type in record_fields(entity).items() if name not in MANAGED}
+
+
+@cache
+def record_fields(entity: str) -> dict[str, Any]:
+    """Every field of a canonical record of schemas/<entity>.avsc, the managed ones included: name -> Avro type."""
+    return {field["name"]: field["type"] for field in json.loads(schema_text(entity))["fields"]}
 
 
 def line_fields(entity: str) -> dict[str, Any] | None:
@@ -80,3 +96,46 @@ def reference_problems(
             target, _, field = reference.match.partition(".")
             if target not in entities or field not in canonical_fields(target):
                 yield (path, "match"), f"{reference.match!r} is not '<entity>.<field>' of {', '.join(entities)}"
+
+
+def read_problems(
+    entity: str,
+    rules: Mapping[str, FieldRule],
+    lookups: Mapping[str, object],
+    sources: Mapping[str, Any] | None = None,
+) -> Iterator[tuple[Location, str]]:
+    """(location under `fields`, message) for each rule of a sink's reverse mapping that reads a field the
+    canonical record does not have, or an undeclared lookup table."""
+    sources = record_fields(entity) if sources is None else sources
+    for name, rule in rules.items():
+        for column in _columns_read(rule):
+            if column.partition(".")[0] not in sources:
+                yield (name,), f"{entity} has no field {column!r} to read: use one of {', '.join(sources)}"
+        if isinstance(rule, LookupRule | ConvertRule):
+            table = rule.lookup if isinstance(rule, LookupRule) else rule.rates
+            if table is not None and table not in lookups:
+                yield (name,), f"lookup table {table!r} is not declared under the sink's lookups"
+        if isinstance(rule, EachRule) and rule.each in sources:
+            lines = _line_fields(sources[rule.each])
+            if lines is None:
+                yield (name, "each"), f"{entity}.{rule.each} is not a list of records: `each` maps a list of lines"
+            else:
+                inner = read_problems(f"{entity}.{rule.each}", rule.fields, lookups, lines)
+                yield from (((name, "fields", *where), message) for where, message in inner)
+
+
+def _columns_read(rule: FieldRule) -> list[str]:
+    """The fields a rule reads from its row (for `each`, the list itself; its lines are checked apart)."""
+    if isinstance(rule, str):
+        return [rule]
+    if isinstance(rule, ColumnRule | LookupRule | CastRule):
+        return [rule.column]
+    if isinstance(rule, SplitRule):
+        return [rule.split]
+    if isinstance(rule, ConcatRule):
+        return [item for item in rule.concat if isinstance(item, str)]
+    if isinstance(rule, ConvertRule):
+        return [rule.convert] + ([rule.from_unit.column] if isinstance(rule.from_unit, UnitColumn) else [])
+    if isinstance(rule, EachRule):
+        return [rule.each]
+    return []

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, model_validator
 
-from seamline.field_rules import FieldRule, Scalar
+from seamline.field_rules import FieldRule, LookupTables, Scalar
 from seamline.mapping_check import canonical_fields, line_fields, reference_problems, rule_problems
-from seamline.sections import LOCATED, Section
+from seamline.sections import Problem, Section, raise_problems
 
 Entity = Literal["customer", "product", "sales_order", "inventory_level"]
 ENTITIES: tuple[Entity, ...] = ("customer", "product", "sales_order", "inventory_level")
@@ -124,23 +123,12 @@ class ProcessorConfig(Section):
         description="entity -> match and survivorship rules; an entity not listed is matched by cross-reference "
         "only and its fields take the most recent value.",
     )
-    lookups: dict[str, dict[str, Scalar]] = Field(
+    lookups: LookupTables = Field(
         default_factory=dict,
         description="Lookup tables used by {lookup} and {convert, rates} rules: name -> {source value: result}.",
     )
     batch_size: int = Field(500, ge=1, description="Events processed per batch.")
     metrics_port: int = Field(9102, description="Port of this process's /metrics endpoint on 127.0.0.1.")
-
-    @field_validator("lookups", mode="before")
-    @classmethod
-    def _text_keys(cls, value: object) -> object:
-        """YAML reads `1:` or `true:` as numbers and booleans; a lookup matches a value's text."""
-        if not isinstance(value, dict):
-            return value
-        return {
-            name: {_key_text(key): result for key, result in table.items()} if isinstance(table, dict) else table
-            for name, table in value.items()
-        }
 
     @model_validator(mode="after")
     def _rules_resolve(self) -> ProcessorConfig:
@@ -155,9 +143,7 @@ class ProcessorConfig(Section):
             for entity, rules in self.identity.items()
             for where, message in _identity_problems(entity, rules)
         ]
-        if problems:
-            summary = "; ".join(f"{'.'.join(map(str, where))}: {message}" for where, message in problems)
-            raise PydanticCustomError(LOCATED, "{summary}", {"summary": summary, "problems": problems})
+        raise_problems(problems)
         return self
 
     def rules(self, entity: str) -> IdentityRules:
@@ -166,7 +152,6 @@ class ProcessorConfig(Section):
 
 
 _DEFAULT_RULES = IdentityRules()
-Problem = tuple[tuple[str | int, ...], str]
 
 
 def _mapping_problems(
@@ -216,9 +201,3 @@ def _identity_problems(entity: str, rules: IdentityRules) -> list[Problem]:
         for where, name in named
         if name not in fields
     ]
-
-
-def _key_text(key: object) -> object:
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    return str(key) if isinstance(key, int | float) else key

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
 
 
 class Section(BaseModel):
@@ -13,3 +16,13 @@ class Section(BaseModel):
 
 LOCATED = "located"
 """Error type of a validator's error that carries problems at deeper locations in ctx['problems']."""
+
+Problem = tuple[tuple[str | int, ...], str]
+"""(location below the validated section, message)."""
+
+
+def raise_problems(problems: Sequence[Problem]) -> None:
+    """Raise one LOCATED validation error carrying every problem, if there is any."""
+    if problems:
+        summary = "; ".join(f"{'.'.join(map(str, where))}: {message}" for where, message in problems)
+        raise PydanticCustomError(LOCATED, "{summary}", {"summary": summary, "problems": list(problems)})
