@@ -137,6 +137,7 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
     import faust
 
     from processors.app import build_app
+    from seamline.consumer_lag import LagExporter
 
     loaded = _load(config)
     if loaded.processor is None:
@@ -145,6 +146,7 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
     logs.configure()
     metrics = Metrics.create()
     metrics.serve(loaded.processor.metrics_port)
+    LagExporter(loaded.kafka, [loaded.processor.app_id], metrics).start()
     faust.Worker(build_app(loaded, metrics), loglevel="INFO").execute_from_commandline()
 
 

@@ -32,6 +32,7 @@ class Metrics:
     sink_batch_size: Histogram
     sink_write_seconds: Histogram
     sink_circuit_open: Gauge
+    consumer_lag: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
@@ -136,6 +137,13 @@ class Metrics:
                 f"{prefix}_sink_circuit_open",
                 "1 while a sink's circuit breaker is open (the target failing; calls held back), else 0.",
                 ["sink"],
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                f"{prefix}_consumer_lag",
+                "Records a consumer group (a sink, the processor) has yet to read in a topic, past its committed "
+                "offsets.",
+                ["group", "topic"],
                 registry=registry,
             ),
         )

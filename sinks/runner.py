@@ -11,6 +11,7 @@ from types import FrameType
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from seamline.config import KafkaConfig
+from seamline.consumer_lag import LagExporter
 from seamline.dlq import DeadLetters, Failed
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
@@ -64,6 +65,8 @@ class SinkRunner:
         consumer = Consumer(client_settings(self.kafka, "consumer", **{"group.id": self.group_id}))
         consumer.subscribe(list(self.topics))
         self.sink.setup()
+        lag = LagExporter(self.kafka, [self.group_id], self.metrics)
+        lag.start()
         try:
             while not self._stopping:
                 messages = consumer.consume(self.batch_size, timeout=0.1)
@@ -73,6 +76,7 @@ class SinkRunner:
                 self._write_batch(consumer, messages)
                 consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         finally:
+            lag.stop()
             consumer.close()
             self.sink.close()
 
