@@ -1,4 +1,4 @@
-"""The local real stack (Kafka, Apicurio Registry, PostgreSQL, MariaDB) without Docker."""
+"""The local real stack (Kafka, Apicurio Registry, PostgreSQL, MariaDB, Prometheus) without Docker."""
 
 from seamline.stack.errors import StackError
 from seamline.stack.lifecycle import StackInfo, down, status, up

@@ -54,6 +54,7 @@ def up() -> None:
     console.print(f"schema registry    {info.registry_url}")
     console.print(f"postgres           {info.postgres_dsn}")
     console.print(f"mariadb            {info.mariadb_url}")
+    console.print(f"prometheus         {info.prometheus_url}")
     console.print(f"state dir          {info.state_dir}")
 
 

@@ -12,6 +12,7 @@ from seamline.stack.kafka import Kafka
 from seamline.stack.layout import state_dir
 from seamline.stack.mariadb import MariaDb
 from seamline.stack.postgres import Postgres
+from seamline.stack.prometheus import Prometheus
 from seamline.stack.registry import Registry
 from seamline.stack.service import Service, ServiceStatus, check, ensure_ports_free, launch, stop, wait_healthy
 
@@ -24,11 +25,12 @@ class StackInfo:
     registry_url: str
     postgres_dsn: str
     mariadb_url: str
+    prometheus_url: str
     state_dir: Path
 
 
-def _services(root: Path) -> tuple[Kafka, Registry, Postgres, MariaDb]:
-    return Kafka(root), Registry(root), Postgres(root), MariaDb(root)
+def _services(root: Path) -> tuple[Kafka, Registry, Postgres, MariaDb, Prometheus]:
+    return Kafka(root), Registry(root), Postgres(root), MariaDb(root), Prometheus(root)
 
 
 @contextmanager
@@ -53,7 +55,7 @@ def up() -> StackInfo:
     that does not become healthy) before anything is started where it can.
     """
     root = state_dir()
-    kafka, registry, _, _ = services = _services(root)
+    kafka, registry, _, _, prometheus = services = _services(root)
     with _exclusive(root):
         pending: list[Service] = [service for service in services if service.pid() is None]
         for service in pending:
@@ -62,7 +64,7 @@ def up() -> StackInfo:
         _in_parallel(launch, pending)
         for service in services:
             wait_healthy(service)
-    return StackInfo(kafka.address, registry.url, postgres.dsn(), mariadb.url(), root)
+    return StackInfo(kafka.address, registry.url, postgres.dsn(), mariadb.url(), prometheus.url, root)
 
 
 def status() -> list[ServiceStatus]:
