@@ -6,6 +6,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import psycopg
 import pymysql
 import pytest
@@ -78,7 +79,7 @@ def test_second_up_is_fast_and_idempotent(stack: StackInfo) -> None:
 
 def test_status_reports_every_service_healthy(stack: StackInfo) -> None:
     rows = status()
-    assert [row.name for row in rows] == ["kafka", "registry", "postgres", "mariadb"]
+    assert [row.name for row in rows] == ["kafka", "registry", "postgres", "mariadb", "prometheus"]
     assert all(row.healthy and row.pid for row in rows)
 
 
@@ -108,3 +109,25 @@ def test_registry_round_trip(stack: StackInfo) -> None:
     assert client.test_compatibility(subject, Schema(json.dumps(v2), "AVRO"))
     assert not client.test_compatibility(subject, Schema(json.dumps(breaking), "AVRO"))
     assert client.get_latest_version(subject).schema_id == schema_id
+
+
+def test_prometheus_scrapes_the_processes_registered_with_it(stack: StackInfo) -> None:
+    from seamline.local_pipeline import free_port
+    from seamline.metrics import Metrics
+    from seamline.stack.prometheus import register_targets
+    from tests.conftest import wait_until
+
+    metrics, port, process = Metrics.create(), free_port(), f"sink-{uuid.uuid4().hex[:8]}"
+    metrics.serve(port)
+    metrics.sink_retries.labels(process).inc(3)
+    targets = register_targets(stack.state_dir, process, "sink", {process: port})
+    try:
+        query = f'seamline_sink_retries_total{{job="seamline-sink", process="{process}"}}'
+
+        def scraped() -> bool:
+            result = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=5).json()
+            return [sample["value"][1] for sample in result["data"]["result"]] == ["3"]
+
+        wait_until(scraped, 60, f"Prometheus scraping {process}")
+    finally:
+        targets.unlink()
