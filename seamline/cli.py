@@ -167,7 +167,7 @@ def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     SinkRunner(
         name,
         loaded.kafka,
-        build_sink(settings, metrics),
+        build_sink(name, settings, metrics),
         settings.entities_written,
         metrics,
         group_id=settings.group_id,

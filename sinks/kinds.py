@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from seamline.config import PostgresSink
+from seamline.config import HttpSink, PostgresSink
 from seamline.config import Sink as SinkConfig
 from seamline.metrics import Metrics
+from sinks.http import HttpTarget
 from sinks.postgres import PostgresTarget
 from sinks.sink import Sink
 
 
-def build_sink(config: SinkConfig, metrics: Metrics) -> Sink:
-    """The Sink object for one `sinks.<name>` entry; `metrics` for what a sink exports itself (circuit state)."""
+def build_sink(name: str, config: SinkConfig, metrics: Metrics) -> Sink:
+    """The Sink object for entry `sinks.<name>`; `metrics` for what a sink exports itself (circuit state)."""
     if isinstance(config, PostgresSink):
         return PostgresTarget(config)
+    if isinstance(config, HttpSink):
+        return HttpTarget(name, config, metrics)
     raise AssertionError(f"no sink for kind {config.kind!r}")

@@ -49,6 +49,43 @@ def order(number: int, version: int) -> dict[str, Any]:
     }
 
 
+def product(number: int, version: int) -> dict[str, Any]:
+    """Version `version` of product p<number>; its price says the version."""
+    return {
+        "id": f"p{number}",
+        "version": version,
+        "sku": f"SKU-{number}",
+        "name": f"Product {number}",
+        "unit": "pcs",
+        "list_price": Decimal(f"{version}.5000"),
+        "currency": "EUR",
+        "active": True,
+        "deleted": False,
+        "xrefs": {"erp": str(number)},
+        "links": [f"erp.materials:{number}"],
+        "origin": "erp",
+        "updated_at": 1_700_000_000_000 + version,
+    }
+
+
+def stock(number: int, version: int) -> dict[str, Any]:
+    """Version `version` of the stock of product p<number> in plant 1000: `version` on hand."""
+    return {
+        "id": f"s{number}",
+        "version": version,
+        "product_id": f"p{number}",
+        "location": "1000",
+        "quantity_on_hand": Decimal(version),
+        "quantity_reserved": Decimal(0),
+        "unit": "pcs",
+        "deleted": False,
+        "xrefs": {"erp": f"{number}/1000"},
+        "links": [f"erp.stock:{number}/1000"],
+        "origin": "erp",
+        "updated_at": 1_700_000_000_000 + version,
+    }
+
+
 def publish(kafka: KafkaConfig, changes: Iterable[Change]) -> int:
     """Send the changes, in this order, to the canonical topics; how many were sent."""
     serde, publisher, sent = AvroSerde(kafka), Publisher(kafka), 0
