@@ -19,7 +19,7 @@ real API changes items through their own entity set); an `Idempotency-Key` heade
 answer its first response without executing again, as an API gateway in front of the ERP would.
 
 Switches for tests: `latency_s`, `flaky(share_503=, share_429=, share_timeout=)`, `outage(seconds)` (503
-with Retry-After), `reject(predicate)` (400 for matching writes). `writes` logs every executed write.
+with Retry-After of at most 10 s), `reject(predicate)` (400 for matching writes). `writes` logs every executed write.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ class S4HanaSim:
         if not self._authorised(request):
             return odata_error(401, "/IWFND/CM_CONSUMER/101", "Logon failed", **{"WWW-Authenticate": "Basic"})
         if time.monotonic() < self._outage_until:
-            wait = max(1, round(self._outage_until - time.monotonic()))
+            wait = min(10, max(1, round(self._outage_until - time.monotonic())))
             return odata_error(503, "SY/530", "Service unavailable", **{"Retry-After": str(wait)})
         fault = self._fault()
         if fault == "timeout":

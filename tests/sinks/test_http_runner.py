@@ -1,0 +1,98 @@
+"""The http sink under its runner on real Kafka against the S/4HANA simulation: an ERP outage of 60 seconds
+ends with every record written once in effect; a record the ERP refuses goes alone to dlq.sink.<name>."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from sandbox.s4hana import S4HanaSim
+from seamline.config import KafkaConfig
+from seamline.dlq import read_headers
+from seamline.metrics import Metrics
+from seamline.topic_reader import read_to_end
+from seamline.topics import dlq_topic
+from sinks import runner as runner_module
+from sinks.http import HttpTarget
+from sinks.runner import SinkRunner
+from tests.conftest import wait_until
+from tests.sinks.canonical_records import Change, customer, order, publish
+from tests.sinks.test_http import ORDERS, PARTNERS, s4_config
+
+CUSTOMERS, ORDER_COUNT = 150, 50
+
+
+@contextmanager
+def running(name: str, kafka: KafkaConfig, sim: S4HanaSim, metrics: Metrics) -> Iterator[SinkRunner]:
+    config = s4_config(sim, concurrency=8, timeout_s=2)
+    runner = SinkRunner(
+        name, kafka, HttpTarget(name, config, metrics), config.entities_written, metrics, f"{kafka.topic_prefix}{name}"
+    )
+    worker = threading.Thread(target=runner.run, args=(False,), daemon=True)
+    worker.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+        worker.join(60)
+
+
+def changes() -> list[Change]:
+    result: list[Change] = []
+    for version in (1, 2, 3):
+        result += [("customer", f"c{n}", customer(n, version)) for n in range(CUSTOMERS)]
+    for version in (1, 2):
+        result += [("sales_order", f"o{n}", order(n, version)) for n in range(ORDER_COUNT)]
+    return result
+
+
+@pytest.mark.slow
+def test_an_erp_outage_of_60_seconds_ends_with_every_record_written_once(
+    kafka: KafkaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "_RETRY_ROUND_S", 5.0)
+    publish(kafka, changes())
+    metrics = Metrics.create()
+    with S4HanaSim() as sim, running("erp", kafka, sim, metrics):
+        sim.outage(60)
+
+        def converged() -> bool:
+            partners, orders = sim.entities(PARTNERS), sim.entities(ORDERS)
+            return [e["YY1_SeamlineVersion"] for e in partners.values()] == [3] * CUSTOMERS and [
+                e["YY1_SeamlineVersion"] for e in orders.values()
+            ] == [2] * ORDER_COUNT
+
+        wait_until(converged, 150, "every record written after the outage", interval=1)
+        writes = list(sim.writes)
+    effects = Counter((w.entity_set, w.key, w.body["YY1_SeamlineVersion"]) for w in writes if w.body)
+    assert max(effects.values()) == 1, "no version executed twice"
+    assert metrics.registry.get_sample_value("seamline_sink_retries_total", {"sink": "erp"}) >= 4
+    assert metrics.registry.get_sample_value("seamline_sink_circuit_open", {"sink": "erp"}) == 0
+
+
+def test_a_record_the_erp_refuses_goes_alone_to_the_dlq(kafka: KafkaConfig) -> None:
+    publish(kafka, [("customer", f"c{n}", customer(n, 1)) for n in range(20)])
+    metrics = Metrics.create()
+    with S4HanaSim() as sim:
+        sim.reject(lambda _set, body: "Tax number invalid" if body.get("BusinessPartner") == "c13" else None)
+        with running("erp", kafka, sim, metrics):
+            wait_until(lambda: len(sim.entities(PARTNERS)) == 19, 60, "19 partners written")
+            wait_until(
+                lambda: (
+                    metrics.registry.get_sample_value("seamline_errors_total", {"stage": "sink.erp", "kind": "HTTP400"})
+                    == 1
+                ),
+                30,
+                "the refused record in the DLQ",
+            )
+    assert "c13" not in sim.entities(PARTNERS)
+    (letter,) = list(read_to_end(kafka, dlq_topic(kafka, "sink.erp")))
+    headers = read_headers(letter.headers())
+    assert headers["error.class"] == "HTTP400"
+    assert headers["error.reason"] == (
+        "HTTP 400 from POST /API_BUSINESS_PARTNER/A_BusinessPartner: ZSEAMLINE/001 Tax number invalid"
+    )
