@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-processor bench-postgres-sink clean
+.PHONY: demo test bench bench-processor bench-postgres-sink bench-http-sink clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ bench-processor: $(STAMP)
 # The postgres sink's write paths: version-guarded upserts/s (docs/sinks.md).
 bench-postgres-sink: $(STAMP)
 	$(PY) bench/postgres_sink_bench.py
+
+# The http sink against the S/4HANA simulation at 20 ms per call: records/s per concurrency (docs/sinks.md).
+bench-http-sink: $(STAMP)
+	$(PY) bench/http_sink_bench.py
 
 clean:
 	rm -rf $(VENV)
