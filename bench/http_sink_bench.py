@@ -32,7 +32,7 @@ BATCH = 500
 
 
 def customer(number: int, version: int) -> SinkRecord:
-    value = {
+    value: dict[str, Any] = {
         "id": f"c{number:07d}",
         "version": version,
         "name": f"Kunde {number} GmbH",
@@ -44,7 +44,7 @@ def customer(number: int, version: int) -> SinkRecord:
         "origin": "crm",
         "updated_at": 1_767_225_600_000 + version,
     }
-    return SinkRecord("customer", value["id"], value, "bench", 0, number, None, None)
+    return SinkRecord("customer", f"c{number:07d}", value, "bench", 0, number, None, None)
 
 
 def config(url: str, sim: S4HanaSim, concurrency: int) -> HttpSink:
