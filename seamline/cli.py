@@ -164,7 +164,7 @@ def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     settings = loaded.sinks[name]
     metrics = Metrics.create()
     metrics.serve(settings.metrics_port)
-    SinkRunner(
+    runner = SinkRunner(
         name,
         loaded.kafka,
         build_sink(name, settings, metrics),
@@ -172,7 +172,12 @@ def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
         metrics,
         group_id=settings.group_id,
         batch_size=settings.batch_size,
-    ).run()
+    )
+    try:
+        runner.run()
+    except PermissionError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 @app.command()
