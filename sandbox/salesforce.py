@@ -18,7 +18,6 @@ CreatedDate, LastModifiedDate and SystemModstamp as Salesforce does (millisecond
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -36,6 +35,7 @@ from aiohttp import web
 
 from sandbox import soql
 from sandbox.salesforce_objects import DEFAULT_OWNER, defaults, describe, field_types, object_names, record_id
+from sandbox.serving import BackgroundServer
 
 MIN_BATCH, MAX_BATCH = 200, 2000
 ORG_ID = "00D5g000000SeamAAA"
@@ -69,8 +69,7 @@ class SalesforceSim:
         self._locators: dict[str, tuple[str, list[dict[str, Any]], int]] = {}
         self._faults: list[int] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
+        self._server = BackgroundServer("salesforce-sim")
         self.url = ""
 
     # --- data API for tests and demos -------------------------------------------------------------
@@ -286,28 +285,12 @@ class SalesforceSim:
 
     def start(self, port: int = 0) -> str:
         """Serve on 127.0.0.1:<port> (0: a free one) in a background thread; returns the base URL."""
-        loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="salesforce-sim", daemon=True).start()
-        self._loop = loop
-        self.url = asyncio.run_coroutine_threadsafe(self._serve("127.0.0.1", port), loop).result(timeout=10)
+        self.url = self._server.start(self.app(), port)
         return self.url
-
-    async def _serve(self, host: str, port: int) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0]
-        return f"http://{bound[0]}:{bound[1]}"
 
     def stop(self) -> None:
         """Stop serving and end the background thread."""
-        if self._loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._loop = None
+        self._server.stop()
 
     def __enter__(self) -> SalesforceSim:
         self.start()
