@@ -95,7 +95,7 @@ def delete_prefixed(kafka: KafkaConfig) -> list[str]:
         try:
             future.result()
         except KafkaException as exc:
-            if exc.args[0].name() not in ("UNKNOWN_TOPIC_OR_PART", "GROUP_ID_NOT_FOUND"):
+            if exc.args[0].name() not in ("UNKNOWN_TOPIC_OR_PART", "GROUP_ID_NOT_FOUND", "NON_EMPTY_GROUP"):
                 raise
     return topics
 
