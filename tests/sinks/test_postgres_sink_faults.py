@@ -28,12 +28,12 @@ CUSTOMERS, ORDERS, KILLS = 300, 100, 5
 TABLES = {"customer": "customers", "sales_order": "orders"}
 
 # Every row the sink inserts, updates or deletes is logged in the sink's own transaction (a killed batch logs
-# nothing), and each costs 2 ms so that a batch takes long enough for the kills to land inside it.
+# nothing), and each costs 5 ms so that a batch takes long enough for the kills to land inside it.
 AUDIT = """
 CREATE TABLE audit (seq bigserial PRIMARY KEY, tab text, op text, id text, version bigint);
 CREATE FUNCTION audited() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_sleep(0.002);
+  PERFORM pg_sleep(0.005);
   IF TG_OP = 'DELETE' THEN
     INSERT INTO audit (tab, op, id, version) VALUES (TG_TABLE_NAME, TG_OP, OLD.id, OLD.version);
   ELSE
@@ -116,12 +116,19 @@ def test_a_sink_killed_mid_batch_and_restarted_loses_nothing_and_has_no_effect_t
                 ).format(sql.Identifier(table))
             )
     supervisor.start("sink")
-    progress_at_kills = []
+    progress_at_kills = [0]
     try:
         for _ in range(KILLS):
-            time.sleep(rng.uniform(1.0, 3.0))
+            # Each kill waits for the restarted sink to write something, however slow its start on this machine.
+            wait_until(
+                lambda: len(audit(database)) > progress_at_kills[-1] or bool(supervisor.crashed()),
+                60,
+                "the sink to write",
+                interval=0.05,
+            )
             if supervisor.crashed():
                 pytest.fail(f"the sink exited: {supervisor.crashed()}\n{supervisor.log_tail('sink')}")
+            time.sleep(rng.uniform(0.0, 0.3))
             supervisor.kill("sink")
             progress_at_kills.append(len(audit(database)))
             supervisor.start("sink")
@@ -129,7 +136,7 @@ def test_a_sink_killed_mid_batch_and_restarted_loses_nothing_and_has_no_effect_t
     finally:
         supervisor.stop_all()
     log = audit(database)
-    assert any(0 < done < len(log) for done in progress_at_kills), f"no kill landed mid-stream: {progress_at_kills}"
+    assert any(0 < done < len(log) for done in progress_at_kills[1:]), f"no kill landed mid-stream: {progress_at_kills}"
     writes = [(tab, id, version) for tab, op, id, version in log if op != "DELETE"]
     assert len(writes) == len(set(writes)), "a version was written twice"
     newest: dict[tuple[str, str], int] = {}
