@@ -7,8 +7,14 @@ It follows Salesforce's public REST API documentation for what seamline uses:
   done, records with attributes {type, url}, nextRecordsUrl …/query/<locator>-<offset> while not done;
   batch size from `Sforce-Query-Options: batchSize=N` (200..2000, default 2000).
 - GET /services/data/vXX.X/sobjects/<Object>/describe.
+- sObject Collections: PATCH /services/data/vXX.X/composite/sobjects/<Object>/<ExternalIdField> upserts up to 200
+  records {allOrNone, records: [{attributes: {type}, ...}]} and DELETE /services/data/vXX.X/composite/sobjects
+  ?ids=a,b&allOrNone= deletes up to 200; both answer 200 with one result per record, in order: {id, success,
+  errors: [{statusCode, message, fields}]} (+ created for upserts); with allOrNone true one failure rolls
+  back the others (ALL_OR_NONE_OPERATION_ROLLED_BACK). More than 200 records: 400 EXCEEDED_ID_LIMIT.
 - Errors as [{"message", "errorCode"}]: INVALID_SESSION_ID (401), REQUEST_LIMIT_EXCEEDED (403),
-  NOT_FOUND (404), INVALID_TYPE / INVALID_FIELD / MALFORMED_QUERY / INVALID_QUERY_LOCATOR (400).
+  NOT_FOUND (404), INVALID_TYPE / INVALID_FIELD / MALFORMED_QUERY / INVALID_QUERY_LOCATOR / JSON_PARSER_ERROR
+  (400).
 - `Sforce-Limit-Info: api-usage=N/LIMIT` on every API response; each API call counts one.
 
 The in-memory org is changed through SalesforceSim's data API (insert, update, delete), which stamps
@@ -27,6 +33,7 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -34,12 +41,37 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import soql
-from sandbox.salesforce_objects import DEFAULT_OWNER, defaults, describe, field_types, object_names, record_id
+from sandbox.salesforce_objects import (
+    DEFAULT_OWNER,
+    createable,
+    defaults,
+    describe,
+    external_ids,
+    field_types,
+    object_names,
+    object_of,
+    record_id,
+    required,
+)
 from sandbox.serving import BackgroundServer
 
 MIN_BATCH, MAX_BATCH = 200, 2000
+MAX_COLLECTION = 200
 ORG_ID = "00D5g000000SeamAAA"
+ROLLED_BACK = "ALL_OR_NONE_OPERATION_ROLLED_BACK"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Validation = Callable[[str, Mapping[str, Any]], "tuple[str, str, list[str]] | None"]
+"""(object, the record as it would be saved) -> None, or (statusCode, message, fields) refusing it."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One record changed through the API: the method, object, record Id and the fields sent (none for DELETE)."""
+
+    method: str
+    object: str
+    id: str
+    fields: dict[str, Any]
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -62,6 +94,8 @@ class SalesforceSim:
         self.api_limit = api_limit
         self.api_usage = 0
         self.requests: list[str] = []  # method and path of each API call, for tests
+        self.writes: list[Write] = []  # records changed through the API, for tests
+        self._validation: Validation | None = None
         self._records: dict[str, dict[str, dict[str, Any]]] = {obj: {} for obj in object_names()}
         self._numbers = 0
         self._last_ms = 0
@@ -89,16 +123,23 @@ class SalesforceSim:
             stamp, ids = self._stamp(), []
             for fields in rows:
                 self._check_fields(obj, fields)
-                self._numbers += 1
-                record: dict[str, Any] = {name: None for name in field_types(obj)}
-                record.update(defaults(obj))
-                record.update(IsDeleted=False, CreatedDate=stamp)
-                if "OwnerId" in record:
-                    record["OwnerId"] = DEFAULT_OWNER
-                record.update(fields, Id=record_id(obj, self._numbers), LastModifiedDate=stamp, SystemModstamp=stamp)
-                self._records[obj][record["Id"]] = record
-                ids.append(record["Id"])
+                ids.append(self._create(obj, fields, stamp))
             return ids
+
+    def _create(self, obj: str, fields: Mapping[str, Any], stamp: str) -> str:
+        self._numbers += 1
+        record = self._new(obj) | {"CreatedDate": stamp}
+        record.update(fields, Id=record_id(obj, self._numbers), LastModifiedDate=stamp, SystemModstamp=stamp)
+        self._records[obj][record["Id"]] = record
+        return str(record["Id"])
+
+    def _new(self, obj: str) -> dict[str, Any]:
+        """A record before its fields are set: nulls, defaults, not deleted, owned by the run-as user."""
+        record: dict[str, Any] = {name: None for name in field_types(obj)}
+        record.update(defaults(obj), IsDeleted=False)
+        if "OwnerId" in record:
+            record["OwnerId"] = DEFAULT_OWNER
+        return record
 
     def update(self, obj: str, record: str, fields: Mapping[str, Any]) -> str:
         """Change fields of a live record; returns its new SystemModstamp."""
@@ -121,6 +162,29 @@ class SalesforceSim:
         """A copy of one stored record, deleted or not."""
         with self._lock:
             return dict(self._records[obj][record])
+
+    def find(self, obj: str, field: str, value: Any) -> dict[str, Any] | None:
+        """A copy of the live record whose `field` holds `value` (e.g. an external id), None if there is none."""
+        with self._lock:
+            found = self._match(obj, field, value)
+            return None if found is None else dict(found)
+
+    def live(self, obj: str) -> list[dict[str, Any]]:
+        """Copies of the object's live records, in creation order."""
+        with self._lock:
+            return [dict(record) for record in self._records[obj].values() if not record["IsDeleted"]]
+
+    def validate(self, rule: Validation | None) -> None:
+        """Refuse API writes of records for which `rule` answers (statusCode, message, fields), as a validation
+        rule (FIELD_CUSTOM_VALIDATION_EXCEPTION) or a required field (REQUIRED_FIELD_MISSING) would; None: off."""
+        with self._lock:
+            self._validation = rule
+
+    def _match(self, obj: str, field: str, value: Any) -> dict[str, Any] | None:
+        return next(
+            (r for r in self._records[obj].values() if not r["IsDeleted"] and value is not None and r[field] == value),
+            None,
+        )
 
     def expire_tokens(self) -> None:
         """Invalidate every access token issued so far (a session timeout or revocation)."""
@@ -159,6 +223,8 @@ class SalesforceSim:
             app.router.add_get(f"/services/data/v{{version}}/{kind}/", self._query)
             app.router.add_get(f"/services/data/v{{version}}/{kind}/{{locator}}-{{offset:\\d+}}", self._query_more)
         app.router.add_get("/services/data/v{version}/sobjects/{object}/describe", self._describe)
+        app.router.add_patch("/services/data/v{version}/composite/sobjects/{object}/{field}", self._upsert)
+        app.router.add_delete("/services/data/v{version}/composite/sobjects", self._delete)
         return app
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -221,6 +287,101 @@ class SalesforceSim:
         if obj is None:
             return _error(404, "NOT_FOUND", "The requested resource does not exist")
         return web.json_response(describe(obj, request.match_info["version"]))
+
+    async def _upsert(self, request: web.Request) -> web.Response:
+        obj = self._object(request.match_info["object"])
+        if obj is None:
+            return _error(404, "NOT_FOUND", "The requested resource does not exist")
+        field = request.match_info["field"]
+        if field not in external_ids(obj):
+            return _error(400, "INVALID_FIELD", f"Field {field} is not an External ID or indexed field for {obj}")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            return _error(400, "JSON_PARSER_ERROR", "records: expected a list of sObjects")
+        if len(records) > MAX_COLLECTION:
+            return _error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records")
+        rows: list[dict[str, Any]] = []
+        for record in records:
+            kind = (record.get("attributes") or {}).get("type")
+            if kind != obj:
+                return _error(400, "INVALID_TYPE", f"each record needs attributes.type {obj}, not {kind!r}")
+            row = {name: value for name, value in record.items() if name != "attributes"}
+            unknown = sorted(set(row) - set(field_types(obj)))
+            if unknown:
+                return _error(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}")
+            rows.append(row)
+        with self._lock:
+            results = [self._check_upsert(obj, field, row) for row in rows]
+            if not (body.get("allOrNone") and any(not r["success"] for r in results)):
+                stamp = self._stamp()
+                results = [
+                    self._apply_upsert(obj, field, row, stamp) if r["success"] else r
+                    for row, r in zip(rows, results, strict=True)
+                ]
+            else:
+                results = [r if not r["success"] else _failure(ROLLED_BACK, _ROLLBACK_MESSAGE, []) for r in results]
+        return web.json_response(results)
+
+    def _check_upsert(self, obj: str, field: str, row: dict[str, Any]) -> dict[str, Any]:
+        """The result an upsert of `row` would have, without saving it (the lock is held)."""
+        if row.get(field) in (None, ""):
+            return _failure("MISSING_ARGUMENT", f"{field} not specified", [field])
+        fixed = sorted(set(row) - createable(obj))
+        if fixed:
+            return _failure("INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields", fixed)
+        held = self._match(obj, field, row[field])
+        saved = (held if held is not None else self._new(obj)) | row
+        missing = [name for name in required(obj) if saved.get(name) in (None, "")]
+        if missing:
+            return _failure("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+        refused = self._validation(obj, saved) if self._validation else None
+        if refused is not None:
+            return _failure(*refused)
+        return {"id": None if held is None else held["Id"], "success": True, "errors": [], "created": held is None}
+
+    def _apply_upsert(self, obj: str, field: str, row: dict[str, Any], stamp: str) -> dict[str, Any]:
+        held = self._match(obj, field, row[field])
+        if held is None:
+            record = self._create(obj, row, stamp)
+        else:
+            held.update(row, LastModifiedDate=stamp, SystemModstamp=stamp)
+            record = held["Id"]
+        self.writes.append(Write("PATCH", obj, record, dict(row)))
+        return {"id": record, "success": True, "errors": [], "created": held is None}
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        ids = [part for part in request.query.get("ids", "").split(",") if part]
+        if not ids:
+            return _error(400, "MISSING_ARGUMENT", "ids: a comma-separated list of record Ids is required")
+        if len(ids) > MAX_COLLECTION:
+            return _error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records")
+        with self._lock:
+            results = [self._check_delete(record) for record in ids]
+            if request.query.get("allOrNone", "false").lower() == "true" and any(not r["success"] for r in results):
+                return web.json_response(
+                    [r if not r["success"] else _failure(ROLLED_BACK, _ROLLBACK_MESSAGE, [], r["id"]) for r in results]
+                )
+            stamp = self._stamp()
+            for result in results:
+                if result["success"]:
+                    obj = object_of(result["id"])
+                    assert obj is not None
+                    self._records[obj][result["id"]].update(IsDeleted=True, SystemModstamp=stamp)
+                    self.writes.append(Write("DELETE", obj, result["id"], {}))
+        return web.json_response(results)
+
+    def _check_delete(self, record: str) -> dict[str, Any]:
+        obj = object_of(record)
+        stored = None if obj is None else self._records[obj].get(record)
+        if stored is None:
+            return _failure("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [], record)
+        if stored["IsDeleted"]:
+            return _failure("ENTITY_IS_DELETED", "entity is deleted", [], record)
+        return {"id": record, "success": True, "errors": []}
 
     def _object(self, name: str) -> str | None:
         return next((obj for obj in object_names() if obj.lower() == name.lower()), None)
@@ -298,6 +459,14 @@ class SalesforceSim:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+_ROLLBACK_MESSAGE = "Record rolled back because not all records were valid and the request was using AllOrNone header"
+
+
+def _failure(code: str, message: str, fields: list[str], record: str | None = None) -> dict[str, Any]:
+    """One record's failed result in an sObject Collections answer."""
+    return {"id": record, "success": False, "errors": [{"statusCode": code, "message": message, "fields": fields}]}
 
 
 def _canonical(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

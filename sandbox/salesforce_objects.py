@@ -1,7 +1,9 @@
 """The sObjects of the Salesforce simulation (Account, Contact, Opportunity, Product2): describe metadata, Ids.
 
 Field types, lengths and key prefixes follow Salesforce's Object Reference; custom fields end in __c and
-an external id field is described with externalId true.
+an external id field is described with externalId true. Each object seamline writes carries Seamline_Id__c
+(external id: the golden id) and Seamline_Version__c (the canonical version), and the custom object
+Inventory_Level__c holds stock levels.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ STAGES = ("Prospecting", "Negotiation", "Closed Won", "Closed Lost")
 UNITS_OF_MEASURE = ("Each", "Kilogram", "Meter")
 """The Product2 QuantityUnitOfMeasure picklist of the sample org."""
 
+_SEAMLINE: list[tuple[str, str, bool, dict[str, Any]]] = [
+    ("Seamline_Id__c", "string", True, {"length": 80, "custom": True, "externalId": True}),
+    ("Seamline_Version__c", "double", True, {"precision": 18, "scale": 0, "custom": True}),
+]
+
 # object -> (key prefix, [(field, type, nillable, extra)])
 _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
     "Account": (
@@ -54,6 +61,7 @@ _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
             ("Discount__c", "percent", True, {"precision": 5, "scale": 2, "custom": True}),
             ("LastActivityDate", "date", True, {}),
             ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
+            *_SEAMLINE,
         ],
     ),
     "Contact": (
@@ -70,6 +78,7 @@ _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
             ("HasOptedOutOfEmail", "boolean", False, {}),
             ("MailingCountry", "string", True, {"length": 80}),
             ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
+            *_SEAMLINE,
         ],
     ),
     "Opportunity": (
@@ -85,6 +94,7 @@ _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
             ("StageName", "picklist", False, {"length": 40, "picklist": list(STAGES)}),
             ("ERP_Order_Number__c", "string", True, {"length": 40, "custom": True}),
             ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
+            *_SEAMLINE,
         ],
     ),
     "Product2": (
@@ -97,6 +107,21 @@ _OBJECTS: dict[str, tuple[str, list[tuple[str, str, bool, dict[str, Any]]]]] = {
             ("Description", "textarea", True, {"length": 4000}),
             ("IsActive", "boolean", False, {}),
             ("QuantityUnitOfMeasure", "picklist", True, {"length": 255, "picklist": list(UNITS_OF_MEASURE)}),
+            *_SEAMLINE,
+        ],
+    ),
+    "Inventory_Level__c": (
+        "a02",
+        [
+            ("Id", "id", False, {}),
+            ("IsDeleted", "boolean", False, {}),
+            ("Name", "string", False, {"length": 80}),
+            ("Product_Code__c", "string", True, {"length": 80, "custom": True}),
+            ("Location__c", "string", True, {"length": 40, "custom": True}),
+            ("Quantity_On_Hand__c", "double", True, {"precision": 18, "scale": 4, "custom": True}),
+            ("Quantity_Reserved__c", "double", True, {"precision": 18, "scale": 4, "custom": True}),
+            ("OwnerId", "reference", False, {"referenceTo": ["User"]}),
+            *_SEAMLINE,
         ],
     ),
 }
@@ -127,6 +152,31 @@ def field_types(obj: str) -> dict[str, str]:
     return {name: kind for name, kind, _, _ in _OBJECTS[obj][1]} | dict(_AUDIT)
 
 
+def external_ids(obj: str) -> list[str]:
+    """The external id fields of one object, the fields an upsert can match records on."""
+    return [name for name, _, _, extra in _OBJECTS[obj][1] if extra.get("externalId")]
+
+
+def required(obj: str) -> list[str]:
+    """Fields a create must set: not nillable, without a default, not set by the system."""
+    made = defaults(obj)
+    return [
+        name
+        for name, _, nillable, _ in _OBJECTS[obj][1]
+        if not nillable and name not in _SYSTEM and name not in made and name != "OwnerId"
+    ]
+
+
+def createable(obj: str) -> set[str]:
+    """Fields an API write may set (everything but Id, IsDeleted and the audit fields)."""
+    return {name for name, _, _, _ in _OBJECTS[obj][1] if name not in _SYSTEM}
+
+
+def object_of(record: str) -> str | None:
+    """The object whose key prefix starts a record Id, None for an Id of no known object."""
+    return next((obj for obj, (prefix, _) in _OBJECTS.items() if record.startswith(prefix)), None)
+
+
 def record_id(obj: str, number: int) -> str:
     """The 18-character Id of the `number`-th record of `obj` (15 case-sensitive characters + checksum)."""
     digits = ""
@@ -149,7 +199,7 @@ def describe(obj: str, version: str) -> dict[str, Any]:
         "name": obj,
         "label": obj,
         "keyPrefix": _OBJECTS[obj][0],
-        "custom": False,
+        "custom": obj.endswith("__c"),
         "queryable": True,
         "retrieveable": True,
         "replicateable": True,
