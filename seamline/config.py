@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from seamline.field_rules import FieldRule, LookupTables
+from seamline.field_rules import EachRule, FieldRule, LookupTables
 from seamline.mapping_check import read_problems
 from seamline.processor_config import Entity, ProcessorConfig
 from seamline.sections import LOCATED, raise_problems
@@ -517,7 +517,56 @@ class HttpSink(MappedSink[HttpResource]):
     circuit_cool_down_s: float = Field(30.0, gt=0, description="Seconds the circuit stays open before a trial call.")
 
 
-Sink = Annotated[PostgresSink | HttpSink, Field(discriminator="kind")]
+class SalesforceObjectTarget(TargetFields):
+    """The sObject one canonical entity is upserted into, by external id."""
+
+    sobject: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="sObject API name, e.g. Account.")
+    external_id_field: str = Field(
+        "Seamline_Id__c", description="External id field of the sObject holding the golden id; the sink sets it."
+    )
+    version_field: str = Field(
+        "Seamline_Version__c",
+        description="Number field holding the canonical version; the sink sets it and compares it before writing.",
+    )
+
+    @model_validator(mode="after")
+    def _scalar_fields(self) -> SalesforceObjectTarget:
+        for name in (self.external_id_field, self.version_field):
+            if name in self.fields:
+                raise ValueError(f"remove {name!r} from `fields`: the sink sets it from the record's id and version")
+        nested = [name for name, rule in self.fields.items() if isinstance(rule, EachRule)]
+        if nested:
+            raise ValueError(f"{nested[0]!r}: an sObject field holds one value; map lines to their own sObject")
+        return self
+
+
+class SalesforceSink(MappedSink[SalesforceObjectTarget]):
+    """A Salesforce org: upserts by external id through sObject Collections, guarded by a version field."""
+
+    kind: Literal["salesforce"]
+    login_url: str = Field(
+        pattern=r"^https?://", description="The org's My Domain URL, e.g. https://acme.my.salesforce.com."
+    )
+    client_id: str = Field(min_length=1, description="Consumer key of the connected app (client credentials flow).")
+    client_secret: SecretStr = Field(description="Consumer secret of the connected app; write it as ${ENV_VAR}.")
+    api_version: str = Field("60.0", pattern=r"^\d+\.0$", description="REST API version, e.g. '60.0'.")
+    system: str | None = Field(
+        "crm",
+        description="The source system this org is (as named in xrefs and origin), for loop prevention: a version "
+        "whose origin is this system, and whose values the org already holds, is not written back.",
+    )
+    timeout_s: float = Field(30.0, gt=0, description="Seconds one API call may take.")
+    usage_slowdown_fraction: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Above this fraction of the org's daily API limit (Sforce-Limit-Info) every call waits "
+        "usage_pause_s first.",
+    )
+    usage_pause_s: float = Field(2.0, ge=0, description="Seconds each API call waits once usage is above the share.")
+
+
+Sink = Annotated[PostgresSink | HttpSink | SalesforceSink, Field(discriminator="kind")]
 
 
 class Config(_Section):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from seamline.config import HttpSink, PostgresSink
+from seamline.config import HttpSink, PostgresSink, SalesforceSink
 from seamline.config import Sink as SinkConfig
 from seamline.metrics import Metrics
 from sinks.http import HttpTarget
 from sinks.postgres import PostgresTarget
+from sinks.salesforce import SalesforceTarget
 from sinks.sink import Sink
 
 
@@ -16,4 +17,6 @@ def build_sink(name: str, config: SinkConfig, metrics: Metrics) -> Sink:
         return PostgresTarget(config)
     if isinstance(config, HttpSink):
         return HttpTarget(name, config, metrics)
+    if isinstance(config, SalesforceSink):
+        return SalesforceTarget(name, config)
     raise AssertionError(f"no sink for kind {config.kind!r}")

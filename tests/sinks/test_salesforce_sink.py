@@ -1,0 +1,224 @@
+"""The salesforce sink against the Salesforce simulation over real HTTP: all four entities upserted by external id,
+the version guard under redelivery and shuffling, deletes, per-record refusals, token refresh, outages, chunking,
+API usage pacing, loop prevention and setup checks."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from sandbox.salesforce import SalesforceSim
+from seamline.config import SalesforceSink
+from sinks.salesforce import SalesforceTarget
+from sinks.sink import SinkRecord
+from tests.sinks.canonical_records import customer, order, product, stock
+
+
+def sf_config(sim: SalesforceSim, **overrides: Any) -> SalesforceSink:
+    """The salesforce sink pointed at the simulation, as a user would write it."""
+    settings: dict[str, Any] = {
+        "kind": "salesforce",
+        "login_url": sim.url,
+        "client_id": sim.client_id,
+        "client_secret": sim.client_secret,
+        "timeout_s": 5,
+        "entities": {
+            "customer": {"sobject": "Account", "fields": {"Name": "name", "ERP_Customer_Number__c": "xrefs.erp"}},
+            "product": {"sobject": "Product2", "fields": {"Name": "name", "ProductCode": "sku", "IsActive": "active"}},
+            "sales_order": {
+                "sobject": "Opportunity",
+                "fields": {
+                    "Name": "order_number",
+                    "CloseDate": {"cast": "date", "column": "order_date"},
+                    "Amount": "total_amount",
+                    "StageName": {"constant": "Closed Won"},
+                },
+            },
+            "inventory_level": {
+                "sobject": "Inventory_Level__c",
+                "fields": {
+                    "Name": "id",
+                    "Product_Code__c": "product_id",
+                    "Location__c": "location",
+                    "Quantity_On_Hand__c": "quantity_on_hand",
+                },
+            },
+        },
+    }
+    settings.update(overrides)
+    return SalesforceSink.model_validate(settings)
+
+
+@pytest.fixture
+def sim() -> Iterator[SalesforceSim]:
+    with SalesforceSim() as running:
+        yield running
+
+
+def target_for(config: SalesforceSink) -> SalesforceTarget:
+    target = SalesforceTarget("crm", config)
+    target.setup()
+    return target
+
+
+def rec(entity: str, value: dict[str, Any] | None, gid: str | None = None) -> SinkRecord:
+    return SinkRecord(entity, gid or str(value["id"] if value else ""), value, "topic", 0, 0, None, None)
+
+
+def held(sim: SalesforceSim, obj: str, key: str) -> dict[str, Any]:
+    found = sim.find(obj, "Seamline_Id__c", key)
+    assert found is not None, f"{obj} {key} is in the org"
+    return found
+
+
+def test_all_four_entities_are_upserted_with_their_mapped_fields_and_deleted(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    batch = [
+        rec("customer", customer(1, 1)),
+        rec("product", product(1, 1)),
+        rec("sales_order", order(1, 2)),
+        rec("inventory_level", stock(1, 1)),
+    ]
+    assert target.write(batch).rejected == []
+    account = held(sim, "Account", "c1")
+    assert (account["Name"], account["ERP_Customer_Number__c"], account["Seamline_Version__c"]) == (
+        "Customer 1 v1",
+        "1",
+        1,
+    )
+    item = held(sim, "Product2", "p1")
+    assert (item["Name"], item["ProductCode"], item["IsActive"]) == ("Product 1", "SKU-1", True)
+    deal = held(sim, "Opportunity", "o1")
+    assert (deal["Name"], deal["CloseDate"], deal["Amount"], deal["StageName"]) == (
+        "SO-1",
+        date(2026, 1, 5).isoformat(),
+        10.5,
+        "Closed Won",
+    )
+    level = held(sim, "Inventory_Level__c", "s1")
+    assert (level["Product_Code__c"], level["Location__c"], level["Quantity_On_Hand__c"]) == ("p1", "1000", 1)
+    assert [r.split("?")[0] for r in sim.requests if r.startswith("PATCH")] == [
+        f"PATCH /services/data/v60.0/composite/sobjects/{obj}/Seamline_Id__c"
+        for obj in ("Account", "Product2", "Opportunity", "Inventory_Level__c")
+    ]
+    target.write([rec("customer", customer(1, 2))])
+    assert held(sim, "Account", "c1")["Name"] == "Customer 1 v2"
+    target.write([rec("customer", customer(1, 3, deleted=True)), rec("customer", None, "c1")])
+    target.write([rec("product", None, "p1")])
+    assert sim.find("Account", "Seamline_Id__c", "c1") is None and sim.find("Product2", "Seamline_Id__c", "p1") is None
+    assert [w.method for w in sim.writes if w.object == "Account"] == ["PATCH", "PATCH", "PATCH", "DELETE"]
+    target.write([rec("customer", customer(1, 2))])
+    assert sim.find("Account", "Seamline_Id__c", "c1") is None, "an older version does not bring it back"
+    target.close()
+
+
+def test_redelivery_and_shuffled_versions_end_at_the_highest_without_second_effects(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    versions = [rec("customer", customer(n, v)) for n in range(20) for v in (1, 2, 3)]
+    random.Random(5).shuffle(versions)
+    for start in range(0, len(versions), 7):
+        assert target.write(versions[start : start + 7]).rejected == []
+    assert sorted((r["Seamline_Id__c"], r["Seamline_Version__c"], r["Name"][-2:]) for r in sim.live("Account")) == (
+        sorted((f"c{n}", 3, "v3") for n in range(20))
+    )
+    written = len(sim.writes)
+    for start in range(0, len(versions), 7):
+        outcome = target.write(versions[start : start + 7])
+        assert outcome.rejected == [] and len(outcome.unchanged) == len(versions[start : start + 7])
+    assert len(sim.writes) == written, "a redelivery writes nothing"
+    applied: dict[str, list[int]] = {}
+    for write in sim.writes:
+        applied.setdefault(write.id, []).append(write.fields["Seamline_Version__c"])
+    assert all(v == sorted(set(v)) for v in applied.values()), "versions applied once each, increasing"
+    target.close()
+
+
+def test_a_record_salesforce_refuses_is_rejected_alone_without_its_values(sim: SalesforceSim) -> None:
+    sim.validate(
+        lambda obj, record: (
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION", f"Name {record['Name']} is blocked", ["Name"])
+            if record["ERP_Customer_Number__c"] == "3"
+            else None
+        )
+    )
+    target = target_for(sf_config(sim))
+    outcome = target.write([rec("customer", customer(n, 1)) for n in range(1, 6)])
+    (rejected,) = outcome.rejected
+    assert rejected.record.id == "c3" and rejected.error_class == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert rejected.reason == (
+        "Salesforce refused the upsert of Account: FIELD_CUSTOM_VALIDATION_EXCEPTION: Name <value> is blocked [Name]"
+    )
+    assert sorted(r["Seamline_Id__c"] for r in sim.live("Account")) == ["c1", "c2", "c4", "c5"]
+    target.close()
+
+
+def test_an_expired_token_is_refreshed_once_and_nothing_is_lost(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    target.write([rec("customer", customer(1, 1))])
+    sim.expire_tokens()
+    target.write([rec("customer", customer(1, 2)), rec("customer", customer(2, 1))])
+    assert {r["Seamline_Id__c"]: r["Seamline_Version__c"] for r in sim.live("Account")} == {"c1": 2, "c2": 1}
+    assert len(sim._tokens) == 1, "one new token for the whole batch"
+    sim.expire_tokens()
+    sim.fail_next(1)  # the call after the refresh fails too: retried, then the batch goes on
+    target.write([rec("customer", customer(1, 3))])
+    assert held(sim, "Account", "c1")["Seamline_Version__c"] == 3 and len(sim._tokens) == 1
+    target.close()
+
+
+def test_503s_on_reads_are_retried_and_more_than_200_records_take_several_calls(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    sim.fail_next(2)
+    assert target.write([rec("customer", customer(n, 1)) for n in range(450)]).rejected == []
+    assert len(sim.live("Account")) == 450
+    assert len([r for r in sim.requests if r.startswith("PATCH")]) == 3
+    target.close()
+
+
+def test_a_crm_version_whose_values_salesforce_holds_is_not_written_back(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    target.write([rec("customer", customer(7, 1))])
+    account = held(sim, "Account", "c7")
+    sim.update("Account", account["Id"], {"Name": "Renamed in the CRM"})
+    echo = {**customer(7, 2), "name": "Renamed in the CRM", "origin": "crm"}  # the CRM's own change, back again
+    outcome = target.write([rec("customer", echo)])
+    assert [r.id for r in outcome.unchanged] == ["c7"]
+    assert len(sim.writes) == 1, "no call writes the echo"
+    changed = {**customer(7, 3), "origin": "crm"}
+    target.write([rec("customer", changed)])
+    assert len(sim.writes) == 2 and held(sim, "Account", "c7")["Name"] == "Customer 7 v3"
+    target.close()
+
+
+def test_calls_slow_down_above_the_configured_share_of_the_daily_limit() -> None:
+    with SalesforceSim(api_limit=10) as sim:
+        target = target_for(sf_config(sim, usage_slowdown_fraction=0.5, usage_pause_s=0.3))
+        started = time.monotonic()
+        target.write([rec("customer", customer(1, 1))])  # calls 4 and 5 of 10: below the share
+        fast = time.monotonic() - started
+        started = time.monotonic()
+        target.write([rec("customer", customer(1, 2))])  # calls 6 and 7: each waits first
+        assert time.monotonic() - started >= 0.6 > fast
+        target.close()
+
+
+def test_setup_stops_with_one_line_for_bad_credentials_objects_and_fields(sim: SalesforceSim) -> None:
+    with pytest.raises(PermissionError, match="refused the client credentials: check client_id and client_secret"):
+        target_for(sf_config(sim, client_secret="wrong"))
+    config = sf_config(sim).model_dump(mode="json")
+    config["client_secret"] = sim.client_secret
+    config["entities"]["customer"]["sobject"] = "Acount"
+    with pytest.raises(PermissionError, match="'Acount' is not an sObject visible to this client"):
+        target_for(SalesforceSink.model_validate(config))
+    config["entities"]["customer"] = {"sobject": "Account", "fields": {"Nmae": "name"}}
+    with pytest.raises(PermissionError, match="Account has no field 'Nmae' visible to this client"):
+        target_for(SalesforceSink.model_validate(config))
+    config["entities"]["customer"] = {"sobject": "Account", "fields": {"Seamline_Id__c": "id"}}
+    with pytest.raises(ValidationError, match="remove 'Seamline_Id__c' from `fields`"):
+        SalesforceSink.model_validate(config)
