@@ -5,6 +5,7 @@ API usage pacing, loop prevention and setup checks."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -14,10 +15,17 @@ import pytest
 from pydantic import ValidationError
 
 from sandbox.salesforce import SalesforceSim
-from seamline.config import SalesforceSink
+from seamline.config import KafkaConfig, SalesforceSink
+from seamline.dlq import read_headers
+from seamline.metrics import Metrics
+from seamline.topic_reader import read_to_end
+from seamline.topics import dlq_topic
+from sinks.kinds import build_sink
+from sinks.runner import SinkRunner
 from sinks.salesforce import SalesforceTarget
 from sinks.sink import SinkRecord
-from tests.sinks.canonical_records import customer, order, product, stock
+from tests.conftest import wait_until
+from tests.sinks.canonical_records import customer, order, product, publish, stock
 
 
 def sf_config(sim: SalesforceSim, **overrides: Any) -> SalesforceSink:
@@ -222,3 +230,48 @@ def test_setup_stops_with_one_line_for_bad_credentials_objects_and_fields(sim: S
     config["entities"]["customer"] = {"sobject": "Account", "fields": {"Seamline_Id__c": "id"}}
     with pytest.raises(ValidationError, match="remove 'Seamline_Id__c' from `fields`"):
         SalesforceSink.model_validate(config)
+
+
+def test_under_its_runner_a_refused_record_goes_alone_to_the_dlq_and_outages_lose_nothing(kafka: KafkaConfig) -> None:
+    publish(kafka, [("customer", f"c{n}", customer(n, 1)) for n in range(20)])
+    metrics = Metrics.create()
+    with SalesforceSim() as sim:
+        sim.validate(
+            lambda obj, record: (
+                ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "VAT check failed", [])
+                if record["Seamline_Id__c"] == "c13"
+                else None
+            )
+        )
+        config = sf_config(sim)
+        runner = SinkRunner(
+            "crm",
+            kafka,
+            build_sink("crm", config, metrics),
+            config.entities_written,
+            metrics,
+            f"{kafka.topic_prefix}crm",
+        )
+        worker = threading.Thread(target=runner.run, args=(False,), daemon=True)
+        worker.start()
+        try:
+            wait_until(lambda: len(sim.live("Account")) == 19, 60, "19 accounts written")
+            sim.expire_tokens()
+            sim.fail_next(3)
+            publish(kafka, [("customer", f"c{n}", customer(n, 2)) for n in range(20)])
+            wait_until(
+                lambda: sorted(r["Seamline_Version__c"] for r in sim.live("Account")) == [2] * 19,
+                90,
+                "every account at version 2 after a token expiry and an outage",
+            )
+        finally:
+            runner.stop()
+            worker.join(60)
+    (letter, second) = list(read_to_end(kafka, dlq_topic(kafka, "sink.crm")))
+    for dead in (letter, second):
+        headers = read_headers(dead.headers())
+        assert headers["error.class"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+        assert headers["error.reason"] == (
+            "Salesforce refused the upsert of Account: FIELD_CUSTOM_VALIDATION_EXCEPTION: VAT check failed"
+        )
+    assert sim.find("Account", "Seamline_Id__c", "c13") is None
