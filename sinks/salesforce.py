@@ -14,6 +14,8 @@ from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
 CHUNK = 200
 """Records per sObject Collections call, Salesforce's maximum."""
+WHERE_LIMIT = 4000
+"""Characters a SOQL WHERE clause may have (Salesforce's limit): longer key lists are read in several queries."""
 
 
 class SalesforceTarget(Sink):
@@ -126,12 +128,15 @@ class SalesforceTarget(Sink):
     def _held(self, target: SalesforceObjectTarget, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The org's record per golden id: the live one, else the recycle-bin one with the highest version."""
         names = dict.fromkeys(["Id", "IsDeleted", target.external_id_field, target.version_field, *target.fields])
-        where = " OR ".join(f"{target.external_id_field} = '{_quoted(key)}'" for key in keys)
-        page = self.api.query(f"SELECT {', '.join(names)} FROM {target.sobject} WHERE {where}", include_deleted=True)
-        rows = list(page.records)
-        while page.next_url:
-            page = self.api.more(page.next_url)
+        rows: list[dict[str, Any]] = []
+        for where in _where_clauses(target.external_id_field, keys):
+            page = self.api.query(
+                f"SELECT {', '.join(names)} FROM {target.sobject} WHERE {where}", include_deleted=True
+            )
             rows += page.records
+            while page.next_url:
+                page = self.api.more(page.next_url)
+                rows += page.records
         held: dict[str, dict[str, Any]] = {}
         for row in rows:
             key, other = row[target.external_id_field], held.get(row[target.external_id_field])
@@ -167,6 +172,19 @@ def _newer(record: SinkRecord, other: SinkRecord) -> bool:
 
 def _rank(row: dict[str, Any], target: SalesforceObjectTarget) -> tuple[bool, float]:
     return (not row["IsDeleted"], row[target.version_field] or 0)
+
+
+def _where_clauses(field: str, keys: list[str]) -> list[str]:
+    """`field = 'a' OR field = 'b' ...` over all keys, cut into clauses within WHERE_LIMIT characters."""
+    clauses: list[str] = []
+    current = ""
+    for key in keys:
+        term = f"{field} = '{_quoted(key)}'"
+        if current and len(current) + len(term) + 4 > WHERE_LIMIT:
+            clauses.append(current)
+            current = ""
+        current = f"{current} OR {term}" if current else term
+    return [*clauses, current] if current else clauses
 
 
 def _quoted(text: str) -> str:

@@ -10,14 +10,17 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pydantic import ValidationError
 
+from producers.salesforce_api import SalesforceApi
 from sandbox.salesforce import SalesforceSim
-from seamline.config import KafkaConfig, SalesforceSink
+from seamline.config import KafkaConfig, SalesforceSink, SalesforceSource
 from seamline.dlq import read_headers
 from seamline.metrics import Metrics
+from seamline.retry import ServerUnavailable
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 from sinks.kinds import build_sink
@@ -186,6 +189,36 @@ def test_503s_on_reads_are_retried_and_more_than_200_records_take_several_calls(
     assert target.write([rec("customer", customer(n, 1)) for n in range(450)]).rejected == []
     assert len(sim.live("Account")) == 450
     assert len([r for r in sim.requests if r.startswith("PATCH")]) == 3
+    reads = [parse_qs(urlsplit(r.split(" ", 1)[1]).query)["q"][0] for r in sim.requests if "/queryAll?" in r]
+    assert len(reads) > 3 and all(len(q.split(" WHERE ", 1)[1]) <= 4000 for q in reads), "WHERE within SOQL's limit"
+    target.close()
+
+
+def test_a_write_call_answering_503_or_429_fails_the_batch_for_the_runner(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    for status in (503, 429):
+        sim.fail_next(1, status)
+        with pytest.raises(ServerUnavailable, match=f"answered {status}"):
+            target.api.upsert("Account", "Seamline_Id__c", [{"Seamline_Id__c": "c1", "Name": "A"}])
+    assert sim.live("Account") == [] and sim.writes == []
+    target.close()
+
+
+def test_what_the_sink_writes_comes_back_through_the_salesforce_source_reads(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    target.write([rec("customer", customer(4, 1))])
+    source = SalesforceSource(
+        kind="salesforce",
+        login_url=sim.url,
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        objects=["Account"],
+    )
+    reader = SalesforceApi("crm", source)
+    reader.login()
+    page = reader.query("SELECT Id, Name, Seamline_Id__c, SystemModstamp FROM Account ORDER BY SystemModstamp")
+    assert [(r["Name"], r["Seamline_Id__c"]) for r in page.records] == [("Customer 4 v1", "c4")]
+    reader.close()
     target.close()
 
 
