@@ -71,6 +71,14 @@ class SalesforceCollections(SalesforceApi):
         self._pace()
         return super()._send(path, params)
 
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        try:
+            return super()._get(path, params)
+        except SalesforceError as exc:
+            if exc.code == "REQUEST_LIMIT_EXCEEDED":
+                raise ServerUnavailable(f"GET {path}: Salesforce daily API limit reached", LIMIT_WAIT_S) from exc
+            raise
+
     def _call(
         self, method: str, path: str, params: dict[str, str] | None, body: dict[str, Any] | None = None
     ) -> list[Result]:

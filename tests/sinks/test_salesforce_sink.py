@@ -204,6 +204,21 @@ def test_a_write_call_answering_503_or_429_fails_the_batch_for_the_runner(sim: S
     target.close()
 
 
+def test_a_spent_daily_api_limit_is_a_transient_failure_with_a_long_wait() -> None:
+    with SalesforceSim(api_limit=3) as sim:
+        config = sf_config(sim).model_dump(mode="json")
+        config["client_secret"] = sim.client_secret
+        config["entities"] = {"customer": config["entities"]["customer"]}
+        config["usage_pause_s"] = 0
+        target = target_for(SalesforceSink.model_validate(config))  # call 1: describe
+        target.write([rec("customer", customer(1, 1))])  # calls 2 and 3: read, upsert
+        with pytest.raises(ServerUnavailable, match="daily API limit reached") as raised:
+            target.write([rec("customer", customer(1, 2))])
+        assert raised.value.retry_after_s == 300
+        assert held(sim, "Account", "c1")["Seamline_Version__c"] == 1
+        target.close()
+
+
 def test_what_the_sink_writes_comes_back_through_the_salesforce_source_reads(sim: SalesforceSim) -> None:
     target = target_for(sf_config(sim))
     target.write([rec("customer", customer(4, 1))])
