@@ -84,6 +84,24 @@ class SalesforceTarget(Sink):
             self._api.close()
 
     def _write_chunk(self, target: SalesforceObjectTarget, chunk: list[SinkRecord], outcome: Outcome) -> None:
+        upserts, deletes = self._plan(target, chunk, outcome)
+        deleting = {id(record) for record, _ in deletes}
+        if upserts:
+            results = self.api.upsert(target.sobject, target.external_id_field, [row for _, row in upserts])
+            for (record, row), result in zip(upserts, results, strict=True):
+                if not result["success"] and id(record) not in deleting:
+                    outcome.rejected.append(_refused(record, target.sobject, "upsert", result, row))
+        if deletes:
+            results = self.api.delete([key for _, key in deletes])
+            for (record, _), result in zip(deletes, results, strict=True):
+                if not result["success"] and _code(result) not in ("ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"):
+                    outcome.rejected.append(_refused(record, target.sobject, "delete", result, {}))
+
+    def _plan(
+        self, target: SalesforceObjectTarget, chunk: list[SinkRecord], outcome: Outcome
+    ) -> tuple[list[tuple[SinkRecord, dict[str, Any]]], list[tuple[SinkRecord, str]]]:
+        """What to upsert (record, row) and delete (record, Id), from what the org holds; the records left
+        alone go to `outcome` (unchanged, or rejected when they cannot be mapped)."""
         held = self._held(target, [record.id for record in chunk])
         upserts: list[tuple[SinkRecord, dict[str, Any]]] = []
         deletes: list[tuple[SinkRecord, str]] = []
@@ -113,17 +131,7 @@ class SalesforceTarget(Sink):
                 continue
             row = values | {target.external_id_field: record.id, target.version_field: record.value["version"]}
             upserts.append((record, row))
-        deleting = {id(record) for record, _ in deletes}
-        if upserts:
-            results = self.api.upsert(target.sobject, target.external_id_field, [row for _, row in upserts])
-            for (record, row), result in zip(upserts, results, strict=True):
-                if not result["success"] and id(record) not in deleting:
-                    outcome.rejected.append(_refused(record, target.sobject, "upsert", result, row))
-        if deletes:
-            results = self.api.delete([key for _, key in deletes])
-            for (record, _), result in zip(deletes, results, strict=True):
-                if not result["success"] and _code(result) not in ("ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"):
-                    outcome.rejected.append(_refused(record, target.sobject, "delete", result, {}))
+        return upserts, deletes
 
     def _held(self, target: SalesforceObjectTarget, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The org's record per golden id: the live one, else the recycle-bin one with the highest version."""
