@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from seamline import logs
-from seamline.config import Config, ConfigError, PostgresCdcSource, WebhookSource, load_config
+from seamline.config import Config, ConfigError, PostgresCdcSource, Sink, WebhookSource, load_config
 from seamline.metrics import Metrics
+from seamline.replay import GroupChoice
 from seamline.stack.cli import stack_app
+
+if TYPE_CHECKING:
+    from sinks.runner import SinkRunner
 
 app = typer.Typer(help="seamline: keep business systems in sync through Kafka.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Check and register the Avro schemas in schemas/.", no_args_is_help=True)
@@ -150,34 +155,98 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
     faust.Worker(build_app(loaded, metrics), loglevel="INFO").execute_from_commandline()
 
 
-@sink_app.command("run")
-def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Write canonical entities into sink NAME until SIGTERM."""
-    from sinks.kinds import build_sink
-    from sinks.runner import SinkRunner
-
-    loaded = _load(config)
+def _sink_settings(loaded: Config, name: str, config: Path) -> Sink:
     if name not in loaded.sinks:
         console.print(f"[red]no sink {name!r} in {config}[/red]; sinks: {', '.join(loaded.sinks) or 'none'}")
         raise typer.Exit(2)
-    logs.configure()
+    return loaded.sinks[name]
+
+
+def _sink_runner(loaded: Config, name: str, group_id: str | None = None) -> SinkRunner:
+    """The runner of sink NAME, its metrics served on the sink's metrics port."""
+    from sinks.kinds import build_sink
+    from sinks.runner import SinkRunner
+
     settings = loaded.sinks[name]
     metrics = Metrics.create()
     metrics.serve(settings.metrics_port)
-    runner = SinkRunner(
+    return SinkRunner(
         name,
         loaded.kafka,
         build_sink(name, settings, metrics),
         settings.entities_written,
         metrics,
-        group_id=settings.group_id,
+        group_id=group_id or settings.group_id,
         batch_size=settings.batch_size,
     )
+
+
+@sink_app.command("run")
+def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Write canonical entities into sink NAME until SIGTERM."""
+    loaded = _load(config)
+    _sink_settings(loaded, name, config)
+    logs.configure()
     try:
-        runner.run()
+        _sink_runner(loaded, name).run()
     except PermissionError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+
+
+@app.command()
+def replay(
+    sink: Annotated[str, typer.Option("--sink", help="The sink whose target to rebuild.")],
+    start: Annotated[
+        str, typer.Option("--from", help="'earliest', or an ISO 8601 time: replay what was published since.")
+    ] = "earliest",
+    group: Annotated[
+        GroupChoice,
+        typer.Option(
+            help="fresh: a new consumer group, the running sink untouched; reset: the sink's own group "
+            "(stop the sink first; it goes on from the replay's end)."
+        ),
+    ] = "fresh",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be read; write nothing.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Rebuild sink SINK's target from the canonical topics, with version-guarded, idempotent writes."""
+    from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from seamline.replay import ReplayError, forget_group, parse_start, plan, replay_group, set_start
+    from sinks.runner import sink_group
+
+    loaded = _load(config)
+    settings = _sink_settings(loaded, sink, config)
+    try:
+        ranges = plan(loaded.kafka, list(settings.entities_written), parse_start(start))
+        group_id = replay_group(sink_group(sink, settings.group_id), group, datetime.now(UTC))
+        table = Table("topic", "partition", "from offset", "to offset", "records", title=f"replay of sink {sink}")
+        for r in ranges:
+            table.add_row(r.topic, str(r.partition), str(r.start), str(r.end), f"{r.records:,}")
+        total = sum(r.records for r in ranges)
+        Console(stderr=True).print(table, f"{total:,} records at most, read with consumer group {group_id}")
+        if dry_run:
+            return
+        set_start(loaded.kafka, group_id, ranges)
+    except ReplayError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    logs.configure()
+    runner = _sink_runner(loaded, sink, group_id)
+    until = {(r.topic, r.partition): r.end for r in ranges if r.records}
+    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"replaying into {sink}", total=total)
+        try:
+            runner.run(until=until, on_batch=lambda count: progress.advance(task, count))
+        except PermissionError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        progress.update(task, completed=total)
+    if group == "fresh":
+        forget_group(loaded.kafka, group_id)
+    console.print(f"[green]replayed[/green] sink {sink} up to the offsets above")
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -27,6 +27,11 @@ STAGE = "sink"
 _RETRY_ROUND_S = 20.0  # retries between two polls of the paused consumer; well under max.poll.interval.ms
 
 
+def sink_group(name: str, group_id: str | None) -> str:
+    """The consumer group of sink `name`: its configured group_id, else seamline-sink-<name>."""
+    return group_id or f"seamline-sink-{name}"
+
+
 class SinkRunner:
     """Runs one sink until stopped. Offsets advance only past records the target has (or rejected to the DLQ)."""
 
@@ -46,7 +51,7 @@ class SinkRunner:
         self.metrics = metrics
         self.batch_size = batch_size
         self.topics = {canonical_topic(kafka, entity): entity for entity in entities}
-        self.group_id = group_id or f"seamline-sink-{name}"
+        self.group_id = sink_group(name, group_id)
         self.serde = AvroSerde(kafka)
         self.publisher = Publisher(kafka)
         self.dead_letters = DeadLetters(kafka, self.publisher, f"sink.{name}", metrics)
@@ -56,8 +61,17 @@ class SinkRunner:
         """Finish the current batch and return from run()."""
         self._stopping = True
 
-    def run(self, stop_on_signals: bool = True) -> None:
-        """Consume and write until stop() or, when `stop_on_signals` (main thread only), SIGTERM/SIGINT."""
+    def run(
+        self,
+        stop_on_signals: bool = True,
+        until: Mapping[tuple[str, int], int] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        """Consume and write until stop() or, when `stop_on_signals` (main thread only), SIGTERM/SIGINT.
+
+        With `until` ((topic, partition) -> end offset) it also returns once every such partition has been
+        read and committed up to its end: a bounded run, as a replay is. `on_batch` hears each batch's size
+        once its offsets are committed."""
         if stop_on_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
@@ -67,14 +81,18 @@ class SinkRunner:
         self.sink.setup()
         lag = LagExporter(self.kafka, [self.group_id], self.metrics)
         lag.start()
+        remaining = dict(until or {})
         try:
-            while not self._stopping:
+            while not self._stopping and (until is None or remaining):
                 messages = consumer.consume(self.batch_size, timeout=0.1)
                 messages = [m for m in messages if self._readable(m)]
-                if not messages:
-                    continue
-                self._write_batch(consumer, messages)
-                consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                if messages:
+                    self._write_batch(consumer, messages)
+                    consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                    if on_batch is not None:
+                        on_batch(len(messages))
+                if remaining:
+                    _drop_finished(consumer, remaining)
         finally:
             lag.stop()
             consumer.close()
@@ -197,6 +215,14 @@ def _keep_alive(consumer: Consumer) -> None:
     message = consumer.poll(0)
     if message is not None and message.error() is None:
         consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+
+
+def _drop_finished(consumer: Consumer, remaining: dict[tuple[str, int], int]) -> None:
+    """Forget the partitions whose committed position has reached their end offset."""
+    assigned = [TopicPartition(topic, partition) for topic, partition in remaining]
+    for position in consumer.committed(assigned, timeout=10):
+        if position.offset >= remaining[(position.topic, position.partition)]:
+            del remaining[(position.topic, position.partition)]
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
