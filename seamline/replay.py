@@ -10,7 +10,7 @@ the start offsets (the sink must be stopped; when it starts again it goes on fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
+from seamline.times import parse_time
 from seamline.topics import canonical_topic
 
 GroupChoice = Literal["fresh", "reset"]
@@ -47,12 +48,9 @@ def parse_start(text: str) -> datetime | None:
     if text == "earliest":
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_time(text, "--from")
     except ValueError as exc:
-        raise ReplayError(
-            f"--from {text!r} is neither 'earliest' nor an ISO 8601 time: write e.g. 2026-11-22T08:00:00Z"
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise ReplayError(f"{exc}, or 'earliest'") from exc
 
 
 def plan(kafka: KafkaConfig, entities: list[str], since: datetime | None) -> list[PartitionRange]:

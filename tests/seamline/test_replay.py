@@ -170,4 +170,4 @@ def test_a_start_that_is_not_a_time_is_one_clear_line(kafka: KafkaConfig, databa
         timeout=60,
     )
     assert done.returncode == 2
-    assert "--from 'yesterday' is neither 'earliest' nor an ISO 8601 time" in done.stderr
+    assert "--from 'yesterday' is not an ISO 8601 time: write e.g. 2026-11-22T08:00:00Z, or 'earliest'" in done.stderr
