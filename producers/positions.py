@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from producers.source import Checkpoint
 from seamline.config import KafkaConfig
@@ -10,6 +11,14 @@ from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.topic_reader import read_to_end
 from seamline.topics import offsets_topic
+
+
+@dataclass(frozen=True)
+class StoredPosition:
+    """A source's checkpoint and when it was stored (ms since the epoch)."""
+
+    checkpoint: Checkpoint
+    stored_at_ms: int
 
 
 class PositionStore:
@@ -23,12 +32,20 @@ class PositionStore:
 
     def load(self, source: str) -> Checkpoint | None:
         """The newest checkpoint stored for `source`."""
-        found: Checkpoint | None = None
+        stored = self.newest().get(source)
+        return None if stored is None else stored.checkpoint
+
+    def newest(self) -> dict[str, StoredPosition]:
+        """The newest checkpoint of every source, with when it was stored."""
+        found: dict[str, StoredPosition] = {}
         for message in read_to_end(self._kafka, self.topic):
-            if self._serde.decode(self.topic, message.key(), key=True) != source:
-                continue
+            source = self._serde.decode(self.topic, message.key(), key=True)
             value = self._serde.decode(self.topic, message.value())
-            found = None if value is None else Checkpoint(value["position"], value["snapshot_done"], value.get("state"))
+            if value is None:
+                found.pop(source, None)
+            else:
+                checkpoint = Checkpoint(value["position"], value["snapshot_done"], value.get("state"))
+                found[source] = StoredPosition(checkpoint, value["ts_ms"])
         return found
 
     def save(self, source: str, checkpoint: Checkpoint) -> None:

@@ -17,7 +17,10 @@ from seamline.replay import GroupChoice
 from seamline.stack.cli import stack_app
 
 if TYPE_CHECKING:
+    from rich.console import Group
+
     from seamline.dead_letter_admin import Filter, Letter
+    from seamline.status import Status
     from sinks.runner import SinkRunner
 
 app = typer.Typer(help="seamline: keep business systems in sync through Kafka.", no_args_is_help=True)
@@ -217,7 +220,7 @@ def replay(
     from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from seamline.replay import ReplayError, forget_group, parse_start, plan, replay_group, set_start
-    from sinks.runner import sink_group
+    from seamline.topics import sink_group
 
     loaded = _load(config)
     settings = _sink_settings(loaded, sink, config)
@@ -417,6 +420,61 @@ def dlq_purge(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(f"purged {total} dead letter(s) of {stage}")
+
+
+def _status_tables(status: Status) -> Group:
+    from rich.console import Group
+
+    health = Table("part", "state", "detail", title="stack and processes")
+    for part in status.health:
+        health.add_row(part.name, "[green]up[/green]" if part.up else "[red]down[/red]", part.detail)
+    groups = Table("consumer group", "process", "lag", "committed", "records/s", title="consumer groups")
+    for group in status.groups:
+        rate = "…" if group.per_second is None else f"{group.per_second:,.1f}"
+        groups.add_row(group.group, group.process, f"{group.lag:,}", f"{group.committed:,}", rate)
+    letters = Table("stage", "dead letters", title="dead letter queues")
+    for stage, depth in status.dead_letters.items():
+        letters.add_row(stage, f"[red]{depth:,}[/red]" if depth else "0")
+    positions = Table("source", "position", "stored", title="source positions")
+    for source in status.positions:
+        age = "" if source.age_s is None else f"{source.age_s:,.0f}s ago"
+        positions.add_row(source.source, source.position, age)
+    return Group(health, groups, letters, positions)
+
+
+@app.command()
+def status(
+    watch: Annotated[float | None, typer.Option("--watch", help="Refresh every this many seconds.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of tables.")] = False,
+    host: Annotated[str, typer.Option(help="Host where the processes serve their metrics.")] = "127.0.0.1",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Per process and consumer group: health, lag, throughput, DLQ depth, source positions. Exit 1 if a part is
+    down."""
+    import dataclasses
+    import json
+    import time
+
+    from rich.live import Live
+
+    from seamline.status import StatusReader
+
+    reader = StatusReader(_load(config), host)
+    look = reader.look()
+    if as_json:
+        print(json.dumps(dataclasses.asdict(look)))
+    elif watch is None:
+        time.sleep(2)  # a second look, for throughput
+        look = reader.look()
+        Console(width=160).print(_status_tables(look))
+    else:
+        with Live(_status_tables(look), console=Console(), screen=False) as live:
+            while True:
+                time.sleep(watch)
+                look = reader.look()
+                live.update(_status_tables(look))
+    if not all(part.up for part in look.health):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -45,6 +45,11 @@ def suggestions_topic(kafka: KafkaConfig) -> str:
     return f"{kafka.topic_prefix}{SUGGESTIONS}"
 
 
+def sink_group(name: str, group_id: str | None) -> str:
+    """The consumer group of sink `name`: its configured group_id, else seamline-sink-<name>."""
+    return group_id or f"seamline-sink-{name}"
+
+
 def partition_count(kafka: KafkaConfig, topic: str) -> int:
     """The identity topic has one partition; every other topic `kafka.partitions`."""
     return 1 if topic.removeprefix(kafka.topic_prefix) == IDENTITY else kafka.partitions

@@ -18,18 +18,13 @@ from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.retry import is_transient, retrying
 from seamline.serde import AvroSerde
-from seamline.topics import canonical_topic, ensure_topics
+from seamline.topics import canonical_topic, ensure_topics, sink_group
 from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
 log = logging.getLogger(__name__)
 
 STAGE = "sink"
 _RETRY_ROUND_S = 20.0  # retries between two polls of the paused consumer; well under max.poll.interval.ms
-
-
-def sink_group(name: str, group_id: str | None) -> str:
-    """The consumer group of sink `name`: its configured group_id, else seamline-sink-<name>."""
-    return group_id or f"seamline-sink-{name}"
 
 
 class SinkRunner:

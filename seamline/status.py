@@ -1,0 +1,162 @@
+"""What `seamline status` shows: the stack's health, each process, consumer group lag and throughput, DLQ depth,
+and each source's stored position. Everything is read from Kafka, the registry and the processes' metrics
+endpoints, so it needs nothing but the configuration file."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from seamline.config import Config
+from seamline.consumer_lag import group_lag
+from seamline.kafka_settings import client_settings
+from seamline.topics import dlq_topic, sink_group
+
+
+@dataclass(frozen=True)
+class Health:
+    """One part of the stack or one seamline process: whether it answers, and how or why not."""
+
+    name: str
+    up: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """A consumer group's records yet to read, and its committed records per second since the previous look."""
+
+    group: str
+    process: str
+    lag: int
+    committed: int
+    per_second: float | None
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    """A source's newest stored position and its age."""
+
+    source: str
+    position: str
+    age_s: float | None
+
+
+@dataclass
+class Status:
+    """One look at the pipeline."""
+
+    health: list[Health] = field(default_factory=list)
+    groups: list[GroupStatus] = field(default_factory=list)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    positions: list[SourcePosition] = field(default_factory=list)
+
+
+class StatusReader:
+    """Takes looks at a pipeline; throughput is the committed offsets' growth between two looks."""
+
+    def __init__(self, config: Config, host: str = "127.0.0.1") -> None:
+        self.config = config
+        self.host = host
+        self.admin = AdminClient(client_settings(config.kafka, "admin"))
+        self._previous: dict[str, tuple[float, int]] = {}
+
+    def look(self) -> Status:
+        """The pipeline now; a part that does not answer is reported down, never raised."""
+        status = Status(health=[self._kafka(), self._registry(), *self._processes()])
+        if not status.health[0].up:
+            return status
+        status.groups = [self._group(group, process) for group, process in self._groups().items()]
+        status.dead_letters = self._dead_letters()
+        status.positions = self._positions()
+        return status
+
+    def _kafka(self) -> Health:
+        try:
+            brokers = self.admin.list_topics(timeout=5).brokers
+        except KafkaException as exc:
+            return Health("kafka", False, f"{self.config.kafka.bootstrap_servers}: {exc.args[0]}")
+        return Health("kafka", True, f"{len(brokers)} broker(s) at {self.config.kafka.bootstrap_servers}")
+
+    def _registry(self) -> Health:
+        url = self.config.kafka.schema_registry_url
+        try:
+            subjects = httpx.get(f"{url}/subjects", timeout=5).raise_for_status().json()
+        except httpx.HTTPError as exc:
+            return Health("schema registry", False, f"{url}: {exc}")
+        return Health("schema registry", True, f"{len(subjects)} subject(s) at {url}")
+
+    def _processes(self) -> list[Health]:
+        ports = {f"source {name}": source.metrics_port for name, source in self.config.sources.items()}
+        if self.config.processor is not None:
+            ports["processor"] = self.config.processor.metrics_port
+        ports |= {f"sink {name}": sink.metrics_port for name, sink in self.config.sinks.items()}
+        found = []
+        for process, port in ports.items():
+            url = f"http://{self.host}:{port}/metrics"
+            try:
+                httpx.get(url, timeout=3).raise_for_status()
+                found.append(Health(process, True, url))
+            except httpx.HTTPError as exc:
+                found.append(Health(process, False, f"{url}: {type(exc).__name__}"))
+        return found
+
+    def _groups(self) -> dict[str, str]:
+        groups = {sink_group(name, sink.group_id): f"sink {name}" for name, sink in self.config.sinks.items()}
+        if self.config.processor is not None:
+            groups[self.config.processor.app_id] = "processor"
+        return groups
+
+    def _group(self, group: str, process: str) -> GroupStatus:
+        partitions = group_lag(self.admin, group)
+        committed = sum(p.committed or 0 for p in partitions)
+        now, rate = time.monotonic(), None
+        if group in self._previous:
+            then, before = self._previous[group]
+            rate = max(0, committed - before) / max(now - then, 1e-3)
+        self._previous[group] = (now, committed)
+        return GroupStatus(group, process, sum(p.lag for p in partitions), committed, rate)
+
+    def _dead_letters(self) -> dict[str, int]:
+        prefix = dlq_topic(self.config.kafka, "")
+        topics = self.admin.list_topics(timeout=10).topics
+        specs: dict[TopicPartition, OffsetSpec] = {}
+        for topic, metadata in topics.items():
+            if topic.startswith(prefix):
+                for partition in metadata.partitions:
+                    specs[TopicPartition(topic, partition)] = OffsetSpec.earliest()
+        if not specs:
+            return {}
+        starts = {tp: future.result().offset for tp, future in self.admin.list_offsets(specs).items()}
+        latest = {tp: OffsetSpec.latest() for tp in specs}
+        depth: dict[str, int] = {}
+        for tp, future in self.admin.list_offsets(latest).items():
+            stage = tp.topic.removeprefix(prefix)
+            depth[stage] = depth.get(stage, 0) + future.result().offset - starts[tp]
+        return dict(sorted(depth.items()))
+
+    def _positions(self) -> list[SourcePosition]:
+        from producers.positions import PositionStore
+        from seamline.publisher import Publisher
+        from seamline.serde import AvroSerde
+
+        if not self.config.sources:
+            return []
+        publisher = Publisher(self.config.kafka)
+        try:
+            stored = PositionStore(self.config.kafka, AvroSerde(self.config.kafka), publisher).newest()
+        finally:
+            publisher.close()
+        now_ms = time.time() * 1000
+        found = []
+        for name in self.config.sources:
+            entry = stored.get(name)
+            if entry is None:
+                found.append(SourcePosition(name, "none stored yet", None))
+            else:
+                found.append(SourcePosition(name, entry.checkpoint.position, (now_ms - entry.stored_at_ms) / 1000))
+        return found
