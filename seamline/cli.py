@@ -422,6 +422,62 @@ def dlq_purge(
     console.print(f"purged {total} dead letter(s) of {stage}")
 
 
+@app.command()
+def reconcile(
+    sink: Annotated[str, typer.Option("--sink", help="The sink whose target to compare with the canonical state.")],
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Write again what is missing or differs; delete extras.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per misalignment instead of a table.")
+    ] = False,
+    every: Annotated[
+        float | None, typer.Option("--every", help="Check again every this many seconds, serving the gauge.")
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve seamline_reconcile_misaligned on this port.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """List every misalignment between sink SINK's target and the canonical topics (missing, extra, differing
+    fields, with the values' shapes, never the values); exit 1 if any is left."""
+    import dataclasses
+    import json
+    import time
+
+    from sinks.reconcile import ReconcileError, Reconciliation
+
+    loaded = _load(config)
+    metrics = Metrics.create()
+    try:
+        reconciliation = Reconciliation(sink, loaded.kafka, _sink_settings(loaded, sink, config), metrics)
+    except ReconcileError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
+    while True:
+        report = reconciliation.check()
+        if as_json:
+            for found in report.misalignments:
+                print(json.dumps(dataclasses.asdict(found)))
+        else:
+            table = Table("entity", "id", "misalignment", "fields (canonical → target)")
+            for found in report.misalignments:
+                fields = ", ".join(f"{name}: {want} → {held}" for name, (want, held) in found.fields.items())
+                table.add_row(found.entity, found.id, found.kind, fields)
+            Console(width=160).print(table)
+        summary = ", ".join(f"{count} {kind} {entity}" for (entity, kind), count in sorted(report.counts().items()))
+        console.print(f"{report.compared:,} canonical records compared: {summary or 'all aligned'}")
+        if repair and report.misalignments:
+            reconciliation.repair(report)
+            report = reconciliation.check()
+            console.print(f"repaired; {len(report.misalignments)} misalignment(s) left")
+        if every is None:
+            break
+        time.sleep(every)
+    if report.misalignments:
+        raise typer.Exit(1)
+
+
 def _status_tables(status: Status) -> Group:
     from rich.console import Group
 

@@ -33,6 +33,7 @@ class Metrics:
     sink_write_seconds: Histogram
     sink_circuit_open: Gauge
     consumer_lag: Gauge
+    reconcile_misaligned: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
@@ -144,6 +145,13 @@ class Metrics:
                 "Records a consumer group (a sink, the processor) has yet to read in a topic, past its committed "
                 "offsets.",
                 ["group", "topic"],
+                registry=registry,
+            ),
+            reconcile_misaligned=Gauge(
+                f"{prefix}_reconcile_misaligned",
+                "Records a sink's target lacks (missing), holds without a live canonical record (extra) or holds "
+                "with other values (differs), at the last `seamline reconcile`.",
+                ["sink", "entity", "kind"],
                 registry=registry,
             ),
         )

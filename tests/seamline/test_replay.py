@@ -9,7 +9,6 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +21,8 @@ from seamline.kafka_settings import client_settings
 from seamline.local_pipeline import free_port
 from seamline.stack import StackInfo
 from seamline.topics import canonical_topic, ensure_topics
-from tests.sinks.canonical_records import Change, customer, order, product, publish, stock
+from tests.sinks.canonical_records import customer, mixed_history, publish
+from tests.sinks.target_contents import contents
 
 pytestmark = pytest.mark.slow
 
@@ -57,42 +57,6 @@ def seamline(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def history() -> list[Change]:
-    """Several versions of 60 customers (every sixth deleted, then tombstoned), 30 products, orders, stock."""
-    changes: list[Change] = []
-    for number in range(60):
-        changes += [("customer", f"c{number}", customer(number, version)) for version in (1, 2, 3)]
-        if number % 6 == 0:
-            changes += [("customer", f"c{number}", customer(number, 4, deleted=True)), ("customer", f"c{number}", None)]
-    for number in range(30):
-        changes += [("product", f"p{number}", product(number, version)) for version in (1, 2)]
-        changes += [("sales_order", f"o{number}", order(number, version)) for version in (1, 3)]
-        changes += [("inventory_level", f"s{number}", stock(number, version)) for version in (2, 1)]
-    return changes
-
-
-def contents(database: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table in the target, sorted; without the times of writing (synced_at, deleted_at)."""
-    with psycopg.connect(database) as conn:
-        columns: dict[str, list[str]] = {}
-        for table, column in conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND column_name NOT IN ('synced_at', 'deleted_at') ORDER BY table_name, ordinal_position"
-        ):
-            columns.setdefault(table, []).append(column)
-        return {
-            table: sorted(
-                conn.execute(
-                    sql.SQL("SELECT {} FROM {}").format(
-                        sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table)
-                    )
-                ).fetchall(),
-                key=repr,
-            )
-            for table, names in columns.items()
-        }
-
-
 def committed(kafka: KafkaConfig, group: str) -> dict[tuple[str, int], int]:
     consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": group}))
     try:
@@ -120,7 +84,7 @@ def test_a_dropped_target_database_is_rebuilt_identical(
     config = tmp_path / "seamline.yaml"
     group = write_config(config, kafka, database)
     ensure_topics(kafka, [canonical_topic(kafka, entity) for entity in TABLES])
-    publish(kafka, history())
+    publish(kafka, mixed_history())
     seamline(config, "replay", "--sink", "warehouse")
     before = contents(database)
     assert len(before["customers"]) == 50 and len(before["orders"]) == 30 and len(before["orders_lines"]) == 90

@@ -86,6 +86,20 @@ def stock(number: int, version: int) -> dict[str, Any]:
     }
 
 
+def mixed_history() -> list[Change]:
+    """Several versions of 60 customers (every sixth deleted, then tombstoned), 30 products, orders, stock."""
+    changes: list[Change] = []
+    for number in range(60):
+        changes += [("customer", f"c{number}", customer(number, version)) for version in (1, 2, 3)]
+        if number % 6 == 0:
+            changes += [("customer", f"c{number}", customer(number, 4, deleted=True)), ("customer", f"c{number}", None)]
+    for number in range(30):
+        changes += [("product", f"p{number}", product(number, version)) for version in (1, 2)]
+        changes += [("sales_order", f"o{number}", order(number, version)) for version in (1, 3)]
+        changes += [("inventory_level", f"s{number}", stock(number, version)) for version in (2, 1)]
+    return changes
+
+
 def publish(kafka: KafkaConfig, changes: Iterable[Change]) -> int:
     """Send the changes, in this order, to the canonical topics; how many were sent."""
     serde, publisher, sent = AvroSerde(kafka), Publisher(kafka), 0
