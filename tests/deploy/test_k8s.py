@@ -47,7 +47,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
 
 
 def test_every_resource_file_exists_and_every_file_is_a_resource() -> None:
-    assert sorted(KUSTOMIZATION["resources"]) == sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    files = sorted(path.name for path in K8S.glob("*.yaml") if path.name != "kustomization.yaml")
+    assert sorted(KUSTOMIZATION["resources"]) == files
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda m: f"{m['kind']}-{m['metadata']['name']}")
