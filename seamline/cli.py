@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -37,6 +38,11 @@ app.add_typer(dlq_app, name="dlq")
 console = Console(stderr=True, soft_wrap=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline YAML file.", envvar="SEAMLINE_CONFIG")]
 DEFAULT_CONFIG = Path("seamline.yaml")
+
+
+def _serve_metrics(metrics: Metrics, port: int) -> None:
+    """Serve /metrics on SEAMLINE_METRICS_HOST (127.0.0.1 unless set; 0.0.0.0 in containers, for Prometheus)."""
+    metrics.serve(port, os.environ.get("SEAMLINE_METRICS_HOST", "127.0.0.1"))
 
 
 def _load(path: Path) -> Config:
@@ -107,7 +113,7 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     logs.configure()
     settings = loaded.sources[name]
     metrics = Metrics.create()
-    metrics.serve(settings.metrics_port)
+    _serve_metrics(metrics, settings.metrics_port)
     if isinstance(settings, WebhookSource):  # push source: its own server, not the pull-based runner
         from producers.webhook import WebhookReceiver
 
@@ -156,7 +162,7 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
         raise typer.Exit(2)
     logs.configure()
     metrics = Metrics.create()
-    metrics.serve(loaded.processor.metrics_port)
+    _serve_metrics(metrics, loaded.processor.metrics_port)
     LagExporter(loaded.kafka, [loaded.processor.app_id], metrics).start()
     faust.Worker(build_app(loaded, metrics), loglevel="INFO").execute_from_commandline()
 
@@ -175,7 +181,7 @@ def _sink_runner(loaded: Config, name: str, group_id: str | None = None) -> Sink
 
     settings = loaded.sinks[name]
     metrics = Metrics.create()
-    metrics.serve(settings.metrics_port)
+    _serve_metrics(metrics, settings.metrics_port)
     return SinkRunner(
         name,
         loaded.kafka,
@@ -453,7 +459,7 @@ def reconcile(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     if metrics_port is not None:
-        metrics.serve(metrics_port)
+        _serve_metrics(metrics, metrics_port)
     while True:
         report = reconciliation.check()
         if as_json:

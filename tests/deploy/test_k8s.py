@@ -89,7 +89,8 @@ def test_deployment_probes_resources_and_scraping(deployment: dict[str, Any], co
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(port)
     assert {"name": "metrics", "containerPort": port} in main["ports"]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert f"http://127.0.0.1:{port}/metrics" in " ".join(main[probe]["exec"]["command"])
+        assert main[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert {"name": "SEAMLINE_METRICS_HOST", "value": "0.0.0.0"} in main["env"], "probes and Prometheus reach the pod"
     assert {"cpu", "memory"} <= set(main["resources"]["requests"]) and "memory" in main["resources"]["limits"]
     assert main["envFrom"] == [{"secretRef": {"name": the("Secret")["metadata"]["name"]}}]
     mounts = {volume["name"]: volume for volume in deployment["spec"]["template"]["spec"]["volumes"]}
