@@ -3,6 +3,7 @@ data from a real pipeline that the stack's Prometheus scrapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -34,6 +35,8 @@ NO_DATA_IN_THE_DEMO = {
 }
 """Panels the demo pipeline cannot fill, and why."""
 
+TARGET_LABELS = {"instance", "job", "process"}
+"""Labels Prometheus adds to every series from its scrape target (deploy/prometheus/prometheus.yml)."""
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
 
 
@@ -41,13 +44,31 @@ def panels(path: Path) -> list[dict[str, Any]]:
     return list(json.loads(path.read_text())["panels"])
 
 
-def exported_names() -> set[str]:
-    """Every series name seamline's metrics produce, read from a fresh registry."""
-    names: set[str] = set()
-    for family in Metrics.create(CollectorRegistry()).registry.collect():
-        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}[family.type]
-        names.update(family.name + suffix for suffix in suffixes)
-    return names
+def exported_series() -> dict[str, set[str]]:
+    """Every series name seamline's metrics produce, with the labels it can be selected by (its own and the
+    scrape target's), read from a fresh `Metrics`; plus Prometheus' `up`."""
+    metrics = Metrics.create(CollectorRegistry())
+    series = {"up": set(TARGET_LABELS)}
+    for field in dataclasses.fields(metrics):
+        metric = getattr(metrics, field.name)
+        if isinstance(metric, CollectorRegistry):
+            continue
+        labels = {*metric._labelnames, *TARGET_LABELS}
+        suffixes = {
+            "counter": {"_total": labels},
+            "gauge": {"": labels},
+            "histogram": {"_bucket": labels | {"le"}, "_sum": labels, "_count": labels},
+        }[metric._type]
+        series.update({metric._name + suffix: names for suffix, names in suffixes.items()})
+    return series
+
+
+def selector_labels(expr: str) -> list[tuple[str, set[str]]]:
+    """Each `metric{matchers}` selector of a PromQL expression: the metric and the labels it matches on."""
+    return [
+        (name, set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers)))
+        for name, matchers in re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expr)
+    ]
 
 
 def metric_names(expr: str) -> set[str]:
@@ -67,7 +88,7 @@ def metric_names(expr: str) -> set[str]:
 def test_dashboard_is_well_formed_and_names_only_exported_metrics(path: Path) -> None:
     dashboard = json.loads(path.read_text())
     assert dashboard["uid"] == path.stem and dashboard["schemaVersion"] >= 39
-    known = exported_names() | {"up"}
+    known = exported_series()
     ids = [panel["id"] for panel in panels(path)]
     assert len(ids) == len(set(ids)), f"{path.name}: panel ids repeat"
     for panel in panels(path):
@@ -78,11 +99,15 @@ def test_dashboard_is_well_formed_and_names_only_exported_metrics(path: Path) ->
         assert panel["targets"], f"{where} has no query"
         for target in panel["targets"]:
             assert target["datasource"] == DATASOURCE and target["legendFormat"], where
-            unknown = metric_names(target["expr"]) - known
+            unknown = metric_names(target["expr"]) - set(known)
             assert not unknown, f"{where} queries {sorted(unknown)}, which seamline does not export"
+            for name, labels in selector_labels(target["expr"]):
+                assert labels <= known[name], f"{where}: {name} has no label {sorted(labels - known[name])}"
     for variable in dashboard["templating"]["list"]:
         assert variable["datasource"] == DATASOURCE and variable["definition"].startswith("label_values(")
-        assert metric_names(variable["definition"].removeprefix("label_values")) - known <= {variable["name"]}
+        ((name, labels),) = selector_labels(variable["definition"])
+        label = variable["definition"].rsplit(", ", 1)[1].rstrip(")")
+        assert labels | {label} <= known[name], f"{path.name}: variable {variable['name']}"
     assert set(NO_DATA_IN_THE_DEMO) <= {panel["title"] for path in DASHBOARDS for panel in panels(path)}
 
 
