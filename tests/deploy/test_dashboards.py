@@ -142,9 +142,19 @@ class PrometheusApi:
         return list(answer["data"])
 
 
-def panel_queries(instance: str) -> list[tuple[str, str, dict[str, str]]]:
-    """(dashboard/panel, expr with $instance and $__rate_interval filled in, the variables' label_values definitions)
-    for every target of every dashboard."""
+@dataclasses.dataclass(frozen=True)
+class PanelQuery:
+    """One target of a dashboard panel, $instance and $__rate_interval filled in, with the label_values
+    definitions of the template variables it uses."""
+
+    where: str
+    title: str
+    expr: str
+    variables: dict[str, str]
+
+
+def panel_queries(instance: str) -> list[PanelQuery]:
+    """Every target of every dashboard."""
     queries = []
     for path in DASHBOARDS:
         dashboard = json.loads(path.read_text())
@@ -157,25 +167,27 @@ def panel_queries(instance: str) -> list[tuple[str, str, dict[str, str]]]:
             for target in panel["targets"]:
                 expr = target["expr"].replace("$instance", instance).replace("$__rate_interval", RATE_INTERVAL)
                 used = {name: text for name, text in definitions.items() if f"${name}" in expr}
-                queries.append((f"{path.stem}: {panel['title']} [{target['refId']}]", expr, used))
+                where = f"{path.stem}: {panel['title']} [{target['refId']}]"
+                queries.append(PanelQuery(where, panel["title"], expr, used))
     return queries
 
 
 def empty_queries(prometheus: PrometheusApi, instance: str) -> list[str]:
-    """Panel targets that return no series for any value of their template variables."""
+    """Panel targets (but those of NO_DATA_IN_THE_DEMO) that return no series for any value of their template
+    variables."""
     empty = []
-    for where, expr, variables in panel_queries(instance):
-        if any(where.split(": ", 1)[1].startswith(title + " [") for title in NO_DATA_IN_THE_DEMO):
+    for query in panel_queries(instance):
+        if query.title in NO_DATA_IN_THE_DEMO:
             continue
-        choices = [[(name, value) for value in prometheus.label_values(text)] for name, text in variables.items()]
+        choices = [[(name, value) for value in prometheus.label_values(text)] for name, text in query.variables.items()]
         for combination in itertools.product(*choices):
-            filled = expr
+            filled = query.expr
             for name, value in combination:
                 filled = filled.replace(f"${name}", value)
             if prometheus.query(filled):
                 break
         else:
-            empty.append(where)
+            empty.append(query.where)
     return empty
 
 
