@@ -17,6 +17,7 @@ from psycopg import sql
 from sandbox import erp
 from seamline.config import Config, load_config
 from seamline.stack import StackInfo, postgres_dsn
+from seamline.stack.prometheus import register_targets
 from seamline.subjects import delete_subjects
 from seamline.supervisor import Supervisor
 from seamline.topics import delete_prefixed
@@ -55,10 +56,13 @@ class LocalPipeline:
     erp_dsn: str
     target_dsn: str
     config_path: Path
+    targets: tuple[Path, ...] = ()
+    """The Prometheus target files that have the stack's Prometheus scrape this pipeline's processes."""
 
     @classmethod
     def create(cls, stack: StackInfo, name: str, work_dir: Path, partitions: int = 3) -> LocalPipeline:
-        """Create the ERP and target databases (fresh) and write the configuration file."""
+        """Create the ERP and target databases (fresh), write the configuration file and have the stack's
+        Prometheus scrape the processes (as `<name>-source`, `<name>-processor`, `<name>-sink`)."""
         work_dir.mkdir(parents=True, exist_ok=True)
         erp_db, target_db = f"{name}_erp", f"{name}_target"
         with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
@@ -67,6 +71,7 @@ class LocalPipeline:
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
         erp_dsn, target_dsn = postgres_dsn(erp_db), postgres_dsn(target_db)
         erp.create_schema(erp_dsn)
+        ports = {"source": free_port(), "processor": free_port(), "sink": free_port()}
         config = {
             "kafka": {
                 "bootstrap_servers": stack.bootstrap_servers,
@@ -82,13 +87,13 @@ class LocalPipeline:
                     "tables": ["customers"],
                     "slot": name,
                     "publication": name,
-                    "metrics_port": free_port(),
+                    "metrics_port": ports["source"],
                 }
             },
             "processor": {
                 "app_id": f"{name}-processor",
                 "data_dir": str(work_dir / "processor"),
-                "metrics_port": free_port(),
+                "metrics_port": ports["processor"],
                 "mappings": [
                     {"source": "erp.customers", "entity": "customer", "fields": MAPPING, "default_region": "DE"}
                 ],
@@ -98,20 +103,30 @@ class LocalPipeline:
                     "kind": "postgres",
                     "dsn": target_dsn,
                     "tables": {"customer": "customers"},
-                    "metrics_port": free_port(),
+                    "metrics_port": ports["sink"],
                 }
             },
         }
         config_path = work_dir / "seamline.yaml"
         config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
-        return cls(name, work_dir, erp_dsn, target_dsn, config_path)
+        targets = tuple(
+            register_targets(stack.state_dir, name, kind, {f"{name}-{kind}": port}) for kind, port in ports.items()
+        )
+        return cls(name, work_dir, erp_dsn, target_dsn, config_path, targets)
+
+    def unregister(self) -> None:
+        """Stop Prometheus scraping this pipeline's processes (once they are stopped)."""
+        for path in self.targets:
+            path.unlink(missing_ok=True)
 
     def drop_slot(self, admin_dsn: str) -> None:
         """Drop the replication slot (stop the source first): an unused slot makes PostgreSQL keep WAL forever."""
         drop_slot(admin_dsn, self.name)
 
     def destroy(self, admin_dsn: str) -> None:
-        """Drop the slot and both databases, and delete the pipeline's topics, consumer groups and subjects."""
+        """Drop the slot and both databases, delete the pipeline's topics, consumer groups and subjects, and
+        unregister its processes from Prometheus."""
+        self.unregister()
         self.drop_slot(admin_dsn)
         kafka = self.config.kafka
         delete_subjects(kafka, delete_prefixed(kafka))

@@ -1,0 +1,269 @@
+"""The Grafana dashboards: well-formed, naming only metrics seamline exports, and every panel's query returns
+data from a real pipeline that the stack's Prometheus scrapes."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from sandbox.erp import ChangeStream, SampleData, insert
+from seamline.local_pipeline import SINK, SOURCE, LocalPipeline
+from seamline.metrics import Metrics
+from seamline.stack import StackInfo
+from seamline.supervisor import Supervisor
+from tests.conftest import wait_until
+
+GRAFANA = Path(__file__).parents[2] / "deploy" / "grafana"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+RATE_INTERVAL = "30s"
+
+NO_DATA_IN_THE_DEMO = {
+    "Sink circuit breaker": "the demo's postgres sink has no circuit breaker (the http sink has)",
+    "Circuit breaker: $sink": "the demo's postgres sink has no circuit breaker (the http sink has)",
+    "Poll duration: $source": "the demo's postgres_cdc source streams the WAL; only polling sources poll",
+}
+"""Panels the demo pipeline cannot fill, and why."""
+
+TARGET_LABELS = {"instance", "job", "process"}
+"""Labels Prometheus adds to every series from its scrape target (deploy/prometheus/prometheus.yml)."""
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
+
+
+def panels(path: Path) -> list[dict[str, Any]]:
+    return list(json.loads(path.read_text())["panels"])
+
+
+def exported_series() -> dict[str, set[str]]:
+    """Every series name seamline's metrics produce, with the labels it can be selected by (its own and the
+    scrape target's), read from a fresh `Metrics`; plus Prometheus' `up`."""
+    metrics = Metrics.create(CollectorRegistry())
+    series = {"up": set(TARGET_LABELS)}
+    for field in dataclasses.fields(metrics):
+        metric = getattr(metrics, field.name)
+        if isinstance(metric, CollectorRegistry):
+            continue
+        labels = {*metric._labelnames, *TARGET_LABELS}
+        suffixes = {
+            "counter": {"_total": labels},
+            "gauge": {"": labels},
+            "histogram": {"_bucket": labels | {"le"}, "_sum": labels, "_count": labels},
+        }[metric._type]
+        series.update({metric._name + suffix: names for suffix, names in suffixes.items()})
+    return series
+
+
+def selector_labels(expr: str) -> list[tuple[str, set[str]]]:
+    """Each `metric{matchers}` selector of a PromQL expression: the metric and the labels it matches on."""
+    return [
+        (name, set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers)))
+        for name, matchers in re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expr)
+    ]
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (identifiers outside strings, matchers, ranges and groupings,
+    that are not functions or keywords)."""
+    bare = re.sub(r'"[^"]*"', "", expr)
+    bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", bare)
+    bare = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", bare)
+    return {
+        name
+        for name, call in re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(?)", bare)
+        if not call and name not in _KEYWORDS
+    }
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.stem)
+def test_dashboard_is_well_formed_and_names_only_exported_metrics(path: Path) -> None:
+    dashboard = json.loads(path.read_text())
+    assert dashboard["uid"] == path.stem and dashboard["schemaVersion"] >= 39
+    known = exported_series()
+    ids = [panel["id"] for panel in panels(path)]
+    assert len(ids) == len(set(ids)), f"{path.name}: panel ids repeat"
+    for panel in panels(path):
+        where = f"{path.name}: panel {panel['title']!r}"
+        assert panel["datasource"] == DATASOURCE, where
+        assert set(panel["gridPos"]) == {"h", "w", "x", "y"} and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        assert panel["fieldConfig"]["defaults"]["unit"], f"{where} has no unit"
+        assert panel["targets"], f"{where} has no query"
+        for target in panel["targets"]:
+            assert target["datasource"] == DATASOURCE and target["legendFormat"], where
+            unknown = metric_names(target["expr"]) - set(known)
+            assert not unknown, f"{where} queries {sorted(unknown)}, which seamline does not export"
+            for name, labels in selector_labels(target["expr"]):
+                assert labels <= known[name], f"{where}: {name} has no label {sorted(labels - known[name])}"
+    for variable in dashboard["templating"]["list"]:
+        assert variable["datasource"] == DATASOURCE and variable["definition"].startswith("label_values(")
+        ((name, labels),) = selector_labels(variable["definition"])
+        label = variable["definition"].rsplit(", ", 1)[1].rstrip(")")
+        assert labels | {label} <= known[name], f"{path.name}: variable {variable['name']}"
+    assert set(NO_DATA_IN_THE_DEMO) <= {panel["title"] for path in DASHBOARDS for panel in panels(path)}
+
+
+def test_provisioning_names_the_datasource_the_dashboards_use() -> None:
+    datasources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    (datasource,) = datasources["datasources"]
+    assert datasource["type"] == datasource["uid"] == "prometheus"
+    assert datasource["url"] == "${PROMETHEUS_URL}"
+    providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "seamline.yml").read_text())
+    (provider,) = providers["providers"]
+    assert provider["folder"] == "seamline"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/seamline"
+
+
+class PrometheusApi:
+    """Instant queries and label values against the stack's Prometheus."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        answer = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+        assert answer["status"] == "success", f"{expr}: {answer}"
+        return list(answer["data"]["result"])
+
+    def label_values(self, definition: str) -> list[str]:
+        """The values of `label_values(selector, label)` as Grafana asks for them."""
+        match = re.fullmatch(r"label_values\((.*), (\w+)\)", definition)
+        assert match, definition
+        selector, label = match.groups()
+        answer = httpx.get(f"{self.url}/api/v1/label/{label}/values", params={"match[]": selector}, timeout=10).json()
+        return list(answer["data"])
+
+
+@dataclasses.dataclass(frozen=True)
+class PanelQuery:
+    """One target of a dashboard panel, $instance and $__rate_interval filled in, with the label_values
+    definitions of the template variables it uses."""
+
+    where: str
+    title: str
+    expr: str
+    variables: dict[str, str]
+
+
+def panel_queries(instance: str) -> list[PanelQuery]:
+    """Every target of every dashboard."""
+    queries = []
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        definitions = {
+            variable["name"]: variable["definition"].replace("$instance", instance)
+            for variable in dashboard["templating"]["list"]
+            if variable["name"] != "instance"
+        }
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$instance", instance).replace("$__rate_interval", RATE_INTERVAL)
+                used = {name: text for name, text in definitions.items() if f"${name}" in expr}
+                where = f"{path.stem}: {panel['title']} [{target['refId']}]"
+                queries.append(PanelQuery(where, panel["title"], expr, used))
+    return queries
+
+
+def empty_queries(prometheus: PrometheusApi, instance: str) -> list[str]:
+    """Panel targets (but those of NO_DATA_IN_THE_DEMO) that return no series for any value of their template
+    variables."""
+    empty = []
+    for query in panel_queries(instance):
+        if query.title in NO_DATA_IN_THE_DEMO:
+            continue
+        choices = [[(name, value) for value in prometheus.label_values(text)] for name, text in query.variables.items()]
+        for combination in itertools.product(*choices):
+            filled = query.expr
+            for name, value in combination:
+                filled = filled.replace(f"${name}", value)
+            if prometheus.query(filled):
+                break
+        else:
+            empty.append(query.where)
+    return empty
+
+
+def drive_changes(pipeline: LocalPipeline, data: SampleData) -> None:
+    """Updates, inserts and deletes, two customers merged by a shared e-mail, and the sink's connection dropped
+    under a write so that the sink retries."""
+    with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+        changes = ChangeStream(conn, data)
+        for _ in range(30):
+            changes.step()
+        (first, email), (second,) = (
+            conn.execute("SELECT id, email FROM customers WHERE email NOT LIKE '%%@' ORDER BY id LIMIT 1").fetchone(),
+            conn.execute("SELECT id FROM customers WHERE email NOT LIKE '%%@' ORDER BY id DESC LIMIT 1").fetchone(),
+        )
+        assert first != second
+        conn.execute("UPDATE customers SET email = %s, updated_at = now() WHERE id = %s", (email, second))
+        target_db = pipeline.target_dsn.rsplit("/", 1)[1].split("?")[0]
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (target_db,),
+        )
+        for _ in range(10):
+            changes.step()
+
+
+def match_customers_by_email(pipeline: LocalPipeline) -> None:
+    """Give the demo's processor an e-mail match rule, so that two customers sharing an e-mail merge."""
+    config = yaml.safe_load(pipeline.config_path.read_text())
+    config["processor"]["identity"] = {"customer": {"match": ["email"]}}
+    pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+
+
+def target_rows(pipeline: LocalPipeline) -> int:
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        if conn.execute("SELECT to_regclass('customers')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT count(*) FROM customers").fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.slow
+def test_every_panel_query_returns_data_from_a_running_pipeline(
+    stack: StackInfo, pipeline: LocalPipeline, processes: Supervisor
+) -> None:
+    config = pipeline.config
+    assert config.processor is not None
+    ports = [config.sources[SOURCE].metrics_port, config.processor.metrics_port, config.sinks[SINK].metrics_port]
+    instance = "127.0.0.1:(" + "|".join(str(port) for port in ports) + ")"
+    prometheus = PrometheusApi(stack.prometheus_url)
+    match_customers_by_email(pipeline)
+    data = SampleData(seed=5, invalid_every=20)
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(data.customers(200)))
+    processes.start_all()
+
+    def running(check: bool) -> bool:
+        assert not processes.crashed(), "\n".join(processes.log_tail(name) for name in processes.crashed())
+        return check
+
+    wait_until(lambda: running(target_rows(pipeline) > 0), 120, "the snapshot to reach the target")
+    drive_changes(pipeline, data)
+    wait_until(
+        lambda: running(bool(prometheus.query(f'seamline_sink_retries_total{{instance=~"{instance}"}}'))),
+        90,
+        "the sink to retry the write whose connection was dropped",
+    )
+
+    source = prometheus.label_values(f'label_values(seamline_source_lag_seconds{{instance=~"{instance}"}}, source)')
+    assert source == [SOURCE]
+    empty: list[str] = []
+
+    def filled() -> bool:
+        empty[:] = empty_queries(prometheus, instance)
+        return running(not empty)
+
+    try:
+        wait_until(filled, 90, "every panel query to return data", interval=5)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; still empty:\n" + "\n".join(empty)) from None
