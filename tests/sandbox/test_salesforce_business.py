@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import psycopg
 import pytest
@@ -15,38 +13,20 @@ from tests.sandbox.erp_fixtures import filled_erp
 DATA = "/services/data/v60.0"
 
 
-@pytest.fixture
-def sim() -> Iterator[SalesforceSim]:
-    with SalesforceSim() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: SalesforceSim) -> Iterator[httpx.Client]:
-    token = httpx.post(
-        f"{sim.url}/services/oauth2/token",
-        data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret},
-    ).json()
-    with httpx.Client(
-        base_url=token["instance_url"], headers={"Authorization": f"Bearer {token['access_token']}"}
-    ) as c:
-        yield c
-
-
-def fields(client: httpx.Client, obj: str) -> dict[str, dict]:
-    response = client.get(f"{DATA}/sobjects/{obj}/describe")
+def fields(salesforce_client: httpx.Client, obj: str) -> dict[str, dict]:
+    response = salesforce_client.get(f"{DATA}/sobjects/{obj}/describe")
     assert response.status_code == 200
     return {field["name"]: field for field in response.json()["fields"]}
 
 
-def test_describe_of_the_new_fields_and_objects(client: httpx.Client) -> None:
-    account = fields(client, "Account")
+def test_describe_of_the_new_fields_and_objects(salesforce_client: httpx.Client) -> None:
+    account = fields(salesforce_client, "Account")
     assert account["ERP_Customer_Number__c"]["externalId"] is True and account["ERP_Customer_Number__c"]["custom"]
     assert account["VAT_Number__c"]["custom"] and not account["VAT_Number__c"]["externalId"]
     assert account["BillingStreet"]["type"] == "textarea" and account["BillingPostalCode"]["length"] == 20
     assert account["BillingCity"]["type"] == "string"
 
-    body = client.get(f"{DATA}/sobjects/Opportunity/describe").json()
+    body = salesforce_client.get(f"{DATA}/sobjects/Opportunity/describe").json()
     assert body["keyPrefix"] == "006"
     opportunity = {field["name"]: field for field in body["fields"]}
     assert opportunity["AccountId"]["referenceTo"] == ["Account"] and opportunity["AccountId"]["type"] == "reference"
@@ -56,7 +36,7 @@ def test_describe_of_the_new_fields_and_objects(client: httpx.Client) -> None:
     assert stages == ["Prospecting", "Negotiation", "Closed Won", "Closed Lost"]
     assert opportunity["CurrencyIsoCode"]["type"] == "picklist" and opportunity["ERP_Order_Number__c"]["custom"]
 
-    body = client.get(f"{DATA}/sobjects/Product2/describe").json()
+    body = salesforce_client.get(f"{DATA}/sobjects/Product2/describe").json()
     assert body["keyPrefix"] == "01t"
     product = {field["name"]: field for field in body["fields"]}
     assert product["IsActive"]["type"] == "boolean" and product["Description"]["type"] == "textarea"
@@ -64,11 +44,11 @@ def test_describe_of_the_new_fields_and_objects(client: httpx.Client) -> None:
 
 
 def test_crm_filled_from_the_erp_links_accounts_products_and_orders(
-    sim: SalesforceSim, client: httpx.Client, database: str
+    salesforce_sim: SalesforceSim, salesforce_client: httpx.Client, database: str
 ) -> None:
     filled_erp(database)
     with psycopg.connect(database, autocommit=True) as conn:
-        ids = crm_from_erp(sim, conn, seed=3)
+        ids = crm_from_erp(salesforce_sim, conn, seed=3)
         linked = dict(
             conn.execute(
                 "SELECT order_number, crm_opportunity_id FROM sales_orders WHERE crm_opportunity_id IS NOT NULL"
@@ -77,13 +57,13 @@ def test_crm_filled_from_the_erp_links_accounts_products_and_orders(
         customers = {str(row[0]): row[1] for row in conn.execute("SELECT id, vat_id FROM customers")}
     assert ids.accounts and ids.opportunities and len(ids.products) == 15
 
-    records = client.get(
+    records = salesforce_client.get(
         f"{DATA}/query", params={"q": "SELECT Id, ERP_Order_Number__c, AccountId, StageName, Amount FROM Opportunity"}
     ).json()["records"]
     assert {row["ERP_Order_Number__c"]: row["Id"] for row in records} == linked
     assert all(row["Id"].startswith("006") and row["StageName"] == "Negotiation" for row in records)
 
-    accounts = client.get(
+    accounts = salesforce_client.get(
         f"{DATA}/query",
         params={
             "q": "SELECT Id, ERP_Customer_Number__c, VAT_Number__c FROM Account WHERE ERP_Customer_Number__c != null"
@@ -91,18 +71,20 @@ def test_crm_filled_from_the_erp_links_accounts_products_and_orders(
     ).json()["records"]
     assert accounts and all(customers[row["ERP_Customer_Number__c"]] == row["VAT_Number__c"] for row in accounts)
 
-    products = client.get(
+    products = salesforce_client.get(
         f"{DATA}/query",
         params={"q": "SELECT ProductCode, IsActive, QuantityUnitOfMeasure FROM Product2 ORDER BY ProductCode"},
     ).json()["records"]
     assert products[0]["ProductCode"] == "MAT-100001" and all(row["IsActive"] for row in products)
 
 
-def test_helpers_update_and_delete_the_new_objects(sim: SalesforceSim, client: httpx.Client) -> None:
-    product = sim.insert("Product2", {"Name": "Kugellager", "ProductCode": "MAT-1"})
-    assert sim.record("Product2", product)["IsActive"] is False  # defaulted on create
-    account = sim.insert("Account", {"Name": "Rossi S.p.A.", "ERP_Customer_Number__c": "42"})
-    deal = sim.insert(
+def test_helpers_update_and_delete_the_new_objects(
+    salesforce_sim: SalesforceSim, salesforce_client: httpx.Client
+) -> None:
+    product = salesforce_sim.insert("Product2", {"Name": "Kugellager", "ProductCode": "MAT-1"})
+    assert salesforce_sim.record("Product2", product)["IsActive"] is False  # defaulted on create
+    account = salesforce_sim.insert("Account", {"Name": "Rossi S.p.A.", "ERP_Customer_Number__c": "42"})
+    deal = salesforce_sim.insert(
         "Opportunity",
         {
             "Name": "Deal",
@@ -112,15 +94,18 @@ def test_helpers_update_and_delete_the_new_objects(sim: SalesforceSim, client: h
             "CurrencyIsoCode": "EUR",
         },
     )
-    assert sim.record("Opportunity", sim.insert("Opportunity", {"Name": "Other"}))["CurrencyIsoCode"] == "EUR"
-    sim.update("Opportunity", deal, {"StageName": "Closed Won", "Amount": 1200.5})
-    sim.delete("Product2", product)
-    live = client.get(f"{DATA}/query", params={"q": "SELECT Id FROM Product2"}).json()
-    everything = client.get(f"{DATA}/queryAll", params={"q": "SELECT Id, IsDeleted FROM Product2"}).json()
-    won = client.get(
+    assert (
+        salesforce_sim.record("Opportunity", salesforce_sim.insert("Opportunity", {"Name": "Other"}))["CurrencyIsoCode"]
+        == "EUR"
+    )
+    salesforce_sim.update("Opportunity", deal, {"StageName": "Closed Won", "Amount": 1200.5})
+    salesforce_sim.delete("Product2", product)
+    live = salesforce_client.get(f"{DATA}/query", params={"q": "SELECT Id FROM Product2"}).json()
+    everything = salesforce_client.get(f"{DATA}/queryAll", params={"q": "SELECT Id, IsDeleted FROM Product2"}).json()
+    won = salesforce_client.get(
         f"{DATA}/query", params={"q": f"SELECT StageName, Amount FROM Opportunity WHERE Id = '{deal}'"}
     ).json()["records"][0]
     assert live["totalSize"] == 0 and everything["records"][0]["IsDeleted"] is True
     assert (won["StageName"], won["Amount"]) == ("Closed Won", 1200.5)
     with pytest.raises(KeyError, match="no field"):
-        sim.insert("Opportunity", {"Probability": 10})
+        salesforce_sim.insert("Opportunity", {"Probability": 10})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,45 +14,33 @@ from sandbox.soql import SoqlError, parse
 DATA = "/services/data/v60.0"
 
 
-@pytest.fixture
-def sim() -> Iterator[SalesforceSim]:
-    with SalesforceSim(api_limit=1000) as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: SalesforceSim) -> Iterator[httpx.Client]:
-    token = httpx.post(
-        f"{sim.url}/services/oauth2/token",
-        data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret},
-    ).json()
-    with httpx.Client(
-        base_url=token["instance_url"], headers={"Authorization": f"Bearer {token['access_token']}"}
-    ) as c:
-        yield c
-
-
-def query(client: httpx.Client, soql: str, kind: str = "query", batch: int | None = None) -> httpx.Response:
+def query(salesforce_client: httpx.Client, soql: str, kind: str = "query", batch: int | None = None) -> httpx.Response:
     headers = {"Sforce-Query-Options": f"batchSize={batch}"} if batch else {}
-    return client.get(f"{DATA}/{kind}", params={"q": soql}, headers=headers)
+    return salesforce_client.get(f"{DATA}/{kind}", params={"q": soql}, headers=headers)
 
 
-def test_token_endpoint_follows_the_client_credentials_flow(sim: SalesforceSim) -> None:
-    url = f"{sim.url}/services/oauth2/token"
-    good = {"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret}
+def test_token_endpoint_follows_the_client_credentials_flow(salesforce_sim: SalesforceSim) -> None:
+    url = f"{salesforce_sim.url}/services/oauth2/token"
+    good = {
+        "grant_type": "client_credentials",
+        "client_id": salesforce_sim.client_id,
+        "client_secret": salesforce_sim.client_secret,
+    }
     body = httpx.post(url, data=good).json()
     assert set(body) >= {"access_token", "instance_url", "token_type", "issued_at", "signature", "id"}
-    assert body["token_type"] == "Bearer" and body["instance_url"] == sim.url and body["issued_at"].isdigit()
+    assert body["token_type"] == "Bearer" and body["instance_url"] == salesforce_sim.url and body["issued_at"].isdigit()
     refused = httpx.post(url, data={**good, "client_secret": "wrong"})
     assert refused.status_code == 400
     assert refused.json() == {"error": "invalid_client", "error_description": "invalid client credentials"}
     assert httpx.post(url, data={**good, "grant_type": "password"}).json()["error"] == "unsupported_grant_type"
 
 
-def test_query_returns_records_with_attributes_and_typed_json_values(sim: SalesforceSim, client: httpx.Client) -> None:
-    account = sim.insert("Account", {"Name": "Acme", "AnnualRevenue": 1500.5, "NumberOfEmployees": 12})
+def test_query_returns_records_with_attributes_and_typed_json_values(
+    salesforce_sim: SalesforceSim, salesforce_client: httpx.Client
+) -> None:
+    account = salesforce_sim.insert("Account", {"Name": "Acme", "AnnualRevenue": 1500.5, "NumberOfEmployees": 12})
     response = query(
-        client, "SELECT Id, Name, AnnualRevenue, NumberOfEmployees, SystemModstamp, IsDeleted FROM Account"
+        salesforce_client, "SELECT Id, Name, AnnualRevenue, NumberOfEmployees, SystemModstamp, IsDeleted FROM Account"
     )
     assert response.status_code == 200
     body = response.json()
@@ -71,52 +58,56 @@ def test_query_returns_records_with_attributes_and_typed_json_values(sim: Salesf
     assert record["SystemModstamp"].endswith("+0000") and len(record["SystemModstamp"]) == 28
 
 
-def test_where_order_by_limit_and_tie_breaking_on_id(sim: SalesforceSim, client: httpx.Client) -> None:
-    first = sim.insert_many("Account", [{"Name": f"n{i}"} for i in range(5)])  # one DML call: one stamp
-    stamp = sim.record("Account", first[0])["SystemModstamp"]
-    assert {sim.record("Account", r)["SystemModstamp"] for r in first} == {stamp}
+def test_where_order_by_limit_and_tie_breaking_on_id(
+    salesforce_sim: SalesforceSim, salesforce_client: httpx.Client
+) -> None:
+    first = salesforce_sim.insert_many("Account", [{"Name": f"n{i}"} for i in range(5)])  # one DML call: one stamp
+    stamp = salesforce_sim.record("Account", first[0])["SystemModstamp"]
+    assert {salesforce_sim.record("Account", r)["SystemModstamp"] for r in first} == {stamp}
     literal = stamp.replace("+0000", "Z")
     soql = (
         f"SELECT Id FROM Account WHERE (SystemModstamp > {literal} OR (SystemModstamp = {literal} "
         f"AND Id > '{first[1]}')) ORDER BY SystemModstamp, Id LIMIT 2"
     )
-    assert [r["Id"] for r in query(client, soql).json()["records"]] == first[2:4]
-    desc = query(client, "select id from account order by Id desc").json()["records"]
+    assert [r["Id"] for r in query(salesforce_client, soql).json()["records"]] == first[2:4]
+    desc = query(salesforce_client, "select id from account order by Id desc").json()["records"]
     assert [r["Id"] for r in desc] == first[::-1]
 
 
-def test_paging_through_next_records_url_with_the_batch_size_header(sim: SalesforceSim, client: httpx.Client) -> None:
-    ids = sim.insert_many("Contact", [{"LastName": f"c{i}"} for i in range(450)])
-    first = query(client, "SELECT Id FROM Contact ORDER BY Id", batch=200).json()
+def test_paging_through_next_records_url_with_the_batch_size_header(
+    salesforce_sim: SalesforceSim, salesforce_client: httpx.Client
+) -> None:
+    ids = salesforce_sim.insert_many("Contact", [{"LastName": f"c{i}"} for i in range(450)])
+    first = query(salesforce_client, "SELECT Id FROM Contact ORDER BY Id", batch=200).json()
     assert (first["totalSize"], first["done"], len(first["records"])) == (450, False, 200)
     assert first["nextRecordsUrl"].startswith(f"{DATA}/query/01g") and first["nextRecordsUrl"].endswith("-200")
-    second = client.get(first["nextRecordsUrl"]).json()
-    third = client.get(second["nextRecordsUrl"]).json()
+    second = salesforce_client.get(first["nextRecordsUrl"]).json()
+    third = salesforce_client.get(second["nextRecordsUrl"]).json()
     assert (len(second["records"]), second["done"], len(third["records"]), third["done"]) == (200, False, 50, True)
     assert "nextRecordsUrl" not in third
     assert [r["Id"] for page in (first, second, third) for r in page["records"]] == ids
     # batchSize is kept within 200..2000; the default is 2000
-    assert len(query(client, "SELECT Id FROM Contact", batch=5).json()["records"]) == 200
-    assert query(client, "SELECT Id FROM Contact").json()["done"] is True
-    gone = client.get(f"{DATA}/query/01gNOSUCHLOCATOR-200")
+    assert len(query(salesforce_client, "SELECT Id FROM Contact", batch=5).json()["records"]) == 200
+    assert query(salesforce_client, "SELECT Id FROM Contact").json()["done"] is True
+    gone = salesforce_client.get(f"{DATA}/query/01gNOSUCHLOCATOR-200")
     assert gone.status_code == 400 and gone.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
 
 
-def test_query_all_includes_deleted_records(sim: SalesforceSim, client: httpx.Client) -> None:
-    kept, deleted = sim.insert_many("Account", [{"Name": "kept"}, {"Name": "deleted"}])
-    before = sim.record("Account", deleted)["SystemModstamp"]
-    sim.delete("Account", deleted)
-    assert sim.record("Account", deleted)["SystemModstamp"] >= before
+def test_query_all_includes_deleted_records(salesforce_sim: SalesforceSim, salesforce_client: httpx.Client) -> None:
+    kept, deleted = salesforce_sim.insert_many("Account", [{"Name": "kept"}, {"Name": "deleted"}])
+    before = salesforce_sim.record("Account", deleted)["SystemModstamp"]
+    salesforce_sim.delete("Account", deleted)
+    assert salesforce_sim.record("Account", deleted)["SystemModstamp"] >= before
     soql = "SELECT Id, IsDeleted FROM Account"
-    assert [r["Id"] for r in query(client, soql).json()["records"]] == [kept]
-    every = {r["Id"]: r["IsDeleted"] for r in query(client, soql, "queryAll").json()["records"]}
+    assert [r["Id"] for r in query(salesforce_client, soql).json()["records"]] == [kept]
+    every = {r["Id"]: r["IsDeleted"] for r in query(salesforce_client, soql, "queryAll").json()["records"]}
     assert every == {kept: False, deleted: True}
-    only = query(client, soql + " WHERE IsDeleted = true", "queryAll").json()["records"]
+    only = query(salesforce_client, soql + " WHERE IsDeleted = true", "queryAll").json()["records"]
     assert [r["Id"] for r in only] == [deleted]
 
 
-def test_describe_lists_fields_with_salesforce_types(client: httpx.Client) -> None:
-    body = client.get(f"{DATA}/sobjects/Account/describe").json()
+def test_describe_lists_fields_with_salesforce_types(salesforce_client: httpx.Client) -> None:
+    body = salesforce_client.get(f"{DATA}/sobjects/Account/describe").json()
     types = {f["name"]: f["type"] for f in body["fields"]}
     assert body["name"] == "Account" and body["queryable"] is True
     assert types["Id"] == "id" and types["SystemModstamp"] == "datetime" and types["IsDeleted"] == "boolean"
@@ -132,7 +123,7 @@ def test_describe_lists_fields_with_salesforce_types(client: httpx.Client) -> No
         "url",
     }
     assert {types["Industry"], types["OwnerId"], types["Description"]} == {"picklist", "reference", "textarea"}
-    contact = {f["name"]: f for f in client.get(f"{DATA}/sobjects/Contact/describe").json()["fields"]}
+    contact = {f["name"]: f for f in salesforce_client.get(f"{DATA}/sobjects/Contact/describe").json()["fields"]}
     assert contact["Email"]["type"] == "email" and contact["Email"]["nillable"] is True
     assert contact["LastName"]["nillable"] is False and contact["AccountId"]["referenceTo"] == ["Account"]
 
@@ -143,38 +134,40 @@ def errors(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, body[0]["errorCode"]
 
 
-def test_errors_have_salesforce_codes(client: httpx.Client) -> None:
-    assert errors(client.get(f"{DATA}/sobjects/Acount/describe")) == (404, "NOT_FOUND")
-    assert errors(query(client, "SELECT Id FROM Acount")) == (400, "INVALID_TYPE")
-    assert errors(query(client, "SELECT Id, Nme FROM Account")) == (400, "INVALID_FIELD")
-    assert errors(query(client, "SELECT Id FROMM Account")) == (400, "MALFORMED_QUERY")
-    assert errors(query(client, "SELECT Id FROM Account WHERE Name = ")) == (400, "MALFORMED_QUERY")
+def test_errors_have_salesforce_codes(salesforce_client: httpx.Client) -> None:
+    assert errors(salesforce_client.get(f"{DATA}/sobjects/Acount/describe")) == (404, "NOT_FOUND")
+    assert errors(query(salesforce_client, "SELECT Id FROM Acount")) == (400, "INVALID_TYPE")
+    assert errors(query(salesforce_client, "SELECT Id, Nme FROM Account")) == (400, "INVALID_FIELD")
+    assert errors(query(salesforce_client, "SELECT Id FROMM Account")) == (400, "MALFORMED_QUERY")
+    assert errors(query(salesforce_client, "SELECT Id FROM Account WHERE Name = ")) == (400, "MALFORMED_QUERY")
 
 
-def test_expired_tokens_get_invalid_session_id(sim: SalesforceSim, client: httpx.Client) -> None:
-    assert client.get(f"{DATA}/sobjects/Account/describe").status_code == 200
-    sim.expire_tokens()
-    response = client.get(f"{DATA}/sobjects/Account/describe")
+def test_expired_tokens_get_invalid_session_id(salesforce_sim: SalesforceSim, salesforce_client: httpx.Client) -> None:
+    assert salesforce_client.get(f"{DATA}/sobjects/Account/describe").status_code == 200
+    salesforce_sim.expire_tokens()
+    response = salesforce_client.get(f"{DATA}/sobjects/Account/describe")
     assert response.status_code == 401
     assert response.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
 
 def test_every_api_response_carries_the_usage_and_the_limit_is_enforced(
-    sim: SalesforceSim, client: httpx.Client
+    salesforce_sim: SalesforceSim, salesforce_client: httpx.Client
 ) -> None:
-    first = client.get(f"{DATA}/sobjects/Account/describe")
+    first = salesforce_client.get(f"{DATA}/sobjects/Account/describe")
     assert first.headers["Sforce-Limit-Info"] == "api-usage=1/1000"
-    assert query(client, "SELECT Id FROM Nothing").headers["Sforce-Limit-Info"] == "api-usage=2/1000"
-    sim.api_usage = 999
-    assert client.get(f"{DATA}/sobjects/Account/describe").headers["Sforce-Limit-Info"] == "api-usage=1000/1000"
-    over = client.get(f"{DATA}/sobjects/Account/describe")
+    assert query(salesforce_client, "SELECT Id FROM Nothing").headers["Sforce-Limit-Info"] == "api-usage=2/1000"
+    salesforce_sim.api_usage = 999
+    assert (
+        salesforce_client.get(f"{DATA}/sobjects/Account/describe").headers["Sforce-Limit-Info"] == "api-usage=1000/1000"
+    )
+    over = salesforce_client.get(f"{DATA}/sobjects/Account/describe")
     assert errors(over) == (403, "REQUEST_LIMIT_EXCEEDED")
     assert over.headers["Sforce-Limit-Info"] == "api-usage=1000/1000"
 
 
-def test_injected_faults_answer_5xx(sim: SalesforceSim, client: httpx.Client) -> None:
-    sim.fail_next(2, status=503)
-    assert [client.get(f"{DATA}/sobjects/Account/describe").status_code for _ in range(3)] == [503, 503, 200]
+def test_injected_faults_answer_5xx(salesforce_sim: SalesforceSim, salesforce_client: httpx.Client) -> None:
+    salesforce_sim.fail_next(2, status=503)
+    assert [salesforce_client.get(f"{DATA}/sobjects/Account/describe").status_code for _ in range(3)] == [503, 503, 200]
 
 
 def test_soql_parser_subset() -> None:
