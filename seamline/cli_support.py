@@ -1,0 +1,59 @@
+"""What the command line's modules share: the console, the --config option, loading it, sinks' runners."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from seamline.config import Config, ConfigError, Sink, load_config
+from seamline.metrics import Metrics
+
+if TYPE_CHECKING:
+    from sinks.runner import SinkRunner
+
+console = Console(stderr=True, soft_wrap=True)
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline YAML file.", envvar="SEAMLINE_CONFIG")]
+DEFAULT_CONFIG = Path("seamline.yaml")
+
+
+def serve_metrics(metrics: Metrics, port: int) -> None:
+    """Serve /metrics on SEAMLINE_METRICS_HOST (127.0.0.1 unless set; 0.0.0.0 in containers, for Prometheus)."""
+    metrics.serve(port, os.environ.get("SEAMLINE_METRICS_HOST", "127.0.0.1"))
+
+
+def load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        console.print(f"[red]invalid configuration[/red]\n{exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def sink_settings(loaded: Config, name: str, config: Path) -> Sink:
+    if name not in loaded.sinks:
+        console.print(f"[red]no sink {name!r} in {config}[/red]; sinks: {', '.join(loaded.sinks) or 'none'}")
+        raise typer.Exit(2)
+    return loaded.sinks[name]
+
+
+def sink_runner(loaded: Config, name: str, group_id: str | None = None) -> SinkRunner:
+    """The runner of sink NAME, its metrics served on the sink's metrics port."""
+    from sinks.kinds import build_sink
+    from sinks.runner import SinkRunner
+
+    settings = loaded.sinks[name]
+    metrics = Metrics.create()
+    serve_metrics(metrics, settings.metrics_port)
+    return SinkRunner(
+        name,
+        loaded.kafka,
+        build_sink(name, settings, metrics),
+        settings.entities_written,
+        metrics,
+        group_id=group_id or settings.group_id,
+        batch_size=settings.batch_size,
+    )
