@@ -11,6 +11,7 @@ none, through the journal), so the state never runs ahead of the canonical topic
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +24,7 @@ from processors.framing import frames, lines
 from processors.resolve import Output, Resolver, Table
 from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
-from seamline.dlq import DeadLetters, Failed
+from seamline.dlq import EVENT_ID_HEADER, DeadLetters, Failed
 from seamline.mapping import Lookups
 from seamline.metrics import Metrics
 from seamline.processor_config import EntityMapping, ProcessorConfig
@@ -55,7 +56,9 @@ class _Stage:
         self.metrics = metrics
         self.dead_letters = DeadLetters(kafka, publisher, self.name, metrics)
 
-    def _dead_letter(self, record: RawRecord, exc: Exception, value: bytes | None = None) -> None:
+    def _dead_letter(
+        self, record: RawRecord, exc: Exception, value: bytes | None = None, event_id: str | None = None
+    ) -> None:
         """Send `record` (or `value`, the one item of it that failed) to the stage's DLQ with the reason."""
         if is_transient(exc):
             raise exc
@@ -68,6 +71,7 @@ class _Stage:
                 value=record.value if value is None else value,
                 error_class=type(exc).__name__,
                 reason=str(exc),
+                event_id=event_id,
             )
         )
 
@@ -103,7 +107,7 @@ class CleanseBatch(_Stage):
             try:
                 cleansed.append(self.cleanse(record).to_json())
             except Exception as exc:
-                self._dead_letter(record, exc)
+                self._dead_letter(record, exc, event_id=self._event_id(record))
         for frame in frames(cleansed):
             self.publisher.send(self.output, frame)
         await self._flush()
@@ -111,6 +115,13 @@ class CleanseBatch(_Stage):
             self.metrics.events_in.labels(self.name, topic).inc(count)
         self._out.inc(len(cleansed))
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    def _event_id(self, record: RawRecord) -> str | None:
+        """The event_id of a raw change that failed, if it can be read at all."""
+        try:
+            return str(self.serde.decode(record.topic, record.value)["event_id"])
+        except Exception:
+            return None
 
     def cleanse(self, record: RawRecord) -> Cleansed:
         """One raw record in canonical terms, or InvalidRecord saying why not."""
@@ -180,12 +191,13 @@ class ResolveBatch(_Stage):
             for line in lines(record.value):
                 changes += 1
                 try:
-                    outputs = resolver.apply(Cleansed.from_json(line))
+                    change = Cleansed.from_json(line)
+                    outputs = resolver.apply(change)
                 except Exception as exc:
-                    self._dead_letter(record, exc, line)
+                    self._dead_letter(record, exc, line, _line_event_id(line))
                     continue
                 for output in outputs:
-                    self._publish(output)
+                    self._publish(output, change.event_id)
         await self._flush()
         in_context()
         state.commit()
@@ -194,7 +206,7 @@ class ResolveBatch(_Stage):
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
-    def _publish(self, output: Output) -> None:
+    def _publish(self, output: Output, event_id: str) -> None:
         bare, _, entity = output.topic.partition(".")
         if bare == "canonical":
             topic = canonical_topic(self.kafka, entity)
@@ -204,5 +216,15 @@ class ResolveBatch(_Stage):
         else:
             topic, value = suggestions_topic(self.kafka), output.value
         key = self.serde.encode(topic, output.key, key=True)
-        self.publisher.send(topic, None if value is None else self.serde.encode(topic, value), key=key)
+        encoded = None if value is None else self.serde.encode(topic, value)
+        self.publisher.send(topic, encoded, key=key, headers=[(EVENT_ID_HEADER, event_id.encode())])
         self.metrics.events_out.labels(self.name, topic).inc()
+
+
+def _line_event_id(line: bytes) -> str | None:
+    """The event_id of a cleansed change's JSON line, if it has one."""
+    try:
+        value = json.loads(line).get("event_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

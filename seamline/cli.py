@@ -149,7 +149,9 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
     metrics = Metrics.create()
     serve_metrics(metrics, loaded.processor.metrics_port)
     LagExporter(loaded.kafka, [loaded.processor.app_id], metrics).start()
-    faust.Worker(build_app(loaded, metrics), loglevel="INFO").execute_from_commandline()
+    faust.Worker(
+        build_app(loaded, metrics), loglevel="INFO", logging_config=logs.dict_config()
+    ).execute_from_commandline()
 
 
 @sink_app.command("run")

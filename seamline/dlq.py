@@ -14,6 +14,8 @@ from seamline.topics import dlq_topic
 log = logging.getLogger(__name__)
 
 HEADER_PREFIX = "seamline."
+EVENT_ID_HEADER = HEADER_PREFIX + "event_id"
+"""On canonical records: the change whose resolution made this version."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Failed:
     error_class: str
     reason: str
     attempt: int = 1
+    event_id: str | None = None
+    """The change that led to the record (seamline/events.py), when the stage knows it."""
 
 
 def dlq_headers(stage: str, failed: Failed) -> list[tuple[str, bytes]]:
@@ -42,6 +46,8 @@ def dlq_headers(stage: str, failed: Failed) -> list[tuple[str, bytes]]:
         "attempt": str(failed.attempt),
         "failed_at_ms": str(int(time.time() * 1000)),
     }
+    if failed.event_id is not None:
+        fields["event_id"] = failed.event_id
     return [(HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
 
 
@@ -65,6 +71,13 @@ class DeadLetters:
 
     def send(self, failed: Failed) -> None:
         """Queue one dead letter; the caller flushes the publisher before committing its input."""
-        log.warning("dead letter from %s[%d]@%d: %s", failed.topic, failed.partition, failed.offset, failed.reason)
+        log.warning(
+            "dead letter from %s[%d]@%d: %s",
+            failed.topic,
+            failed.partition,
+            failed.offset,
+            failed.reason,
+            extra={"event_id": failed.event_id, "stage": self._stage},
+        )
         self._metrics.errors.labels(self._stage, failed.error_class).inc()
         self._publisher.send(self.topic, failed.value, key=failed.key, headers=dlq_headers(self._stage, failed))

@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.consumer_lag import LagExporter
-from seamline.dlq import DeadLetters, Failed
+from seamline.dlq import EVENT_ID_HEADER, DeadLetters, Failed
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
@@ -174,6 +174,7 @@ class SinkRunner:
             offset=message.offset(),
             raw_key=message.key(),
             raw_value=message.value(),
+            event_id=_event_id(message),
         )
 
     def _reject(self, item: Rejected) -> None:
@@ -187,6 +188,7 @@ class SinkRunner:
                 value=record.raw_value,
                 error_class=item.error_class,
                 reason=item.reason,
+                event_id=record.event_id,
             )
         )
 
@@ -202,6 +204,13 @@ def _unreadable(topics: dict[str, str], message: Message) -> SinkRecord:
         raw_key=message.key(),
         raw_value=message.value(),
     )
+
+
+def _event_id(message: Message) -> str | None:
+    for name, value in message.headers() or []:
+        if name == EVENT_ID_HEADER and value is not None:
+            return bytes(value).decode()
+    return None
 
 
 def _keep_alive(consumer: Consumer) -> None:

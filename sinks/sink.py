@@ -20,6 +20,8 @@ class SinkRecord:
     offset: int
     raw_key: bytes | None
     raw_value: bytes | None
+    event_id: str | None = None
+    """The change whose resolution made this version (header seamline.event_id), for logs and dead letters."""
 
 
 @dataclass(frozen=True)

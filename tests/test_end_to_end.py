@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import defaultdict
 
@@ -127,6 +128,22 @@ def test_invalid_rows_go_to_the_dlq_with_their_reason_and_the_rest_go_through(
         reasons[str(INVALID_EVERY)] == "email (text of 11 chars: letters, digits, '@') is not a valid address: "
         "There must be something after the @-sign."
     )
+
+    # One change can be followed across stages by its event_id: its raw change, its dead letter, the JSON log line
+    # the processor wrote about it, and (for a valid change) the header of the canonical version it made.
+    letters = [read_headers(m.headers()) for m in read_to_end(config.kafka, dlq_topic(config.kafka, "cleanse"))]
+    raw_ids = {
+        AvroSerde(config.kafka).decode(raw_topic, m.value())["event_id"] for m in read_to_end(config.kafka, raw_topic)
+    }
+    assert all(letter["event_id"] in raw_ids for letter in letters)
+    logged = [
+        json.loads(line)
+        for line in (processes.log_dir / "processor.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    assert {entry.get("event_id") for entry in logged if entry.get("stage") == "cleanse"} >= {letters[0]["event_id"]}
+    canonical = list(read_to_end(config.kafka, canonical_topic(config.kafka, "customer")))
+    assert all(dict(m.headers() or [])["seamline.event_id"].decode() in raw_ids for m in canonical)
 
     producer = Producer({"bootstrap.servers": config.kafka.bootstrap_servers})
     producer.produce(raw_topic, key=b"not-avro", value=b"\x07garbage")
