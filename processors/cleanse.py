@@ -9,6 +9,7 @@ from typing import Any
 
 from processors import canonical, normalise
 from processors.identity import field_key, xref, xref_key
+from seamline.events import format_key
 from seamline.mapping import Lookups, MappingError, apply_rule, as_text, map_row
 from seamline.processor_config import EntityMapping
 
@@ -56,13 +57,6 @@ class Cleansed:
     def from_json(cls, data: bytes) -> Cleansed:
         """The record `to_json` wrote."""
         return cls(**json.loads(data))
-
-
-def format_key(columns: Mapping[str, str]) -> str:
-    """The source key as one string: the value of a single key column, else 'col=value;…' in key order."""
-    if len(columns) == 1:
-        return next(iter(columns.values()))
-    return ";".join(f"{name}={value}" for name, value in columns.items())
 
 
 def cleanse(

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from processors.cleanse import InvalidRecord, cleanse, format_key
+from processors.cleanse import InvalidRecord, cleanse
 from processors.identity import born_id, xref
 from seamline.config import Config
 from seamline.dlq import read_headers
+from seamline.events import format_key
 from seamline.serde import AvroSerde, SerdeError
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -82,3 +83,10 @@ class Change:
             "ts_ms": int(time.time() * 1000),
             "event_id": event_id(self.system, self.object, self.key, self.position),
         }
+
+
+def format_key(columns: Mapping[str, str]) -> str:
+    """The source key as one string: the value of a single key column, else 'col=value;…' in key order."""
+    if len(columns) == 1:
+        return next(iter(columns.values()))
+    return ";".join(f"{name}={value}" for name, value in columns.items())

@@ -149,9 +149,9 @@ class Metrics:
             ),
             reconcile_misaligned=Gauge(
                 f"{prefix}_reconcile_misaligned",
-                "Records a sink's target lacks (missing), holds without a live canonical record (extra) or holds "
-                "with other values (differs), at the last `seamline reconcile`.",
-                ["sink", "entity", "kind"],
+                "Records a connector (sink.<name>, source.<name>) lacks (missing), holds without a live canonical "
+                "record (extra) or holds with other values (differs), at the last `seamline reconcile`.",
+                ["connector", "entity", "kind"],
                 registry=registry,
             ),
         )

@@ -16,9 +16,14 @@ from seamline.metrics import Metrics
 from seamline.replay import GroupChoice
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Group
 
+    from producers.pg_reconcile import SourceReconciliation
+    from seamline.config import Config
     from seamline.status import Status
+    from sinks.reconcile import Reconciliation
 
 
 def replay(
@@ -76,9 +81,14 @@ def replay(
 
 
 def reconcile(
-    sink: Annotated[str, typer.Option("--sink", help="The sink whose target to compare with the canonical state.")],
+    sink: Annotated[
+        str | None, typer.Option("--sink", help="The sink whose target to compare with the canonical state.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="The source whose rows to compare with the golden records' links.")
+    ] = None,
     repair: Annotated[
-        bool, typer.Option("--repair", help="Write again what is missing or differs; delete extras.")
+        bool, typer.Option("--repair", help="Write again what is missing or differs in a sink; delete extras.")
     ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per misalignment instead of a table.")
@@ -89,18 +99,19 @@ def reconcile(
     metrics_port: Annotated[int | None, typer.Option(help="Serve seamline_reconcile_misaligned on this port.")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """List every misalignment between sink SINK's target and the canonical topics (missing, extra, differing
-    fields, with the values' shapes, never the values); exit 1 if any is left."""
+    """List every misalignment between a sink's target, or a source, and the canonical topics (missing, extra,
+    differing fields, with the values' shapes, never the values); exit 1 if any is left."""
     import dataclasses
     import json
     import time
 
-    from sinks.reconcile import ReconcileError, Reconciliation
+    from seamline.misalignment import ReconcileError
+    from sinks.reconcile import Reconciliation
 
     loaded = load(config)
     metrics = Metrics.create()
     try:
-        reconciliation = Reconciliation(sink, loaded.kafka, sink_settings(loaded, sink, config), metrics)
+        reconciliation = _reconciliation(loaded, sink, source, repair, metrics, config)
     except ReconcileError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -112,14 +123,14 @@ def reconcile(
             for found in report.misalignments:
                 print(json.dumps(dataclasses.asdict(found)))
         else:
-            table = Table("entity", "id", "misalignment", "fields (canonical → target)")
+            table = Table("entity", "id", "misalignment", "fields (canonical → held)")
             for found in report.misalignments:
                 fields = ", ".join(f"{name}: {want} → {held}" for name, (want, held) in found.fields.items())
                 table.add_row(found.entity, found.id, found.kind, fields)
             Console(width=160).print(table)
         summary = ", ".join(f"{count} {kind} {entity}" for (entity, kind), count in sorted(report.counts().items()))
-        console.print(f"{report.compared:,} canonical records compared: {summary or 'all aligned'}")
-        if repair and report.misalignments:
+        console.print(f"{report.compared:,} records compared: {summary or 'all aligned'}")
+        if repair and report.misalignments and isinstance(reconciliation, Reconciliation):
             reconciliation.repair(report)
             report = reconciliation.check()
             console.print(f"repaired; {len(report.misalignments)} misalignment(s) left")
@@ -128,6 +139,35 @@ def reconcile(
         time.sleep(every)
     if report.misalignments:
         raise typer.Exit(1)
+
+
+def _reconciliation(
+    loaded: Config, sink: str | None, source: str | None, repair: bool, metrics: Metrics, config: Path
+) -> Reconciliation | SourceReconciliation:
+    from producers.pg_reconcile import SourceReconciliation
+    from seamline.config import PostgresCdcSource
+    from seamline.misalignment import ReconcileError
+    from sinks.reconcile import Reconciliation
+
+    if (sink is None) == (source is None):
+        raise ReconcileError("name one of --sink NAME or --source NAME")
+    if sink is not None:
+        return Reconciliation(sink, loaded.kafka, sink_settings(loaded, sink, config), metrics)
+    assert source is not None
+    settings = loaded.sources.get(source)
+    if settings is None:
+        raise ReconcileError(f"no source {source!r} in {config}; sources: {', '.join(loaded.sources) or 'none'}")
+    if not isinstance(settings, PostgresCdcSource) or loaded.processor is None:
+        raise ReconcileError(
+            f"source {source} cannot be reconciled: it must be a postgres_cdc source, with a processor section "
+            "mapping its tables, in the same file"
+        )
+    if repair:
+        raise ReconcileError(
+            f"--repair writes into sinks; to have source {source} publish its rows again, run "
+            f"`seamline source snapshot {source} --table TABLE`"
+        )
+    return SourceReconciliation(source, loaded.kafka, settings, loaded.processor, metrics)
 
 
 def _status_tables(status: Status) -> Group:

@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 
 from seamline.config import PostgresSink
+from seamline.misalignment import Misalignment, shape
 from seamline.processor_config import Entity
-from sinks.misalignment import Misalignment, shape
 from sinks.pg_tables import ChildTable, EntityTable, entity_table
 from sinks.postgres import TOMBSTONES, PostgresTarget
 from sinks.sink import SinkRecord

@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-from typing import Any
-
+from seamline.canonical_state import canonical_live
 from seamline.config import KafkaConfig, PostgresSink
 from seamline.config import Sink as SinkConfig
 from seamline.metrics import Metrics
+from seamline.misalignment import ReconcileError, Report
 from seamline.processor_config import Entity
-from seamline.serde import AvroSerde
-from seamline.topic_reader import read_to_end
-from seamline.topics import canonical_topic
-from sinks.misalignment import Misalignment
 from sinks.postgres_reconcile import PostgresReconciler
-
-
-class ReconcileError(Exception):
-    """A reconciliation that cannot run; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Report:
-    """The misalignments found, and how many live canonical records were compared."""
-
-    misalignments: list[Misalignment]
-    compared: int
-
-    def counts(self) -> Counter[tuple[str, str]]:
-        """(entity, kind) -> misalignments."""
-        return Counter((m.entity, m.kind) for m in self.misalignments)
-
-
-def canonical_live(kafka: KafkaConfig, entity: str) -> list[dict[str, Any]]:
-    """The highest version of every live (not deleted) canonical record of `entity`, as the sinks' version guard
-    keeps it; a tombstone ends a record, and a version after it begins a new one."""
-    topic, serde = canonical_topic(kafka, entity), AvroSerde(kafka)
-    newest: dict[str, dict[str, Any] | None] = {}
-    for message in read_to_end(kafka, topic, timeout_s=600):
-        key, value = serde.decode(topic, message.key(), key=True), serde.decode(topic, message.value())
-        held = newest.get(key)
-        if value is None or held is None or value["version"] >= held["version"]:
-            newest[key] = value
-    return [value for value in newest.values() if value is not None and not value["deleted"]]
 
 
 class Reconciliation:
@@ -72,7 +37,7 @@ class Reconciliation:
         counts = report.counts()
         for entity in self.entities:
             for kind in ("missing", "extra", "differs"):
-                self.metrics.reconcile_misaligned.labels(self.name, entity, kind).set(counts[(entity, kind)])
+                self.metrics.reconcile_misaligned.labels(f"sink.{self.name}", entity, kind).set(counts[(entity, kind)])
         return report
 
     def repair(self, report: Report) -> None:

@@ -1,7 +1,8 @@
-"""A difference between a target and the canonical state, described without the values themselves."""
+"""Differences between a system (a target, a source) and the canonical state, described without the values."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,3 +39,19 @@ def shape(value: Any) -> str:
     if isinstance(value, dict):
         return f"object({len(value)})"
     return type(value).__name__
+
+
+class ReconcileError(Exception):
+    """A reconciliation that cannot run; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """The misalignments found, and how many live canonical records were compared."""
+
+    misalignments: list[Misalignment]
+    compared: int
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        """(entity, kind) -> misalignments."""
+        return Counter((m.entity, m.kind) for m in self.misalignments)
