@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from json_result import write_result
 from rich.console import Console
 from rich.table import Table
 
@@ -140,12 +141,7 @@ def main() -> None:
             f"{share:.0%}",
         )
     Console(stderr=True).print(table)
-    output = json.dumps({"latency_ms": args.latency_ms, "results": results}, indent=2)
-    if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(output)
-    else:
-        sys.stdout.write(output + "\n")
+    write_result({"latency_ms": args.latency_ms, "results": results}, args.json)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ Run: make bench-postgres-sink   (or: .venv/bin/python bench/postgres_sink_bench.
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from json_result import write_result
 from psycopg import sql
 from pydantic import SecretStr
 from rich.console import Console
@@ -163,12 +162,7 @@ def main() -> None:
         figures = (r["insert_per_s"], r["update_per_s"], r["stale_per_s"], r["orders_per_s"])
         table.add_row(r["write_path"], str(r["batch_size"]), *(f"{figure:,.0f}" for figure in figures))
     Console(stderr=True).print(table)
-    output = json.dumps({"rows": args.rows, "orders": args.orders, "results": results}, indent=2)
-    if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(output)
-    else:
-        sys.stdout.write(output + "\n")
+    write_result({"rows": args.rows, "orders": args.orders, "results": results}, args.json)
 
 
 if __name__ == "__main__":

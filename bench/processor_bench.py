@@ -19,7 +19,6 @@ import gc
 import io
 import json
 import pstats
-import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +31,7 @@ import httpx
 import yaml
 from change_mix import PROCESSOR, Mix, generate
 from confluent_kafka import Consumer, TopicPartition
+from json_result import write_result
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
@@ -394,11 +394,7 @@ def main() -> None:
         "topic_prefix": prefix,
     }
     report(result, console)
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text)
-    else:
-        sys.stdout.write(text + "\n")
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":
