@@ -13,7 +13,7 @@ bench/postgres_sink_bench.py measures both.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -212,6 +212,30 @@ class PostgresTarget(Sink):
             ).format(sql.Identifier(table.name), sql.Identifier(TOMBSTONES)),
             (gid, version, table.entity, gid, _BIGGEST_VERSION),
         )
+
+    def rewrite(self, entity: str, values: Sequence[dict[str, Any]], extra: Iterable[str]) -> None:
+        """Write `values` again over what the entity's table holds, whatever their versions say (a newer version
+        held is kept), and delete the `extra` rows; one transaction. Reconciliation repairs with it."""
+        table = self._tables[entity]
+        ids, versions = [value["id"] for value in values], [value["version"] for value in values]
+        conn = self._connect()
+        with conn.transaction():
+            conn.execute(
+                sql.SQL(
+                    "DELETE FROM {t} USING unnest(%s::text[], %s::bigint[]) AS w(id, version) "
+                    "WHERE {t}.id = w.id AND {t}.version <= w.version"
+                ).format(t=sql.Identifier(table.name)),
+                (ids, versions),
+            )
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE entity = %s AND id = ANY(%s)").format(sql.Identifier(TOMBSTONES)),
+                (entity, ids),
+            )
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(sql.Identifier(table.name)), (list(extra),)
+            )
+            records = [SinkRecord(entity, value["id"], value, "", 0, 0, None, None) for value in values]
+            self._write_all(conn, records, "executemany")
 
     def close(self) -> None:
         if self._conn is not None:

@@ -16,8 +16,7 @@ from seamline.config import PostgresSink
 from seamline.misalignment import Misalignment, shape
 from seamline.processor_config import Entity
 from sinks.pg_tables import ChildTable, EntityTable, entity_table
-from sinks.postgres import TOMBSTONES, PostgresTarget
-from sinks.sink import SinkRecord
+from sinks.postgres import PostgresTarget
 
 
 class PostgresReconciler:
@@ -49,30 +48,10 @@ class PostgresReconciler:
     def repair(self, entity: Entity, live: Sequence[dict[str, Any]], extra: Iterable[str]) -> None:
         """Write the `live` records again over what the table holds (a newer version there is kept), and delete
         the `extra` rows; one transaction."""
-        table = self.tables[entity]
         target = PostgresTarget(self.config)
         target.setup()
         try:
-            conn = target._connect()
-            with conn.transaction():
-                versions = [(value["id"], value["version"]) for value in live]
-                conn.execute(
-                    sql.SQL(
-                        "DELETE FROM {t} USING unnest(%s::text[], %s::bigint[]) AS w(id, version) "
-                        "WHERE {t}.id = w.id AND {t}.version <= w.version"
-                    ).format(t=sql.Identifier(table.name)),
-                    ([gid for gid, _ in versions], [version for _, version in versions]),
-                )
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE entity = %s AND id = ANY(%s)").format(sql.Identifier(TOMBSTONES)),
-                    (entity, [gid for gid, _ in versions]),
-                )
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(sql.Identifier(table.name)), (list(extra),)
-                )
-            records = [SinkRecord(entity, value["id"], value, "", 0, 0, None, None) for value in live]
-            if records:
-                target.write(records)
+            target.rewrite(entity, live, extra)
         finally:
             target.close()
 
