@@ -32,6 +32,7 @@ import yaml
 from change_mix import PROCESSOR, Mix, generate
 from confluent_kafka import Consumer, TopicPartition
 from json_result import write_result
+from process_sampler import ProcessSampler
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
@@ -265,6 +266,7 @@ def end_to_end(config_path: Path, work_dir: Path, mix: Mix, timeout: float) -> d
     supervisor = Supervisor(config_path, work_dir / "logs", {"processor": ["process"]})
     started = time.time()
     supervisor.start("processor")
+    sampler = ProcessSampler({"processor": supervisor.children["processor"].pid}).start()
     try:
         deadline = time.monotonic() + timeout
         while not _done(config, port, events, canonical):
@@ -274,6 +276,7 @@ def end_to_end(config_path: Path, work_dir: Path, mix: Mix, timeout: float) -> d
                 raise SystemExit(_late(port, events, timeout))
             time.sleep(0.5)
         samples = _scrape(port)
+        usage = sampler.stop()["processor"].as_dict(time.time() - started)
     finally:
         supervisor.stop_all()
     stages = {stage: _histogram(samples, stage) for stage in ("cleanse", "resolve")}
@@ -282,7 +285,7 @@ def end_to_end(config_path: Path, work_dir: Path, mix: Mix, timeout: float) -> d
     # dispatching events to the streams, sending table changelogs, committing.
     inside = sum(stage["seconds"] for stage in stages.values())
     outside = round(max(figures["first_to_last_s"] - inside, 0.0), 3)
-    return {**figures, "batch_seconds": stages, "outside_batches_s": outside, "events": events}
+    return {**figures, "batch_seconds": stages, "outside_batches_s": outside, "events": events, "process": usage}
 
 
 def _canonical_figures(config: Config, topics: list[str], mix: Mix, started: float) -> dict[str, Any]:

@@ -15,6 +15,10 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from json_result import write_result
+from process_sampler import ProcessSampler
+from rich.console import Console
+from rich.table import Table
 
 from sandbox.erp import SampleData, insert
 from seamline import stack
@@ -71,6 +75,20 @@ def lag_since(pipeline: LocalPipeline, since: float) -> tuple[float, float, floa
     return float(row[0]), float(row[1]), float(row[2])
 
 
+def published_at(pipeline: LocalPipeline, since: float, until: float) -> dict[str, float]:
+    """When the source and the processor had each published everything committed between `since` and `until`
+    (Kafka record times, seconds after `since`)."""
+    config = pipeline.config
+    done = {}
+    for stage, topic in (
+        ("source", source_topic(config.kafka, "erp", "customers")),
+        ("processor", canonical_topic(config.kafka, "customer")),
+    ):
+        stamps = [m.timestamp()[1] / 1000 for m in read_to_end(config.kafka, topic)]
+        done[stage] = round(max(stamp for stamp in stamps if stamp < until) - since, 1)
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000, help="rows in the initial snapshot")
@@ -78,6 +96,7 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=6_000, help="rows inserted at --rate (latency)")
     parser.add_argument("--rate", type=float, default=200.0, help="rows/s of the paced phase")
     parser.add_argument("--per-transaction", type=int, default=10, help="rows per source transaction")
+    parser.add_argument("--json", help="write the JSON result to this file instead of stdout")
     args = parser.parse_args()
 
     info = stack.up()
@@ -90,6 +109,7 @@ def main() -> None:
     try:
         started = time.monotonic()
         supervisor.start_all()
+        sampler = ProcessSampler({name: child.pid for name, child in supervisor.children.items()}).start()
         snapshot_s = wait_for_count(pipeline, supervisor, args.rows, timeout=600) - started
 
         burst_from = time.time()
@@ -101,29 +121,38 @@ def main() -> None:
         stream(pipeline, data, args.paced, args.per_transaction, args.rate)
         wait_for_count(pipeline, supervisor, args.rows + args.burst + args.paced, timeout=600)
         p50, p99, _ = lag_since(pipeline, paced_from)
+        usage = sampler.stop()
+        elapsed = time.monotonic() - started
+        stages = published_at(pipeline, burst_from, paced_from)
     finally:
         supervisor.stop_all()
         pipeline.destroy(info.postgres_dsn)
-    print(
-        f"snapshot : {args.rows} rows in {snapshot_s:.1f} s incl. process start"
-        f" = {args.rows / snapshot_s:,.0f} events/s"
-    )
-    print(
-        f"streaming: {args.burst} inserts in {burst_s:.1f} s = {args.burst / burst_s:,.0f} events/s end to end "
-        f"(the ERP committed them in {burst_write_s:.1f} s)"
-    )
-    config = pipeline.config
-    for stage, topic in (
-        ("source", source_topic(config.kafka, "erp", "customers")),
-        ("processor", canonical_topic(config.kafka, "customer")),
-    ):
-        stamps = [m.timestamp()[1] / 1000 for m in read_to_end(config.kafka, topic)]
-        done = max(stamp for stamp in stamps if stamp < paced_from)
-        print(f"  {stage:9} had published the burst at +{done - burst_from:.1f} s")
-    print(
-        f"latency at {args.rate:.0f} changes/s, source commit → target write: p50 {p50 * 1000:.0f} ms, "
-        f"p99 {p99 * 1000:.0f} ms ({args.paced} changes)"
-    )
+    result = {
+        "snapshot": {"rows": args.rows, "seconds": round(snapshot_s, 1), "per_s": round(args.rows / snapshot_s)},
+        "streaming": {
+            "rows": args.burst,
+            "seconds": round(burst_s, 1),
+            "per_s": round(args.burst / burst_s),
+            "source_committed_s": round(burst_write_s, 1),
+            "published_at_s": stages,
+        },
+        "latency": {"rate": args.rate, "rows": args.paced, "p50_ms": round(p50 * 1000), "p99_ms": round(p99 * 1000)},
+        "processes": {process: figures.as_dict(elapsed) for process, figures in usage.items()},
+    }
+    table = Table(title="ERP PostgreSQL → Kafka → processor → target PostgreSQL, one process each")
+    for column in ("phase", "rows", "events/s", "latency p50 / p99"):
+        table.add_column(column, justify="right")
+    table.add_row("snapshot (process start incl.)", f"{args.rows:,}", f"{result['snapshot']['per_s']:,}", "")
+    table.add_row("streaming burst", f"{args.burst:,}", f"{result['streaming']['per_s']:,}", "")
+    table.add_row(f"paced at {args.rate:,.0f}/s", f"{args.paced:,}", "", f"{p50 * 1000:,.0f} / {p99 * 1000:,.0f} ms")
+    processes = Table(title=f"processes over {elapsed:,.0f} s")
+    for column in ("process", "CPU cores", "RSS first / peak / last"):
+        processes.add_column(column, justify="right")
+    for process, figures in result["processes"].items():
+        rss = f"{figures['rss_first_mb']} / {figures['rss_peak_mb']} / {figures['rss_last_mb']} MB"
+        processes.add_row(process, f"{figures['cpu_cores']:.2f}", rss)
+    Console(stderr=True).print(table, processes)
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

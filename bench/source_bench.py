@@ -10,9 +10,14 @@ import argparse
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
+from json_result import write_result
+from process_sampler import ProcessSampler
+from rich.console import Console
+from rich.table import Table
 
 from seamline import stack
 from seamline.config import KafkaConfig
@@ -64,6 +69,7 @@ def main() -> None:
     parser.add_argument("--streamed", type=int, default=50_000, help="rows inserted while streaming")
     parser.add_argument("--per-transaction", type=int, default=1_000, help="streamed rows per transaction")
     parser.add_argument("--row-bytes", type=int, default=200, help="approximate row size in PostgreSQL")
+    parser.add_argument("--json", help="write the JSON result to this file instead of stdout")
     args = parser.parse_args()
 
     info = stack.up()
@@ -79,6 +85,7 @@ def main() -> None:
     try:
         started = time.monotonic()
         supervisor.start_all()
+        sampler = ProcessSampler({"source": supervisor.children["source"].pid}).start()
         snapshot_s = wait_published(kafka, topic, supervisor, args.rows) - started
         stream_started = time.monotonic()
         with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
@@ -87,18 +94,30 @@ def main() -> None:
                 generate(conn, first, last, args.row_bytes)
         committed_s = time.monotonic() - stream_started
         stream_s = wait_published(kafka, topic, supervisor, args.rows + args.streamed) - stream_started
+        usage = sampler.stop()["source"]
+        elapsed = time.monotonic() - started
     finally:
         supervisor.stop_all()
         pipeline.destroy(info.postgres_dsn)
-    size = f"{float(row_bytes[0]):.0f}-byte rows" if row_bytes else "rows"
-    print(
-        f"postgres_cdc snapshot : {args.rows} {size} in {snapshot_s:.1f} s incl. process start"
-        f" = {args.rows / snapshot_s:,.0f} events/s"
-    )
-    print(
-        f"postgres_cdc streaming: {args.streamed} inserts in {stream_s:.1f} s"
-        f" = {args.streamed / stream_s:,.0f} events/s (the ERP committed them in {committed_s:.1f} s)"
-    )
+    result: dict[str, Any] = {
+        "row_bytes": round(float(row_bytes[0])) if row_bytes else None,
+        "snapshot": {"rows": args.rows, "seconds": round(snapshot_s, 1), "per_s": round(args.rows / snapshot_s)},
+        "streaming": {
+            "rows": args.streamed,
+            "seconds": round(stream_s, 1),
+            "per_s": round(args.streamed / stream_s),
+            "source_committed_s": round(committed_s, 1),
+        },
+        "process": usage.as_dict(elapsed),
+    }
+    table = Table(title=f"postgres_cdc alone, {result['row_bytes']}-byte rows, Avro through the registry, acks=all")
+    for column in ("phase", "rows", "seconds", "events/s"):
+        table.add_column(column, justify="right")
+    for phase in ("snapshot", "streaming"):
+        figures = result[phase]
+        table.add_row(phase, f"{figures['rows']:,}", f"{figures['seconds']:.1f}", f"{figures['per_s']:,}")
+    Console(stderr=True).print(table, f"CPU {usage.cpu_s / elapsed:.2f} cores, peak RSS {usage.peak_rss_mb:.0f} MB")
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

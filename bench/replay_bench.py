@@ -1,0 +1,157 @@
+"""Benchmark of `seamline replay`: rebuild an empty PostgreSQL target from --customers canonical customers.
+
+Publishes the customers (one version each) to a canonical topic of its own prefix, then times a real
+`seamline replay --sink warehouse` process from start to exit (Python start, group set-up and the final
+commit included) while sampling its resident memory, and checks the target holds every customer. Its
+topics, registry subjects and database are deleted at the end.
+Run: make bench-replay   (or: .venv/bin/python bench/replay_bench.py --customers 1000000)
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import psycopg
+import yaml
+from json_result import write_result
+from process_sampler import ProcessSampler, Usage
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from seamline import stack
+from seamline.config import KafkaConfig
+from seamline.local_pipeline import free_port
+from seamline.publisher import Publisher
+from seamline.serde import AvroSerde
+from seamline.stack import postgres_dsn
+from seamline.subjects import delete_subjects
+from seamline.topics import canonical_topic, delete_prefixed, ensure_topics
+
+AIM_S = 60.0  # for 1,000,000 customers (docs/performance.md)
+
+
+def customer(number: int) -> dict[str, object]:
+    return {
+        "id": f"c{number:08d}",
+        "version": 1,
+        "name": f"Kunde {number} GmbH",
+        "email": f"kunde{number}@example.com",
+        "phone": "+4940123456",
+        "country": "DE",
+        "tax_id": f"DE{number:09d}",
+        "street": "Hauptstraße 1",
+        "postcode": "20095",
+        "city": "Hamburg",
+        "deleted": False,
+        "xrefs": {"erp": str(number)},
+        "links": [f"erp.customers:{number}"],
+        "origin": "erp",
+        "updated_at": 1_767_225_600_000,
+        "merged_into": None,
+    }
+
+
+def publish(kafka: KafkaConfig, count: int) -> float:
+    """Publish `count` customers; the seconds it took."""
+    topic = canonical_topic(kafka, "customer")
+    ensure_topics(kafka, [topic])
+    serde, publisher = AvroSerde(kafka), Publisher(kafka)
+    started = time.perf_counter()
+    for number in range(count):
+        value = customer(number)
+        publisher.send(topic, serde.encode(topic, value), key=serde.encode(topic, value["id"], key=True))
+    publisher.flush()
+    publisher.close()
+    return time.perf_counter() - started
+
+
+def replay(config: Path) -> tuple[float, Usage]:
+    """Run `seamline replay`; its wall time and CPU and memory use."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "seamline", "replay", "--sink", "warehouse", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"SEAMLINE_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin"},
+    )
+    sampler = ProcessSampler({"replay": child.pid}, interval_s=0.2).start()
+    child.wait()
+    elapsed = time.perf_counter() - started
+    usage = sampler.stop()["replay"]
+    if child.returncode != 0:
+        raise SystemExit(f"seamline replay failed ({child.returncode}):\n{child.stderr.read() if child.stderr else ''}")
+    return elapsed, usage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1_000_000, help="canonical customers to rebuild")
+    parser.add_argument("--batch-size", type=int, default=2000, help="the sink's batch size")
+    parser.add_argument("--json", help="write the JSON result to this file instead of stdout")
+    args = parser.parse_args()
+    info = stack.up()
+    prefix = f"bench_replay_{uuid.uuid4().hex[:8]}."
+    kafka = KafkaConfig(
+        bootstrap_servers=info.bootstrap_servers, schema_registry_url=info.registry_url, topic_prefix=prefix
+    )
+    database = prefix.rstrip(".")
+    with psycopg.connect(info.postgres_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        with TemporaryDirectory() as work:
+            config = Path(work) / "seamline.yaml"
+            sink = {
+                "kind": "postgres",
+                "dsn": postgres_dsn(database),
+                "tables": {"customer": "customers"},
+                "batch_size": args.batch_size,
+                "group_id": f"{prefix}warehouse",
+                "metrics_port": free_port(),
+            }
+            kafka_section = kafka.model_dump(include={"bootstrap_servers", "schema_registry_url", "topic_prefix"})
+            config.write_text(yaml.safe_dump({"kafka": kafka_section, "sinks": {"warehouse": sink}}))
+            published_s = publish(kafka, args.customers)
+            elapsed, usage = replay(config)
+        with psycopg.connect(postgres_dsn(database)) as conn:
+            row = conn.execute("SELECT count(*) FROM customers").fetchone()
+        held = int(row[0]) if row else 0
+        if held != args.customers:
+            raise SystemExit(f"the target holds {held:,} customers, not {args.customers:,}")
+    finally:
+        delete_subjects(kafka, delete_prefixed(kafka))
+        with psycopg.connect(info.postgres_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    result = {
+        "customers": args.customers,
+        "batch_size": args.batch_size,
+        "publish_s": round(published_s, 1),
+        "replay_s": round(elapsed, 1),
+        "replay_per_s": round(args.customers / elapsed),
+        "process": usage.as_dict(elapsed),
+    }
+    table = Table(title=f"seamline replay of {args.customers:,} canonical customers into an empty PostgreSQL target")
+    for column in ("replay s", "customers/s", "CPU cores", "peak RSS", "aim (1M)"):
+        table.add_column(column, justify="right")
+    cores = usage.cpu_s / elapsed
+    row = (
+        f"{elapsed:,.1f}",
+        f"{result['replay_per_s']:,}",
+        f"{cores:.2f}",
+        f"{usage.peak_rss_mb:,.0f} MB",
+        f"{AIM_S:.0f} s",
+    )
+    table.add_row(*row)
+    Console(stderr=True).print(table)
+    write_result(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
