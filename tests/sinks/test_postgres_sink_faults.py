@@ -24,7 +24,7 @@ from tests.sinks.canonical_records import Change, customer, order, publish
 
 pytestmark = pytest.mark.slow
 
-CUSTOMERS, ORDERS, KILLS = 300, 100, 5
+CUSTOMERS, ORDERS, KILLS = 300, 100, 3
 TABLES = {"customer": "customers", "sales_order": "orders"}
 
 # Every row the sink inserts, updates or deletes is logged in the sink's own transaction (a killed batch logs
