@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
@@ -106,8 +107,9 @@ class SinkRunner:
     def _write_batch(self, consumer: Consumer, messages: list[Message]) -> None:
         started = time.perf_counter()
         records: list[SinkRecord] = []
+        for topic, count in Counter(message.topic() for message in messages).items():
+            self.metrics.events_in.labels(STAGE, topic).inc(count)
         for message in messages:
-            self.metrics.events_in.labels(STAGE, message.topic()).inc()
             try:
                 records.append(self._record(message))
             except Exception as exc:
@@ -150,18 +152,27 @@ class SinkRunner:
             self.metrics.sink_write_seconds.labels(self.name).observe(time.perf_counter() - started)
 
     def _count(self, records: list[SinkRecord], outcome: Outcome) -> None:
+        """Metrics of a written batch, counted per batch rather than per record (they are on the hot path)."""
         refused = {id(item.record) for item in outcome.rejected}
         unchanged = {id(record) for record in outcome.unchanged}
         written_at = time.time()
+        outcomes: Counter[tuple[str, str]] = Counter()
+        written: Counter[str] = Counter()
+        lags: dict[str, list[float]] = {}
         for record in records:
             kind = "rejected" if id(record) in refused else "unchanged" if id(record) in unchanged else "written"
-            self.metrics.sink_writes.labels(self.name, record.entity, kind).inc()
-            if kind != "written" or record.value is None:
-                continue
-            self.metrics.events_out.labels(STAGE, record.topic).inc()
-            self.metrics.end_to_end_lag.labels(self.name, record.entity).observe(
-                max(0.0, written_at - record.value["updated_at"] / 1000)
-            )
+            outcomes[(record.entity, kind)] += 1
+            if kind == "written" and record.value is not None:
+                written[record.topic] += 1
+                lags.setdefault(record.entity, []).append(max(0.0, written_at - record.value["updated_at"] / 1000))
+        for (entity, kind), count in outcomes.items():
+            self.metrics.sink_writes.labels(self.name, entity, kind).inc(count)
+        for topic, count in written.items():
+            self.metrics.events_out.labels(STAGE, topic).inc(count)
+        for entity, seconds in lags.items():
+            histogram = self.metrics.end_to_end_lag.labels(self.name, entity)
+            for lag in seconds:
+                histogram.observe(lag)
 
     def _record(self, message: Message) -> SinkRecord:
         topic = message.topic()
