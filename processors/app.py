@@ -1,7 +1,8 @@
 """The Faust app, built in one place: raw change topics -> cleanse -> identity topic -> resolve -> canonical topics.
 
 Faust acknowledges a batch's offsets even when the agent raises; so a transient failure (Kafka or
-the registry unreachable) ends the process at once, before any commit, and the batch is re-read on restart.
+the registry unreachable) ends the process at once with EXIT_TRANSIENT, before
+any commit, and the batch is re-read on restart.
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ import shutil
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import TypeVar
 
 import faust
 from faust.streams import _current_event
-from faust.types import EventT
+from faust.types import TP, EventT, Message
 
 from processors.batch import CleanseBatch, ResolveBatch
+from processors.continuity import Continuity, Refetched
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
 from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
+from seamline.supervisor import EXIT_TRANSIENT
 from seamline.topics import (
     canonical_topic,
     dlq_topic,
@@ -35,7 +39,7 @@ from seamline.topics import (
 
 log = logging.getLogger(__name__)
 
-EXIT_TRANSIENT = 75  # EX_TEMPFAIL: a supervisor should restart the process
+T = TypeVar("T")
 RESOLVE_FRAMES = 4  # identity-topic records per resolve batch; each holds up to one cleanse batch
 
 
@@ -103,21 +107,29 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
     resolve = ResolveBatch(kafka, processor, serde, publisher, metrics)
+    continuity = Continuity(kafka, processor.app_id)
 
     @app.on_partitions_revoked.connect
     async def forget_tables(*_: object, **__: object) -> None:
         resolve.forget()
 
+    @app.on_partitions_assigned.connect
+    async def forget_partitions(_: object, assigned: set[TP], **__: object) -> None:
+        continuity.keep_only((tp.topic, tp.partition) for tp in assigned)
+
     @app.agent(raw)
     async def cleanse_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(processor.batch_size, within=0.1):
-            await _guarded(cleanse.process([_Record(event) for event in events]))
+            batch, refetched = await _guarded(continuity.complete([_Record(event) for event in events]))
+            await _guarded(cleanse.process(batch))
+            _acknowledge(app, refetched)
 
     @app.agent(identity)
     async def resolve_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(RESOLVE_FRAMES, within=0.1):
-            batch = [_Record(event) for event in events]
+            batch, refetched = await _guarded(continuity.complete([_Record(event) for event in events]))
             await _guarded(resolve.process(batch, state, _context(events), partial(_changelog_written, app)))
+            _acknowledge(app, refetched)
 
     return app
 
@@ -143,9 +155,19 @@ async def _changelog_written(app: faust.App) -> None:
     await app.producer.flush()
 
 
-async def _guarded(batch: Awaitable[None]) -> None:
+def _acknowledge(app: faust.App, records: Sequence[Refetched]) -> None:
+    """Acknowledge records read back from Kafka to Faust, so that its commits go on past them."""
+    for record in records:
+        tp = TP(record.topic, record.partition)
+        message = Message(
+            record.topic, record.partition, record.offset, 0.0, 0, None, record.key, record.value, None, tp=tp
+        )
+        app.consumer.ack(message)
+
+
+async def _guarded(step: Awaitable[T]) -> T:
     try:
-        await batch
+        return await step
     except Exception:
         log.exception("processing stopped on a transient failure; exiting without committing this batch")
         logging.shutdown()

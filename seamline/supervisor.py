@@ -9,6 +9,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+EXIT_TRANSIENT = 75
+"""EX_TEMPFAIL: a process exits with it to be restarted (a transient failure), as a process manager would."""
+MAX_RESTARTS = 5
+"""Restarts of one process after EXIT_TRANSIENT before it counts as crashed: a crash loop is a failure."""
+
 
 @dataclass
 class Supervisor:
@@ -18,6 +23,7 @@ class Supervisor:
     log_dir: Path
     commands: dict[str, list[str]]
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def for_pipeline(cls, config_path: Path, log_dir: Path, source: str, sink: str) -> Supervisor:
@@ -53,8 +59,20 @@ class Supervisor:
         child.wait()
 
     def crashed(self) -> dict[str, int]:
-        """Processes that exited on their own, with their exit codes."""
-        return {name: code for name, child in self.children.items() if (code := child.poll()) is not None}
+        """Processes that exited on their own, with their exit codes.
+
+        One that exited with EXIT_TRANSIENT is restarted here instead, as Compose or Kubernetes would, up to
+        MAX_RESTARTS times.
+        """
+        crashed = {}
+        for name, child in list(self.children.items()):
+            code = child.poll()
+            if code == EXIT_TRANSIENT and self.restarts.get(name, 0) < MAX_RESTARTS:
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self.start(name)
+            elif code is not None:
+                crashed[name] = code
+        return crashed
 
     def stop_all(self, timeout: float = 30.0) -> None:
         """SIGTERM every process, then SIGKILL what has not exited within `timeout`."""

@@ -158,7 +158,9 @@ def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(kafka: K
     finally:
         supervisor.stop_all()
     changes = sum(len(phase.changes) for phase in phases)
-    print(f"\n{changes} changes, {kills} SIGKILLs ({wipes} with the state deleted), phase waits {waits}s")
+    restarts = supervisor.restarts.get("processor", 0)
+    print(f"\n{changes} changes, {kills} SIGKILLs ({wipes} with the state deleted), {restarts} restarts on exit 75,")
+    print(f"phase waits {waits}s")
     assert kills == 5 and wipes == 1
 
 
