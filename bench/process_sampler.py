@@ -21,14 +21,21 @@ class Usage:
     def peak_rss_mb(self) -> float:
         return max(self.rss_mb, default=0.0)
 
-    def as_dict(self, seconds: float) -> dict[str, float]:
-        """Figures for a JSON result: CPU seconds and share of one core over `seconds`, first/peak/last RSS."""
+    def rss_tenths_mb(self) -> list[int]:
+        """RSS at the end of each tenth of the sampled period: flat, or growing, over the run."""
+        samples = self.rss_mb
+        return [round(samples[max(0, len(samples) * tenth // 10 - 1)]) for tenth in range(1, 11)] if samples else []
+
+    def as_dict(self, seconds: float) -> dict[str, object]:
+        """Figures for a JSON result: CPU seconds and share of one core over `seconds`, RSS first, peak, last and
+        at each tenth of the run."""
         return {
             "cpu_s": round(self.cpu_s, 1),
             "cpu_cores": round(self.cpu_s / seconds, 2) if seconds else 0.0,
             "rss_first_mb": round(self.rss_mb[0]) if self.rss_mb else 0,
             "rss_peak_mb": round(self.peak_rss_mb),
             "rss_last_mb": round(self.rss_mb[-1]) if self.rss_mb else 0,
+            "rss_tenths_mb": self.rss_tenths_mb(),
         }
 
 

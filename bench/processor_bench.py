@@ -5,9 +5,9 @@ products, orders with 1-5 lines, stock levels) to src.* topics under a unique to
 1. in process, without Kafka: decode + cleanse (CleanseBatch.cleanse on the raw bytes), the JSON hop to the
    identity topic, resolve (Resolver.apply over dict tables) and the Avro encoding of the canonical records,
    per event, with a cProfile top 15 (cumulative) of each stage;
-2. end to end: one real `seamline process` worker reading the topics from the start; events/s from the first
-   canonical record to the last one (Kafka timestamps), once every event is reflected in the canonical topics,
-   with the seamline_batch_seconds histogram of its /metrics.
+2. end to end: --workers real `seamline process` workers of one group (one by default) reading the topics from
+   the start; events/s from the first canonical record to the last one (Kafka timestamps), once every event is
+   reflected in the canonical topics, with the seamline_batch_seconds histogram of their /metrics.
 Run: make bench-processor   (or: .venv/bin/python bench/processor_bench.py --help). Needs `seamline stack up`.
 """
 
@@ -214,10 +214,15 @@ def _watermarks(kafka: KafkaConfig, topics: list[str]) -> int:
         consumer.close()
 
 
-def _done(config: Config, port: int, events: int, canonical: list[str]) -> bool:
+def _scrape_all(ports: list[int]) -> list[tuple[str, dict[str, str], float]]:
+    """The samples of every worker's /metrics together (counters of a stage add up across workers)."""
+    return [sample for port in ports for sample in _scrape(port)]
+
+
+def _done(config: Config, ports: list[int], events: int, canonical: list[str]) -> bool:
     """Every event went through both stages, none is held, and every canonical record sent is in Kafka."""
     try:
-        samples = _scrape(port)
+        samples = _scrape_all(ports)
     except httpx.HTTPError:
         return False
     if _total(samples, "seamline_events_in_total", stage="resolve") < events:
@@ -228,12 +233,12 @@ def _done(config: Config, port: int, events: int, canonical: list[str]) -> bool:
     return sent > 0 and _watermarks(config.kafka, canonical) >= sent
 
 
-def _late(port: int, events: int, timeout: float) -> str:
+def _late(ports: list[int], events: int, timeout: float) -> str:
     """Why the run is not finished: how far each stage got, the dead letters and the held changes."""
     try:
-        samples = _scrape(port)
+        samples = _scrape_all(ports)
     except httpx.HTTPError as exc:
-        return f"the processor's /metrics did not answer within {timeout:.0f}s: {exc}"
+        return f"a processor's /metrics did not answer within {timeout:.0f}s: {exc}"
     done = {stage: int(_total(samples, "seamline_events_in_total", stage=stage)) for stage in ("cleanse", "resolve")}
     return (
         f"not every event reached the canonical topics within {timeout:.0f}s (raise --timeout): of {events} events "
@@ -246,7 +251,10 @@ def _late(port: int, events: int, timeout: float) -> str:
 def _histogram(samples: list[tuple[str, dict[str, str], float]], stage: str) -> dict[str, Any]:
     count = _total(samples, "seamline_batch_seconds_count", stage=stage)
     total = _total(samples, "seamline_batch_seconds_sum", stage=stage)
-    buckets = {lab["le"]: v for n, lab, v in samples if n == "seamline_batch_seconds_bucket" and lab["stage"] == stage}
+    buckets: dict[str, float] = {}
+    for name, labels, value in samples:
+        if name == "seamline_batch_seconds_bucket" and labels["stage"] == stage:
+            buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + value
     return {
         "batches": int(count),
         "seconds": round(total, 3),
@@ -255,37 +263,68 @@ def _histogram(samples: list[tuple[str, dict[str, str], float]], stage: str) -> 
     }
 
 
-def end_to_end(config_path: Path, work_dir: Path, mix: Mix, timeout: float) -> dict[str, Any]:
-    """Run one `seamline process` worker until every event is reflected in the canonical topics."""
-    config = load_config(config_path)
+def worker_configs(config_path: Path, work_dir: Path, workers: int) -> list[Path]:
+    """One configuration file per worker: the same app id, its own state directory and metrics port."""
+    if workers == 1:
+        return [config_path]
+    base = yaml.safe_load(config_path.read_text())
+    paths = []
+    for number in range(workers):
+        section = {**base["processor"], "data_dir": str(work_dir / f"state-{number}"), "metrics_port": free_port()}
+        path = work_dir / f"worker-{number}.yaml"
+        path.write_text(yaml.safe_dump({**base, "processor": section}, sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+def end_to_end(config_path: Path, work_dir: Path, mix: Mix, timeout: float, workers: int = 1) -> dict[str, Any]:
+    """Run `workers` `seamline process` workers of one group until every event is in the canonical topics."""
+    paths = worker_configs(config_path, work_dir, workers)
+    configs = [load_config(path) for path in paths]
+    config = configs[0]
     assert config.processor is not None
-    port = config.processor.metrics_port
+    ports = [c.processor.metrics_port for c in configs if c.processor is not None]
     entities = sorted({m.entity for m in config.processor.mappings})
     canonical = [canonical_topic(config.kafka, entity) for entity in entities]
     events = len(mix.changes)
-    supervisor = Supervisor(config_path, work_dir / "logs", {"processor": ["process"]})
+    supervisors = [
+        Supervisor(path, work_dir / "logs", {f"processor-{number}": ["process"]}) for number, path in enumerate(paths)
+    ]
     started = time.time()
-    supervisor.start("processor")
-    sampler = ProcessSampler({"processor": supervisor.children["processor"].pid}).start()
+    for supervisor in supervisors:
+        supervisor.start_all()
+    pids = {name: child.pid for supervisor in supervisors for name, child in supervisor.children.items()}
+    sampler = ProcessSampler(pids).start()
     try:
         deadline = time.monotonic() + timeout
-        while not _done(config, port, events, canonical):
-            if crashed := supervisor.crashed():
-                raise SystemExit(f"the processor exited ({crashed}):\n{supervisor.log_tail('processor')}")
+        while not _done(config, ports, events, canonical):
+            for supervisor in supervisors:
+                if crashed := supervisor.crashed():
+                    logs = "\n".join(supervisor.log_tail(name) for name in crashed)
+                    raise SystemExit(f"a processor exited ({crashed}):\n{logs}")
             if time.monotonic() > deadline:
-                raise SystemExit(_late(port, events, timeout))
+                raise SystemExit(_late(ports, events, timeout))
             time.sleep(0.5)
-        samples = _scrape(port)
-        usage = sampler.stop()["processor"].as_dict(time.time() - started)
+        samples = _scrape_all(ports)
+        usage = {name: figures.as_dict(time.time() - started) for name, figures in sampler.stop().items()}
     finally:
-        supervisor.stop_all()
+        for supervisor in supervisors:
+            supervisor.stop_all()
     stages = {stage: _histogram(samples, stage) for stage in ("cleanse", "resolve")}
     figures = _canonical_figures(config, canonical, mix, started)
-    # One event loop runs both agents, so the wall time not spent inside a batch is Faust's own: fetching,
-    # dispatching events to the streams, sending table changelogs, committing.
+    # With one worker, one event loop runs both agents, so the wall time not spent inside a batch is Faust's own:
+    # fetching, dispatching events to the streams, sending table changelogs, committing.
     inside = sum(stage["seconds"] for stage in stages.values())
-    outside = round(max(figures["first_to_last_s"] - inside, 0.0), 3)
-    return {**figures, "batch_seconds": stages, "outside_batches_s": outside, "events": events, "process": usage}
+    outside = round(max(figures["first_to_last_s"] - inside, 0.0), 3) if workers == 1 else None
+    process = usage["processor-0"] if workers == 1 else usage
+    return {
+        **figures,
+        "workers": workers,
+        "batch_seconds": stages,
+        "outside_batches_s": outside,
+        "events": events,
+        "process": process,
+    }
 
 
 def _canonical_figures(config: Config, topics: list[str], mix: Mix, started: float) -> dict[str, Any]:
@@ -340,7 +379,8 @@ def write_config(path: Path, info: stack.StackInfo, prefix: str, data_dir: Path)
 
 
 def report(result: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"processor benchmark: {result['events']:,} events, one worker")
+    workers = result["end_to_end"]["workers"]
+    table = Table(title=f"processor benchmark: {result['events']:,} events, {workers} worker(s)")
     for column in ("stage", "µs/event", "events/s"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for stage in result["in_process"]:
@@ -352,7 +392,8 @@ def report(result: dict[str, Any], console: Console) -> None:
     console.print(table)
     for name, figures in e2e["batch_seconds"].items():
         console.print(f"{name}: {figures['batches']} batches, {figures['seconds']} s, {figures['mean_ms']} ms mean")
-    console.print(f"outside batches (Faust consumer, streams, changelogs, commits): {e2e['outside_batches_s']} s")
+    if e2e["outside_batches_s"] is not None:
+        console.print(f"outside batches (Faust consumer, streams, changelogs, commits): {e2e['outside_batches_s']} s")
     for stage in result["in_process"]:
         console.print(f"\n[b]{stage['stage']}[/b], top functions by cumulative time (cProfile):")
         for row in stage["profile"][:8]:
@@ -366,6 +407,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the JSON result here instead of stdout")
     parser.add_argument("--keep-topics", action="store_true", help="leave the topics and subjects in place")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the processor may take")
+    parser.add_argument("--workers", type=int, default=1, help="processor workers in the group (scale-out)")
     args = parser.parse_args()
 
     console = Console(stderr=True)
@@ -381,8 +423,8 @@ def main() -> None:
             records = publish(config.kafka, mix)
             console.print("in-process stages …")
             stages = in_process(config.kafka, config.processor, records)
-            console.print("end to end, one worker …")
-            e2e = end_to_end(config_path, Path(work), mix, args.timeout)
+            console.print(f"end to end, {args.workers} worker(s) …")
+            e2e = end_to_end(config_path, Path(work), mix, args.timeout, args.workers)
         finally:
             if not args.keep_topics:
                 delete_subjects(config.kafka, delete_prefixed(config.kafka))
