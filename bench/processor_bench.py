@@ -362,16 +362,14 @@ def _canonical_figures(config: Config, topics: list[str], mix: Mix, started: flo
 # --- setup, cleanup, report ---------------------------------------------------------------------------------
 
 
-def write_config(path: Path, info: stack.StackInfo, prefix: str, data_dir: Path) -> Path:
+def write_config(path: Path, info: stack.StackInfo, prefix: str, data_dir: Path, state_cache: int | None) -> Path:
     """The benchmark's configuration file: its own topic prefix, app id, state directory and metrics port."""
+    processor = {**PROCESSOR, "app_id": f"{prefix}processor", "data_dir": str(data_dir), "metrics_port": free_port()}
+    if state_cache is not None:
+        processor["state_cache_entries"] = state_cache
     config = {
         "kafka": {"bootstrap_servers": info.bootstrap_servers, "schema_registry_url": info.registry_url},
-        "processor": {
-            **PROCESSOR,
-            "app_id": f"{prefix}processor",
-            "data_dir": str(data_dir),
-            "metrics_port": free_port(),
-        },
+        "processor": processor,
     }
     config["kafka"]["topic_prefix"] = prefix
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -408,6 +406,7 @@ def main() -> None:
     parser.add_argument("--keep-topics", action="store_true", help="leave the topics and subjects in place")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the processor may take")
     parser.add_argument("--workers", type=int, default=1, help="processor workers in the group (scale-out)")
+    parser.add_argument("--state-cache", type=int, help="the processor's state_cache_entries (memory against speed)")
     args = parser.parse_args()
 
     console = Console(stderr=True)
@@ -415,7 +414,7 @@ def main() -> None:
     prefix = f"pb{uuid.uuid4().hex[:8]}."
     mix = generate(args.events)
     with tempfile.TemporaryDirectory(prefix="processor-bench-") as work:
-        config_path = write_config(Path(work) / "seamline.yaml", info, prefix, Path(work) / "state")
+        config_path = write_config(Path(work) / "seamline.yaml", info, prefix, Path(work) / "state", args.state_cache)
         config = load_config(config_path)
         assert config.processor is not None
         try:

@@ -154,7 +154,7 @@ class ResolveBatch(_Stage):
         super().__init__(kafka, serde, publisher, metrics)
         self.processor = processor
         self.input = identity_topic(kafka)
-        self.caches = [Cache() for _ in TABLES]
+        self.caches = [Cache(processor.state_cache_entries) for _ in TABLES]
         self._replayed = False
 
     def forget(self) -> None:

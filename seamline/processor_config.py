@@ -128,6 +128,11 @@ class ProcessorConfig(Section):
         description="Lookup tables used by {lookup} and {convert, rates} rules: name -> {source value: result}.",
     )
     batch_size: int = Field(500, ge=1, description="Events processed per batch.")
+    state_cache_entries: int = Field(
+        500_000,
+        ge=0,
+        description="Identity-state values kept decoded in memory, per table: more is faster, fewer uses less memory.",
+    )
     metrics_port: int = Field(9102, description="Port of this process's /metrics endpoint on 127.0.0.1.")
 
     @model_validator(mode="after")
