@@ -1,8 +1,7 @@
 """The Faust app, built in one place: raw change topics -> cleanse -> identity topic -> resolve -> canonical topics.
 
-Faust acknowledges a batch's offsets even when the agent raises; so a transient failure (Kafka or
-the registry unreachable) ends the process at once with EXIT_TRANSIENT, before
-any commit, and the batch is re-read on restart.
+Faust acknowledges a batch's offsets even when the agent raises; so a transient failure (Kafka or the registry
+unreachable) ends the process at once with EXIT_TRANSIENT, before any commit, and the batch is re-read on restart.
 """
 
 from __future__ import annotations
