@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 import yaml
 from change_mix import PROCESSOR, Mix, generate
-from confluent_kafka import Consumer, TopicPartition
 from json_result import write_result
 from process_sampler import ProcessSampler
 from prometheus_client.parser import text_string_to_metric_families
@@ -44,7 +43,6 @@ from processors.resolve import Output, Resolver, Tables
 from seamline import stack
 from seamline.config import Config, KafkaConfig, load_config
 from seamline.events import Change
-from seamline.kafka_settings import client_settings
 from seamline.local_pipeline import free_port
 from seamline.metrics import Metrics
 from seamline.processor_config import ProcessorConfig
@@ -52,7 +50,7 @@ from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.subjects import delete_subjects
 from seamline.supervisor import Supervisor
-from seamline.topic_reader import read_to_end
+from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import canonical_topic, delete_prefixed, ensure_topics, source_topic
 
 TARGET = 20_000  # events/s per worker
@@ -201,19 +199,6 @@ def _total(samples: Iterable[tuple[str, dict[str, str], float]], name: str, **la
     return sum(v for n, lab, v in samples if n == name and all(lab.get(k) == x for k, x in labels.items()))
 
 
-def _watermarks(kafka: KafkaConfig, topics: list[str]) -> int:
-    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"bench-{uuid.uuid4()}"}))
-    try:
-        total = 0
-        for topic in topics:
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-            for partition in metadata.partitions:
-                total += consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-        return total
-    finally:
-        consumer.close()
-
-
 def _scrape_all(ports: list[int]) -> list[tuple[str, dict[str, str], float]]:
     """The samples of every worker's /metrics together (counters of a stage add up across workers)."""
     return [sample for port in ports for sample in _scrape(port)]
@@ -230,7 +215,7 @@ def _done(config: Config, ports: list[int], events: int, canonical: list[str]) -
     if _total(samples, "seamline_processor_held_records") > 0:
         return False
     sent = sum(_total(samples, "seamline_events_out_total", stage="resolve", topic=topic) for topic in canonical)
-    return sent > 0 and _watermarks(config.kafka, canonical) >= sent
+    return sent > 0 and sum(end_offset(config.kafka, topic) for topic in canonical) >= sent
 
 
 def _late(ports: list[int], events: int, timeout: float) -> str:

@@ -22,6 +22,7 @@ from tempfile import TemporaryDirectory
 import psycopg
 import yaml
 from json_result import write_result
+from postgres_sink_bench import customer
 from process_sampler import ProcessSampler, Usage
 from psycopg import sql
 from rich.console import Console
@@ -39,27 +40,6 @@ from seamline.topics import canonical_topic, delete_prefixed, ensure_topics
 AIM_S = 60.0  # for 1,000,000 customers (docs/performance.md)
 
 
-def customer(number: int) -> dict[str, object]:
-    return {
-        "id": f"c{number:08d}",
-        "version": 1,
-        "name": f"Kunde {number} GmbH",
-        "email": f"kunde{number}@example.com",
-        "phone": "+4940123456",
-        "country": "DE",
-        "tax_id": f"DE{number:09d}",
-        "street": "Hauptstraße 1",
-        "postcode": "20095",
-        "city": "Hamburg",
-        "deleted": False,
-        "xrefs": {"erp": str(number)},
-        "links": [f"erp.customers:{number}"],
-        "origin": "erp",
-        "updated_at": 1_767_225_600_000,
-        "merged_into": None,
-    }
-
-
 def publish(kafka: KafkaConfig, count: int) -> float:
     """Publish `count` customers; the seconds it took."""
     topic = canonical_topic(kafka, "customer")
@@ -67,7 +47,7 @@ def publish(kafka: KafkaConfig, count: int) -> float:
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     started = time.perf_counter()
     for number in range(count):
-        value = customer(number)
+        value = customer(number, version=1)
         publisher.send(topic, serde.encode(topic, value), key=serde.encode(topic, value["id"], key=True))
     publisher.flush()
     publisher.close()

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
 from json_result import write_result
 from process_sampler import ProcessSampler
 from rich.console import Console
@@ -21,30 +20,15 @@ from rich.table import Table
 
 from seamline import stack
 from seamline.config import KafkaConfig
-from seamline.kafka_settings import client_settings
 from seamline.local_pipeline import SOURCE, LocalPipeline
 from seamline.supervisor import Supervisor
+from seamline.topic_reader import end_offset
 from seamline.topics import source_topic
-
-
-def published(kafka: KafkaConfig, topic: str) -> int:
-    """Records Kafka holds on the topic."""
-    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"bench-{uuid.uuid4()}"}))
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        if metadata.error is not None:
-            return 0
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-            for partition in metadata.partitions
-        )
-    finally:
-        consumer.close()
 
 
 def wait_published(kafka: KafkaConfig, topic: str, supervisor: Supervisor, expected: int) -> float:
     deadline = time.monotonic() + 600
-    while published(kafka, topic) < expected:
+    while end_offset(kafka, topic) < expected:
         if crashed := supervisor.crashed():
             raise SystemExit(f"{crashed} exited:\n{supervisor.log_tail('source')}")
         if time.monotonic() > deadline:

@@ -13,6 +13,21 @@ from seamline.kafka_settings import client_settings
 from seamline.retry import retrying
 
 
+def end_offset(kafka: KafkaConfig, topic: str) -> int:
+    """The sum of the end offsets of the topic's partitions, 0 if it does not exist yet: it grows with every record."""
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"seamline-reader-{uuid.uuid4()}"}))
+    try:
+        metadata = consumer.list_topics(topic, timeout=15).topics[topic]
+        if metadata.error is not None:
+            return 0
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)[1]
+            for partition in metadata.partitions
+        )
+    finally:
+        consumer.close()
+
+
 def read_to_end(kafka: KafkaConfig, topic: str, timeout_s: float = 60.0) -> Iterator[Message]:
     """Every record of `topic` up to the high watermarks read at the start; no consumer group is committed."""
     consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"seamline-reader-{uuid.uuid4()}"}))

@@ -10,13 +10,11 @@ import random
 import shutil
 import signal
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from processors.canonical import avro_record
@@ -24,7 +22,7 @@ from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.local_pipeline import free_port
 from seamline.supervisor import Supervisor
-from seamline.topic_reader import read_to_end
+from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import dlq_topic, identity_topic
 from tests.canonical_topics import Canonical
 from tests.conftest import wait_until
@@ -106,17 +104,6 @@ def assert_no_dead_letters(kafka: KafkaConfig) -> None:
         assert letters == [], f"{len(letters)} dead letters in dlq.{stage}: {[m.headers() for m in letters[:3]]}"
 
 
-def identity_end(kafka: KafkaConfig) -> int:
-    """The end offset of the one-partition identity topic: how far the cleanse stage has come."""
-    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"faults-{uuid.uuid4()}"}))
-    try:
-        return int(consumer.get_watermark_offsets(TopicPartition(identity_topic(kafka), 0), timeout=15)[1])
-    except KafkaException:  # not created yet: the processor creates it when it starts
-        return 0
-    finally:
-        consumer.close()
-
-
 def chunks(phase: Phase, size: int) -> list[list[Any]]:
     return [phase.changes[i : i + size] for i in range(0, len(phase.changes), size)]
 
@@ -139,7 +126,7 @@ def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(kafka: K
             publish(kafka, chunk)
             if position in kill_after:
                 # Kill while it works: once this run of the processor has cleansed something new, at a random moment.
-                progressed = lambda floor=since_start: identity_end(kafka) > floor  # noqa: E731
+                progressed = lambda floor=since_start: end_offset(kafka, identity_topic(kafka)) > floor  # noqa: E731
                 wait_until(progressed, 90, "the restarted processor to make progress")
                 time.sleep(rng.uniform(0.0, 1.5))
                 supervisor.kill("processor")
@@ -147,7 +134,7 @@ def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(kafka: K
                 if position == wipe_at:
                     shutil.rmtree(data_dir)  # the tables must come back from their changelog topics
                     wipes += 1
-                since_start = identity_end(kafka)
+                since_start = end_offset(kafka, identity_topic(kafka))
                 supervisor.start("processor")
             if position + 1 == len(batches) or batches[position + 1][0] != index:
                 waits.append(round(wait_for_state(canonical, phases[index].expected, [supervisor]), 1))

@@ -5,20 +5,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from sandbox.salesforce import SalesforceSim
 from seamline.config import KafkaConfig
-from seamline.kafka_settings import client_settings
 from seamline.local_pipeline import free_port
 from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
-from seamline.topic_reader import read_to_end
+from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import offsets_topic, source_topic
 from tests.command import seamline
 from tests.conftest import wait_until
@@ -98,21 +95,6 @@ def published(kafka: KafkaConfig) -> dict[Version, set[str]]:
     return found
 
 
-def checkpoints_end(kafka: KafkaConfig) -> int:
-    """The end offset of the offsets topic: it grows with every checkpoint a source commits."""
-    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"checkpoints-{uuid.uuid4()}"}))
-    try:
-        metadata = consumer.list_topics(offsets_topic(kafka), timeout=15).topics[offsets_topic(kafka)]
-        if metadata.error is not None:  # not created yet: the source creates it when it starts
-            return 0
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(offsets_topic(kafka), partition), timeout=15)[1]
-            for partition in metadata.partitions
-        )
-    finally:
-        consumer.close()
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_no_record_version(
     kafka: KafkaConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -136,8 +118,8 @@ def test_sigkill_at_random_points_loses_no_record_version(
             writer.start()
             for _ in range(6):
                 # Kill while it works: once this run has committed a checkpoint, at a random moment after.
-                floor = checkpoints_end(kafka)
-                committed = lambda floor=floor: checkpoints_end(kafka) > floor  # noqa: E731
+                floor = end_offset(kafka, offsets_topic(kafka))
+                committed = lambda floor=floor: end_offset(kafka, offsets_topic(kafka)) > floor  # noqa: E731
                 wait_until(committed, 60, "the source to commit a checkpoint", interval=0.5)
                 time.sleep(rng.uniform(0.0, 2.0))
                 assert supervisor.crashed() == {}, supervisor.log_tail("source")
