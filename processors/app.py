@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -19,7 +19,7 @@ from faust.streams import _current_event
 from faust.types import TP, EventT, Message
 
 from processors.batch import CleanseBatch, ResolveBatch
-from processors.continuity import Continuity, Refetched
+from processors.continuity import Continuity, Partition, Refetched
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RESOLVE_FRAMES = 4  # identity-topic records per resolve batch; each holds up to one cleanse batch
+STALL_CHECK_S = 5.0
 
 
 class _Record:
@@ -106,7 +107,8 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
     resolve = ResolveBatch(kafka, processor, serde, publisher, metrics)
-    continuity = Continuity(kafka, processor.app_id)
+    raw_continuity = Continuity(kafka, processor.app_id, topics)
+    identity_continuity = Continuity(kafka, processor.app_id, [identity_topic(kafka)])
 
     @app.on_partitions_revoked.connect
     async def forget_tables(*_: object, **__: object) -> None:
@@ -114,21 +116,31 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
 
     @app.on_partitions_assigned.connect
     async def forget_partitions(_: object, assigned: set[TP], **__: object) -> None:
-        continuity.keep_only((tp.topic, tp.partition) for tp in assigned)
+        for continuity in (raw_continuity, identity_continuity):
+            continuity.keep_only((tp.topic, tp.partition) for tp in assigned)
+
+    @app.timer(STALL_CHECK_S)
+    async def read_stalled_partitions_again() -> None:
+        if app.rebalancing or app.in_recovery or not app.consumer.flow_active:
+            return
+        for continuity in (raw_continuity, identity_continuity):
+            await _guarded(_read_stalled(app, continuity))
 
     @app.agent(raw)
     async def cleanse_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(processor.batch_size, within=0.1):
-            batch, refetched = await _guarded(continuity.complete([_Record(event) for event in events]))
+            batch, refetched = await _guarded(raw_continuity.complete([_Record(event) for event in events]))
             await _guarded(cleanse.process(batch))
             _acknowledge(app, refetched)
+            raw_continuity.finished()
 
     @app.agent(identity)
     async def resolve_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(RESOLVE_FRAMES, within=0.1):
-            batch, refetched = await _guarded(continuity.complete([_Record(event) for event in events]))
+            batch, refetched = await _guarded(identity_continuity.complete([_Record(event) for event in events]))
             await _guarded(resolve.process(batch, state, _context(events), partial(_changelog_written, app)))
             _acknowledge(app, refetched)
+            identity_continuity.finished()
 
     return app
 
@@ -152,6 +164,24 @@ async def _changelog_written(app: faust.App) -> None:
     while app.producer.buffer.size:
         await app.producer.buffer.flush()
     await app.producer.flush()
+
+
+async def _read_stalled(app: faust.App, continuity: Continuity) -> None:
+    """Seek the consumer back to where records of a partition stopped arriving, though there are more."""
+
+    async def end_offsets(partitions: list[Partition]) -> Mapping[Partition, int]:
+        return await app.consumer.highwaters(*(TP(*partition) for partition in partitions))
+
+    offsets = await continuity.stalled(end_offsets)
+    for (topic, partition), offset in offsets.items():
+        log.warning(
+            "%s[%d]: nothing arrived from offset %d on, though there is more; reading it again",
+            topic,
+            partition,
+            offset,
+        )
+    if offsets:
+        await app.consumer.seek_wait({TP(*partition): offset for partition, offset in offsets.items()})
 
 
 def _acknowledge(app: faust.App, records: Sequence[Refetched]) -> None:
