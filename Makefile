@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
+.PHONY: demo test fuzz bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -ra --durations=30
+
+# The webhook receiver fuzzed for 10 minutes (CI runs the same test for 10 seconds); docs/RELIABILITY.md.
+fuzz: $(STAMP)
+	SEAMLINE_FUZZ_SECONDS=600 $(PY) -m pytest -s tests/producers/test_webhook_fuzz.py
 
 # Every stage alone and the whole path, one table against the aims (BENCHMARKS.md); about 15 minutes.
 bench: $(STAMP)

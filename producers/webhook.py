@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from producers.acked_publisher import AckedPublisher, KafkaUnavailable
+from producers.recent_deliveries import RecentDeliveries
 from producers.salesforce_om import ACK, UnknownOrg, notifications
 from producers.signatures import SignatureError, shopify_timestamp, stripe_timestamp, zendesk_timestamp
 from producers.webhook_payloads import PayloadError, json_change
@@ -22,7 +23,13 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _VERIFIERS = {"stripe": stripe_timestamp, "shopify": shopify_timestamp, "zendesk": zendesk_timestamp}
-DEFAULT_TOLERANCE_S = {"stripe": 300.0, "shopify": 4 * 3600 + 300.0, "zendesk": 300.0}
+DEFAULT_TOLERANCE_S = {"stripe": 300.0, "shopify": 4 * 3600 + 300.0, "zendesk": 300.0, "salesforce_om": 300.0}
+MEDIA_TYPES = {
+    "stripe": ("application/json",),
+    "shopify": ("application/json",),
+    "zendesk": ("application/json",),
+    "salesforce_om": ("text/xml", "application/xml"),
+}
 
 
 class BodyTooLarge(ValueError):
@@ -42,6 +49,10 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _tolerance_s(endpoint: WebhookEndpoint) -> float:
+    return endpoint.tolerance_s or DEFAULT_TOLERANCE_S[endpoint.provider]
+
+
 def _text(status: int, reason: str) -> web.Response:
     return web.Response(status=status, text=reason + "\n")
 
@@ -51,8 +62,9 @@ class WebhookReceiver:
 
     Delivery: at-least-once. A request is answered 2xx only after Kafka acknowledged every change it carried;
     otherwise the provider retries it, and the retry has the same event_id (system, object, key and the
-    provider's event/delivery id), so downstream stages recognise the duplicate. Nothing is buffered outside
-    Kafka, so a crash loses only requests that were never acknowledged to their sender.
+    provider's event/delivery id), so downstream stages recognise the duplicate; within the signature tolerance
+    the receiver itself recognises a delivery it published and does not publish it again. Nothing is buffered
+    outside Kafka, so a crash loses only requests that were never acknowledged to their sender.
     """
 
     def __init__(self, name: str, kafka: KafkaConfig, config: WebhookSource, metrics: Metrics) -> None:
@@ -60,6 +72,7 @@ class WebhookReceiver:
         self.config = config
         self.metrics = metrics
         self.kafka = AckedPublisher(kafka, name, metrics, config.ack_timeout_s)
+        self._recent = {endpoint.path: RecentDeliveries(_tolerance_s(endpoint)) for endpoint in config.endpoints}
         self._in_flight = 0
 
     def app(self) -> web.Application:
@@ -98,6 +111,9 @@ class WebhookReceiver:
     async def _receive(self, endpoint: WebhookEndpoint, request: web.Request) -> web.Response:
         if request.method != "POST":
             return web.Response(status=405, text="only POST is accepted\n", headers={"Allow": "POST"})
+        if request.content_type not in MEDIA_TYPES[endpoint.provider]:
+            expected = " or ".join(MEDIA_TYPES[endpoint.provider])
+            return _text(415, f"unsupported Content-Type {request.content_type!r}: send {expected}")
         try:
             body = await read_body(request, endpoint.max_body_bytes)
         except BodyTooLarge as exc:
@@ -112,6 +128,11 @@ class WebhookReceiver:
             return _text(401, f"not authenticated: {exc}")
         except PayloadError as exc:
             return _text(400, f"malformed request: {exc}")
+        recent = self._recent[endpoint.path]
+        event_ids = [change.event_id for change in changes]
+        if recent.all_published(event_ids, received):
+            log.info("%s %s: a delivery published before came again; not published twice", self.name, endpoint.path)
+            return self._ok(endpoint, 0)
         try:
             await self.kafka.publish(changes)
         except KafkaUnavailable as exc:
@@ -122,9 +143,14 @@ class WebhookReceiver:
             )
         except PayloadError as exc:
             return _text(400, f"malformed request: {exc}")
+        recent.published(event_ids, time.time())
+        return self._ok(endpoint, len(changes))
+
+    @staticmethod
+    def _ok(endpoint: WebhookEndpoint, published: int) -> web.Response:
         if endpoint.provider == "salesforce_om":
             return web.Response(text=ACK, content_type="text/xml")
-        return web.json_response({"received": len(changes)})
+        return web.json_response({"received": published})
 
     @staticmethod
     def _verify(endpoint: WebhookEndpoint, headers: Mapping[str, str], body: bytes, now: float) -> float | None:
@@ -132,8 +158,7 @@ class WebhookReceiver:
         if endpoint.provider == "salesforce_om":
             return None  # not signed: notifications() checks the OrganizationId
         secrets = [secret.get_secret_value() for secret in (endpoint.secret, endpoint.previous_secret) if secret]
-        tolerance_s = endpoint.tolerance_s or DEFAULT_TOLERANCE_S[endpoint.provider]
-        return _VERIFIERS[endpoint.provider](headers, body, secrets, tolerance_s, now)
+        return _VERIFIERS[endpoint.provider](headers, body, secrets, _tolerance_s(endpoint), now)
 
     def _changes(
         self, endpoint: WebhookEndpoint, headers: Mapping[str, str], body: bytes, source_ts_ms: int

@@ -66,6 +66,11 @@ class Change:
     snapshot: bool = False
     row_schema: RowSchema | None = None
 
+    @property
+    def event_id(self) -> str:
+        """Deterministic id of this change: equal for every re-delivery of it."""
+        return event_id(self.system, self.object, self.key, self.position)
+
     def envelope(self) -> dict[str, Any]:
         """The ChangeEvent record (schemas/change_event.avsc)."""
         return {
@@ -81,7 +86,7 @@ class Change:
                 "ts_ms": self.source_ts_ms,
             },
             "ts_ms": int(time.time() * 1000),
-            "event_id": event_id(self.system, self.object, self.key, self.position),
+            "event_id": self.event_id,
         }
 
 

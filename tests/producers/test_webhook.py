@@ -40,6 +40,8 @@ SHOPIFY_SECRET = "shpss_shopify-secret-91c2"
 SHOPIFY_OLD_SECRET = "shpss_rolled-out-secret-55d0"
 ZENDESK_SECRET = "zendesk-secret-0b44"
 ORG_ID = "00D5e000000KQ2eEAG"
+JSON = {"Content-Type": "application/json"}
+XML = {"Content-Type": "text/xml; charset=utf-8"}
 MARKER = "Zq-private-body-marker"  # appears in every body: must never reach a log
 
 ENDPOINTS: list[dict[str, Any]] = [
@@ -211,13 +213,14 @@ def test_stripe_event_is_in_kafka_when_the_2xx_arrives(receiver: Receiver, kafka
 def test_stripe_rotation_redelivery_and_delete(receiver: Receiver, kafka: KafkaConfig) -> None:
     body = stripe_event()
     old, new = sign_stripe("whsec_old", body, int(time.time())), stripe_headers(body)["Stripe-Signature"]
-    rotating = {"Stripe-Signature": f"{new},v1={old.partition('v1=')[2]},v0=deadbeef"}
-    assert receiver.post("/stripe", body, rotating).status_code == 200
-    assert receiver.post("/stripe", body, stripe_headers(body)).status_code == 200  # a redelivery
+    rotating = JSON | {"Stripe-Signature": f"{new},v1={old.partition('v1=')[2]},v0=deadbeef"}
+    assert receiver.post("/stripe", body, rotating).json() == {"received": 1}
+    redelivered = receiver.post("/stripe", body, stripe_headers(body))  # a retry, or a replay, within 300 s
+    assert redelivered.status_code == 200 and redelivered.json() == {"received": 0}
     deleted = stripe_event("evt_2", kind="customer.deleted")
     assert receiver.post("/stripe", deleted, stripe_headers(deleted)).status_code == 200
-    first, again, gone = events(kafka, "customer")
-    assert first["event_id"] == again["event_id"]
+    first, gone = events(kafka, "customer")
+    assert first["source"]["position"] == "evt_1"
     assert gone["op"] == "d" and gone["after"] is None and gone["before"]["id"] == "cus_1"
 
 
@@ -241,7 +244,7 @@ def test_shopify_zendesk_valid_signatures_are_accepted(receiver: Receiver, kafka
 
 
 def test_salesforce_outbound_message_is_acked_after_kafka(receiver: Receiver, kafka: KafkaConfig) -> None:
-    response = receiver.post("/salesforce", salesforce_body(), {"Content-Type": "text/xml; charset=utf-8"})
+    response = receiver.post("/salesforce", salesforce_body(), XML)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/xml")
     assert "<notificationsResponse" in response.text and "<Ack>true</Ack>" in response.text
     first, second = sorted(events(kafka, "Account"), key=lambda e: e["source"]["position"])
@@ -249,9 +252,9 @@ def test_salesforce_outbound_message_is_acked_after_kafka(receiver: Receiver, ka
     assert first["source"]["position"] == "04l5e00000Gx7QzAAJ" and second["after"]["Name"] == "Globex"
     assert first["event_id"] == event_id("hub", "Account", {"Id": "0015e00000ZkM3hAAF"}, "04l5e00000Gx7QzAAJ")
     # the 15-character form of the same org id is the same org; another org is refused
-    short = receiver.post("/salesforce", salesforce_body(ORG_ID[:15]), {})
+    short = receiver.post("/salesforce", salesforce_body(ORG_ID[:15]), XML)
     assert short.status_code == 200
-    foreign = receiver.post("/salesforce", salesforce_body("00D000000000001AAA"), {})
+    foreign = receiver.post("/salesforce", salesforce_body("00D000000000001AAA"), XML)
     assert foreign.status_code == 401 and "OrganizationId" in foreign.text
 
 
@@ -275,7 +278,7 @@ def test_salesforce_outbound_message_is_acked_after_kafka(receiver: Receiver, ka
 )  # fmt: skip
 def test_bad_stale_or_missing_signature_is_401(receiver: Receiver, kafka: KafkaConfig, path: str, make: Any) -> None:
     body = stripe_event() if path == "/stripe" else shopify_body()
-    response = receiver.post(path, body, make(body))
+    response = receiver.post(path, body, JSON | make(body))
     assert response.status_code == 401, response.text
     assert receiver.requests(path, 401) == 1
     assert source_topic(kafka, "hub", "customer") not in kafka_topics(kafka)
@@ -301,9 +304,9 @@ def test_malformed_bodies_are_400_saying_what_is_wrong(receiver: Receiver) -> No
         assert response.status_code == 400 and reason in response.text, response.text
         assert body.decode() not in response.text
     bomb = salesforce_body(extra='<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>')
-    response = receiver.post("/salesforce", bomb, {})
+    response = receiver.post("/salesforce", bomb, XML)
     assert response.status_code == 400 and "forbidden XML construct" in response.text
-    response = receiver.post("/salesforce", b"<soapenv:Envelope", {})
+    response = receiver.post("/salesforce", b"<soapenv:Envelope", XML)
     assert response.status_code == 400 and "not well-formed XML" in response.text
 
 
@@ -321,6 +324,23 @@ def test_oversize_unknown_path_and_wrong_method(kafka: KafkaConfig) -> None:
         assert receiver.requests("/stripe", 413) == 2 and receiver.requests("unmatched", 404) >= 1
     finally:
         receiver.close()
+
+
+def test_a_body_of_another_media_type_is_415_naming_the_expected_one(receiver: Receiver, kafka: KafkaConfig) -> None:
+    body = stripe_event()
+    signed = stripe_headers(body)
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = (
+            {**signed, "Content-Type": content_type}
+            if content_type
+            else {"Stripe-Signature": signed["Stripe-Signature"]}
+        )
+        response = receiver.post("/stripe", body, headers)
+        assert response.status_code == 415 and "send application/json" in response.text, response.text
+    response = receiver.post("/salesforce", salesforce_body(), JSON)
+    assert response.status_code == 415 and "send text/xml or application/xml" in response.text
+    assert receiver.requests("/stripe", 415) == 3
+    assert source_topic(kafka, "hub", "customer") not in kafka_topics(kafka)
 
 
 def test_kafka_unreachable_is_503_with_retry_after(kafka: KafkaConfig) -> None:
@@ -345,10 +365,10 @@ def test_no_body_or_secret_is_ever_logged(kafka: KafkaConfig, caplog: pytest.Log
         receiver.post("/stripe", good, stripe_headers(good))
         receiver.post("/stripe", bad, stripe_headers(bad, secret="whsec_wrong"))
         receiver.post("/stripe", b'{"broken": "' + MARKER.encode(), stripe_headers(b"{"))
-        receiver.post("/shopify", shopify_body(), {})
+        receiver.post("/shopify", shopify_body(), JSON)
         receiver.post("/zendesk", zendesk_body(), zendesk_headers(zendesk_body()))
-        receiver.post("/salesforce", salesforce_body("00D000000000001AAA"), {})
-        receiver.post("/salesforce", salesforce_body(), {})
+        receiver.post("/salesforce", salesforce_body("00D000000000001AAA"), XML)
+        receiver.post("/salesforce", salesforce_body(), XML)
     finally:
         receiver.close()
     logged = caplog.text + "".join(str(record.args) for record in caplog.records)
