@@ -106,7 +106,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     state = app.Table("identity", default=None, key_type=str, partitions=1)
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
-    resolve = ResolveBatch(kafka, processor, serde, publisher, metrics)
+    resolve = ResolveBatch(kafka, processor, serde, publisher, metrics, config.cipher())
     raw_continuity = Continuity(kafka, processor.app_id, topics)
     identity_continuity = Continuity(kafka, processor.app_id, [identity_topic(kafka)])
 

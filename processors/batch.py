@@ -27,6 +27,7 @@ from seamline.config import KafkaConfig
 from seamline.dlq import EVENT_ID_HEADER, DeadLetters, Failed
 from seamline.mapping import Lookups
 from seamline.metrics import Metrics
+from seamline.pii import FieldCipher
 from seamline.processor_config import EntityMapping, ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.retry import is_transient
@@ -150,9 +151,11 @@ class ResolveBatch(_Stage):
         serde: AvroSerde,
         publisher: Publisher,
         metrics: Metrics,
+        cipher: FieldCipher,
     ) -> None:
         super().__init__(kafka, serde, publisher, metrics)
         self.processor = processor
+        self.cipher = cipher
         self.input = identity_topic(kafka)
         self.caches = [Cache(processor.state_cache_entries) for _ in TABLES]
         self._replayed = False
@@ -210,7 +213,7 @@ class ResolveBatch(_Stage):
         bare, _, entity = output.topic.partition(".")
         if bare == "canonical":
             topic = canonical_topic(self.kafka, entity)
-            value = None if output.value is None else avro_record(entity, output.value)
+            value = None if output.value is None else self.cipher.seal(entity, avro_record(entity, output.value))
             if value is not None and value["merged_into"] is not None:
                 self.metrics.merges.labels(entity).inc()
         else:

@@ -15,6 +15,7 @@ from seamline.config import KafkaConfig, PostgresCdcSource
 from seamline.events import format_key
 from seamline.metrics import Metrics
 from seamline.misalignment import Misalignment, Report
+from seamline.pii import FieldCipher
 from seamline.processor_config import EntityMapping, ProcessorConfig
 
 
@@ -47,7 +48,7 @@ class SourceReconciliation:
                 prefix = f"{mapping.source}:"
                 linked = {
                     link
-                    for record in canonical_live(self.kafka, mapping.entity)
+                    for record in canonical_live(self.kafka, mapping.entity, FieldCipher.disabled())  # links only
                     for link in record["links"]
                     if link.startswith(prefix)
                 }

@@ -23,6 +23,7 @@ from seamline.config import PostgresCdcSource, WebhookSource
 from seamline.dlq_cli import dlq_app
 from seamline.metrics import Metrics
 from seamline.operate_cli import reconcile, replay, status
+from seamline.pii_cli import pii_app
 from seamline.stack.cli import stack_app
 
 app = typer.Typer(help="seamline: keep business systems in sync through Kafka.", no_args_is_help=True)
@@ -34,6 +35,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(source_app, name="source")
 app.add_typer(sink_app, name="sink")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(pii_app, name="pii")
 for command in (replay, reconcile, status):
     app.command()(command)
 

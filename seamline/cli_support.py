@@ -11,6 +11,7 @@ from rich.console import Console
 
 from seamline.config import Config, ConfigError, Sink, load_config
 from seamline.metrics import Metrics
+from seamline.pii import KeyFileError
 
 if TYPE_CHECKING:
     from sinks.runner import SinkRunner
@@ -26,9 +27,12 @@ def serve_metrics(metrics: Metrics, port: int) -> None:
 
 
 def load(path: Path) -> Config:
+    """The configuration file, its PII key file checked; a clear message and exit 2 if either is unusable."""
     try:
-        return load_config(path)
-    except ConfigError as exc:
+        loaded = load_config(path)
+        loaded.cipher()
+        return loaded
+    except (ConfigError, KeyFileError) as exc:
         console.print(f"[red]invalid configuration[/red]\n{exc}", highlight=False)
         raise typer.Exit(2) from exc
 
@@ -56,4 +60,5 @@ def sink_runner(loaded: Config, name: str, group_id: str | None = None) -> SinkR
         metrics,
         group_id=group_id or settings.group_id,
         batch_size=settings.batch_size,
+        cipher=loaded.cipher(),
     )

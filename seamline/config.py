@@ -21,7 +21,8 @@ from pydantic import (
 )
 
 from seamline.field_rules import EachRule, FieldRule, LookupTables
-from seamline.mapping_check import read_problems
+from seamline.mapping_check import canonical_fields, read_problems
+from seamline.pii import FieldCipher, KeyRing
 from seamline.processor_config import Entity, ProcessorConfig
 from seamline.sections import LOCATED, raise_problems
 from seamline.sections import Section as _Section
@@ -569,6 +570,35 @@ class SalesforceSink(MappedSink[SalesforceObjectTarget]):
 Sink = Annotated[PostgresSink | HttpSink | SalesforceSink, Field(discriminator="kind")]
 
 
+class PiiConfig(_Section):
+    """Field-level encryption of personal data on the canonical topics (seamline/pii.py)."""
+
+    key_file: Path = Field(
+        description="JSON key file made by `seamline pii new-key`; the processor and every sink need it. Keep it"
+        " out of the repository, readable by seamline only."
+    )
+    fields: dict[Entity, list[str]] = Field(
+        description="Entity -> its text fields to encrypt, e.g. {customer: [email, phone, street]}."
+    )
+
+    @model_validator(mode="after")
+    def _text_fields(self) -> PiiConfig:
+        for entity, names in self.fields.items():
+            fields = canonical_fields(entity)
+            for name in names:
+                if name not in fields:
+                    raise ValueError(f"{entity} has no field {name!r}: use one of {', '.join(sorted(fields))}")
+                if fields[name] not in ("string", ["null", "string"]):
+                    raise ValueError(f"{entity}.{name} is not a text field; only text fields can be encrypted")
+        return self
+
+    def cipher(self) -> FieldCipher:
+        """The cipher for these fields with the key file's keys; KeyFileError if the file is unusable."""
+        return FieldCipher(
+            KeyRing.load(self.key_file), {entity: frozenset(names) for entity, names in self.fields.items()}
+        )
+
+
 class Config(_Section):
     """The whole seamline configuration file."""
 
@@ -576,6 +606,11 @@ class Config(_Section):
     sources: dict[str, Source] = Field(default_factory=dict)
     processor: ProcessorConfig | None = None
     sinks: dict[str, Sink] = Field(default_factory=dict)
+    pii: PiiConfig | None = None
+
+    def cipher(self) -> FieldCipher:
+        """The cipher of the personal fields the `pii` section marks (none without one)."""
+        return FieldCipher.disabled() if self.pii is None else self.pii.cipher()
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

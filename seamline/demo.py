@@ -76,7 +76,7 @@ def run_demo() -> int:
     console.print("Starting the local stack (Kafka, schema registry, PostgreSQL)…")
     info = stack.up()
     name = "demo_" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    pipeline = LocalPipeline.create(info, name, info.state_dir / "demo" / name)
+    pipeline = LocalPipeline.create(info, name, info.state_dir / "demo" / name, pii=True)
     data = SampleData(seed=2026)
     with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
         insert(conn, list(data.customers(CUSTOMERS)))

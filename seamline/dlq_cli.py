@@ -136,7 +136,9 @@ def dlq_replay(
                 continue
             sink = name.removeprefix(SINK_STAGE)
             settings = sink_settings(loaded, sink, config)
-            records, outcome = write_back(loaded.kafka, build_sink(sink, settings, Metrics.create()), batch)
+            records, outcome = write_back(
+                loaded.kafka, build_sink(sink, settings, Metrics.create()), batch, loaded.cipher()
+            )
             refused = len(outcome.rejected)
             console.print(
                 f"{name}: {len(records) - refused} letter(s) written back or already held, {refused} refused again"

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from sandbox import erp
 from seamline.config import Config, load_config
+from seamline.pii import KeyRing
 from seamline.stack import StackInfo, postgres_dsn
 from seamline.stack.prometheus import register_targets
 from seamline.subjects import delete_subjects
@@ -25,6 +26,7 @@ from seamline.topics import delete_prefixed
 SOURCE = "erp"
 SINK = "warehouse"
 MAPPING = {"name": "full_name", "email": "email", "phone": "phone", "country": "country_code"}
+PII_FIELDS = ["name", "email", "phone"]
 
 
 def free_port() -> int:
@@ -60,9 +62,14 @@ class LocalPipeline:
     """The Prometheus target files that have the stack's Prometheus scrape this pipeline's processes."""
 
     @classmethod
-    def create(cls, stack: StackInfo, name: str, work_dir: Path, partitions: int = 3) -> LocalPipeline:
+    def create(
+        cls, stack: StackInfo, name: str, work_dir: Path, partitions: int = 3, pii: bool = False
+    ) -> LocalPipeline:
         """Create the ERP and target databases (fresh), write the configuration file and have the stack's
-        Prometheus scrape the processes (as `<name>-source`, `<name>-processor`, `<name>-sink`)."""
+        Prometheus scrape the processes (as `<name>-source`, `<name>-processor`, `<name>-sink`).
+
+        With `pii`, the customers' name, e-mail and phone are encrypted on the canonical topic, with a key file
+        made in `work_dir`."""
         work_dir.mkdir(parents=True, exist_ok=True)
         erp_db, target_db = f"{name}_erp", f"{name}_target"
         with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
@@ -107,6 +114,10 @@ class LocalPipeline:
                 }
             },
         }
+        if pii:
+            key_file = work_dir / "pii-keys.json"
+            KeyRing("", {}).with_new_key("k1").save(key_file)
+            config["pii"] = {"key_file": str(key_file), "fields": {"customer": PII_FIELDS}}
         config_path = work_dir / "seamline.yaml"
         config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
         targets = tuple(

@@ -152,7 +152,7 @@ def _reconciliation(
     if (sink is None) == (source is None):
         raise ReconcileError("name one of --sink NAME or --source NAME")
     if sink is not None:
-        return Reconciliation(sink, loaded.kafka, sink_settings(loaded, sink, config), metrics)
+        return Reconciliation(sink, loaded.kafka, sink_settings(loaded, sink, config), metrics, loaded.cipher())
     assert source is not None
     settings = loaded.sources.get(source)
     if settings is None:

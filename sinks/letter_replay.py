@@ -6,15 +6,18 @@ from collections.abc import Sequence
 
 from seamline.config import KafkaConfig
 from seamline.dead_letter_admin import Letter
+from seamline.pii import FieldCipher, SealedFieldError
 from seamline.retry import retrying
 from seamline.serde import AvroSerde, SerdeError
 from seamline.topics import canonical_topic
 from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
 
-def write_back(kafka: KafkaConfig, sink: Sink, chosen: Sequence[Letter]) -> tuple[Sequence[SinkRecord], Outcome]:
-    """Write the letters' records through `sink` as one batch (transient failures retried); the records and what
-    became of them. A letter still refused stays where it is, in the DLQ."""
+def write_back(
+    kafka: KafkaConfig, sink: Sink, chosen: Sequence[Letter], cipher: FieldCipher
+) -> tuple[Sequence[SinkRecord], Outcome]:
+    """Write the letters' records through `sink` as one batch (transient failures retried), their personal fields
+    opened; the records and what became of them. A letter still refused stays where it is, in the DLQ."""
     serde, prefix = AvroSerde(kafka), canonical_topic(kafka, "")
     records: list[SinkRecord] = []
     unreadable: list[Rejected] = []
@@ -32,7 +35,8 @@ def write_back(kafka: KafkaConfig, sink: Sink, chosen: Sequence[Letter]) -> tupl
         )
         try:
             key, value = serde.decode(topic, letter.key, key=True), serde.decode(topic, letter.value)
-        except SerdeError as exc:
+            value = None if value is None else cipher.open(record.entity, value)
+        except (SerdeError, SealedFieldError) as exc:
             unreadable.append(Rejected(record, str(exc), type(exc).__name__))
             continue
         records.append(

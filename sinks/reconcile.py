@@ -7,6 +7,7 @@ from seamline.config import KafkaConfig, PostgresSink
 from seamline.config import Sink as SinkConfig
 from seamline.metrics import Metrics
 from seamline.misalignment import ReconcileError, Report
+from seamline.pii import FieldCipher
 from seamline.processor_config import Entity
 from sinks.postgres_reconcile import PostgresReconciler
 
@@ -14,7 +15,9 @@ from sinks.postgres_reconcile import PostgresReconciler
 class Reconciliation:
     """Compares one sink's target with the canonical topics, and repairs it on request."""
 
-    def __init__(self, name: str, kafka: KafkaConfig, settings: SinkConfig, metrics: Metrics) -> None:
+    def __init__(
+        self, name: str, kafka: KafkaConfig, settings: SinkConfig, metrics: Metrics, cipher: FieldCipher | None = None
+    ) -> None:
         if not isinstance(settings, PostgresSink):
             raise ReconcileError(
                 f"sink {name} is a {settings.kind} sink: reconcile reads postgres targets only so far; "
@@ -25,12 +28,13 @@ class Reconciliation:
         self.entities: list[Entity] = list(settings.tables)
         self.target = PostgresReconciler(settings)
         self.metrics = metrics
+        self.cipher = cipher or FieldCipher.disabled()
 
     def check(self) -> Report:
         """Every misalignment now; sets seamline_reconcile_misaligned{sink,entity,kind}."""
         found, compared = [], 0
         for entity in self.entities:
-            live = canonical_live(self.kafka, entity)
+            live = canonical_live(self.kafka, entity, self.cipher)
             compared += len(live)
             found += self.target.compare(entity, live)
         report = Report(found, compared)
@@ -46,5 +50,5 @@ class Reconciliation:
             wrong = {m.id for m in report.misalignments if m.entity == entity and m.kind != "extra"}
             extra = [m.id for m in report.misalignments if m.entity == entity and m.kind == "extra"]
             if wrong or extra:
-                live = [value for value in canonical_live(self.kafka, entity) if value["id"] in wrong]
+                live = [value for value in canonical_live(self.kafka, entity, self.cipher) if value["id"] in wrong]
                 self.target.repair(entity, live, extra)

@@ -16,6 +16,7 @@ from seamline.consumer_lag import LagExporter
 from seamline.dlq import EVENT_ID_HEADER, DeadLetters, Failed
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
+from seamline.pii import FieldCipher
 from seamline.publisher import Publisher
 from seamline.retry import is_transient, retrying
 from seamline.serde import AvroSerde
@@ -40,8 +41,10 @@ class SinkRunner:
         metrics: Metrics,
         group_id: str | None = None,
         batch_size: int = 500,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self.name = name
+        self.cipher = cipher or FieldCipher.disabled()
         self.kafka = kafka
         self.sink = sink
         self.metrics = metrics
@@ -176,10 +179,12 @@ class SinkRunner:
 
     def _record(self, message: Message) -> SinkRecord:
         topic = message.topic()
+        entity = self.topics[topic]
+        value = self.serde.decode(topic, message.value())
         return SinkRecord(
-            entity=self.topics[topic],
+            entity=entity,
             id=self.serde.decode(topic, message.key(), key=True),
-            value=self.serde.decode(topic, message.value()),
+            value=None if value is None else self.cipher.open(entity, value),
             topic=topic,
             partition=message.partition(),
             offset=message.offset(),

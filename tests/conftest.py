@@ -84,7 +84,7 @@ def mariadb_database(stack: StackInfo) -> Iterator[str]:
 @pytest.fixture
 def pipeline(stack: StackInfo, tmp_path: Path) -> Iterator[LocalPipeline]:
     """An isolated pipeline: its own ERP and target databases, topics, slot, consumer groups and state."""
-    made = LocalPipeline.create(stack, f"t{uuid.uuid4().hex[:8]}", tmp_path / "pipeline")
+    made = LocalPipeline.create(stack, f"t{uuid.uuid4().hex[:8]}", tmp_path / "pipeline", pii=True)
     yield made
     made.destroy(stack.postgres_dsn)
 

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sandbox.erp import ChangeStream, SampleData, insert
 from seamline.convergence import compare, dead_letter_reasons
 from seamline.dlq import read_headers
-from seamline.local_pipeline import LocalPipeline
+from seamline.local_pipeline import PII_FIELDS, LocalPipeline
 from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
@@ -84,6 +84,43 @@ def test_snapshot_then_inserts_updates_deletes_reach_the_target(pipeline: LocalP
     assert_in_sync(pipeline, processes)
     assert_no_duplicate_effect(pipeline)
     assert_metrics_served(pipeline)
+    assert_personal_data_sealed(pipeline, processes)
+
+
+def assert_personal_data_sealed(pipeline: LocalPipeline, processes: Supervisor) -> None:
+    """The canonical topic holds the marked fields only as tokens (the target got them in clear, as
+    assert_in_sync saw); no personal value is in a dead letter's headers, a log line or a metric."""
+    config = pipeline.config
+    assert config.processor is not None
+    topic = canonical_topic(config.kafka, "customer")
+    serde = AvroSerde(config.kafka)
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        rows = conn.execute("SELECT full_name, email, phone FROM customers").fetchall()
+    personal = {value for row in rows for value in row if value and len(value) >= 6}
+    sealed = 0
+    for message in read_to_end(config.kafka, topic):
+        value = serde.decode(topic, message.value())
+        for field in PII_FIELDS:
+            if value is not None and value[field] is not None:
+                assert value[field].startswith("enc:v1:k1:"), f"{field} in clear on {topic}"
+                sealed += 1
+        assert not any(text.encode() in message.value() for text in personal if "@" in text)
+    assert sealed >= INITIAL
+    headers = [read_headers(m.headers()) for m in read_to_end(config.kafka, dlq_topic(config.kafka, "cleanse"))]
+    assert headers, "the seed's invalid rows are dead letters"
+    logs = "".join(path.read_text() for path in processes.log_dir.glob("*.log"))
+    metrics = "".join(
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        for port in (
+            config.sources["erp"].metrics_port,
+            config.processor.metrics_port,
+            config.sinks["warehouse"].metrics_port,
+        )
+    )
+    for text in personal:
+        assert text not in json.dumps(headers, ensure_ascii=False), "personal data in a dead letter's headers"
+        assert text not in logs, "personal data in a log"
+        assert text not in metrics, "personal data in a metric"
 
 
 def scrape(port: int) -> dict[str, float]:
