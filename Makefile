@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
+.PHONY: demo test fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 # The webhook receiver fuzzed for 10 minutes (CI runs the same test for 10 seconds); docs/RELIABILITY.md.
 fuzz: $(STAMP)
 	SEAMLINE_FUZZ_SECONDS=600 $(PY) -m pytest -s tests/producers/test_webhook_fuzz.py
+
+# The fault suite at full size (CI runs it reduced); docs/RELIABILITY.md.
+chaos: $(STAMP)
+	SEAMLINE_CHAOS=full $(PY) -m pytest -s tests/chaos
 
 # Every stage alone and the whole path, one table against the aims (BENCHMARKS.md); about 15 minutes.
 bench: $(STAMP)

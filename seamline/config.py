@@ -397,6 +397,11 @@ class PostgresSink(_SinkSection):
         description="How a batch is written: 'copy' (COPY into a staging table, then one merge) or 'executemany' "
         "(one upsert per record, pipelined); bench/postgres_sink_bench.py compares them.",
     )
+    audit: bool = Field(
+        False,
+        description="Also record every applied change as (entity, id, version, op) in seamline_audit, in the same "
+        "transaction: proof that each version took effect once, in order (tests/chaos reads it).",
+    )
 
     @property
     def entities_written(self) -> list[Entity]:

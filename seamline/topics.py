@@ -50,15 +50,24 @@ def sink_group(name: str, group_id: str | None) -> str:
     return group_id or f"seamline-sink-{name}"
 
 
+def deleted_versions_topic(kafka: KafkaConfig, sink: str) -> str:
+    """seamline.sink.<name>.deleted: the highest version sink `name` deleted, per entity and golden id."""
+    return f"{kafka.topic_prefix}seamline.sink.{sink}.deleted"
+
+
 def partition_count(kafka: KafkaConfig, topic: str) -> int:
     """The identity topic has one partition; every other topic `kafka.partitions`."""
     return 1 if topic.removeprefix(kafka.topic_prefix) == IDENTITY else kafka.partitions
 
 
 def is_compacted(kafka: KafkaConfig, topic: str) -> bool:
-    """Canonical topics and the offsets topic keep the latest record per key."""
+    """Canonical topics, the offsets topic and the sinks' deleted versions keep the latest record per key."""
     bare = topic.removeprefix(kafka.topic_prefix)
-    return bare.startswith("canonical.") or bare == OFFSETS
+    return (
+        bare.startswith("canonical.")
+        or bare == OFFSETS
+        or (bare.startswith("seamline.sink.") and bare.endswith(".deleted"))
+    )
 
 
 def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:

@@ -2,6 +2,7 @@
 
 Delivery: exactly-once effect. A row changes only for a newer version; a delete is remembered
 in seamline_tombstones with its version, so a re-delivered older version cannot bring the row back.
+With `audit`, every change that took effect is also recorded in seamline_audit in the same transaction.
 An entity's child rows (a sales order's lines) are replaced in the same transaction as their parent,
 and only when the parent row was written.
 
@@ -27,11 +28,14 @@ from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 log = logging.getLogger(__name__)
 
 TOMBSTONES = "seamline_tombstones"
+AUDIT = "seamline_audit"
 _BIGGEST_VERSION = 9223372036854775807
 
 
 class PostgresTarget(Sink):
     """Writes canonical entities into tables of one PostgreSQL database (created, and evolved, at setup)."""
+
+    remembers_deletes = True  # in seamline_tombstones, in the same transaction
 
     def __init__(self, config: PostgresSink) -> None:
         self.config = config
@@ -48,6 +52,14 @@ class PostgresTarget(Sink):
                     "version bigint NOT NULL, deleted_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (entity, id))"
                 ).format(sql.Identifier(TOMBSTONES))
             )
+            if self.config.audit:
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (seq bigserial PRIMARY KEY, entity text NOT NULL, "
+                        "id text NOT NULL, version bigint NOT NULL, op text NOT NULL, "
+                        "applied_at timestamptz NOT NULL DEFAULT now())"
+                    ).format(sql.Identifier(AUDIT))
+                )
             for table in self._tables.values():
                 for column in ensure(conn, table):
                     log.info("target table evolved: column %s added", column)
@@ -112,11 +124,21 @@ class PostgresTarget(Sink):
                     by_id = {value["id"]: value for value in upserts}
                     for child in table.children:
                         self._replace_children(cursor, table, child, [by_id[i] for i in written], path)
-                for value in finals.values():
-                    if value["deleted"]:
-                        self._delete(cursor, table, value["id"], value["version"])
-                for gid in tombstoned:
-                    self._delete(cursor, table, gid, None)
+                    self._audit(cursor, entity, [(gid, by_id[gid]["version"]) for gid in written], "upsert")
+                removed = [
+                    *(self._delete(cursor, table, v["id"], v["version"]) for v in finals.values() if v["deleted"]),
+                    *(self._delete(cursor, table, gid, None) for gid in tombstoned),
+                ]
+                self._audit(cursor, entity, [row for rows in removed for row in rows], "delete")
+
+    def _audit(self, cursor: psycopg.Cursor, entity: str, changes: list[tuple[str, int]], op: str) -> None:
+        if self.config.audit and changes:
+            cursor.executemany(
+                sql.SQL("INSERT INTO {} (entity, id, version, op) VALUES (%s, %s, %s, %s)").format(
+                    sql.Identifier(AUDIT)
+                ),
+                [(entity, gid, version, op) for gid, version in changes],
+            )
 
     def _copy_upsert(self, cursor: psycopg.Cursor, table: EntityTable, values: list[dict[str, Any]]) -> list[str]:
         names = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
@@ -194,9 +216,12 @@ class PostgresTarget(Sink):
             sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(sql.Identifier(child.name), names, placeholders), rows
         )
 
-    def _delete(self, cursor: psycopg.Cursor, table: EntityTable, gid: str, version: int | None) -> None:
+    def _delete(
+        self, cursor: psycopg.Cursor, table: EntityTable, gid: str, version: int | None
+    ) -> list[tuple[str, int]]:
         """A deleted version removes the row and is remembered; a tombstone (version None) follows it, and a
-        newer version written since keeps its row."""
+        newer version written since keeps its row. If a row was removed, (id, the delete's version; a bare
+        tombstone's is the version it removed)."""
         if version is not None:
             cursor.execute(
                 sql.SQL(
@@ -207,11 +232,13 @@ class PostgresTarget(Sink):
             )
         cursor.execute(
             sql.SQL(
-                "DELETE FROM {} WHERE id = %s AND version <= COALESCE(%s, "
-                "(SELECT version FROM {} WHERE entity = %s AND id = %s), %s)"
+                "WITH bound AS (SELECT COALESCE(%s, (SELECT version FROM {1} WHERE entity = %s AND id = %s)) AS v) "
+                "DELETE FROM {0} WHERE id = %s AND version <= COALESCE((SELECT v FROM bound), %s) "
+                "RETURNING COALESCE((SELECT v FROM bound), version)"
             ).format(sql.Identifier(table.name), sql.Identifier(TOMBSTONES)),
-            (gid, version, table.entity, gid, _BIGGEST_VERSION),
+            (version, table.entity, gid, gid, _BIGGEST_VERSION),
         )
+        return [(gid, row[0]) for row in cursor.fetchall()]
 
     def rewrite(self, entity: str, values: Sequence[dict[str, Any]], extra: Iterable[str]) -> None:
         """Write `values` again over what the entity's table holds, whatever their versions say (a newer version

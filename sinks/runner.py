@@ -7,6 +7,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from types import FrameType
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -21,6 +22,7 @@ from seamline.publisher import Publisher
 from seamline.retry import is_transient, retrying
 from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, ensure_topics, sink_group
+from sinks.deleted_versions import DeletedVersions
 from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class SinkRunner:
         self.serde = AvroSerde(kafka)
         self.publisher = Publisher(kafka)
         self.dead_letters = DeadLetters(kafka, self.publisher, f"sink.{name}", metrics)
+        self.deleted = None if sink.remembers_deletes else DeletedVersions(kafka, name, self.publisher)
         self._stopping = False
 
     def stop(self, *_: object) -> None:
@@ -74,9 +77,11 @@ class SinkRunner:
         if stop_on_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        ensure_topics(self.kafka, [*self.topics, self.dead_letters.topic])
+        ensure_topics(
+            self.kafka, [*self.topics, self.dead_letters.topic, *([self.deleted.topic] if self.deleted else [])]
+        )
         consumer = Consumer(client_settings(self.kafka, "consumer", **{"group.id": self.group_id}))
-        consumer.subscribe(list(self.topics))
+        consumer.subscribe(list(self.topics), on_assign=self._on_assign)
         self.sink.setup()
         lag = LagExporter(self.kafka, [self.group_id], self.metrics)
         lag.start()
@@ -96,6 +101,10 @@ class SinkRunner:
             lag.stop()
             consumer.close()
             self.sink.close()
+
+    def _on_assign(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        if self.deleted is not None:
+            self.deleted.load()  # the partitions' previous owner may have deleted records since
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after the current batch", signum)
@@ -119,7 +128,8 @@ class SinkRunner:
                 if is_transient(exc):
                     raise
                 self._reject(Rejected(_unreadable(self.topics, message), str(exc), type(exc).__name__))
-        outcome = self._write(consumer, records)
+        write = partial(self._write, consumer)
+        outcome = write(records) if self.deleted is None else self.deleted.write_through(records, write)
         for item in outcome.rejected:
             self._reject(item)
         self.publisher.flush()

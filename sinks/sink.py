@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class Sink(ABC):
     Delivery: every write is idempotent and guarded by `version`, so the runner's at-least-once
     redelivery (offsets are committed only after write() returns) has exactly-once effect.
     """
+
+    remembers_deletes: ClassVar[bool] = False
+    """Whether the target itself keeps deleted versions; if not, the runner does (sinks/deleted_versions.py)."""
 
     @abstractmethod
     def setup(self) -> None:

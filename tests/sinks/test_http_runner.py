@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import pytest
 
@@ -14,6 +15,7 @@ from sandbox.s4hana import S4HanaSim
 from seamline.config import KafkaConfig
 from seamline.dlq import read_headers
 from seamline.metrics import Metrics
+from seamline.replay import plan
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 from sinks import runner as runner_module
@@ -96,3 +98,37 @@ def test_a_record_the_erp_refuses_goes_alone_to_the_dlq(kafka: KafkaConfig) -> N
     assert headers["error.reason"] == (
         "HTTP 400 from POST /API_BUSINESS_PARTNER/A_BusinessPartner: ZSEAMLINE/001 Tax number invalid"
     )
+
+
+def written(sim: S4HanaSim, count: int) -> bool:
+    return len(sim.writes) == count
+
+
+def test_versions_redelivered_after_a_delete_create_nothing_again(kafka: KafkaConfig) -> None:
+    """A target without tombstones: the runner remembers what it deleted in Kafka, so a replay (another group)
+    that brings the old versions again writes nothing, and a version after the delete is a new record."""
+    metrics = Metrics.create()
+    with S4HanaSim() as sim:
+        with running("erp", kafka, sim, metrics):
+            for version in (1, 2):
+                publish(kafka, [("customer", "c1", customer(1, version))])
+                wait_until(partial(written, sim, version), 60, f"version {version} written")
+            publish(kafka, [("customer", "c1", customer(1, 3, deleted=True)), ("customer", "c1", None)])
+            wait_until(lambda: sim.entity(PARTNERS, "c1") is None, 60, "the delete executed")
+        executed = list(sim.writes)
+        config = s4_config(sim)
+        replay = SinkRunner(  # one record per batch: each old version meets the target on its own
+            "erp", kafka, HttpTarget("erp", config, metrics), config.entities_written, metrics, "replay", batch_size=1
+        )
+        until = {(r.topic, r.partition): r.end for r in plan(kafka, ["customer"], None) if r.records}
+        replay.run(stop_on_signals=False, until=until)
+        assert sim.writes == executed, "the replay wrote nothing"
+        publish(kafka, [("customer", "c1", customer(1, 4))])
+        with running("erp", kafka, sim, metrics):
+            wait_until(lambda: sim.entity(PARTNERS, "c1") is not None, 60, "version 4 written as a new record")
+    assert [(w.method, w.body and w.body["YY1_SeamlineVersion"]) for w in sim.writes] == [
+        ("POST", 1),
+        ("PATCH", 2),
+        ("DELETE", None),
+        ("POST", 4),
+    ]
