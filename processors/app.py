@@ -23,7 +23,6 @@ from processors.continuity import Continuity, Partition, Refetched
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
-from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.supervisor import EXIT_TRANSIENT
@@ -32,7 +31,7 @@ from seamline.topics import (
     dlq_topic,
     ensure_topics,
     identity_topic,
-    source_topic,
+    processor_input_topics,
     suggestions_topic,
 )
 
@@ -57,18 +56,13 @@ class _Record:
         self.value = message.value
 
 
-def input_topics(config: Config, processor: ProcessorConfig) -> list[str]:
-    """The raw change topics the processor reads."""
-    return sorted({source_topic(config.kafka, *mapping.source.split(".", 1)) for mapping in processor.mappings})
-
-
 def build_app(config: Config, metrics: Metrics) -> faust.App:
     """The processor's Faust app; topics are created before it starts."""
     processor = config.processor
     if processor is None:
         raise ValueError("the configuration file has no 'processor' section: add one to run `seamline process`")
     kafka = config.kafka
-    topics = input_topics(config, processor)
+    topics = processor_input_topics(kafka, processor)
     entities = sorted({mapping.entity for mapping in processor.mappings})
     ensure_topics(
         kafka,

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seamline import logs
+from seamline.acls_cli import acls
 from seamline.cli_support import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -25,6 +26,7 @@ from seamline.metrics import Metrics
 from seamline.operate_cli import reconcile, replay, status
 from seamline.pii_cli import pii_app
 from seamline.stack.cli import stack_app
+from seamline.topics import identity_topic, processor_input_topics
 
 app = typer.Typer(help="seamline: keep business systems in sync through Kafka.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Check and register the Avro schemas in schemas/.", no_args_is_help=True)
@@ -36,7 +38,7 @@ app.add_typer(source_app, name="source")
 app.add_typer(sink_app, name="sink")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(pii_app, name="pii")
-for command in (replay, reconcile, status):
+for command in (replay, reconcile, status, acls):
     app.command()(command)
 
 
@@ -150,10 +152,14 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
     logs.configure()
     metrics = Metrics.create()
     serve_metrics(metrics, loaded.processor.metrics_port)
-    LagExporter(loaded.kafka, [loaded.processor.app_id], metrics).start()
-    faust.Worker(
-        build_app(loaded, metrics), loglevel="INFO", logging_config=logs.dict_config()
-    ).execute_from_commandline()
+    try:
+        app = build_app(loaded, metrics)
+    except PermissionError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    read = [*processor_input_topics(loaded.kafka, loaded.processor), identity_topic(loaded.kafka)]
+    LagExporter(loaded.kafka, {loaded.processor.app_id: read}, metrics).start()
+    faust.Worker(app, loglevel="INFO", logging_config=logs.dict_config()).execute_from_commandline()
 
 
 @sink_app.command("run")

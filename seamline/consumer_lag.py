@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
@@ -19,38 +19,46 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PartitionLag:
-    """A group's position in one partition: its committed offset (None before its first commit) and the end."""
+    """A group's position in one partition: its committed offset and the partition's end."""
 
     topic: str
     partition: int
-    committed: int | None
+    committed: int
     end: int
 
     @property
     def lag(self) -> int:
-        """Records not yet read past the committed offset (all of the partition before a first commit)."""
-        return self.end - (self.committed or 0)
+        """Records not yet read past the committed offset."""
+        return self.end - self.committed
 
 
-def group_lag(admin: AdminClient, group: str) -> list[PartitionLag]:
-    """The lag of every partition the group has committed offsets for."""
-    request = [ConsumerGroupTopicPartitions(group)]
-    committed = admin.list_consumer_group_offsets(request)[group].result().topic_partitions or []
-    if not committed:
-        return []
-    specs = {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tp in committed}
-    ends = {(tp.topic, tp.partition): future.result().offset for tp, future in admin.list_offsets(specs).items()}
-    return [
-        PartitionLag(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else None, ends[(tp.topic, tp.partition)])
-        for tp in committed
-    ]
+def group_lag(kafka: KafkaConfig, group: str, topics: Sequence[str]) -> list[PartitionLag]:
+    """The lag of every partition of `topics` the group has committed an offset for.
+
+    Read through a consumer of the group (which never joins it), not the admin API: librdkafka 2.16's
+    ListConsumerGroupOffsets crashed the process (SIGSEGV) when the group coordinator was still loading.
+    """
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": group}))
+    try:
+        metadata = consumer.list_topics(timeout=15).topics
+        partitions = [TopicPartition(t, p) for t in topics if t in metadata for p in sorted(metadata[t].partitions)]
+        committed = consumer.committed(partitions, timeout=15) if partitions else []
+        return [
+            PartitionLag(tp.topic, tp.partition, tp.offset, consumer.get_watermark_offsets(tp, timeout=15)[1])
+            for tp in committed
+            if tp.offset >= 0
+        ]
+    finally:
+        consumer.close()
 
 
 class LagExporter:
     """Sets `seamline_consumer_lag{group,topic}` for consumer groups every `interval_s`, in a daemon thread."""
 
-    def __init__(self, kafka: KafkaConfig, groups: list[str], metrics: Metrics, interval_s: float = 15.0) -> None:
-        self.admin = AdminClient(client_settings(kafka, "admin"))
+    def __init__(
+        self, kafka: KafkaConfig, groups: Mapping[str, Sequence[str]], metrics: Metrics, interval_s: float = 15.0
+    ) -> None:
+        self.kafka = kafka
         self.groups = groups
         self.metrics = metrics
         self.interval_s = interval_s
@@ -66,9 +74,9 @@ class LagExporter:
 
     def export_once(self) -> None:
         """Read every group's lag and set the gauges."""
-        for group in self.groups:
+        for group, topics in self.groups.items():
             totals: dict[str, int] = defaultdict(int)
-            for partition in group_lag(self.admin, group):
+            for partition in group_lag(self.kafka, group, topics):
                 totals[partition.topic] += partition.lag
             for topic, lag in totals.items():
                 self.metrics.consumer_lag.labels(group, topic).set(lag)

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from seamline.config import Config
 from seamline.consumer_lag import group_lag
 from seamline.kafka_settings import client_settings
-from seamline.topics import dlq_topic, sink_group
+from seamline.topics import canonical_topic, dlq_topic, identity_topic, processor_input_topics, sink_group
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class StatusReader:
         status = Status(health=[self._kafka(), self._registry(), *self._processes()])
         if not status.health[0].up:
             return status
-        status.groups = [self._group(group, process) for group, process in self._groups().items()]
+        status.groups = [self._group(group, process, topics) for group, (process, topics) in self._groups().items()]
         status.dead_letters = self._dead_letters()
         status.positions = self._positions()
         return status
@@ -105,14 +105,23 @@ class StatusReader:
                 found.append(Health(process, False, f"{url}: {type(exc).__name__}"))
         return found
 
-    def _groups(self) -> dict[str, str]:
-        groups = {sink_group(name, sink.group_id): f"sink {name}" for name, sink in self.config.sinks.items()}
+    def _groups(self) -> dict[str, tuple[str, list[str]]]:
+        """Consumer group -> the process that owns it and the topics it reads."""
+        kafka = self.config.kafka
+        groups = {
+            sink_group(name, sink.group_id): (
+                f"sink {name}",
+                [canonical_topic(kafka, e) for e in sink.entities_written],
+            )
+            for name, sink in self.config.sinks.items()
+        }
         if self.config.processor is not None:
-            groups[self.config.processor.app_id] = "processor"
+            read = [*processor_input_topics(kafka, self.config.processor), identity_topic(kafka)]
+            groups[self.config.processor.app_id] = ("processor", read)
         return groups
 
-    def _group(self, group: str, process: str) -> GroupStatus:
-        partitions = group_lag(self.admin, group)
+    def _group(self, group: str, process: str, topics: list[str]) -> GroupStatus:
+        partitions = group_lag(self.config.kafka, group, topics)
         committed = sum(p.committed or 0 for p in partitions)
         now, rate = time.monotonic(), None
         if group in self._previous:

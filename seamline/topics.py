@@ -9,6 +9,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from seamline.config import Config, HttpPollSource, KafkaConfig, SalesforceSource, SqlPollSource, WebhookSource
 from seamline.kafka_settings import client_settings
+from seamline.processor_config import ProcessorConfig
 
 OFFSETS = "seamline.offsets"
 IDENTITY = "seamline.identity"
@@ -18,6 +19,11 @@ SUGGESTIONS = "seamline.suggestions"
 def source_topic(kafka: KafkaConfig, system: str, obj: str) -> str:
     """Raw change events of one source object: `src.<system>.<object>`."""
     return f"{kafka.topic_prefix}src.{system}.{obj}"
+
+
+def processor_input_topics(kafka: KafkaConfig, processor: ProcessorConfig) -> list[str]:
+    """The raw change topics the processor reads."""
+    return sorted({source_topic(kafka, *mapping.source.split(".", 1)) for mapping in processor.mappings})
 
 
 def canonical_topic(kafka: KafkaConfig, entity: str) -> str:
@@ -85,12 +91,27 @@ def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
     ]
     if not wanted:
         return
-    for future in admin.create_topics(wanted, operation_timeout=15).values():
+    for topic, future in admin.create_topics(wanted, operation_timeout=15).items():
         try:
             future.result()
         except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+            error = exc.args[0]
+            if error.name() in AUTHORIZATION_FAILURES:
+                raise PermissionError(denied(kafka, f"creating topic {topic}", error.str())) from exc
+            if error.name() != "TOPIC_ALREADY_EXISTS":
                 raise
+
+
+AUTHORIZATION_FAILURES = {"TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"}
+
+
+def denied(kafka: KafkaConfig, action: str, reason: str) -> str:
+    """What to say when Kafka refuses an action to this process's principal."""
+    principal = kafka.sasl_username or "this client"
+    return (
+        f"Kafka refused {action} to User:{principal} ({reason}): grant the component's ACLs "
+        "(seamline/acls.py, docs/RELIABILITY.md) or run it with its own principal"
+    )
 
 
 def delete_prefixed(kafka: KafkaConfig) -> list[str]:

@@ -21,7 +21,7 @@ from seamline.pii import FieldCipher
 from seamline.publisher import Publisher
 from seamline.retry import is_transient, retrying
 from seamline.serde import AvroSerde
-from seamline.topics import canonical_topic, ensure_topics, sink_group
+from seamline.topics import AUTHORIZATION_FAILURES, canonical_topic, denied, ensure_topics, sink_group
 from sinks.deleted_versions import DeletedVersions
 from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 
@@ -83,7 +83,7 @@ class SinkRunner:
         consumer = Consumer(client_settings(self.kafka, "consumer", **{"group.id": self.group_id}))
         consumer.subscribe(list(self.topics), on_assign=self._on_assign)
         self.sink.setup()
-        lag = LagExporter(self.kafka, [self.group_id], self.metrics)
+        lag = LagExporter(self.kafka, {self.group_id: list(self.topics)}, self.metrics)
         lag.start()
         remaining = dict(until or {})
         try:
@@ -111,9 +111,14 @@ class SinkRunner:
         self.stop()
 
     def _readable(self, message: Message) -> bool:
-        if message.error() is None:
+        error = message.error()
+        if error is None:
             return True
-        log.warning("consumer error on %s: %s", message.topic(), message.error())
+        if error.name() in AUTHORIZATION_FAILURES:
+            raise PermissionError(
+                denied(self.kafka, f"reading {message.topic()} in group {self.group_id}", error.str())
+            )
+        log.warning("consumer error on %s: %s", message.topic(), error)
         return False
 
     def _write_batch(self, consumer: Consumer, messages: list[Message]) -> None:

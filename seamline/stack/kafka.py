@@ -53,7 +53,16 @@ class Kafka(Service):
     def _format_storage(self) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         result = subprocess.run(
-            self._java(STORAGE_TOOL_MAIN, "format", "--standalone", "-t", cluster_id, "-c", str(self.config)),
+            self._java(
+                STORAGE_TOOL_MAIN,
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config),
+                *self._format_options(),
+            ),
             check=False,
             capture_output=True,
             text=True,
@@ -61,6 +70,10 @@ class Kafka(Service):
         if result.returncode != 0:
             shutil.rmtree(self.data, ignore_errors=True)
             raise StackError(f"formatting Kafka storage in {self.data} failed: {result.stderr.strip()[-500:]}")
+
+    def _format_options(self) -> list[str]:
+        """More options of the storage tool's format command (SCRAM users)."""
+        return []
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [

@@ -44,6 +44,14 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def recorded_pid(pid_file: Path) -> int | None:
+    """The pid in pid_file, if there is one."""
+    try:
+        return int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def running_pid(pid_file: Path, marker: str) -> int | None:
     """The pid in pid_file if that process is alive and its command line contains marker.
 

@@ -83,7 +83,9 @@ def wait_healthy(service: Service) -> None:
     """Wait until the service is healthy; on death or timeout raise with its log's tail."""
     deadline = time.monotonic() + service.start_timeout
     while not service.healthy():
-        if service.pid() is None:
+        pid = processes.recorded_pid(service.pid_file)
+        # Not service.pid(): right after the fork, before the exec, the command line is still ours.
+        if pid is None or not processes.alive(pid):
             problem = "exited during start-up"
         elif time.monotonic() > deadline:
             problem = f"not healthy after {service.start_timeout:.0f} s"

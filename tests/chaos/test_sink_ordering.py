@@ -27,7 +27,7 @@ from tests.sinks.canonical_records import customer as canonical_customer
 from tests.sinks.test_http import PARTNERS, rec, s4_config, target_for
 
 KEYS = ("c1", "c2", "c3")
-EXAMPLES = 400 if os.environ.get("SEAMLINE_CHAOS") == "full" else 20  # `make chaos` runs the full size
+EXAMPLES = 400 if os.environ.get("SEAMLINE_CHAOS") == "full" else 10  # `make chaos` runs the full size
 
 
 def customer(key: str, version: int) -> dict[str, Any]:

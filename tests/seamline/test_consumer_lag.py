@@ -28,12 +28,12 @@ def test_lag_is_what_the_group_has_not_committed_and_is_exported(kafka: KafkaCon
         consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in committed.items()], asynchronous=False)
     finally:
         consumer.close()
-    exporter = LagExporter(kafka, [group], Metrics.create())
-    lags = group_lag(exporter.admin, group)
+    exporter = LagExporter(kafka, {group: [topic]}, Metrics.create())
+    lags = group_lag(kafka, group, [topic])
     assert sorted((lag.partition, lag.committed, lag.end) for lag in lags) == sorted(
         (p, committed[p], ends[p]) for p in ends
     )
     exporter.export_once()
     value = exporter.metrics.registry.get_sample_value("seamline_consumer_lag", {"group": group, "topic": topic})
     assert value == sum(ends.values()) - sum(committed.values()) == 30 - sum(committed.values())
-    assert group_lag(exporter.admin, f"{kafka.topic_prefix}never-committed") == []
+    assert group_lag(kafka, f"{kafka.topic_prefix}never-committed", [topic]) == []

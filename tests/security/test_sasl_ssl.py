@@ -1,0 +1,125 @@
+"""seamline on a Kafka reachable over SASL_SSL only (SCRAM-SHA-512, certificates made for the test, ACLs enforced):
+no unauthenticated or unverified client gets in; the source, the Faust processor (aiokafka) and the sink each run
+with a principal of their own and only its ACLs; a component acting outside its ACLs stops, saying so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from sandbox.erp import SampleData, insert
+from seamline.config import load_config
+from seamline.convergence import compare
+from seamline.kafka_settings import client_settings
+from seamline.local_pipeline import SINK, SOURCE, LocalPipeline
+from seamline.stack import StackInfo
+from seamline.stack.secure_kafka import SecureKafka
+from seamline.stack.service import ensure_ports_free, launch, stop, wait_healthy
+from seamline.supervisor import Supervisor
+from tests.command import seamline
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+COMPONENTS = {"source": ["source", "run", SOURCE], "processor": ["process"], "sink": ["sink", "run", SINK]}
+
+
+@pytest.fixture(scope="module")
+def secure(stack: StackInfo) -> Iterator[SecureKafka]:
+    """The SASL_SSL broker, started for these tests and stopped, its data deleted, after them."""
+    broker = SecureKafka(stack.state_dir)
+    if broker.pid() is None:
+        ensure_ports_free(broker)
+        broker.install()
+        launch(broker)
+    wait_healthy(broker)
+    yield broker
+    stop(broker)
+    broker.purge()
+
+
+def refused(settings: dict[str, Any]) -> str:
+    with pytest.raises(KafkaException) as caught:
+        AdminClient({**settings, "log_level": 0}).list_topics(timeout=5)
+    return str(caught.value)
+
+
+def test_only_authenticated_clients_that_verify_the_broker_get_in(secure: SecureKafka) -> None:
+    admin = client_settings(secure.kafka_config("admin"), "admin")
+    assert AdminClient(admin).list_topics(timeout=15).brokers
+    refused({"bootstrap.servers": secure.address})  # plaintext: the broker speaks TLS only
+    refused({**admin, "sasl.password": "wrong"})
+    refused({**admin, "ssl.ca.location": "probe"})  # a broker certificate nobody vouched for
+    admin.pop("ssl.ca.location")
+    refused(admin)
+
+
+def component_config(pipeline: LocalPipeline, secure: SecureKafka, stack: StackInfo, user: str) -> Path:
+    """The pipeline's configuration file with Kafka settings for `user` on the SASL_SSL broker."""
+    document = yaml.safe_load(pipeline.config_path.read_text())
+    kafka = secure.kafka_config(user, topic_prefix=document["kafka"]["topic_prefix"])
+    document["kafka"] = kafka.model_dump(mode="json") | {
+        "sasl_password": secure.password(user),
+        "schema_registry_url": stack.registry_url,
+    }
+    path = pipeline.work_dir / f"{user}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def grant_all(pipeline: LocalPipeline, secure: SecureKafka, stack: StackInfo) -> None:
+    """`seamline acls --create`, connecting as the admin."""
+    created = seamline("acls", "--config", str(component_config(pipeline, secure, stack, "admin")), "--create")
+    assert created.returncode == 0 and "ACLs created" in created.stderr, created.stderr
+
+
+def test_each_component_runs_with_its_own_principal_and_acls(
+    pipeline: LocalPipeline, secure: SecureKafka, stack: StackInfo, tmp_path: Path
+) -> None:
+    configs = {user: component_config(pipeline, secure, stack, user) for user in COMPONENTS}
+    config = load_config(configs["source"])
+    grant_all(pipeline, secure, stack)
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(SampleData(seed=5).customers(60)))
+    supervisors = [Supervisor(configs[user], tmp_path / "logs", {user: COMPONENTS[user]}) for user in COMPONENTS]
+    try:
+        for supervisor, user in zip(supervisors, COMPONENTS, strict=True):
+            supervisor.start(user)
+
+        def in_sync() -> bool:
+            for supervisor in supervisors:
+                crashed = supervisor.crashed()
+                assert not crashed, "\n".join(map(supervisor.log_tail, crashed))
+            return compare(config, pipeline.erp_dsn, pipeline.target_dsn).ok
+
+        wait_until(in_sync, 120, "the target to match the ERP over SASL_SSL")
+    finally:
+        for supervisor in supervisors:
+            supervisor.stop_all()
+    logs = "".join(path.read_text() for path in (tmp_path / "logs").glob("*.log"))
+    for user in COMPONENTS:
+        assert secure.password(user) not in logs, f"the {user} password is in a log"
+
+
+def test_a_component_acting_outside_its_acls_stops_saying_what_was_refused(
+    pipeline: LocalPipeline, secure: SecureKafka, stack: StackInfo, tmp_path: Path
+) -> None:
+    as_source = component_config(pipeline, secure, stack, "source")  # the source's principal runs the sink
+    grant_all(pipeline, secure, stack)
+    supervisor = Supervisor(as_source, tmp_path / "logs", {"sink": COMPONENTS["sink"]})
+    supervisor.start("sink")
+    exits: dict[str, int] = {}
+    try:
+        wait_until(lambda: bool(exits.update(supervisor.crashed()) or exits), 60, "the sink to stop")
+        log = supervisor.log_tail("sink")
+    finally:
+        supervisor.stop_all()
+    assert exits == {"sink": 2}, log
+    assert "Kafka refused" in log and "to User:source" in log and "grant the component's ACLs" in log, log
