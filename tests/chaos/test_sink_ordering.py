@@ -54,23 +54,57 @@ def expected(delivered: set[tuple[str, int]]) -> dict[str, int]:
     return {key: version for key, version in highest.items() if not customer(key, version)["deleted"]}
 
 
+class Deliveries(RuleBasedStateMachine):
+    """Random batches of (key, version) delivered to a sink, and delivered again; `send` writes one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered: set[tuple[str, int]] = set()
+        self.batches: list[list[tuple[str, int]]] = []
+
+    def send(self, batch: list[tuple[str, int]]) -> None:
+        raise NotImplementedError
+
+    @rule(batch=st.lists(st.tuples(st.sampled_from(KEYS), st.integers(1, 12)), min_size=1, max_size=8))
+    def deliver(self, batch: list[tuple[str, int]]) -> None:
+        self.send(batch)
+        self.delivered.update(batch)
+        self.batches.append(batch)
+
+    @rule(data=st.data())
+    def redeliver(self, data: st.DataObject) -> None:
+        if self.batches:
+            self.send(data.draw(st.sampled_from(self.batches)))
+
+
+def run(machine: Callable[[], RuleBasedStateMachine]) -> None:
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=12,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
 def machine(dsn: str, write_path: str) -> Callable[[], RuleBasedStateMachine]:
     config = PostgresSink(
         kind="postgres", dsn=SecretStr(dsn), tables={"customer": "customers"}, write_path=write_path, audit=True
     )
 
-    class ShuffledVersions(RuleBasedStateMachine):
+    class ShuffledVersions(Deliveries):
         def __init__(self) -> None:
             super().__init__()
             self.target = PostgresTarget(config)
             self.target.setup()
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(f"TRUNCATE customers, {TOMBSTONES}, {AUDIT}")
-            self.delivered: set[tuple[str, int]] = set()
-            self.batches: list[list[tuple[str, int]]] = []
             self.offset = 0
 
-        def write(self, batch: list[tuple[str, int]]) -> None:
+        def send(self, batch: list[tuple[str, int]]) -> None:
             records = []
             for key, version in batch:
                 self.offset += 1
@@ -87,17 +121,6 @@ def machine(dsn: str, write_path: str) -> Callable[[], RuleBasedStateMachine]:
                     )
                 )
             assert self.target.write(records).rejected == []
-            self.delivered.update(batch)
-
-        @rule(batch=st.lists(st.tuples(st.sampled_from(KEYS), st.integers(1, 12)), min_size=1, max_size=8))
-        def deliver(self, batch: list[tuple[str, int]]) -> None:
-            self.write(batch)
-            self.batches.append(batch)
-
-        @rule(data=st.data())
-        def redeliver(self, data: st.DataObject) -> None:
-            if self.batches:
-                self.write(data.draw(st.sampled_from(self.batches)))
 
         @invariant()
         def target_holds_the_highest_versions(self) -> None:
@@ -124,16 +147,7 @@ def machine(dsn: str, write_path: str) -> Callable[[], RuleBasedStateMachine]:
 
 @pytest.mark.parametrize("write_path", ["copy", "executemany"])
 def test_the_postgres_sink_ends_at_the_highest_version_whatever_the_order(database: str, write_path: str) -> None:
-    run_state_machine_as_test(
-        machine(database, write_path),
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=12,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run(machine(database, write_path))
 
 
 def http_machine(sim: S4HanaSim, kafka: KafkaConfig) -> Callable[[], RuleBasedStateMachine]:
@@ -142,43 +156,30 @@ def http_machine(sim: S4HanaSim, kafka: KafkaConfig) -> Callable[[], RuleBasedSt
     runs = itertools.count()
     publisher = Publisher(kafka)
 
-    class ShuffledVersionsOverHttp(RuleBasedStateMachine):
+    class ShuffledVersionsOverHttp(Deliveries):
         def __init__(self) -> None:
             super().__init__()
             self.start()
             self.numbers = {key: 1000 * next(runs) + n for n, key in enumerate(KEYS)}  # keys of this run alone
-            self.delivered: set[tuple[str, int]] = set()
-            self.batches: list[list[tuple[str, int]]] = []
 
         def start(self) -> None:
             self.target = target_for(s4_config(sim, concurrency=4))
             self.deleted = DeletedVersions(kafka, "erp", publisher)
             self.deleted.load()
 
-        def write(self, batch: list[tuple[str, int]]) -> None:
+        def send(self, batch: list[tuple[str, int]]) -> None:
             records = [
                 rec("customer", canonical_customer(self.numbers[key], version, deleted=version % 4 == 0))
                 for key, version in batch
             ]
             assert self.deleted.write_through(records, self.target.write).rejected == []
             publisher.flush()
-            self.delivered.update(batch)
 
         @rule()
         def restart(self) -> None:
             """The sink process starts again: what it deleted is read back from Kafka."""
             self.target.close()
             self.start()
-
-        @rule(batch=st.lists(st.tuples(st.sampled_from(KEYS), st.integers(1, 12)), min_size=1, max_size=8))
-        def deliver(self, batch: list[tuple[str, int]]) -> None:
-            self.write(batch)
-            self.batches.append(batch)
-
-        @rule(data=st.data())
-        def redeliver(self, data: st.DataObject) -> None:
-            if self.batches:
-                self.write(data.draw(st.sampled_from(self.batches)))
 
         @invariant()
         def target_holds_the_highest_versions(self) -> None:
@@ -204,13 +205,4 @@ def http_machine(sim: S4HanaSim, kafka: KafkaConfig) -> Callable[[], RuleBasedSt
 
 def test_the_http_sink_ends_at_the_highest_version_whatever_the_order(kafka: KafkaConfig) -> None:
     with S4HanaSim() as sim:
-        run_state_machine_as_test(
-            http_machine(sim, kafka),
-            settings=settings(
-                max_examples=EXAMPLES,
-                stateful_step_count=12,
-                deadline=None,
-                database=None,
-                suppress_health_check=[HealthCheck.too_slow],
-            ),
-        )
+        run(http_machine(sim, kafka))
