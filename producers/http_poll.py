@@ -18,6 +18,7 @@ from producers.sql_poll import format_position
 from seamline.config import ApiTokenAuth, HttpPollObject, HttpPollSource
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
+from seamline.outbound import http_client
 from seamline.retry import ServerUnavailable, retry_after, retrying
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,7 @@ class HttpPoll(Source):
         stored = self._parse_position(resume.position) if resume is not None else {}
         first = int(min(self.config.start_time.timestamp(), time.time() - _NEWEST_START_S))
         self._cursors = {obj.name: stored.get(obj.name, {"start_time": first}) for obj in self.config.objects}
-        self._client = httpx.Client(
-            base_url=self.config.base_url, headers=self._auth_header(), timeout=self.config.timeout_s
-        )
+        self._client = http_client(self.config.timeout_s, base_url=self.config.base_url, headers=self._auth_header())
         for obj in self.config.objects:  # the first page checks credentials, path and response shape
             for _ in self._fetch(obj):
                 pass

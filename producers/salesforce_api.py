@@ -15,6 +15,7 @@ import httpx
 
 from producers.source import SourceSetupError
 from seamline.config import SalesforceSource
+from seamline.outbound import http_client, on_origin
 from seamline.retry import ServerUnavailable, retrying
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class SalesforceApi:
     def __init__(self, source: str, config: SalesforceSource, timeout_s: float = 30.0) -> None:
         self.source = source
         self.config = config
-        self._http = httpx.Client(timeout=timeout_s)
+        self._http = http_client(timeout_s)
         self._token = ""
         self._instance = ""
         self.usage: tuple[int, int] | None = None  # (API calls used, daily limit) from Sforce-Limit-Info
@@ -125,7 +126,7 @@ class SalesforceApi:
         }
         for attempt in retrying():
             with attempt:
-                response = self._http.get(self._instance + path, params=params, headers=headers)
+                response = self._http.get(on_origin(self._instance, path), params=params, headers=headers)
                 if response.status_code >= 500:
                     raise ServerUnavailable(f"{path.split('?')[0]} answered {response.status_code}")
         usage = _USAGE.search(response.headers.get("Sforce-Limit-Info", ""))

@@ -213,7 +213,7 @@ class S4HanaSim:
         return next(path for path in ENTITY_SETS if f"/{path}" in request.path)
 
     async def _read(self, request: web.Request) -> web.Response:
-        entity_set, key = self._set_of(request), request.match_info["key"]
+        entity_set, key = self._set_of(request), _key(request)
         with self._lock:
             stored = self._entities[entity_set].get(key)
         if stored is None:
@@ -240,7 +240,7 @@ class S4HanaSim:
         return self._entity_response(201, request, entity_set, key, stored)
 
     async def _update(self, request: web.Request) -> web.StreamResponse:
-        entity_set, key = self._set_of(request), request.match_info["key"]
+        entity_set, key = self._set_of(request), _key(request)
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
@@ -259,7 +259,7 @@ class S4HanaSim:
         return web.Response(status=204, headers={"ETag": stored["__etag"]})
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
-        entity_set, key = self._set_of(request), request.match_info["key"]
+        entity_set, key = self._set_of(request), _key(request)
         with self._lock:
             current = self._entities[entity_set].get(key)
             failed = self._precondition(request, current, entity_set)
@@ -321,6 +321,11 @@ class S4HanaSim:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _key(request: web.Request) -> str:
+    """The key of an item path `Set('key')`: percent-decoded by the router, then OData's doubled quotes undone."""
+    return request.match_info["key"].replace("''", "'")
 
 
 def _basic(request: web.Request) -> tuple[str, str] | None:

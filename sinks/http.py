@@ -15,6 +15,7 @@ import httpx
 from seamline.config import BasicAuth, BearerAuth, HttpResource, HttpSink
 from seamline.mapping import MappingError
 from seamline.metrics import Metrics
+from seamline.outbound import http_client, path_segment
 from seamline.retry import ServerUnavailable, is_transient, retry_after
 from sinks.circuit import CircuitBreaker
 from sinks.reverse_mapping import ReverseMapping, unmappable
@@ -61,11 +62,10 @@ class HttpTarget(Sink):
     def setup(self) -> None:
         auth = self.config.auth
         basic = (auth.user, auth.password.get_secret_value()) if isinstance(auth, BasicAuth) else None
-        self._client = httpx.Client(
+        self._client = http_client(
+            self.config.timeout_s,
             base_url=self.config.base_url.rstrip("/"),
             auth=basic,
-            timeout=self.config.timeout_s,
-            follow_redirects=False,
             headers={"Accept": "application/json"},
         )
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"sink-{self.name}")
@@ -122,7 +122,7 @@ class HttpTarget(Sink):
         raise ServerUnavailable(f"{record.entity} {record.id} changed in the target during {_ATTEMPTS} writes")
 
     def _apply(self, record: SinkRecord, resource: HttpResource, key: str, values: dict[str, Any] | None) -> Result:
-        item = resource.item.format(key=key)
+        item = resource.item.format(key=self._key_in_path(key))
         held, etag = self._read(item)
         held_version = None if held is None else _held_version(held, resource)
         version = None if record.value is None else int(record.value["version"])
@@ -143,6 +143,11 @@ class HttpTarget(Sink):
                 body = {name: value for name, value in values.items() if name != resource.key_field}
                 answer = self._call(resource.update, item, record, "update", body=body, if_match=etag)
         return "written" if answer is None else answer
+
+    def _key_in_path(self, key: str) -> str:
+        """The key as it goes into the item path: a quote doubled inside an OData literal, then percent-encoded,
+        so no key can reach another resource."""
+        return path_segment(key.replace("'", "''") if self.config.format == "odata_v2" else key)
 
     def _is_echo(
         self, record: SinkRecord, resource: HttpResource, values: dict[str, Any], held: dict[str, Any]
@@ -232,11 +237,8 @@ class HttpTarget(Sink):
         auth = self.config.auth
         assert self._client is not None and not isinstance(auth, BasicAuth | BearerAuth)
         form = {"grant_type": "client_credentials", **({"scope": auth.scope} if auth.scope else {})}
-        response = httpx.post(
-            auth.token_url,
-            data=form,
-            auth=(auth.client_id, auth.client_secret.get_secret_value()),
-            timeout=self.config.timeout_s,
+        response = self._client.post(
+            auth.token_url, data=form, auth=(auth.client_id, auth.client_secret.get_secret_value())
         )
         if response.status_code in _TRANSIENT:
             raise ServerUnavailable(f"token endpoint: HTTP {response.status_code}", retry_after(response))

@@ -21,6 +21,7 @@ import httpx
 from producers.salesforce_api import SalesforceApi, SalesforceError
 from producers.source import SourceSetupError
 from seamline.config import SalesforceSink, SalesforceSource
+from seamline.outbound import on_origin
 from seamline.retry import ServerUnavailable, retry_after
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class SalesforceCollections(SalesforceApi):
             headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
             if content is not None:
                 headers["Content-Type"] = "application/json"
-            url = self._instance + path
+            url = on_origin(self._instance, path)
             response = self._http.request(method, url, params=params, content=content, headers=headers)
             self._note_usage(response)
             if response.status_code != 401 or fresh_token:

@@ -246,3 +246,20 @@ def test_mapping_rules_must_read_canonical_fields_and_map_the_version(sim: S4Han
     config["entities"]["customer"]["fields"]["Phone"] = "telephone"
     with pytest.raises(ValidationError, match="customer has no field 'telephone' to read"):
         HttpSink.model_validate(config)
+
+
+@pytest.mark.parametrize("key", ["O'Brien", "a/../b", "x')/A_BusinessPartner('victim", "//evil.example/x", "50%?#"])
+def test_a_key_with_path_characters_reaches_its_own_record_only(sim: S4HanaSim, key: str) -> None:
+    target = target_for(s4_config(sim))
+    victim = {**customer(9, 1), "id": "victim"}
+    assert target.write([rec("customer", victim)]).rejected == []
+    record = {**customer(1, 1), "id": key}
+    assert target.write([rec("customer", record)]).rejected == []
+    target.write([rec("customer", {**record, "version": 2, "name": "changed"})])
+    assert sim.entity(PARTNERS, key)["BusinessPartnerFullName"] == "changed"  # type: ignore[index]
+    assert sim.entity(PARTNERS, "victim") == {
+        "BusinessPartner": "victim",
+        "YY1_SeamlineVersion": 1,
+        "BusinessPartnerFullName": "Customer 9 v1",
+        "YY1_ErpNumber": "9",
+    }
