@@ -4,6 +4,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,17 +34,34 @@ def install_once(target: Path, recipe: Path, build: Callable[[Path], None]) -> P
     return target
 
 
+_APT = threading.Lock()  # services install in parallel; apt takes one command at a time
+_APT_LOCK_WAIT_S = 600.0
+_APT_RETRY_S = 2.0
+_LOCK_ERRORS = ("could not get lock", "unable to lock", "unable to acquire the dpkg frontend lock")
+
+
 def apt_install(package: str, missing: str, fix: str) -> None:
     """Install a Debian package; only root with apt-get can, others get `missing: fix` as the error."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise StackError(f"{missing}: {fix}")
-    for argv in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
-    ):
+    with _APT:
+        for argv in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+        ):
+            _apt(argv, fix)
+
+
+def _apt(argv: list[str], fix: str) -> None:
+    """Run one apt-get command, waiting while another process (an unattended upgrade) holds apt's locks."""
+    deadline = time.monotonic() + _APT_LOCK_WAIT_S
+    while True:
         result = subprocess.run(
             argv, check=False, capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         )
-        if result.returncode != 0:
-            cause = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        if result.returncode == 0:
+            return
+        cause = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        if not any(error in cause.lower() for error in _LOCK_ERRORS) or time.monotonic() > deadline:
             raise StackError(f"`{' '.join(argv)}` failed ({cause}): {fix}")
+        time.sleep(_APT_RETRY_S)
