@@ -55,8 +55,14 @@ class Cleansed:
 
     @classmethod
     def from_json(cls, data: bytes) -> Cleansed:
-        """The record `to_json` wrote."""
-        return cls(**json.loads(data))
+        """The record `to_json` wrote; InvalidRecord for anything else."""
+        try:
+            return cls(**json.loads(data))
+        except (ValueError, TypeError) as exc:
+            raise InvalidRecord(
+                f"not a change written by the cleanse stage ({exc}): only the processor may write the identity "
+                "topic; `seamline acls` lists who may"
+            ) from exc
 
 
 def cleanse(

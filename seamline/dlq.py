@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 HEADER_PREFIX = "seamline."
 EVENT_ID_HEADER = HEADER_PREFIX + "event_id"
 """On canonical records: the change whose resolution made this version."""
+REASON_MAX_CHARS = 2000
+"""Longer reasons (a library's message quoting whole schemas or bodies) are cut, so every letter stays small."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ def dlq_headers(stage: str, failed: Failed) -> list[tuple[str, bytes]]:
     fields = {
         "stage": stage,
         "error.class": failed.error_class,
-        "error.reason": failed.reason,
+        "error.reason": failed.reason
+        if len(failed.reason) <= REASON_MAX_CHARS
+        else failed.reason[:REASON_MAX_CHARS] + "…",
         "original.topic": failed.topic,
         "original.partition": str(failed.partition),
         "original.offset": str(failed.offset),

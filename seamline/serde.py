@@ -9,6 +9,7 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro.read import SchemaResolutionError
 
 from seamline.config import KafkaConfig
 from seamline.schemas import object_typed, parse, schema_name, schema_text
@@ -94,6 +95,11 @@ class AvroSerde:
         writer, reader = self._reader(topic, key, schema_id)
         try:
             return fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, reader)
+        except SchemaResolutionError as exc:  # its message holds both schemas whole
+            raise SerdeError(
+                f"the record on {topic} was written with schema id {schema_id} ({_name(writer)}), which cannot be "
+                f"read as {_name(reader)}: produce it to the topic of its own schema"
+            ) from exc
         except Exception as exc:  # fastavro raises many kinds on corrupt input
             raise SerdeError(f"cannot read the Avro body on {topic} with schema id {schema_id}: {exc!r}") from exc
 
@@ -121,3 +127,8 @@ class AvroSerde:
             writer = parse(text)
             self._writers_by_id[schema_id] = writer
         return writer
+
+
+def _name(schema: Any) -> str:
+    """A parsed schema's full name, or its type when it has none."""
+    return str(schema.get("name", schema.get("type"))) if isinstance(schema, dict) else str(schema)
