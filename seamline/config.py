@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import re
 from abc import abstractmethod
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Generic, Literal, TypeVar
 
-import yaml
 from pydantic import (
     AwareDatetime,
     Field,
@@ -20,16 +16,13 @@ from pydantic import (
     model_validator,
 )
 
+from seamline.config_file import ConfigError, explain, read_config_file
 from seamline.field_rules import EachRule, FieldRule, LookupTables
 from seamline.mapping_check import canonical_fields, read_problems
 from seamline.pii import FieldCipher, KeyRing
 from seamline.processor_config import Entity, ProcessorConfig
-from seamline.sections import LOCATED, raise_problems
 from seamline.sections import Section as _Section
-
-
-class ConfigError(Exception):
-    """The configuration file cannot be used; the message says where and how to fix it."""
+from seamline.sections import raise_problems
 
 
 class KafkaConfig(_Section):
@@ -618,82 +611,12 @@ class Config(_Section):
         return FieldCipher.disabled() if self.pii is None else self.pii.cipher()
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _interpolate(text: str, path: Path) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            line = text.count("\n", 0, match.start()) + 1
-            raise ConfigError(f"{path}:{line}: environment variable {name} is not set; export it or remove ${{{name}}}")
-        return os.environ[name]
-
-    return _ENV_REF.sub(replace, text)
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Line number of each mapping key's first appearance, by dotted path."""
-    lines: dict[str, int] = {}
-
-    def walk(node: yaml.Node, prefix: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                path = f"{prefix}.{key.value}" if prefix else str(key.value)
-                lines.setdefault(path, key.start_mark.line + 1)
-                walk(value, path)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                path = f"{prefix}.{index}"
-                lines.setdefault(path, item.start_mark.line + 1)
-                walk(item, path)
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, "")
-    return lines
-
-
-def _located(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """(location, message) of every error, a LOCATED error expanded into its deeper problems."""
-    for item in error.errors():
-        if item["type"] == LOCATED:
-            yield from (((*item["loc"], *where), message) for where, message in item["ctx"]["problems"])
-        else:
-            yield tuple(item["loc"]), item["msg"]
-
-
-def _explain(error: ValidationError, text: str, path: Path) -> str:
-    lines = _key_lines(text)
-    problems = []
-    for loc, message in _located(error):
-        parts = [str(part) for part in loc]
-        dotted, line = "", None
-        for index, part in enumerate(parts):
-            candidate = f"{dotted}.{part}" if dotted else part
-            if candidate in lines:
-                dotted, line = candidate, lines[candidate]
-            elif index == len(parts) - 1:
-                dotted = candidate  # a missing key: name it; other unknown parts are union tags
-        where = f"{path}:{line}" if line else str(path)
-        problems.append(f"{where}: {dotted or '(top level)'}: {message}")
-    return "\n".join(problems)
-
-
 def load_config(path: Path) -> Config:
     """Read, interpolate and validate a configuration file; raise ConfigError saying what to fix."""
-    try:
-        raw_text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from exc
-    text = _interpolate(raw_text, path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data, text = read_config_file(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with keys kafka, sources, processor, sinks")
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, text, path)) from exc
+        raise ConfigError(explain(exc, text, path)) from exc

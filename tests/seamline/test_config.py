@@ -62,7 +62,9 @@ def test_wrong_type_names_line_key_and_expectation(tmp_path: Path, monkeypatch: 
 def test_unknown_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ERP_PASSWORD", "x")
     bad = GOOD.replace("  bootstrap_servers:", "  bootstrap_server:")
-    with pytest.raises(ConfigError, match=r"seamline.yaml:2: kafka.bootstrap_server: Extra inputs are not permitted"):
+    with pytest.raises(
+        ConfigError, match=r"seamline.yaml:2: kafka.bootstrap_server: unknown key: did you mean 'bootstrap_servers'\?"
+    ):
         load_config(write(tmp_path, bad))
 
 
@@ -155,7 +157,7 @@ def test_field_rules_load_as_typed_rules_with_text_lookup_keys(tmp_path: Path) -
             "converting currencies needs `rates`",
         ),
         ("country: {colum: land}", "fields.country", "a field rule is a source column name or a mapping with one of"),
-        ("country: {split: tags}", "fields.country.index", "Field required"),
+        ("country: {split: tags}", "fields.country.index", "required key missing: add `index:` here"),
     ],
 )
 def test_a_bad_field_rule_is_refused_with_its_line_and_key_path(
