@@ -5,6 +5,7 @@ Used by `seamline demo`, the integration tests and the benchmark, so all three r
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -60,23 +61,32 @@ class LocalPipeline:
     config_path: Path
     targets: tuple[Path, ...] = ()
     """The Prometheus target files that have the stack's Prometheus scrape this pipeline's processes."""
+    secrets: tuple[str, ...] = ()
+    """The pipeline's secret values (its database role's password), which no log line may hold."""
 
     @classmethod
     def create(
         cls, stack: StackInfo, name: str, work_dir: Path, partitions: int = 3, pii: bool = False
     ) -> LocalPipeline:
-        """Create the ERP and target databases (fresh), write the configuration file and have the stack's
+        """Create the ERP and target databases (fresh, owned by a role of the pipeline's own with a random
+        password, which can replicate), write the configuration file and have the stack's
         Prometheus scrape the processes (as `<name>-source`, `<name>-processor`, `<name>-sink`).
 
         With `pii`, the customers' name, e-mail and phone are encrypted on the canonical topic, with a key file
         made in `work_dir`."""
         work_dir.mkdir(parents=True, exist_ok=True)
         erp_db, target_db = f"{name}_erp", f"{name}_target"
+        password = secrets.token_urlsafe(18)
         with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
+            _drop(admin, name)
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
             for db in (erp_db, target_db):
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-        erp_dsn, target_dsn = postgres_dsn(erp_db), postgres_dsn(target_db)
+                admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(name)))
+        erp_dsn, target_dsn = (postgres_dsn(db, user=name, password=password) for db in (erp_db, target_db))
         erp.create_schema(erp_dsn)
         ports = {"source": free_port(), "processor": free_port(), "sink": free_port()}
         config = {
@@ -123,7 +133,7 @@ class LocalPipeline:
         targets = tuple(
             register_targets(stack.state_dir, name, kind, {f"{name}-{kind}": port}) for kind, port in ports.items()
         )
-        return cls(name, work_dir, erp_dsn, target_dsn, config_path, targets)
+        return cls(name, work_dir, erp_dsn, target_dsn, config_path, targets, (password,))
 
     def unregister(self) -> None:
         """Stop Prometheus scraping this pipeline's processes (once they are stopped)."""
@@ -135,15 +145,14 @@ class LocalPipeline:
         drop_slot(admin_dsn, self.name)
 
     def destroy(self, admin_dsn: str) -> None:
-        """Drop the slot and both databases, delete the pipeline's topics, consumer groups and subjects, and
+        """Drop the slot, both databases and the role, delete the pipeline's topics, consumer groups and subjects, and
         unregister its processes from Prometheus."""
         self.unregister()
         self.drop_slot(admin_dsn)
         kafka = self.config.kafka
         delete_subjects(kafka, delete_prefixed(kafka))
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            for db in (f"{self.name}_erp", f"{self.name}_target"):
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+            _drop(admin, self.name)
 
     @property
     def config(self) -> Config:
@@ -152,3 +161,10 @@ class LocalPipeline:
     def supervisor(self) -> Supervisor:
         """The source, processor and sink processes of this pipeline (not started)."""
         return Supervisor.for_pipeline(self.config_path, self.work_dir / "logs", SOURCE, SINK)
+
+
+def _drop(admin: psycopg.Connection, name: str) -> None:
+    """Drop a pipeline's databases and role, if they exist."""
+    for db in (f"{name}_erp", f"{name}_target"):
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+    admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
+from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -62,6 +63,16 @@ def assert_no_duplicate_effect(pipeline: LocalPipeline) -> None:
     with psycopg.connect(pipeline.target_dsn) as conn:
         for gid, version in conn.execute("SELECT id, version FROM customers").fetchall():
             assert version == newest[gid], f"target holds version {version} of {gid}, newest is {newest[gid]}"
+
+
+def assert_no_secret_in_logs(pipeline: LocalPipeline, supervisor: Supervisor) -> None:
+    """No line any process logged holds a secret of the pipeline, whole or URL-encoded."""
+    assert pipeline.secrets, "a pipeline without secrets would make this check prove nothing"
+    lines = [line for path in supervisor.log_dir.glob("*.log") for line in path.read_text().splitlines()]
+    assert len(lines) > 10, "the processes logged almost nothing: nothing was scanned"
+    for secret in pipeline.secrets:
+        leaked = [line for line in lines if secret in line or quote(secret) in line]
+        assert leaked == [], f"a secret in {len(leaked)} log lines, first: {leaked[0][:200]}"
 
 
 def seed(pipeline: LocalPipeline) -> SampleData:
@@ -237,3 +248,4 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(
         writer.join()
     assert_in_sync(pipeline, processes, timeout=180)
     assert_no_duplicate_effect(pipeline)
+    assert_no_secret_in_logs(pipeline, processes)

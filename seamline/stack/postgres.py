@@ -21,9 +21,9 @@ ROLE = PASSWORD = "seamline"
 INSTALL_FIX = "install PostgreSQL (`apt-get install postgresql`) and rerun `seamline stack up`"
 
 
-def dsn(dbname: str = "postgres") -> str:
-    """libpq URL for role seamline (superuser, replication) to dbname."""
-    return f"postgresql://{ROLE}:{PASSWORD}@{HOST}:{PORT}/{dbname}"
+def dsn(dbname: str = "postgres", user: str = ROLE, password: str = PASSWORD) -> str:
+    """libpq URL to dbname, by default for role seamline (superuser, replication)."""
+    return f"postgresql://{user}:{password}@{HOST}:{PORT}/{dbname}"
 
 
 def _find_bin_dir() -> Path | None:

@@ -323,8 +323,9 @@ def watch_every_panel(
         "the sink to retry the write whose connection was dropped",
     )
 
-    sources = prometheus.label_values(f'label_values(seamline_source_lag_seconds{{instance=~"{instance}"}}, source)')
-    assert set(sources) == {SOURCE, "poll"}
+    query = f'label_values(seamline_source_lag_seconds{{instance=~"{instance}"}}, source)'
+    wait_until(lambda: running(set(prometheus.label_values(query)) >= {SOURCE, "poll"}), 60, "both sources' lag")
+    assert set(prometheus.label_values(query)) == {SOURCE, "poll"}
     empty: list[str] = []
 
     def filled() -> bool:
