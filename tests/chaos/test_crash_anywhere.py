@@ -1,0 +1,265 @@
+"""Crash anywhere: every process of a running pipeline is SIGKILLed at random moments while the ERP changes.
+
+The pipeline: the ERP's customers (postgres_cdc) -> processor -> two sinks, PostgreSQL with its audit table
+and the S/4HANA simulation with its log of executed writes. The ledger is the ERP itself: every change is one
+committed transaction there. After the faults and a quiet period each target must hold exactly the ERP's
+final state (0 lost), no (key, version) may have taken effect twice, and the versions that took effect on a
+key must be strictly increasing. CI runs a reduced size; `make chaos` the full one (docs/RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+import yaml
+
+from sandbox.erp import ChangeStream, SampleData, insert
+from sandbox.s4hana import ROOT, S4HanaSim
+from seamline.convergence import compare
+from seamline.local_pipeline import SINK, SOURCE, LocalPipeline
+from seamline.stack import StackInfo
+from seamline.supervisor import Supervisor
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+FULL = os.environ.get("SEAMLINE_CHAOS") == "full"
+
+
+@dataclass(frozen=True)
+class Size:
+    keys: int
+    changes: int
+    changes_per_s: float
+    rounds: int
+    """SIGKILLs of each process, spread over 20-70% of the changes."""
+    burst: int
+    """SIGKILLs of random processes 0.1-1 s apart, from 75% of the changes on."""
+
+
+SIZE = Size(2_000, 100_000, 400.0, 3, 30) if FULL else Size(200, 1_500, 60.0, 1, 6)
+API = "erp_api"
+PARTNERS = "API_BUSINESS_PARTNER/A_BusinessPartner"
+PROCESSES = ("source", "processor", "sink", API)
+
+
+@dataclass
+class Verdict:
+    """What a target took in: the figures docs/RELIABILITY.md reports."""
+
+    effects: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    problems: list[str] | None = None
+
+
+@pytest.fixture
+def pipeline(stack: StackInfo, tmp_path: Path) -> Iterator[LocalPipeline]:
+    made = LocalPipeline.create(stack, f"c{uuid.uuid4().hex[:8]}", tmp_path / "pipeline")
+    yield made
+    made.destroy(stack.postgres_dsn)
+
+
+@pytest.fixture
+def erp_api() -> Iterator[S4HanaSim]:
+    with S4HanaSim(password=secrets.token_urlsafe(18)) as sim:
+        yield sim
+
+
+def add_sinks(pipeline: LocalPipeline, sim: S4HanaSim) -> None:
+    """The PostgreSQL sink with its audit table, and an http sink into the simulation (its password from
+    the environment)."""
+    config = yaml.safe_load(pipeline.config_path.read_text())
+    config["sinks"][SINK]["audit"] = True
+    config["sinks"][API] = {
+        "kind": "http",
+        "base_url": f"{sim.url}{ROOT}",
+        "auth": {"kind": "basic", "user": sim.user, "password": "${CHAOS_ERP_API_PASSWORD}"},
+        "format": "odata_v2",
+        "csrf_path": "/API_BUSINESS_PARTNER/",
+        "system": "s4",
+        "timeout_s": 5,
+        "entities": {
+            "customer": {
+                "collection": f"/{PARTNERS}",
+                "item": f"/{PARTNERS}('{{key}}')",
+                "key_field": "BusinessPartner",
+                "version_field": "YY1_SeamlineVersion",
+                "fields": {
+                    "BusinessPartner": "id",
+                    "YY1_SeamlineVersion": "version",
+                    "BusinessPartnerFullName": "name",
+                },
+            }
+        },
+    }
+    pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+
+
+def postgres_verdict(pipeline: LocalPipeline) -> Verdict:
+    verdict = Verdict()
+    report = compare(pipeline.config, pipeline.erp_dsn, pipeline.target_dsn)
+    verdict.problems = report.problems
+    verdict.lost = sum("missing" in problem or "differs" in problem for problem in report.problems)
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        effects = conn.execute("SELECT id, version FROM seamline_audit ORDER BY seq").fetchall()
+    judge(verdict, [(gid, version) for gid, version in effects])
+    return verdict
+
+
+def http_verdict(pipeline: LocalPipeline, sim: S4HanaSim) -> Verdict:
+    verdict = Verdict(problems=[])
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        target = dict(conn.execute("SELECT id, name FROM customers").fetchall())
+    held = {key: entity["BusinessPartnerFullName"] for key, entity in sim.entities(PARTNERS).items()}
+    verdict.problems = [
+        f"{key}: the API holds {held.get(key)!r}, PostgreSQL {name!r}"
+        for key, name in target.items()
+        if held.get(key) != name
+    ]
+    verdict.problems += [f"{key}: in the API only" for key in sorted(held.keys() - target.keys())]
+    verdict.lost = len(verdict.problems)
+    effects: list[tuple[str, int | str]] = []
+    for write in sim.writes:
+        if write.entity_set == PARTNERS:
+            effects.append((write.key, "delete" if write.body is None else write.body["YY1_SeamlineVersion"]))
+    judge(verdict, effects)
+    return verdict
+
+
+def judge(verdict: Verdict, effects: list[tuple[str, Any]]) -> None:
+    """Count effects applied twice and keys whose applied versions went down (a delete ends a key)."""
+    verdict.effects = len(effects)
+    verdict.duplicated = sum(count - 1 for count in Counter(effects).values() if count > 1)
+    versions: dict[str, list[int]] = defaultdict(list)
+    for key, version in effects:
+        if version != "delete":
+            versions[key].append(version)
+    verdict.out_of_order = sum(
+        any(later <= earlier for earlier, later in zip(applied, applied[1:], strict=False))
+        for applied in versions.values()
+    )
+
+
+def scan_logs(supervisor: Supervisor, values: list[str]) -> list[str]:
+    """Log lines that hold a secret value, whole or URL-encoded."""
+    lines = [line for path in supervisor.log_dir.glob("*.log") for line in path.read_text().splitlines()]
+    assert len(lines) > 20, "the processes logged almost nothing: nothing was scanned"
+    return [line for line in lines for value in values if value in line or quote(value) in line]
+
+
+def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
+    monkeypatch: pytest.MonkeyPatch, erp_api: S4HanaSim, pipeline: LocalPipeline, tmp_path: Path
+) -> None:
+    rng = random.Random(8)
+    monkeypatch.setenv("CHAOS_ERP_API_PASSWORD", erp_api.password)
+    add_sinks(pipeline, erp_api)
+    supervisor = Supervisor(
+        pipeline.config_path,
+        tmp_path / "logs",
+        {
+            "source": ["source", "run", SOURCE],
+            "processor": ["process"],
+            "sink": ["sink", "run", SINK],
+            API: ["sink", "run", API],
+        },
+    )
+    data = SampleData(seed=17, invalid_every=10**9)
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(data.customers(SIZE.keys)))
+    progress = [0]
+    stop = threading.Event()
+
+    def write_changes() -> None:
+        with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+            changes = ChangeStream(conn, data)
+            started = time.monotonic()
+            for step in range(SIZE.changes):
+                if stop.is_set():
+                    return
+                changes.step()
+                progress[0] = step + 1
+                time.sleep(max(0.0, started + step / SIZE.changes_per_s - time.monotonic()))
+
+    kills: Counter[str] = Counter()
+    per_kind = [name for _ in range(SIZE.rounds) for name in rng.sample(PROCESSES, len(PROCESSES))]
+    schedule = [int(SIZE.changes * (0.2 + 0.5 * i / len(per_kind))) for i in range(len(per_kind))]
+
+    def kill(name: str) -> None:
+        supervisor.kill(name)
+        supervisor.start(name)
+        kills[name] += 1
+
+    def alive() -> None:
+        crashed = supervisor.crashed()
+        assert not crashed, f"exited: {crashed}\n" + "\n".join(supervisor.log_tail(name) for name in crashed)
+
+    writer = threading.Thread(target=write_changes)
+    supervisor.start_all()
+    writer.start()
+    try:
+        for name, at in zip(per_kind, schedule, strict=True):
+            wait_until(lambda at=at: (alive(), progress[0] >= at)[1], 600, f"{at} changes")  # type: ignore[misc]
+            time.sleep(rng.uniform(0.0, 1.0))
+            kill(name)
+        wait_until(lambda: (alive(), progress[0] >= SIZE.changes * 0.75)[1], 600, "75% of the changes")
+        for _ in range(SIZE.burst):
+            kill(rng.choice(PROCESSES))
+            time.sleep(rng.uniform(0.1, 1.0))
+        writer.join(SIZE.changes / SIZE.changes_per_s + 120)
+        assert not writer.is_alive(), "the ERP writer did not finish"
+        healed = time.monotonic()  # the last fault and the last change are behind us
+
+        def converged() -> bool:
+            alive()
+            return postgres_verdict(pipeline).problems == [] and http_verdict(pipeline, erp_api).problems == []
+
+        try:
+            wait_until(converged, 300, "both targets to hold the ERP's final state", interval=2.0)
+        except TimeoutError:
+            pass  # judged below, with every problem listed
+        recovered_s = time.monotonic() - healed
+        time.sleep(5)  # a quiet period: nothing may change any more
+    finally:
+        stop.set()
+        writer.join()
+        supervisor.stop_all()
+    postgres, http = postgres_verdict(pipeline), http_verdict(pipeline, erp_api)
+    leaked = scan_logs(supervisor, [*pipeline.secrets, erp_api.password])
+    figures = {
+        "keys": SIZE.keys,
+        "changes": SIZE.changes,
+        "sigkills": dict(kills),
+        "restarts_on_exit_75": dict(supervisor.restarts),
+        "seconds_to_recover_after_the_last_fault": round(recovered_s, 1),
+        "postgres": {k: v for k, v in asdict(postgres).items() if k != "problems"},
+        "http": {k: v for k, v in asdict(http).items() if k != "problems"},
+        "log_lines_with_a_secret": len(leaked),
+    }
+    print("\n" + json.dumps(figures, indent=1))
+    assert (postgres.problems, http.problems) == ([], []), (postgres.problems[:10], http.problems[:10])  # type: ignore[index]
+    assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
+    assert postgres.effects > SIZE.keys and http.effects > SIZE.keys
+    assert leaked == [], leaked[:3]
+    assert sum(kills.values()) == SIZE.rounds * len(PROCESSES) + SIZE.burst
+
+
+def test_the_judge_sees_a_duplicate_a_version_going_down_and_a_second_delete() -> None:
+    verdict = Verdict()
+    judge(verdict, [("a", 1), ("a", 2), ("b", 3), ("a", 2), ("b", 2), ("c", 1), ("c", "delete"), ("c", "delete")])
+    assert (verdict.effects, verdict.duplicated, verdict.out_of_order) == (8, 2, 2)
