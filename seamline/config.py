@@ -32,6 +32,10 @@ class KafkaConfig(_Section):
     schema_registry_url: str = Field(
         "http://127.0.0.1:8081/apis/ccompat/v7", description="Base URL of a Confluent-compatible schema registry."
     )
+    schema_registry_user: str | None = Field(None, description="User of the registry's HTTP basic authentication.")
+    schema_registry_password: SecretStr | None = Field(
+        None, description="Password of the registry's basic authentication; write it as ${ENV_VAR}."
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol."
     )
@@ -40,7 +44,9 @@ class KafkaConfig(_Section):
     )
     sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(None, description="SASL password; write it as ${ENV_VAR}.")
-    ssl_ca_location: Path | None = Field(None, description="CA bundle (PEM) that signed the brokers' certificates.")
+    ssl_ca_location: Path | None = Field(
+        None, description="CA bundle (PEM) that signed the brokers' (and an https registry's) certificates."
+    )
     topic_prefix: str = Field("", description="Prepended to every topic name; isolates environments sharing a cluster.")
     partitions: int = Field(3, ge=1, description="Partitions of the topics seamline creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of the topics seamline creates.")

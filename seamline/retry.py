@@ -8,13 +8,18 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import psycopg
+import psycopg2
 import stamina
 from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry.common._httpx_compat import httpx as registry_http
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from seamline.publisher import DeliveryFailed
 
 DEFAULT_RETRY_AFTER_S = 5.0
+HTTP_ERRORS = (httpx.HTTPError, registry_http.HTTPError)
+"""What the HTTP clients raise: httpx's, and the schema registry client's (httpx2 where it is installed)."""
+_TRANSPORT_ERRORS = (httpx.TransportError, registry_http.TransportError)
 
 
 class ServerUnavailable(ConnectionError):
@@ -46,11 +51,13 @@ def is_transient(exc: BaseException) -> bool:
     """True when retrying later can succeed: Kafka, registry or network trouble, not the record's content."""
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in (-1, 408, 429)
+    if isinstance(exc, psycopg2.Error):  # the replication connection of postgres_cdc
+        return isinstance(exc, psycopg2.OperationalError)
     if isinstance(exc, psycopg.Error):
         return isinstance(
             exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
         )
-    return isinstance(exc, (DeliveryFailed, KafkaException, httpx.TransportError, ConnectionError, TimeoutError))
+    return isinstance(exc, (DeliveryFailed, KafkaException, *_TRANSPORT_ERRORS, ConnectionError, TimeoutError))
 
 
 def _backoff(exc: Exception) -> bool | float:

@@ -27,6 +27,9 @@ def registry_client(kafka: KafkaConfig) -> SchemaRegistryClient:
     settings: dict[str, Any] = {"url": kafka.schema_registry_url}
     if kafka.ssl_ca_location is not None:
         settings["ssl.ca.location"] = str(kafka.ssl_ca_location)
+    if kafka.schema_registry_user is not None:
+        password = kafka.schema_registry_password.get_secret_value() if kafka.schema_registry_password else ""
+        settings["basic.auth.user.info"] = f"{kafka.schema_registry_user}:{password}"
     return SchemaRegistryClient(settings)
 
 

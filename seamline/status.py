@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 import httpx
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from seamline.config import Config
 from seamline.consumer_lag import group_lag
 from seamline.kafka_settings import client_settings
+from seamline.retry import HTTP_ERRORS
+from seamline.serde import registry_client
 from seamline.topics import canonical_topic, dlq_topic, identity_topic, processor_input_topics, sink_group
 
 
@@ -85,8 +88,8 @@ class StatusReader:
     def _registry(self) -> Health:
         url = self.config.kafka.schema_registry_url
         try:
-            subjects = httpx.get(f"{url}/subjects", timeout=5).raise_for_status().json()
-        except httpx.HTTPError as exc:
+            subjects = registry_client(self.config.kafka).get_subjects()
+        except (SchemaRegistryError, *HTTP_ERRORS) as exc:
             return Health("schema registry", False, f"{url}: {exc}")
         return Health("schema registry", True, f"{len(subjects)} subject(s) at {url}")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
-import os
 import secrets
 from pathlib import Path
 from string import Template
@@ -28,6 +27,7 @@ from seamline.kafka_settings import client_settings
 from seamline.stack.kafka import TEMPLATES, Kafka
 from seamline.stack.layout import HOST
 from seamline.stack.ports import port_open
+from seamline.stack.private_files import write_private
 
 USERS = ("admin", "source", "processor", "sink")
 BROKER_NAME = "seamline-broker"
@@ -53,7 +53,7 @@ class SecureKafka(Kafka):
         if not self.keystore.is_file():
             _issue_certificates(self.ca, self.keystore)
         if not self.users.is_file():
-            _write_private(self.users, json.dumps({user: secrets.token_urlsafe(18) for user in USERS}))
+            write_private(self.users, json.dumps({user: secrets.token_urlsafe(18) for user in USERS}))
         template = Template((TEMPLATES / "secure.properties").read_text())
         rendered = template.substitute(
             data_dir=self.data,
@@ -63,7 +63,7 @@ class SecureKafka(Kafka):
             truststore=self.ca,
             admin_password=self.password("admin"),
         )
-        _write_private(self.config, rendered)
+        write_private(self.config, rendered)
         if not (self.data / "meta.properties").is_file():
             self._format_storage()
 
@@ -98,12 +98,6 @@ class SecureKafka(Kafka):
             return bool(admin.list_topics(timeout=5).brokers)
         except KafkaException:
             return False
-
-
-def _write_private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
 
 
 def _issue_certificates(ca_path: Path, keystore_path: Path) -> None:
@@ -142,6 +136,6 @@ def _issue_certificates(ca_path: Path, keystore_path: Path) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
-    _write_private(ca_path, ca.public_bytes(pem).decode())
+    write_private(ca_path, ca.public_bytes(pem).decode())
     private = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    _write_private(keystore_path, (private + broker.public_bytes(pem) + ca.public_bytes(pem)).decode())
+    write_private(keystore_path, (private + broker.public_bytes(pem) + ca.public_bytes(pem)).decode())

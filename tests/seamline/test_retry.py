@@ -8,7 +8,10 @@ import httpx
 import psycopg
 import pytest
 
+from seamline.config import KafkaConfig
+from seamline.local_pipeline import free_port
 from seamline.retry import ServerUnavailable, is_transient, retry_after, retrying
+from seamline.serde import registry_client
 
 
 def test_transient_failures_are_the_environments_not_the_records() -> None:
@@ -43,3 +46,11 @@ def test_a_record_error_is_not_retried() -> None:
                 calls.append(1)
                 raise ValueError("bad")
     assert calls == [1]
+
+
+def test_an_unreachable_schema_registry_is_transient() -> None:
+    """Its client raises its own HTTP library's errors (httpx2), not httpx's: a registry outage must pause
+    the work, not send records to a DLQ."""
+    with pytest.raises(Exception) as caught:  # noqa: B017 - which class it is, is the question
+        registry_client(KafkaConfig(schema_registry_url=f"http://127.0.0.1:{free_port()}")).get_schema(1)
+    assert is_transient(caught.value), type(caught.value)
