@@ -60,3 +60,7 @@ class PositionStore:
         self._publisher.send(
             self.topic, self._serde.encode(self.topic, record), key=self._serde.encode(self.topic, source, key=True)
         )
+
+    def forget(self, source: str) -> None:
+        """Queue a tombstone for the source's position: its next start begins afresh (a new snapshot)."""
+        self._publisher.send(self.topic, None, key=self._serde.encode(self.topic, source, key=True))

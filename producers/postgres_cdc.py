@@ -113,6 +113,14 @@ class PostgresCdc(Source):
         slot_exists = self._catalog.execute(
             "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.config.slot,)
         ).fetchone()
+        if not slot_exists and resume is not None and resume.snapshot_done:
+            raise SourceSetupError(
+                f"source {self.name}: replication slot {self.config.slot} is gone (dropped, or invalidated by "
+                f"max_slot_wal_keep_size) although changes up to {resume.position} were read from it: the changes "
+                f"since then cannot be read. To start over from a new snapshot run `seamline source reset "
+                f"{self.name}`, then start the source; rows deleted meanwhile reach no target, so run `seamline "
+                f"reconcile --source {self.name}` once it has caught up"
+            )
         if slot_exists and not (resume and resume.snapshot_done):
             log.info("slot %s exists but no finished snapshot is recorded: taking the snapshot again", self.config.slot)
             self._catalog.execute("SELECT pg_drop_replication_slot(%s)", (self.config.slot,))

@@ -16,6 +16,7 @@ from seamline.cli_support import (
     ConfigOption,
     console,
     load,
+    run_process,
     serve_metrics,
     sink_runner,
     sink_settings,
@@ -93,7 +94,6 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Capture changes of source NAME (or receive them, for a webhook source) and publish them until SIGTERM."""
     from producers.kinds import build_source
     from producers.runner import SourceRunner
-    from producers.source import SourceSetupError
 
     loaded = load(config)
     if name not in loaded.sources:
@@ -108,11 +108,7 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
 
         WebhookReceiver(name, loaded.kafka, settings, metrics).run()
         return
-    try:
-        SourceRunner(loaded.kafka, build_source(name, settings, metrics, loaded.kafka), metrics).run()
-    except SourceSetupError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    run_process(lambda: SourceRunner(loaded.kafka, build_source(name, settings, metrics, loaded.kafka), metrics).run())
 
 
 @source_app.command("snapshot")
@@ -135,6 +131,29 @@ def source_snapshot(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(f"incremental snapshot of {table} requested (signal {signal}); the running source picks it up")
+
+
+@source_app.command("reset")
+def source_reset(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Forget the stored position of the stopped source NAME: its next start takes a new snapshot."""
+    from producers.positions import PositionStore
+    from seamline.publisher import Publisher
+    from seamline.serde import AvroSerde
+    from seamline.topics import ensure_topics, offsets_topic
+
+    loaded = load(config)
+    if name not in loaded.sources:
+        console.print(f"[red]no source {name!r} in {config}[/red]; sources: {', '.join(loaded.sources) or 'none'}")
+        raise typer.Exit(2)
+    ensure_topics(loaded.kafka, [offsets_topic(loaded.kafka)])
+    publisher = Publisher(loaded.kafka)
+    store = PositionStore(loaded.kafka, AvroSerde(loaded.kafka), publisher)
+    if store.load(name) is None:
+        console.print(f"source {name} has no stored position: it starts with a snapshot anyway")
+        return
+    store.forget(name)
+    publisher.flush()
+    console.print(f"source {name}: position forgotten; its next start takes a new snapshot")
 
 
 @app.command()
@@ -168,11 +187,7 @@ def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     loaded = load(config)
     sink_settings(loaded, name, config)
     logs.configure()
-    try:
-        sink_runner(loaded, name).run()
-    except PermissionError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    run_process(sink_runner(loaded, name).run)
 
 
 @app.command()
