@@ -102,7 +102,12 @@ class SinkRunner:
             consumer.close()
             self.sink.close()
 
-    def _on_assign(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info(
+            "sink %s: partitions assigned: %s",
+            self.name,
+            ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "none",
+        )
         if self.deleted is not None:
             self.deleted.load()  # the partitions' previous owner may have deleted records since
 

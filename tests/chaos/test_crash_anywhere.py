@@ -1,10 +1,13 @@
-"""Crash anywhere: every process of a running pipeline is SIGKILLed at random moments while the ERP changes.
+"""Crash anywhere, scale out and in, then replay everything: every process of a running pipeline is SIGKILLed
+at random moments while the ERP changes, and a second processor worker and sink instance join and leave
+meanwhile; afterwards both sinks replay the canonical topics from the start.
 
 The pipeline: the ERP's customers (postgres_cdc) -> processor -> two sinks, PostgreSQL with its audit table
 and the S/4HANA simulation with its log of executed writes. The ledger is the ERP itself: every change is one
 committed transaction there. After the faults and a quiet period each target must hold exactly the ERP's
 final state (0 lost), no (key, version) may have taken effect twice, and the versions that took effect on a
-key must be strictly increasing. CI runs a reduced size; `make chaos` the full one (docs/RELIABILITY.md).
+key must be strictly increasing. The replay must change no target and take no new effect. CI runs a reduced
+size; `make chaos` the full one (docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import secrets
 import threading
 import time
@@ -19,6 +23,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,9 +35,10 @@ import yaml
 from sandbox.erp import ChangeStream, SampleData, insert
 from sandbox.s4hana import ROOT, S4HanaSim
 from seamline.convergence import compare
-from seamline.local_pipeline import SINK, SOURCE, LocalPipeline
+from seamline.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
 from seamline.stack import StackInfo
 from seamline.supervisor import Supervisor
+from tests.command import seamline
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -46,12 +52,13 @@ class Size:
     changes: int
     changes_per_s: float
     rounds: int
-    """SIGKILLs of each process, spread over 20-70% of the changes."""
+    """SIGKILLs of each process, spread over 20-50% of the changes; a second processor worker and sink
+    instance join at 55% and leave at 85%, with no SIGKILL meanwhile so that their rebalances complete."""
     burst: int
-    """SIGKILLs of random processes 0.1-1 s apart, from 75% of the changes on."""
+    """SIGKILLs of random processes 0.1-1 s apart, from 90% of the changes on."""
 
 
-SIZE = Size(2_000, 100_000, 400.0, 3, 30) if FULL else Size(200, 1_500, 60.0, 1, 6)
+SIZE = Size(2_000, 100_000, 400.0, 3, 30) if FULL else Size(200, 1_000, 40.0, 1, 6)
 API = "erp_api"
 PARTNERS = "API_BUSINESS_PARTNER/A_BusinessPartner"
 PROCESSES = ("source", "processor", "sink", API)
@@ -156,9 +163,32 @@ def judge(verdict: Verdict, effects: list[tuple[str, Any]]) -> None:
     )
 
 
-def scan_logs(supervisor: Supervisor, values: list[str]) -> list[str]:
+def replay_every_sink(pipeline: LocalPipeline, sim: S4HanaSim) -> tuple[float, tuple[Verdict, Verdict]]:
+    """`seamline replay --from earliest` of both sinks with fresh groups; seconds taken and the verdicts after."""
+    started = time.monotonic()
+    for sink in (SINK, API):
+        done = seamline(
+            "replay", "--sink", sink, "--from", "earliest", "--config", str(pipeline.config_path), timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    return round(time.monotonic() - started, 1), (postgres_verdict(pipeline), http_verdict(pipeline, sim))
+
+
+def second_instances(pipeline: LocalPipeline, work_dir: Path) -> Supervisor:
+    """A second processor worker and a second instance of the PostgreSQL sink, to scale out and in."""
+    config = yaml.safe_load(pipeline.config_path.read_text())
+    config["processor"].update(metrics_port=free_port(), data_dir=str(work_dir / "processor"))
+    config["sinks"][SINK]["metrics_port"] = free_port()
+    work_dir.mkdir(parents=True)
+    path = work_dir / "seamline.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    return Supervisor(path, work_dir / "logs", {"processor-2": ["process"], "sink-2": ["sink", "run", SINK]})
+
+
+def scan_logs(supervisors: list[Supervisor], values: list[str]) -> list[str]:
     """Log lines that hold a secret value, whole or URL-encoded."""
-    lines = [line for path in supervisor.log_dir.glob("*.log") for line in path.read_text().splitlines()]
+    logs = [path for supervisor in supervisors for path in supervisor.log_dir.glob("*.log")]
+    lines = [line for path in logs for line in path.read_text().splitlines()]
     assert len(lines) > 20, "the processes logged almost nothing: nothing was scanned"
     return [line for line in lines for value in values if value in line or quote(value) in line]
 
@@ -198,7 +228,7 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
 
     kills: Counter[str] = Counter()
     per_kind = [name for _ in range(SIZE.rounds) for name in rng.sample(PROCESSES, len(PROCESSES))]
-    schedule = [int(SIZE.changes * (0.2 + 0.5 * i / len(per_kind))) for i in range(len(per_kind))]
+    extra = second_instances(pipeline, tmp_path / "second")
 
     def kill(name: str) -> None:
         supervisor.kill(name)
@@ -206,18 +236,22 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
         kills[name] += 1
 
     def alive() -> None:
-        crashed = supervisor.crashed()
-        assert not crashed, f"exited: {crashed}\n" + "\n".join(supervisor.log_tail(name) for name in crashed)
+        for running in (supervisor, extra):
+            crashed = running.crashed()
+            assert not crashed, f"exited: {crashed}\n" + "\n".join(running.log_tail(name) for name in crashed)
 
+    faults = [(0.2 + 0.3 * i / len(per_kind), partial(kill, name)) for i, name in enumerate(per_kind)]
+    faults += [(0.55, extra.start_all), (0.85, extra.stop_all)]  # scale out, then in
     writer = threading.Thread(target=write_changes)
     supervisor.start_all()
     writer.start()
     try:
-        for name, at in zip(per_kind, schedule, strict=True):
+        for share, fault in sorted(faults, key=lambda item: item[0]):
+            at = int(SIZE.changes * share)
             wait_until(lambda at=at: (alive(), progress[0] >= at)[1], 600, f"{at} changes")  # type: ignore[misc]
             time.sleep(rng.uniform(0.0, 1.0))
-            kill(name)
-        wait_until(lambda: (alive(), progress[0] >= SIZE.changes * 0.75)[1], 600, "75% of the changes")
+            fault()
+        wait_until(lambda: (alive(), progress[0] >= SIZE.changes * 0.9)[1], 600, "90% of the changes")
         for _ in range(SIZE.burst):
             kill(rng.choice(PROCESSES))
             time.sleep(rng.uniform(0.1, 1.0))
@@ -239,8 +273,10 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
         stop.set()
         writer.join()
         supervisor.stop_all()
+        extra.stop_all()
     postgres, http = postgres_verdict(pipeline), http_verdict(pipeline, erp_api)
-    leaked = scan_logs(supervisor, [*pipeline.secrets, erp_api.password])
+    replayed_s, after_replay = replay_every_sink(pipeline, erp_api)
+    leaked = scan_logs([supervisor, extra], [*pipeline.secrets, erp_api.password])
     figures = {
         "keys": SIZE.keys,
         "changes": SIZE.changes,
@@ -250,13 +286,23 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
         "postgres": {k: v for k, v in asdict(postgres).items() if k != "problems"},
         "http": {k: v for k, v in asdict(http).items() if k != "problems"},
         "log_lines_with_a_secret": len(leaked),
+        "full_replay_of_both_sinks_s": replayed_s,
+        "new_effects_of_the_replay": {
+            "postgres": after_replay[0].effects - postgres.effects,
+            "http": after_replay[1].effects - http.effects,
+        },
     }
     print("\n" + json.dumps(figures, indent=1))
     assert (postgres.problems, http.problems) == ([], []), (postgres.problems[:10], http.problems[:10])  # type: ignore[index]
     assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
     assert postgres.effects > SIZE.keys and http.effects > SIZE.keys
     assert leaked == [], leaked[:3]
+    assert [verdict.problems for verdict in after_replay] == [[], []], "a replay changed a target"
+    assert [verdict.effects for verdict in after_replay] == [postgres.effects, http.effects], "a replay wrote again"
     assert sum(kills.values()) == SIZE.rounds * len(PROCESSES) + SIZE.burst
+    scaled = {name: (extra.log_dir / f"{name}.log").read_text() for name in ("processor-2", "sink-2")}
+    assert "Setting newly assigned partitions {TopicPartition" in scaled["processor-2"], "processor-2 took no part"
+    assert re.search(r"partitions assigned: .*customer\[\d\]", scaled["sink-2"]), "sink-2 took no part"
 
 
 def test_the_judge_sees_a_duplicate_a_version_going_down_and_a_second_delete() -> None:
