@@ -20,6 +20,7 @@ from seamline.cli_support import (
     serve_metrics,
     sink_runner,
     sink_settings,
+    source_settings,
 )
 from seamline.config import PostgresCdcSource, WebhookSource
 from seamline.dlq_cli import dlq_app
@@ -96,11 +97,8 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     from producers.runner import SourceRunner
 
     loaded = load(config)
-    if name not in loaded.sources:
-        console.print(f"[red]no source {name!r} in {config}[/red]; sources: {', '.join(loaded.sources) or 'none'}")
-        raise typer.Exit(2)
+    settings = source_settings(loaded, name, config)
     logs.configure()
-    settings = loaded.sources[name]
     metrics = Metrics.create()
     serve_metrics(metrics, settings.metrics_port)
     if isinstance(settings, WebhookSource):  # push source: its own server, not the pull-based runner
@@ -142,9 +140,7 @@ def source_reset(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     from seamline.topics import ensure_topics, offsets_topic
 
     loaded = load(config)
-    if name not in loaded.sources:
-        console.print(f"[red]no source {name!r} in {config}[/red]; sources: {', '.join(loaded.sources) or 'none'}")
-        raise typer.Exit(2)
+    source_settings(loaded, name, config)
     ensure_topics(loaded.kafka, [offsets_topic(loaded.kafka)])
     publisher = Publisher(loaded.kafka)
     store = PositionStore(loaded.kafka, AvroSerde(loaded.kafka), publisher)

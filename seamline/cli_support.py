@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from seamline.config import Config, ConfigError, Sink, load_config
+from seamline.config import Config, ConfigError, Sink, Source, load_config
 from seamline.metrics import Metrics
 from seamline.pii import KeyFileError
 
@@ -59,6 +59,14 @@ def run_process(main: Callable[[], None]) -> None:
             raise
         log.error("stopping on a transient failure, to be restarted: %s: %s", type(exc).__name__, exc)
         raise typer.Exit(EXIT_TRANSIENT) from exc
+
+
+def source_settings(loaded: Config, name: str, config: Path) -> Source:
+    """Source NAME of the configuration; exit 2 naming the sources there are when it has none of that name."""
+    if name not in loaded.sources:
+        console.print(f"[red]no source {name!r} in {config}[/red]; sources: {', '.join(loaded.sources) or 'none'}")
+        raise typer.Exit(2)
+    return loaded.sources[name]
 
 
 def sink_settings(loaded: Config, name: str, config: Path) -> Sink:

@@ -33,13 +33,14 @@ import pytest
 import yaml
 
 from sandbox.erp import ChangeStream, SampleData, insert
-from sandbox.s4hana import ROOT, S4HanaSim
+from sandbox.s4hana import S4HanaSim
 from seamline.convergence import compare
 from seamline.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
 from seamline.stack import StackInfo
 from seamline.supervisor import Supervisor
 from tests.command import seamline
 from tests.conftest import wait_until
+from tests.sinks.s4_customers import PARTNERS, customer_sink
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +61,6 @@ class Size:
 
 SIZE = Size(2_000, 100_000, 400.0, 3, 30) if FULL else Size(200, 1_000, 40.0, 1, 6)
 API = "erp_api"
-PARTNERS = "API_BUSINESS_PARTNER/A_BusinessPartner"
 PROCESSES = ("source", "processor", "sink", API)
 
 
@@ -93,28 +93,7 @@ def add_sinks(pipeline: LocalPipeline, sim: S4HanaSim) -> None:
     the environment)."""
     config = yaml.safe_load(pipeline.config_path.read_text())
     config["sinks"][SINK]["audit"] = True
-    config["sinks"][API] = {
-        "kind": "http",
-        "base_url": f"{sim.url}{ROOT}",
-        "auth": {"kind": "basic", "user": sim.user, "password": "${CHAOS_ERP_API_PASSWORD}"},
-        "format": "odata_v2",
-        "csrf_path": "/API_BUSINESS_PARTNER/",
-        "system": "s4",
-        "timeout_s": 5,
-        "entities": {
-            "customer": {
-                "collection": f"/{PARTNERS}",
-                "item": f"/{PARTNERS}('{{key}}')",
-                "key_field": "BusinessPartner",
-                "version_field": "YY1_SeamlineVersion",
-                "fields": {
-                    "BusinessPartner": "id",
-                    "YY1_SeamlineVersion": "version",
-                    "BusinessPartnerFullName": "name",
-                },
-            }
-        },
-    }
+    config["sinks"][API] = customer_sink(sim, "${CHAOS_ERP_API_PASSWORD}", system="s4", timeout_s=5)
     pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
 
 

@@ -17,13 +17,14 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from sandbox.erp import ChangeStream, SampleData, insert
-from sandbox.s4hana import ROOT, S4HanaSim
+from sandbox.s4hana import S4HanaSim
 from seamline.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
 from seamline.metrics import Metrics
 from seamline.stack import StackInfo
 from seamline.stack.prometheus import register_targets
 from seamline.supervisor import Supervisor
 from tests.conftest import wait_until
+from tests.sinks.s4_customers import customer_sink
 
 GRAFANA = Path(__file__).parents[2] / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -226,28 +227,12 @@ def add_polling_source_and_http_sink(pipeline: LocalPipeline, erp_api: S4HanaSim
         "poll_interval_s": 0.5,
         "metrics_port": ports["poll"],
     }
-    partners = "/API_BUSINESS_PARTNER/A_BusinessPartner"
-    config["sinks"]["erp-api"] = {
-        "kind": "http",
-        "base_url": f"{erp_api.url}{ROOT}",
-        "auth": {"kind": "basic", "user": erp_api.user, "password": erp_api.password},
-        "csrf_path": "/API_BUSINESS_PARTNER/",
-        "group_id": f"{pipeline.config.kafka.topic_prefix}erp-api",
-        "metrics_port": ports["erp-api"],
-        "entities": {
-            "customer": {
-                "collection": partners,
-                "item": partners + "('{key}')",
-                "key_field": "BusinessPartner",
-                "version_field": "YY1_SeamlineVersion",
-                "fields": {
-                    "BusinessPartner": "id",
-                    "YY1_SeamlineVersion": "version",
-                    "BusinessPartnerFullName": "name",
-                },
-            }
-        },
-    }
+    config["sinks"]["erp-api"] = customer_sink(
+        erp_api,
+        erp_api.password,
+        group_id=f"{pipeline.config.kafka.topic_prefix}erp-api",
+        metrics_port=ports["erp-api"],
+    )
     pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     return ports
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -27,7 +27,7 @@ from seamline.serde import registry_client
 from seamline.stack import StackInfo
 from seamline.stack.registry_proxy import RegistryProxy
 from seamline.stack.secure_kafka import SecureKafka
-from seamline.stack.service import ensure_ports_free, launch, stop, wait_healthy
+from seamline.stack.service import Service, ensure_ports_free, launch, stop, wait_healthy
 from seamline.supervisor import Supervisor
 from tests.command import seamline
 from tests.conftest import wait_until
@@ -37,32 +37,31 @@ pytestmark = pytest.mark.slow
 COMPONENTS = {"source": ["source", "run", SOURCE], "processor": ["process"], "sink": ["sink", "run", SINK]}
 
 
+S = TypeVar("S", bound=Service)
+
+
+def running(service: S) -> Iterator[S]:
+    """The service started for a module's tests (unless it runs already), then stopped and its data deleted."""
+    if service.pid() is None:
+        ensure_ports_free(service)
+        service.install()
+        launch(service)
+    wait_healthy(service)
+    yield service
+    stop(service)
+    service.purge()
+
+
 @pytest.fixture(scope="module")
 def secure(stack: StackInfo) -> Iterator[SecureKafka]:
-    """The SASL_SSL broker, started for these tests and stopped, its data deleted, after them."""
-    broker = SecureKafka(stack.state_dir)
-    if broker.pid() is None:
-        ensure_ports_free(broker)
-        broker.install()
-        launch(broker)
-    wait_healthy(broker)
-    yield broker
-    stop(broker)
-    broker.purge()
+    """The SASL_SSL broker."""
+    yield from running(SecureKafka(stack.state_dir))
 
 
 @pytest.fixture(scope="module")
 def registry_proxy(stack: StackInfo, secure: SecureKafka) -> Iterator[RegistryProxy]:
     """The registry behind TLS (the broker's certificate) and basic authentication."""
-    proxy = RegistryProxy(stack.state_dir, secure.keystore, secure.ca)
-    if proxy.pid() is None:
-        ensure_ports_free(proxy)
-        proxy.install()
-        launch(proxy)
-    wait_healthy(proxy)
-    yield proxy
-    stop(proxy)
-    proxy.purge()
+    yield from running(RegistryProxy(stack.state_dir, secure.keystore, secure.ca))
 
 
 def refused(settings: dict[str, Any]) -> str:
