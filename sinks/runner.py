@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from types import FrameType
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.consumer_lag import LagExporter
@@ -28,6 +28,7 @@ from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 log = logging.getLogger(__name__)
 
 STAGE = "sink"
+_REBALANCED = (KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.UNKNOWN_MEMBER_ID)
 _RETRY_ROUND_S = 20.0  # retries between two polls of the paused consumer; well under max.poll.interval.ms
 
 
@@ -92,7 +93,7 @@ class SinkRunner:
                 messages = [m for m in messages if self._readable(m)]
                 if messages:
                     self._write_batch(consumer, messages)
-                    consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                    self._commit(consumer, messages)
                     if on_batch is not None:
                         on_batch(len(messages))
                 if remaining:
@@ -101,6 +102,16 @@ class SinkRunner:
             lag.stop()
             consumer.close()
             self.sink.close()
+
+    def _commit(self, consumer: Consumer, messages: list[Message]) -> None:
+        """Commit past the written batch. When the group rebalanced meanwhile, the partitions' new owner reads
+        the batch again and its version-guarded writes change nothing: consuming goes on, no restart needed."""
+        try:
+            consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _REBALANCED:
+                raise
+            log.info("sink %s: the group rebalanced before this batch was committed; it is read again", self.name)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info(

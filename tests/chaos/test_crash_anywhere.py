@@ -16,31 +16,35 @@ import json
 import os
 import random
 import re
-import secrets
-import threading
 import time
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
 import yaml
 
-from sandbox.erp import ChangeStream, SampleData, insert
+from sandbox.erp import SampleData, insert
 from sandbox.s4hana import S4HanaSim
-from seamline.convergence import compare
-from seamline.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
-from seamline.stack import StackInfo
+from seamline.local_pipeline import SINK, LocalPipeline, free_port
 from seamline.supervisor import Supervisor
+from tests.chaos.oracle import (
+    API,
+    API_PASSWORD_VARIABLE,
+    PROCESSES,
+    ErpWriter,
+    Verdict,
+    add_sinks,
+    http_verdict,
+    judge,
+    pipeline_processes,
+    postgres_verdict,
+)
 from tests.command import seamline
 from tests.conftest import wait_until
-from tests.sinks.s4_customers import PARTNERS, customer_sink
 
 pytestmark = pytest.mark.slow
 
@@ -60,86 +64,6 @@ class Size:
 
 
 SIZE = Size(2_000, 100_000, 400.0, 3, 30) if FULL else Size(200, 1_000, 40.0, 1, 6)
-API = "erp_api"
-PROCESSES = ("source", "processor", "sink", API)
-
-
-@dataclass
-class Verdict:
-    """What a target took in: the figures docs/RELIABILITY.md reports."""
-
-    effects: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    out_of_order: int = 0
-    problems: list[str] | None = None
-
-
-@pytest.fixture
-def pipeline(stack: StackInfo, tmp_path: Path) -> Iterator[LocalPipeline]:
-    made = LocalPipeline.create(stack, f"c{uuid.uuid4().hex[:8]}", tmp_path / "pipeline")
-    yield made
-    made.destroy(stack.postgres_dsn)
-
-
-@pytest.fixture
-def erp_api() -> Iterator[S4HanaSim]:
-    with S4HanaSim(password=secrets.token_urlsafe(18)) as sim:
-        yield sim
-
-
-def add_sinks(pipeline: LocalPipeline, sim: S4HanaSim) -> None:
-    """The PostgreSQL sink with its audit table, and an http sink into the simulation (its password from
-    the environment)."""
-    config = yaml.safe_load(pipeline.config_path.read_text())
-    config["sinks"][SINK]["audit"] = True
-    config["sinks"][API] = customer_sink(sim, "${CHAOS_ERP_API_PASSWORD}", system="s4", timeout_s=5)
-    pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
-
-
-def postgres_verdict(pipeline: LocalPipeline) -> Verdict:
-    verdict = Verdict()
-    report = compare(pipeline.config, pipeline.erp_dsn, pipeline.target_dsn)
-    verdict.problems = report.problems
-    verdict.lost = sum("missing" in problem or "differs" in problem for problem in report.problems)
-    with psycopg.connect(pipeline.target_dsn) as conn:
-        effects = conn.execute("SELECT id, version FROM seamline_audit ORDER BY seq").fetchall()
-    judge(verdict, [(gid, version) for gid, version in effects])
-    return verdict
-
-
-def http_verdict(pipeline: LocalPipeline, sim: S4HanaSim) -> Verdict:
-    verdict = Verdict(problems=[])
-    with psycopg.connect(pipeline.target_dsn) as conn:
-        target = dict(conn.execute("SELECT id, name FROM customers").fetchall())
-    held = {key: entity["BusinessPartnerFullName"] for key, entity in sim.entities(PARTNERS).items()}
-    verdict.problems = [
-        f"{key}: the API holds {held.get(key)!r}, PostgreSQL {name!r}"
-        for key, name in target.items()
-        if held.get(key) != name
-    ]
-    verdict.problems += [f"{key}: in the API only" for key in sorted(held.keys() - target.keys())]
-    verdict.lost = len(verdict.problems)
-    effects: list[tuple[str, int | str]] = []
-    for write in sim.writes:
-        if write.entity_set == PARTNERS:
-            effects.append((write.key, "delete" if write.body is None else write.body["YY1_SeamlineVersion"]))
-    judge(verdict, effects)
-    return verdict
-
-
-def judge(verdict: Verdict, effects: list[tuple[str, Any]]) -> None:
-    """Count effects applied twice and keys whose applied versions went down (a delete ends a key)."""
-    verdict.effects = len(effects)
-    verdict.duplicated = sum(count - 1 for count in Counter(effects).values() if count > 1)
-    versions: dict[str, list[int]] = defaultdict(list)
-    for key, version in effects:
-        if version != "delete":
-            versions[key].append(version)
-    verdict.out_of_order = sum(
-        any(later <= earlier for earlier, later in zip(applied, applied[1:], strict=False))
-        for applied in versions.values()
-    )
 
 
 def replay_every_sink(pipeline: LocalPipeline, sim: S4HanaSim) -> tuple[float, tuple[Verdict, Verdict]]:
@@ -176,34 +100,13 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
     monkeypatch: pytest.MonkeyPatch, erp_api: S4HanaSim, pipeline: LocalPipeline, tmp_path: Path
 ) -> None:
     rng = random.Random(8)
-    monkeypatch.setenv("CHAOS_ERP_API_PASSWORD", erp_api.password)
+    monkeypatch.setenv(API_PASSWORD_VARIABLE, erp_api.password)
     add_sinks(pipeline, erp_api)
-    supervisor = Supervisor(
-        pipeline.config_path,
-        tmp_path / "logs",
-        {
-            "source": ["source", "run", SOURCE],
-            "processor": ["process"],
-            "sink": ["sink", "run", SINK],
-            API: ["sink", "run", API],
-        },
-    )
+    supervisor = pipeline_processes(pipeline, tmp_path / "logs")
     data = SampleData(seed=17, invalid_every=10**9)
     with psycopg.connect(pipeline.erp_dsn) as conn:
         insert(conn, list(data.customers(SIZE.keys)))
-    progress = [0]
-    stop = threading.Event()
-
-    def write_changes() -> None:
-        with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
-            changes = ChangeStream(conn, data)
-            started = time.monotonic()
-            for step in range(SIZE.changes):
-                if stop.is_set():
-                    return
-                changes.step()
-                progress[0] = step + 1
-                time.sleep(max(0.0, started + step / SIZE.changes_per_s - time.monotonic()))
+    writer = ErpWriter(pipeline, data, SIZE.changes, SIZE.changes_per_s)
 
     kills: Counter[str] = Counter()
     per_kind = [name for _ in range(SIZE.rounds) for name in rng.sample(PROCESSES, len(PROCESSES))]
@@ -221,16 +124,15 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
 
     faults = [(0.2 + 0.3 * i / len(per_kind), partial(kill, name)) for i, name in enumerate(per_kind)]
     faults += [(0.55, extra.start_all), (0.85, extra.stop_all)]  # scale out, then in
-    writer = threading.Thread(target=write_changes)
     supervisor.start_all()
     writer.start()
     try:
         for share, fault in sorted(faults, key=lambda item: item[0]):
             at = int(SIZE.changes * share)
-            wait_until(lambda at=at: (alive(), progress[0] >= at)[1], 600, f"{at} changes")  # type: ignore[misc]
+            wait_until(lambda at=at: (alive(), writer.done >= at)[1], 600, f"{at} changes")  # type: ignore[misc]
             time.sleep(rng.uniform(0.0, 1.0))
             fault()
-        wait_until(lambda: (alive(), progress[0] >= SIZE.changes * 0.9)[1], 600, "90% of the changes")
+        wait_until(lambda: (alive(), writer.done >= SIZE.changes * 0.9)[1], 600, "90% of the changes")
         for _ in range(SIZE.burst):
             kill(rng.choice(PROCESSES))
             time.sleep(rng.uniform(0.1, 1.0))
@@ -249,7 +151,7 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
         recovered_s = time.monotonic() - healed
         time.sleep(5)  # a quiet period: nothing may change any more
     finally:
-        stop.set()
+        writer.stopping.set()
         writer.join()
         supervisor.stop_all()
         extra.stop_all()

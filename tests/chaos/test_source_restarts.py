@@ -2,7 +2,7 @@
 large transactions and COPYs of 1,000 rows, with kills landing right after those commit, while the source
 decodes and publishes them. Every committed change must be on the topic (at least once). A replication slot
 dropped under the source stops it with exit 2 and what to do, never a silent gap.
-CI runs 6 restarts; `make chaos` 50 (docs/RELIABILITY.md)."""
+CI runs 4 restarts; `make chaos` 50 (docs/RELIABILITY.md)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from tests.conftest import wait_until
 pytestmark = pytest.mark.slow
 
 FULL = os.environ.get("SEAMLINE_CHAOS") == "full"
-RESTARTS = 50 if FULL else 6
+RESTARTS = 50 if FULL else 4
 LARGE_TRANSACTION = 2_000 if FULL else 500
 COPY_ROWS = 1_000
 

@@ -1,0 +1,128 @@
+"""The fault suite's oracle: a pipeline from the ERP to two targets that record every effect, and the
+verdict on what each target took in (tests/chaos/test_crash_anywhere.py, test_target_outage.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from sandbox.erp import ChangeStream, SampleData
+from sandbox.s4hana import S4HanaSim
+from seamline.convergence import compare
+from seamline.local_pipeline import SINK, SOURCE, LocalPipeline
+from seamline.supervisor import Supervisor
+from tests.sinks.s4_customers import PARTNERS, customer_sink
+
+API = "erp_api"
+PROCESSES = ("source", "processor", "sink", API)
+API_PASSWORD_VARIABLE = "CHAOS_ERP_API_PASSWORD"
+
+
+@dataclass
+class Verdict:
+    """What a target took in: the figures docs/RELIABILITY.md reports."""
+
+    effects: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    problems: list[str] | None = None
+
+
+def add_sinks(pipeline: LocalPipeline, sim: S4HanaSim, **api_settings: Any) -> None:
+    """The PostgreSQL sink with its audit table, and an http sink into the simulation (its password from
+    the environment)."""
+    config = yaml.safe_load(pipeline.config_path.read_text())
+    config["sinks"][SINK]["audit"] = True
+    config["sinks"][API] = customer_sink(
+        sim, "${" + API_PASSWORD_VARIABLE + "}", system="s4", timeout_s=5, **api_settings
+    )
+    pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+
+
+def postgres_verdict(pipeline: LocalPipeline) -> Verdict:
+    verdict = Verdict()
+    report = compare(pipeline.config, pipeline.erp_dsn, pipeline.target_dsn)
+    verdict.problems = report.problems
+    verdict.lost = sum("missing" in problem or "differs" in problem for problem in report.problems)
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        audited = conn.execute("SELECT to_regclass('seamline_audit') IS NOT NULL").fetchone()
+        effects = conn.execute("SELECT id, version FROM seamline_audit ORDER BY seq").fetchall() if audited[0] else []
+    judge(verdict, [(gid, version) for gid, version in effects])
+    return verdict
+
+
+def http_verdict(pipeline: LocalPipeline, sim: S4HanaSim) -> Verdict:
+    verdict = Verdict(problems=[])
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        target = dict(conn.execute("SELECT id, name FROM customers").fetchall())
+    held = {key: entity["BusinessPartnerFullName"] for key, entity in sim.entities(PARTNERS).items()}
+    verdict.problems = [
+        f"{key}: the API holds {held.get(key)!r}, PostgreSQL {name!r}"
+        for key, name in target.items()
+        if held.get(key) != name
+    ]
+    verdict.problems += [f"{key}: in the API only" for key in sorted(held.keys() - target.keys())]
+    verdict.lost = len(verdict.problems)
+    effects: list[tuple[str, int | str]] = []
+    for write in sim.writes:
+        if write.entity_set == PARTNERS:
+            effects.append((write.key, "delete" if write.body is None else write.body["YY1_SeamlineVersion"]))
+    judge(verdict, effects)
+    return verdict
+
+
+def judge(verdict: Verdict, effects: list[tuple[str, Any]]) -> None:
+    """Count effects applied twice and keys whose applied versions went down (a delete ends a key)."""
+    verdict.effects = len(effects)
+    verdict.duplicated = sum(count - 1 for count in Counter(effects).values() if count > 1)
+    versions: dict[str, list[int]] = defaultdict(list)
+    for key, version in effects:
+        if version != "delete":
+            versions[key].append(version)
+    verdict.out_of_order = sum(
+        any(later <= earlier for earlier, later in zip(applied, applied[1:], strict=False))
+        for applied in versions.values()
+    )
+
+
+def pipeline_processes(pipeline: LocalPipeline, log_dir: Path) -> Supervisor:
+    """The pipeline's source, processor and both sinks, not started."""
+    return Supervisor(
+        pipeline.config_path,
+        log_dir,
+        {
+            "source": ["source", "run", SOURCE],
+            "processor": ["process"],
+            "sink": ["sink", "run", SINK],
+            API: ["sink", "run", API],
+        },
+    )
+
+
+class ErpWriter(threading.Thread):
+    """Applies `changes` ERP changes (inserts, updates, deletes) at `per_s`, counting them in `done`."""
+
+    def __init__(self, pipeline: LocalPipeline, data: SampleData, changes: int, per_s: float) -> None:
+        super().__init__(name="erp-writer")
+        self.pipeline, self.data, self.changes, self.per_s = pipeline, data, changes, per_s
+        self.done = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.pipeline.erp_dsn, autocommit=True) as conn:
+            changes = ChangeStream(conn, self.data)
+            started = time.monotonic()
+            for step in range(self.changes):
+                if self.stopping.is_set():
+                    return
+                changes.step()
+                self.done = step + 1
+                time.sleep(max(0.0, started + step / self.per_s - time.monotonic()))

@@ -1,0 +1,103 @@
+"""A target outage while the ERP changes: the S/4HANA simulation answers 503 with Retry-After for a while, then
+half of its calls 503 with 2 s of latency. The backlog must drain within twice the outage, without a rebalance
+storm, and the oracle of tests/chaos/oracle.py must hold. CI: a 12-second outage; `make chaos`: 5 minutes
+(docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sandbox.erp import SampleData, insert
+from sandbox.s4hana import S4HanaSim
+from seamline.local_pipeline import LocalPipeline
+from tests.chaos.oracle import (
+    API_PASSWORD_VARIABLE,
+    ErpWriter,
+    add_sinks,
+    http_verdict,
+    pipeline_processes,
+    postgres_verdict,
+)
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+FULL = os.environ.get("SEAMLINE_CHAOS") == "full"
+OUTAGE_S = 300.0 if FULL else 12.0
+DEGRADED_S = OUTAGE_S / 2
+KEYS, CHANGES_PER_S = (2_000, 20.0) if FULL else (200, 10.0)
+
+
+def test_an_api_outage_drains_within_twice_the_outage(
+    monkeypatch: pytest.MonkeyPatch, erp_api: S4HanaSim, pipeline: LocalPipeline, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(API_PASSWORD_VARIABLE, erp_api.password)
+    add_sinks(pipeline, erp_api, circuit_cool_down_s=5)
+    supervisor = pipeline_processes(pipeline, tmp_path / "logs")
+    data = SampleData(seed=23, invalid_every=10**9)
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(data.customers(KEYS)))
+
+    def alive() -> None:
+        crashed = supervisor.crashed()
+        assert not crashed, f"exited: {crashed}\n" + "\n".join(supervisor.log_tail(name) for name in crashed)
+
+    def converged() -> bool:
+        alive()
+        return postgres_verdict(pipeline).problems == [] and http_verdict(pipeline, erp_api).problems == []
+
+    supervisor.start_all()
+    writer = ErpWriter(pipeline, data, int(CHANGES_PER_S * (OUTAGE_S + DEGRADED_S)), CHANGES_PER_S)
+    try:
+        wait_until(converged, 180, "the snapshot in both targets", interval=2.0)
+        erp_api.outage(OUTAGE_S)
+        outage_started = time.monotonic()
+        writer.start()
+        wait_until(lambda: (alive(), time.monotonic() - outage_started >= OUTAGE_S)[1], OUTAGE_S, "the outage's end")
+        outage_ended = time.monotonic()
+        erp_api.flaky(share_503=0.5)
+        erp_api.latency_s = 2.0
+        wait_until(lambda: (alive(), time.monotonic() - outage_ended >= DEGRADED_S)[1], OUTAGE_S, "degraded service")
+        erp_api.flaky()
+        erp_api.latency_s = 0.0
+        writer.join()
+        try:
+            wait_until(converged, 2 * OUTAGE_S, "both targets to catch up", interval=2.0)
+        except TimeoutError:
+            pass  # judged below, with every problem listed
+        drained_s = time.monotonic() - outage_ended
+        time.sleep(5)  # a quiet period: nothing may change any more
+    finally:
+        writer.stopping.set()
+        if writer.is_alive():
+            writer.join()
+        supervisor.stop_all()
+    postgres, http = postgres_verdict(pipeline), http_verdict(pipeline, erp_api)
+    logs = {path.stem: path.read_text() for path in supervisor.log_dir.glob("*.log")}
+    rebalances = {name: logs[name].count("partitions assigned") for name in ("sink", "erp_api")}
+    figures = {
+        "keys": KEYS,
+        "changes": writer.done,
+        "outage_s": OUTAGE_S,
+        "degraded_s": DEGRADED_S,
+        "drained_s_after_the_outage": round(drained_s, 1),
+        "assignments_per_sink": rebalances,
+        "restarts_on_exit_75": dict(supervisor.restarts),
+        "postgres": {
+            "effects": postgres.effects,
+            "duplicated": postgres.duplicated,
+            "out_of_order": postgres.out_of_order,
+        },
+        "http": {"effects": http.effects, "duplicated": http.duplicated, "out_of_order": http.out_of_order},
+    }
+    print("\n" + json.dumps(figures, indent=1))
+    assert (postgres.problems, http.problems) == ([], []), (postgres.problems[:10], http.problems[:10])  # type: ignore[index]
+    assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
+    assert drained_s <= 2 * OUTAGE_S, f"the backlog took {drained_s:.0f}s to drain after a {OUTAGE_S:.0f}s outage"
+    assert all(count <= 2 for count in rebalances.values()), f"a rebalance storm: {rebalances}"
