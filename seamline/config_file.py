@@ -106,7 +106,10 @@ def explain(error: ValidationError, text: str, path: Path) -> str:
 
 def _with_fix(kind: str, message: str, parts: list[str]) -> str:
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(parts[-1], _known_keys(), n=1)
+        known = _known_keys()
+        if parts[-1] in known:
+            return "not a key of this section (another kind of section has it): remove it, or check the `kind:`"
+        close = difflib.get_close_matches(parts[-1], known, n=1)
         guess = f": did you mean {close[0]!r}?" if close else ": remove it, or check its spelling"
         return f"unknown key{guess}"
     if kind == "missing":

@@ -445,8 +445,8 @@ def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypa
     path.write_text(SQL_POLL_FILE.replace("    table: sales.accounts\n", "    tables: [accounts]\n"))
     with pytest.raises(ConfigError) as error:
         load_config(path)
-    assert "seamline.yaml:2: sources.crm.table: Field required" in str(error.value)
-    assert "seamline.yaml:6: sources.crm.tables: Extra inputs are not permitted" in str(error.value)
+    assert "seamline.yaml:2: sources.crm.table: required key missing: add `table:` here" in str(error.value)
+    assert "seamline.yaml:6: sources.crm.tables: not a key of this section" in str(error.value)
 
     path.write_text(SQL_POLL_FILE.replace("kind: sql_poll", "kind: sql_pol"))
     with pytest.raises(ConfigError, match=r"'sql_pol' .* expected tags: 'postgres_cdc', 'sql_poll'"):
