@@ -3,6 +3,7 @@ verdict on what each target took in (tests/chaos/test_crash_anywhere.py, test_ta
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -13,11 +14,15 @@ from typing import Any
 import psycopg
 import yaml
 
+from processors.identity import born_id, xref
 from sandbox.erp import ChangeStream, SampleData
 from sandbox.s4hana import S4HanaSim
 from seamline.convergence import compare
-from seamline.local_pipeline import SINK, SOURCE, LocalPipeline
+from seamline.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
+from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
+from seamline.topic_reader import read_to_end
+from seamline.topics import canonical_topic, source_topic
 from tests.sinks.s4_customers import PARTNERS, customer_sink
 
 API = "erp_api"
@@ -42,7 +47,7 @@ def add_sinks(pipeline: LocalPipeline, sim: S4HanaSim, **api_settings: Any) -> N
     config = yaml.safe_load(pipeline.config_path.read_text())
     config["sinks"][SINK]["audit"] = True
     config["sinks"][API] = customer_sink(
-        sim, "${" + API_PASSWORD_VARIABLE + "}", system="s4", timeout_s=5, **api_settings
+        sim, "${" + API_PASSWORD_VARIABLE + "}", system="s4", timeout_s=5, metrics_port=free_port(), **api_settings
     )
     pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
 
@@ -62,12 +67,15 @@ def postgres_verdict(pipeline: LocalPipeline) -> Verdict:
 def http_verdict(pipeline: LocalPipeline, sim: S4HanaSim) -> Verdict:
     verdict = Verdict(problems=[])
     with psycopg.connect(pipeline.target_dsn) as conn:
-        target = dict(conn.execute("SELECT id, name FROM customers").fetchall())
-    held = {key: entity["BusinessPartnerFullName"] for key, entity in sim.entities(PARTNERS).items()}
+        target = {gid: (name, email) for gid, name, email in conn.execute("SELECT id, name, email FROM customers")}
+    held = {
+        key: (entity["BusinessPartnerFullName"], entity.get("YY1_EmailAddress"))
+        for key, entity in sim.entities(PARTNERS).items()
+    }
     verdict.problems = [
-        f"{key}: the API holds {held.get(key)!r}, PostgreSQL {name!r}"
-        for key, name in target.items()
-        if held.get(key) != name
+        f"{key}: the API holds {held.get(key)!r}, PostgreSQL {fields!r}"
+        for key, fields in target.items()
+        if held.get(key) != fields
     ]
     verdict.problems += [f"{key}: in the API only" for key in sorted(held.keys() - target.keys())]
     verdict.lost = len(verdict.problems)
@@ -91,6 +99,43 @@ def judge(verdict: Verdict, effects: list[tuple[str, Any]]) -> None:
         any(later <= earlier for earlier, later in zip(applied, applied[1:], strict=False))
         for applied in versions.values()
     )
+
+
+def trace(pipeline: LocalPipeline, problems: list[str]) -> list[str]:
+    """Where each ERP customer named in `problems` stopped: its last records on the source topic and the
+    canonical topic, and the target's row, so a failure says which stage lost a change."""
+    erp_ids = sorted({int(found) for found in re.findall(r"erp customer (\d+)", " ".join(problems))})
+    if not erp_ids:
+        return []
+    kafka = pipeline.config.kafka
+    serde = AvroSerde(kafka)
+    gids = {born_id(xref("erp", "customers", str(erp_id))): erp_id for erp_id in erp_ids}
+    journeys: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    topic = source_topic(kafka, "erp", "customers")
+    for message in read_to_end(kafka, topic):
+        event = serde.decode(topic, message.value())
+        row = event["after"] or event["before"]
+        if int(row["id"]) in erp_ids:
+            journeys[int(row["id"])]["source"].append(f"@{message.offset()} {event['op']} {row.get('email')}")
+    topic = canonical_topic(kafka, "customer")
+    for message in read_to_end(kafka, topic):
+        value = message.value()
+        record = serde.decode(topic, value) if value else None
+        if record is not None and record["id"] in gids:
+            journeys[gids[record["id"]]]["canonical"].append(
+                f"{message.partition()}@{message.offset()} v{record['version']} {record['email']}"
+                f" from {record['origin']}"
+            )
+    with psycopg.connect(pipeline.target_dsn) as conn:
+        for gid, version, email in conn.execute(
+            "SELECT id, version, email FROM customers WHERE id = ANY(%s)", (list(gids),)
+        ).fetchall():
+            journeys[gids[gid]]["target"].append(f"v{version} {email}")
+    return [
+        f"erp customer {erp_id}: "
+        + "; ".join(f"{stage} {', '.join(lines[-3:])}" for stage, lines in journeys[erp_id].items())
+        for erp_id in erp_ids
+    ]
 
 
 def pipeline_processes(pipeline: LocalPipeline, log_dir: Path) -> Supervisor:

@@ -42,6 +42,7 @@ from tests.chaos.oracle import (
     judge,
     pipeline_processes,
     postgres_verdict,
+    trace,
 )
 from tests.command import seamline
 from tests.conftest import wait_until
@@ -88,6 +89,14 @@ def second_instances(pipeline: LocalPipeline, work_dir: Path) -> Supervisor:
     return Supervisor(path, work_dir / "logs", {"processor-2": ["process"], "sink-2": ["sink", "run", SINK]})
 
 
+def took_part(extra: Supervisor) -> bool:
+    """Whether the second processor worker and sink instance have each been assigned partitions."""
+    logs = {name: (extra.log_dir / f"{name}.log").read_text() for name in ("processor-2", "sink-2")}
+    return "Setting newly assigned partitions {TopicPartition" in logs["processor-2"] and bool(
+        re.search(r"partitions assigned: .*customer\[\d\]", logs["sink-2"])
+    )
+
+
 def scan_logs(supervisors: list[Supervisor], values: list[str]) -> list[str]:
     """Log lines that hold a secret value, whole or URL-encoded."""
     logs = [path for supervisor in supervisors for path in supervisor.log_dir.glob("*.log")]
@@ -123,7 +132,12 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
             assert not crashed, f"exited: {crashed}\n" + "\n".join(running.log_tail(name) for name in crashed)
 
     faults = [(0.2 + 0.3 * i / len(per_kind), partial(kill, name)) for i, name in enumerate(per_kind)]
-    faults += [(0.55, extra.start_all), (0.85, extra.stop_all)]  # scale out, then in
+
+    def scale_out() -> None:
+        extra.start_all()
+        wait_until(lambda: (alive(), took_part(extra))[1], 120, "the second processor and sink to take partitions")
+
+    faults += [(0.55, scale_out), (0.85, extra.stop_all)]  # scale out, then in
     supervisor.start_all()
     writer.start()
     try:
@@ -174,16 +188,17 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
         },
     }
     print("\n" + json.dumps(figures, indent=1))
-    assert (postgres.problems, http.problems) == ([], []), (postgres.problems[:10], http.problems[:10])  # type: ignore[index]
+    assert (postgres.problems, http.problems) == ([], []), (
+        postgres.problems[:10],  # type: ignore[index]
+        http.problems[:10],  # type: ignore[index]
+        trace(pipeline, postgres.problems[:10]),  # type: ignore[index]
+    )
     assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
     assert postgres.effects > SIZE.keys and http.effects > SIZE.keys
     assert leaked == [], leaked[:3]
     assert [verdict.problems for verdict in after_replay] == [[], []], "a replay changed a target"
     assert [verdict.effects for verdict in after_replay] == [postgres.effects, http.effects], "a replay wrote again"
     assert sum(kills.values()) == SIZE.rounds * len(PROCESSES) + SIZE.burst
-    scaled = {name: (extra.log_dir / f"{name}.log").read_text() for name in ("processor-2", "sink-2")}
-    assert "Setting newly assigned partitions {TopicPartition" in scaled["processor-2"], "processor-2 took no part"
-    assert re.search(r"partitions assigned: .*customer\[\d\]", scaled["sink-2"]), "sink-2 took no part"
 
 
 def test_the_judge_sees_a_duplicate_a_version_going_down_and_a_second_delete() -> None:

@@ -28,6 +28,7 @@ def customer_sink(sim: S4HanaSim, password: str, **settings: Any) -> dict[str, A
                     "BusinessPartner": "id",
                     "YY1_SeamlineVersion": "version",
                     "BusinessPartnerFullName": "name",
+                    "YY1_EmailAddress": "email",
                 },
             }
         },
