@@ -79,6 +79,9 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     # The tables are rebuilt from their changelog at every start: after a crash the local store may hold
     # writes the changelog never received, and a changelog is the only state every worker agrees on.
     shutil.rmtree(processor.data_dir, ignore_errors=True)
+    # Faust's stream_wait_empty stays on: a rebalance waits until the batch in hand is resolved and its state
+    # written. Without it the batch went on writing the table while the partition was recovered from its
+    # changelog or taken over, and a state that went back could give a new version an old one's number.
     app = faust.App(
         processor.app_id,
         **faust_settings(kafka),
@@ -87,7 +90,6 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         web_enabled=False,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
-        stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",
         key_serializer="json",
         value_serializer="json",
