@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
+from seamline.topic_reader import watermarks
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def group_lag(kafka: KafkaConfig, group: str, topics: Sequence[str]) -> list[Par
         partitions = [TopicPartition(t, p) for t in topics if t in metadata for p in sorted(metadata[t].partitions)]
         committed = consumer.committed(partitions, timeout=15) if partitions else []
         return [
-            PartitionLag(tp.topic, tp.partition, tp.offset, consumer.get_watermark_offsets(tp, timeout=15)[1])
+            PartitionLag(tp.topic, tp.partition, tp.offset, watermarks(consumer, tp.topic, tp.partition)[1])
             for tp in committed
             if tp.offset >= 0
         ]

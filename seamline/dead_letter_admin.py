@@ -17,7 +17,7 @@ from seamline.config import KafkaConfig
 from seamline.dlq import read_headers
 from seamline.kafka_settings import client_settings
 from seamline.publisher import Publisher
-from seamline.topic_reader import read_to_end
+from seamline.topic_reader import read_to_end, watermarks
 from seamline.topics import dlq_topic
 
 SINK_STAGE = "sink."
@@ -146,7 +146,7 @@ def purge(kafka: KafkaConfig, stage: str, until: datetime, on_partition: Callabl
         partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
         cuts = []
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            low, high = watermarks(consumer, topic, partition)
             at = consumer.offsets_for_times([TopicPartition(topic, partition, int(until.timestamp() * 1000))], 15)
             cut = high if at[0].offset < 0 else at[0].offset
             if cut > low:

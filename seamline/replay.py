@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.times import parse_time
+from seamline.topic_reader import watermarks
 from seamline.topics import canonical_topic
 
 GroupChoice = Literal["fresh", "reset"]
@@ -65,7 +66,7 @@ def plan(kafka: KafkaConfig, entities: list[str], since: datetime | None) -> lis
             if metadata.error is not None:
                 raise ReplayError(f"topic {topic} does not exist: has the processor published any {entity}?")
             for partition in sorted(metadata.partitions):
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+                low, high = watermarks(consumer, topic, partition)
                 start = low
                 if since is not None:
                     wanted = TopicPartition(topic, partition, int(since.timestamp() * 1000))

@@ -15,7 +15,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from seamline.config import Config
 from seamline.consumer_lag import group_lag
 from seamline.kafka_settings import client_settings
-from seamline.retry import HTTP_ERRORS
+from seamline.retry import HTTP_ERRORS, retrying
 from seamline.serde import registry_client
 from seamline.topics import canonical_topic, dlq_topic, identity_topic, processor_input_topics, sink_group
 
@@ -143,13 +143,21 @@ class StatusReader:
                     specs[TopicPartition(topic, partition)] = OffsetSpec.earliest()
         if not specs:
             return {}
-        starts = {tp: future.result().offset for tp, future in self.admin.list_offsets(specs).items()}
-        latest = {tp: OffsetSpec.latest() for tp in specs}
+        starts = self._offsets(specs)
+        ends = self._offsets({tp: OffsetSpec.latest() for tp in specs})
         depth: dict[str, int] = {}
-        for tp, future in self.admin.list_offsets(latest).items():
+        for tp, end in ends.items():
             stage = tp.topic.removeprefix(prefix)
-            depth[stage] = depth.get(stage, 0) + future.result().offset - starts[tp]
+            depth[stage] = depth.get(stage, 0) + end - starts[tp]
         return dict(sorted(depth.items()))
+
+    def _offsets(self, specs: dict[TopicPartition, OffsetSpec]) -> dict[TopicPartition, int]:
+        """Offsets by spec, retried while a partition's leader is not known yet or is moving."""
+        offsets: dict[TopicPartition, int] = {}
+        for attempt in retrying(timeout_s=30):
+            with attempt:
+                offsets = {tp: future.result().offset for tp, future in self.admin.list_offsets(specs).items()}
+        return offsets
 
     def _positions(self) -> list[SourcePosition]:
         from producers.positions import PositionStore

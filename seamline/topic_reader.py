@@ -13,6 +13,15 @@ from seamline.kafka_settings import client_settings
 from seamline.retry import retrying
 
 
+def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 60.0) -> tuple[int, int]:
+    """(low, high) offsets of a partition, retried while its leader is not known yet or is moving (a topic
+    created a moment ago, a leader election)."""
+    for attempt in retrying(timeout_s=timeout_s):
+        with attempt:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+    return low, high
+
+
 def end_offset(kafka: KafkaConfig, topic: str) -> int:
     """The sum of the end offsets of the topic's partitions, 0 if it does not exist yet: it grows with every record."""
     consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": f"seamline-reader-{uuid.uuid4()}"}))
@@ -20,10 +29,7 @@ def end_offset(kafka: KafkaConfig, topic: str) -> int:
         metadata = consumer.list_topics(topic, timeout=15).topics[topic]
         if metadata.error is not None:
             return 0
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)[1]
-            for partition in metadata.partitions
-        )
+        return sum(watermarks(consumer, topic, partition)[1] for partition in metadata.partitions)
     finally:
         consumer.close()
 
@@ -37,9 +43,7 @@ def read_to_end(kafka: KafkaConfig, topic: str, timeout_s: float = 60.0) -> Iter
             return
         ends = {}
         for partition in metadata.partitions:
-            for attempt in retrying(timeout_s=60):  # a topic created a moment ago may have no leader yet
-                with attempt:
-                    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            low, high = watermarks(consumer, topic, partition)
             if high > low:
                 ends[partition] = high
         consumer.assign([TopicPartition(topic, partition, 0) for partition in ends])
