@@ -276,15 +276,18 @@ class PostgresCdc(Source):
                 incremental.open_window_if_due()
             message = self._cursor.read_message()
             if message is None:
-                ready, _, _ = select.select([self._replication], [], [], 0.5)
-                if ready:
-                    continue
-                self._last_commit_ts_ms = None
+                # Not only when the socket is quiet: a server shutting down sends keepalive after keepalive until
+                # the WAL's end is confirmed, and would wait for that forever.
                 if not in_transaction and time.monotonic() - last_heartbeat >= self.config.heartbeat_interval_s:
                     last_heartbeat = time.monotonic()
                     heartbeat = self._heartbeat()
                     if heartbeat is not None:
                         yield heartbeat
+                        yield None  # idle: the runner commits the heartbeat now
+                ready, _, _ = select.select([self._replication], [], [], 0.5)
+                if ready:
+                    continue
+                self._last_commit_ts_ms = None
                 yield None
                 continue
             decoded = self._decoder.decode(message.payload)

@@ -52,7 +52,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in (-1, 408, 429)
     if isinstance(exc, psycopg2.Error):  # the replication connection of postgres_cdc
-        return isinstance(exc, psycopg2.OperationalError)
+        # a server ending with an immediate shutdown breaks the stream: a bare DatabaseError without a SQLSTATE
+        return isinstance(exc, psycopg2.OperationalError) or (type(exc) is psycopg2.DatabaseError and not exc.pgcode)
     if isinstance(exc, psycopg.Error):
         return isinstance(
             exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)

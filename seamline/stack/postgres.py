@@ -45,9 +45,10 @@ class Postgres(Service):
 
     name = "postgres"
     ports = (PORT,)
-    # SIGINT is PostgreSQL's "fast" shutdown: SIGTERM would wait for every client,
-    # replication connections included, to disconnect.
-    stop_signal = signal.SIGINT
+    # SIGINT is PostgreSQL's "fast" shutdown: SIGTERM would wait for every client to disconnect. A fast shutdown
+    # still waits for logical replication clients to confirm the WAL's end; if one never does, SIGQUIT ("immediate")
+    # ends the server and its children, where a SIGKILL of the postmaster would leave them holding the data dir.
+    stop_signals = (signal.SIGINT, signal.SIGQUIT)
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)

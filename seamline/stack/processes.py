@@ -65,19 +65,18 @@ def running_pid(pid_file: Path, marker: str) -> int | None:
     return pid if marker in cmdline and alive(pid) else None
 
 
-def stop(pid: int, sig: signal.Signals, grace: float = 20.0) -> None:
-    """Send sig, wait up to grace seconds for the process to exit, then SIGKILL it."""
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        while alive(pid):
+def stop(pid: int, *signals: signal.Signals, grace: float = 20.0) -> None:
+    """Send each signal in turn, waiting up to grace seconds for the process to exit, then SIGKILL it."""
+    for sig in (*signals, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
+        if not alive(pid):
+            break
     _reap(pid)
 
 

@@ -19,7 +19,8 @@ class Service(ABC):
     name: ClassVar[str]
     #: The ports it listens on, the first being the one clients use.
     ports: ClassVar[tuple[int, ...]]
-    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    #: Sent in turn to stop it, each given 20 s, before SIGKILL.
+    stop_signals: ClassVar[tuple[signal.Signals, ...]] = (signal.SIGTERM,)
     start_timeout: ClassVar[float] = 120.0
 
     def __init__(self, root: Path) -> None:
@@ -101,9 +102,16 @@ def stop(service: Service) -> bool:
     """Stop our instance (by its pid file); True if one was running."""
     pid = service.pid()
     if pid is not None:
-        processes.stop(pid, service.stop_signal)
+        processes.stop(pid, *service.stop_signals)
     service.pid_file.unlink(missing_ok=True)
     return pid is not None
+
+
+def restart(service: Service) -> None:
+    """Stop our instance, start it again and wait until it is healthy."""
+    stop(service)
+    launch(service)
+    wait_healthy(service)
 
 
 def check(service: Service) -> ServiceStatus:

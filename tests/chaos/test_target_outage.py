@@ -1,6 +1,7 @@
 """A target outage while the ERP changes: the S/4HANA simulation answers 503 with Retry-After for a while, then
-half of its calls 503 with 2 s of latency. The backlog must drain within twice the outage, without a rebalance
-storm, and the oracle of tests/chaos/oracle.py must hold. CI: a 12-second outage; `make chaos`: 5 minutes
+half of its calls 503 with 2 s of latency, and halfway through the outage the PostgreSQL server (the ERP's and the
+PostgreSQL target's) is restarted. The backlog must drain within twice the outage, without a rebalance storm, and
+the oracle of tests/chaos/oracle.py must hold. CI: a 12-second outage; `make chaos`: 5 minutes
 (docs/RELIABILITY.md)."""
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import pytest
 from sandbox.erp import SampleData, insert
 from sandbox.s4hana import S4HanaSim
 from seamline.local_pipeline import LocalPipeline
+from seamline.stack import StackInfo
+from seamline.stack.postgres import Postgres
+from seamline.stack.service import restart
 from tests.chaos.oracle import (
     API_PASSWORD_VARIABLE,
     ErpWriter,
@@ -35,7 +39,7 @@ KEYS, CHANGES_PER_S = (2_000, 20.0) if FULL else (200, 10.0)
 
 
 def test_an_api_outage_drains_within_twice_the_outage(
-    monkeypatch: pytest.MonkeyPatch, erp_api: S4HanaSim, pipeline: LocalPipeline, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, stack: StackInfo, erp_api: S4HanaSim, pipeline: LocalPipeline, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(API_PASSWORD_VARIABLE, erp_api.password)
     add_sinks(pipeline, erp_api, circuit_cool_down_s=5)
@@ -59,6 +63,15 @@ def test_an_api_outage_drains_within_twice_the_outage(
         erp_api.outage(OUTAGE_S)
         outage_started = time.monotonic()
         writer.start()
+        wait_until(lambda: (alive(), time.monotonic() - outage_started >= OUTAGE_S / 2)[1], OUTAGE_S, "mid-outage")
+        server = Postgres(stack.state_dir)
+        log_start = server.log_file.stat().st_size
+        restart_started = time.monotonic()
+        restart(server)
+        restart_s = time.monotonic() - restart_started
+        with server.log_file.open(errors="replace") as log:
+            log.seek(log_start)
+            shutdown = [line for line in log if "shutdown request" in line]
         wait_until(lambda: (alive(), time.monotonic() - outage_started >= OUTAGE_S)[1], OUTAGE_S, "the outage's end")
         outage_ended = time.monotonic()
         erp_api.flaky(share_503=0.5)
@@ -86,6 +99,8 @@ def test_an_api_outage_drains_within_twice_the_outage(
         "changes": writer.done,
         "outage_s": OUTAGE_S,
         "degraded_s": DEGRADED_S,
+        "postgres_restart_s": round(restart_s, 1),
+        "erp_writer_reconnects": writer.reconnects,
         "drained_s_after_the_outage": round(drained_s, 1),
         "assignments_per_sink": rebalances,
         "restarts_on_exit_75": dict(supervisor.restarts),
@@ -99,5 +114,7 @@ def test_an_api_outage_drains_within_twice_the_outage(
     print("\n" + json.dumps(figures, indent=1))
     assert (postgres.problems, http.problems) == ([], []), (postgres.problems[:10], http.problems[:10])  # type: ignore[index]
     assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
+    # a fast shutdown waits for the source to confirm the WAL's end; the stack escalates to an immediate one
+    assert [line.split("LOG:  ")[-1].strip() for line in shutdown] == ["received fast shutdown request"], shutdown
     assert drained_s <= 2 * OUTAGE_S, f"the backlog took {drained_s:.0f}s to drain after a {OUTAGE_S:.0f}s outage"
     assert all(count <= 2 for count in rebalances.values()), f"a rebalance storm: {rebalances}"

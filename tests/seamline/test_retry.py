@@ -6,6 +6,8 @@ from email.utils import format_datetime
 
 import httpx
 import psycopg
+import psycopg2
+import psycopg2.errors
 import pytest
 
 from seamline.config import KafkaConfig
@@ -18,6 +20,10 @@ def test_transient_failures_are_the_environments_not_the_records() -> None:
     assert is_transient(ServerUnavailable("503")) and is_transient(httpx.ConnectError("refused"))
     assert is_transient(psycopg.errors.DeadlockDetected())
     assert not is_transient(ValueError("bad value")) and not is_transient(psycopg.errors.UniqueViolation())
+    # postgres_cdc's replication stream, cut by a server's immediate shutdown, and a query the server refused
+    assert is_transient(psycopg2.DatabaseError("error with status PGRES_COPY_BOTH and no message from the libpq"))
+    assert is_transient(psycopg2.OperationalError("server closed the connection unexpectedly"))
+    assert not is_transient(psycopg2.errors.UndefinedTable()) and not is_transient(psycopg2.ProgrammingError())
 
 
 def test_retry_after_reads_seconds_and_http_dates_and_falls_back_on_garbage() -> None:
