@@ -23,11 +23,17 @@ STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
 JVM_OPTIONS = ["-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true"]
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
 class Kafka(Service):
-    """Client listener 127.0.0.1:9092, controller 127.0.0.1:9093; data in <state>/kafka/data."""
+    """Client listener 127.0.0.1:9092, controller 127.0.0.1:9093, a listener for network fault tests on 9096
+    (deploy/local/kafka/server.properties); data in <state>/kafka/data."""
 
     name = "kafka"
-    ports = (9092, 9093)
+    ports = (9092, 9093, 9096)
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
@@ -50,19 +56,10 @@ class Kafka(Service):
         if not (self.data / "meta.properties").is_file():
             self._format_storage()
 
-    def _format_storage(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    def _format_storage(self, cluster_id: str | None = None) -> None:
+        cluster_id = cluster_id or new_cluster_id()
         result = subprocess.run(
-            self._java(
-                STORAGE_TOOL_MAIN,
-                "format",
-                "--standalone",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.config),
-                *self._format_options(),
-            ),
+            self._java(STORAGE_TOOL_MAIN, "format", "-t", cluster_id, "-c", str(self.config), *self._format_options()),
             check=False,
             capture_output=True,
             text=True,
@@ -72,8 +69,8 @@ class Kafka(Service):
             raise StackError(f"formatting Kafka storage in {self.data} failed: {result.stderr.strip()[-500:]}")
 
     def _format_options(self) -> list[str]:
-        """More options of the storage tool's format command (SCRAM users)."""
-        return []
+        """More options of the storage tool's format command: the quorum (one voter) and SCRAM users."""
+        return ["--standalone"]
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [

@@ -68,7 +68,7 @@ class SecureKafka(Kafka):
             self._format_storage()
 
     def _format_options(self) -> list[str]:
-        return [
+        return super()._format_options() + [
             option
             for user in USERS
             for option in ("--add-scram", f"SCRAM-SHA-512=[name={user},password={self.password(user)}]")

@@ -138,10 +138,11 @@ def trace(pipeline: LocalPipeline, problems: list[str]) -> list[str]:
     ]
 
 
-def pipeline_processes(pipeline: LocalPipeline, log_dir: Path) -> Supervisor:
-    """The pipeline's source, processor and both sinks, not started."""
+def pipeline_processes(pipeline: LocalPipeline, log_dir: Path, config_path: Path | None = None) -> Supervisor:
+    """The pipeline's source, processor and both sinks, not started; with the pipeline's configuration file
+    unless another is given."""
     return Supervisor(
-        pipeline.config_path,
+        config_path or pipeline.config_path,
         log_dir,
         {
             "source": ["source", "run", SOURCE],

@@ -1,0 +1,178 @@
+"""Broker faults: the pipeline of tests/chaos/oracle.py on a three-node Kafka cluster (replication factor 3,
+min.insync.replicas 2) while the ERP changes. The node leading most of the pipeline's partitions is SIGKILLed and
+restarted again and again, then all three nodes are SIGKILLed at once and restarted. Afterwards both targets must
+hold the ERP's state with nothing lost, applied twice or out of order. CI: 1 leader kill; `make chaos`: 5
+(docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from confluent_kafka.admin import AdminClient
+
+from sandbox.erp import SampleData, insert
+from sandbox.s4hana import S4HanaSim
+from seamline.config import KafkaConfig
+from seamline.kafka_settings import client_settings
+from seamline.local_pipeline import LocalPipeline
+from seamline.stack import StackInfo
+from seamline.stack.kafka_cluster import ClusterNode, KafkaCluster
+from tests.chaos.oracle import (
+    API_PASSWORD_VARIABLE,
+    ErpWriter,
+    add_sinks,
+    http_verdict,
+    pipeline_processes,
+    postgres_verdict,
+    trace,
+)
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+FULL = os.environ.get("SEAMLINE_CHAOS") == "full"
+LEADER_KILLS = 5 if FULL else 1
+KEYS, CHANGES, CHANGES_PER_S = (2_000, 20_000, 100.0) if FULL else (200, 400, 10.0)
+
+
+@pytest.fixture
+def cluster(stack: StackInfo) -> Iterator[KafkaCluster]:
+    made = KafkaCluster(stack.state_dir)
+    made.start()
+    try:
+        yield made
+    finally:
+        for node in made.nodes:
+            node.kill()  # its data goes next: no need for a controlled shutdown
+        made.purge()
+
+
+@pytest.fixture
+def replicated(stack: StackInfo, cluster: KafkaCluster, tmp_path: Path) -> Iterator[LocalPipeline]:
+    """The chaos pipeline on the cluster, every topic it makes replicated three times."""
+    on_cluster = dataclasses.replace(stack, bootstrap_servers=cluster.bootstrap_servers)
+    made = LocalPipeline.create(on_cluster, f"b{uuid.uuid4().hex[:8]}", tmp_path / "pipeline")
+    config = yaml.safe_load(made.config_path.read_text())
+    config["kafka"]["replication_factor"] = 3
+    made.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    try:
+        yield made
+    finally:
+        made.destroy(stack.postgres_dsn)
+
+
+def partitions(kafka: KafkaConfig) -> list[tuple[int, tuple[int, ...], tuple[int, ...]]]:
+    """(leader, replicas, in-sync replicas) of each partition of the pipeline's topics."""
+    admin = AdminClient(client_settings(kafka, "admin"))
+    topics = admin.list_topics(timeout=15).topics
+    return [
+        (partition.leader, tuple(partition.replicas), tuple(partition.isrs))
+        for name, topic in topics.items()
+        if name.startswith(kafka.topic_prefix)
+        for partition in topic.partitions.values()
+    ]
+
+
+def busiest_leader(cluster: KafkaCluster, kafka: KafkaConfig) -> ClusterNode:
+    """The node that leads most of the pipeline's partitions."""
+    leaders = Counter(leader for leader, _, _ in partitions(kafka) if leader >= 0)
+    return cluster.node(leaders.most_common(1)[0][0])
+
+
+def fully_replicated(kafka: KafkaConfig) -> bool:
+    found = partitions(kafka)
+    return bool(found) and all(len(isr) == len(replicas) == 3 and leader >= 0 for leader, replicas, isr in found)
+
+
+def test_leader_kills_and_a_full_cluster_restart_lose_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+    cluster: KafkaCluster,
+    erp_api: S4HanaSim,
+    replicated: LocalPipeline,
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(29)
+    pipeline = replicated
+    kafka = pipeline.config.kafka
+    monkeypatch.setenv(API_PASSWORD_VARIABLE, erp_api.password)
+    add_sinks(pipeline, erp_api)
+    supervisor = pipeline_processes(pipeline, tmp_path / "logs")
+    data = SampleData(seed=31, invalid_every=10**9)
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(data.customers(KEYS)))
+    writer = ErpWriter(pipeline, data, CHANGES, CHANGES_PER_S)
+
+    def alive() -> None:
+        crashed = supervisor.crashed()
+        assert not crashed, f"exited: {crashed}\n" + "\n".join(supervisor.log_tail(name) for name in crashed)
+
+    def converged() -> bool:
+        alive()
+        return postgres_verdict(pipeline).problems == [] and http_verdict(pipeline, erp_api).problems == []
+
+    killed: list[int] = []
+    supervisor.start_all()
+    writer.start()
+    try:
+        for kill in range(LEADER_KILLS):
+            at = int(CHANGES * (0.2 + 0.5 * kill / LEADER_KILLS))
+            wait_until(lambda at=at: (alive(), writer.done >= at)[1], 600, f"{at} changes")  # type: ignore[misc]
+            wait_until(lambda: fully_replicated(kafka), 120, "every partition to have three in-sync replicas")
+            leader = busiest_leader(cluster, kafka)
+            leader.kill()
+            killed.append(leader.node_id)
+            time.sleep(rng.uniform(3.0, 8.0))  # the pipeline goes on with two nodes
+            cluster.start(leader)
+        wait_until(lambda: (alive(), writer.done >= CHANGES * 0.8)[1], 600, "80% of the changes")
+        restart_started = time.monotonic()
+        for node in cluster.nodes:
+            node.kill()
+        time.sleep(rng.uniform(2.0, 5.0))
+        cluster.start()
+        full_restart_s = time.monotonic() - restart_started
+        writer.join(CHANGES / CHANGES_PER_S + 120)
+        assert not writer.is_alive(), "the ERP writer did not finish"
+        healed = time.monotonic()
+        try:
+            wait_until(converged, 300, "both targets to hold the ERP's final state", interval=2.0)
+        except TimeoutError:
+            pass  # judged below, with every problem listed
+        recovered_s = time.monotonic() - healed
+        time.sleep(5)  # a quiet period: nothing may change any more
+    finally:
+        writer.stopping.set()
+        if writer.is_alive():
+            writer.join()
+        supervisor.stop_all()
+    postgres, http = postgres_verdict(pipeline), http_verdict(pipeline, erp_api)
+    figures = {
+        "keys": KEYS,
+        "changes": writer.done,
+        "leader_sigkills": killed,
+        "full_restart_s": round(full_restart_s, 1),
+        "restarts_on_exit_75": dict(supervisor.restarts),
+        "seconds_to_recover_after_the_last_change": round(recovered_s, 1),
+        "postgres": {k: v for k, v in asdict(postgres).items() if k != "problems"},
+        "http": {k: v for k, v in asdict(http).items() if k != "problems"},
+    }
+    print("\n" + json.dumps(figures, indent=1))
+    assert (postgres.problems, http.problems) == ([], []), (
+        postgres.problems[:10],  # type: ignore[index]
+        http.problems[:10],  # type: ignore[index]
+        trace(pipeline, postgres.problems[:10]),  # type: ignore[index]
+    )
+    assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
+    assert postgres.effects > KEYS and http.effects > KEYS
+    assert len(killed) == LEADER_KILLS
