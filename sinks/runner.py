@@ -28,6 +28,7 @@ from sinks.sink import Outcome, Rejected, Sink, SinkRecord
 log = logging.getLogger(__name__)
 
 STAGE = "sink"
+COMMIT_RETRY_S = 120.0
 _REBALANCED = (KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.UNKNOWN_MEMBER_ID)
 _RETRY_ROUND_S = 20.0  # retries between two polls of the paused consumer; well under max.poll.interval.ms
 
@@ -104,14 +105,17 @@ class SinkRunner:
             self.sink.close()
 
     def _commit(self, consumer: Consumer, messages: list[Message]) -> None:
-        """Commit past the written batch. When the group rebalanced meanwhile, the partitions' new owner reads
-        the batch again and its version-guarded writes change nothing: consuming goes on, no restart needed."""
-        try:
-            consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() not in _REBALANCED:
-                raise
-            log.info("sink %s: the group rebalanced before this batch was committed; it is read again", self.name)
+        """Commit past the written batch, retried while the group's coordinator moves (a broker died). When the
+        group rebalanced meanwhile, the partitions' new owner reads the batch again and its version-guarded
+        writes change nothing: consuming goes on, no restart needed."""
+        for attempt in retrying(timeout_s=COMMIT_RETRY_S):
+            with attempt:
+                try:
+                    consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                except KafkaException as exc:
+                    if exc.args[0].code() not in _REBALANCED:
+                        raise
+                    log.info("sink %s: the group rebalanced before the commit; the batch is read again", self.name)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info(

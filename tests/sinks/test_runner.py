@@ -1,4 +1,5 @@
-"""The sink runner on real Kafka: a target that fails for a while pauses the input, and nothing is lost."""
+"""The sink runner on real Kafka: a target that fails for a while pauses the input, and nothing is lost; a commit
+is retried while the group's coordinator moves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.metrics import Metrics
@@ -86,3 +88,43 @@ def test_a_failing_target_pauses_the_input_and_every_record_arrives_once(
     assert "input paused" in caplog.text
     assert sample(metrics, "seamline_sink_retries_total", sink="flaky") >= 5
     assert sample(metrics, "seamline_sink_writes_total", sink="flaky", entity="customer", outcome="written") == RECORDS
+
+
+class Committing:
+    """A consumer whose commits fail with the given errors first."""
+
+    def __init__(self, *failures: int) -> None:
+        self.failures = list(failures)
+        self.committed: list[list[TopicPartition]] = []
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        if self.failures:
+            raise KafkaException(KafkaError(self.failures.pop(0)))
+        self.committed.append(offsets)
+
+
+class At:
+    """A consumed message's position."""
+
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self._offset = partition, offset
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+def test_a_commit_is_retried_while_the_coordinator_moves_and_dropped_after_a_rebalance(kafka: KafkaConfig) -> None:
+    runner = SinkRunner("commits", kafka, FailingAtFirst(down_s=0), ["customer"], Metrics.create())
+    batch = [At(0, 4), At(1, 7), At(0, 5)]
+    moving = Committing(KafkaError._WAIT_COORD, KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+    runner._commit(moving, batch)  # type: ignore[arg-type]
+    assert [[(tp.partition, tp.offset) for tp in offsets] for offsets in moving.committed] == [[(0, 6), (1, 8)]]
+    rebalanced = Committing(KafkaError.ILLEGAL_GENERATION)
+    runner._commit(rebalanced, batch)  # type: ignore[arg-type]
+    assert rebalanced.committed == [] and rebalanced.failures == []
