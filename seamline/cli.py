@@ -22,7 +22,7 @@ from seamline.cli_support import (
     sink_settings,
     source_settings,
 )
-from seamline.config import PostgresCdcSource, WebhookSource
+from seamline.config import Config, PostgresCdcSource, WebhookSource
 from seamline.dlq_cli import dlq_app
 from seamline.metrics import Metrics
 from seamline.operate_cli import reconcile, replay, status
@@ -155,26 +155,35 @@ def source_reset(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
 @app.command()
 def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Run the stream processor (cleanse, resolve, merge) until SIGTERM."""
-    import faust
-
-    from processors.app import build_app
-    from seamline.consumer_lag import LagExporter
-
     loaded = load(config)
     if loaded.processor is None:
         console.print(f"[red]{config} has no 'processor' section[/red]: add one to run the processor")
         raise typer.Exit(2)
     logs.configure()
+    run_process(lambda: _run_worker(loaded))
+
+
+def _run_worker(loaded: Config) -> None:
+    import faust
+
+    from processors.app import build_app
+    from seamline.consumer_lag import LagExporter
+
+    assert loaded.processor is not None
     metrics = Metrics.create()
     serve_metrics(metrics, loaded.processor.metrics_port)
-    try:
-        app = build_app(loaded, metrics)
-    except PermissionError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    app = build_app(loaded, metrics)
     read = [*processor_input_topics(loaded.kafka, loaded.processor), identity_topic(loaded.kafka)]
     LagExporter(loaded.kafka, {loaded.processor.app_id: read}, metrics).start()
-    faust.Worker(app, loglevel="INFO", logging_config=logs.dict_config()).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="INFO", logging_config=logs.dict_config())
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stopped:
+        # Faust's worker ends every failure with exit 1: hand run_process the failure, so Kafka trouble exits 75
+        cause = worker.crash_reason or stopped.__context__
+        if stopped.code != 0 and isinstance(cause, Exception):
+            raise cause from None
+        raise
 
 
 @sink_app.command("run")

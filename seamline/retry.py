@@ -10,6 +10,7 @@ import httpx
 import psycopg
 import psycopg2
 import stamina
+from aiokafka.errors import KafkaError as AioKafkaError
 from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.common._httpx_compat import httpx as registry_http
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -54,6 +55,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, psycopg2.Error):  # the replication connection of postgres_cdc
         # a server ending with an immediate shutdown breaks the stream: a bare DatabaseError without a SQLSTATE
         return isinstance(exc, psycopg2.OperationalError) or (type(exc) is psycopg2.DatabaseError and not exc.pgcode)
+    if isinstance(exc, AioKafkaError):  # the processor's Faust clients
+        return bool(exc.retriable)
     if isinstance(exc, psycopg.Error):
         return isinstance(
             exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)

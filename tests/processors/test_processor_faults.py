@@ -25,6 +25,7 @@ from seamline.supervisor import Supervisor
 from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import dlq_topic, identity_topic
 from tests.canonical_topics import Canonical
+from tests.command import seamline
 from tests.conftest import wait_until
 from tests.processors.fault_stream import Phase, fault_stream
 from tests.processors.raw_events import publish
@@ -201,3 +202,11 @@ def test_two_workers_share_the_work_and_survive_a_rebalance(kafka: KafkaConfig, 
     finally:
         for worker in workers.values():
             worker.stop_all()
+
+
+def test_a_worker_that_cannot_reach_kafka_exits_75_to_be_restarted(kafka: KafkaConfig, tmp_path: Path) -> None:
+    processor, _ = fault_stream(seed=5, scale=1)
+    unreachable = kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    config = write_config(tmp_path / "p.yaml", unreachable, processor, f"{kafka.topic_prefix}nowhere", tmp_path / "s")
+    done = seamline("process", "--config", str(config), timeout=120)
+    assert done.returncode == 75, done.stdout[-2000:] + done.stderr[-2000:]

@@ -4,6 +4,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import aiokafka.errors
 import httpx
 import psycopg
 import psycopg2
@@ -24,6 +25,9 @@ def test_transient_failures_are_the_environments_not_the_records() -> None:
     assert is_transient(psycopg2.DatabaseError("error with status PGRES_COPY_BOTH and no message from the libpq"))
     assert is_transient(psycopg2.OperationalError("server closed the connection unexpectedly"))
     assert not is_transient(psycopg2.errors.UndefinedTable()) and not is_transient(psycopg2.ProgrammingError())
+    # the processor's Faust clients: a broker out of reach, and an ACL that refuses
+    assert is_transient(aiokafka.errors.NodeNotReadyError()) and is_transient(aiokafka.errors.KafkaConnectionError())
+    assert not is_transient(aiokafka.errors.TopicAuthorizationFailedError())
 
 
 def test_retry_after_reads_seconds_and_http_dates_and_falls_back_on_garbage() -> None:
