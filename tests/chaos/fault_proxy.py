@@ -4,7 +4,8 @@ This machine's kernel has no netem (nor tc's prio or fq_codel), so packets canno
 duplicated below TCP. What packet loss and duplication do to an application is what TCP turns them into: delay,
 jitter, stalls while a segment is retransmitted, and connections that break. The proxy does those to every
 connection it carries: each chunk waits `latency_s` plus up to `jitter_s`, a share of chunks breaks its
-connection in both directions, and `blackhole` stops all traffic, without closing anything, for a while.
+connection in both directions, `cut` breaks every open connection at once, and `blackhole` stops all traffic,
+without closing anything, for a while.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class FaultProxy:
         """Of the chunks carried, the share after which their connection is broken (both sides reset)."""
         self.counts: Counter[str] = Counter()
         self._blackhole_until = 0.0
+        self._open: set[tuple[asyncio.StreamWriter, ...]] = set()
         self._rng = random.Random(seed)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -46,6 +48,17 @@ class FaultProxy:
         """Carry nothing for `seconds`: as a network partition, connections stay open but silent."""
         self._blackhole_until = time.monotonic() + seconds
         self.counts["blackholes"] += 1
+
+    def cut(self) -> None:
+        """Break every connection open now, in both directions."""
+
+        def abort_all() -> None:
+            for ends in list(self._open):
+                self.counts["cut"] += 1
+                for end in ends:
+                    end.transport.abort()
+
+        self._loop.call_soon_threadsafe(abort_all)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -68,7 +81,11 @@ class FaultProxy:
             client_out.transport.abort()
             return
         ends = (client_out, server_out)
-        await asyncio.gather(self._pipe(client_in, server_out, ends), self._pipe(server_in, client_out, ends))
+        self._open.add(ends)
+        try:
+            await asyncio.gather(self._pipe(client_in, server_out, ends), self._pipe(server_in, client_out, ends))
+        finally:
+            self._open.discard(ends)
 
     async def _pipe(
         self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, ends: tuple[asyncio.StreamWriter, ...]

@@ -7,7 +7,8 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import psycopg
 import yaml
 
 from processors.identity import born_id, xref
-from sandbox.erp import ChangeStream, SampleData
+from sandbox.erp import ChangeStream, SampleData, insert
 from sandbox.s4hana import S4HanaSim
 from seamline.convergence import compare
 from seamline.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
@@ -23,6 +24,7 @@ from seamline.serde import AvroSerde
 from seamline.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, source_topic
+from tests.conftest import wait_until
 from tests.sinks.s4_customers import PARTNERS, customer_sink
 
 API = "erp_api"
@@ -179,3 +181,90 @@ class ErpWriter(threading.Thread):
                 # so a change whose commit was cut off is simply made again or not
                 self.reconnects += 1
                 time.sleep(0.5)
+
+
+@dataclass
+class Run:
+    """What a fault run ended with."""
+
+    writer: ErpWriter
+    recovered_s: float
+    """From the ERP writer's last change to both targets holding the ERP's state."""
+    postgres: Verdict
+    http: Verdict
+
+    def figures(self) -> dict[str, Any]:
+        """The figures every fault test reports."""
+        return {
+            "changes": self.writer.done,
+            "seconds_to_recover_after_the_last_change": round(self.recovered_s, 1),
+            "postgres": {k: v for k, v in asdict(self.postgres).items() if k != "problems"},
+            "http": {k: v for k, v in asdict(self.http).items() if k != "problems"},
+        }
+
+    def judge(self, pipeline: LocalPipeline, keys: int) -> None:
+        """0 lost, 0 duplicated, 0 out of order in both targets, and more effects than keys."""
+        postgres, http = self.postgres, self.http
+        assert (postgres.problems, http.problems) == ([], []), (
+            postgres.problems[:10],  # type: ignore[index]
+            http.problems[:10],  # type: ignore[index]
+            trace(pipeline, postgres.problems[:10]),  # type: ignore[index]
+        )
+        assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
+        assert postgres.effects > keys and http.effects > keys
+
+
+def assert_alive(supervisors: list[Supervisor]) -> None:
+    """Restart what exited to be restarted (75); fail on a process that exited otherwise."""
+    for supervisor in supervisors:
+        crashed = supervisor.crashed()
+        assert not crashed, f"exited: {crashed}\n" + "\n".join(supervisor.log_tail(name) for name in crashed)
+
+
+def keep_alive(supervisors: list[Supervisor], seconds: float) -> None:
+    """Wait `seconds` as assert_alive watches the processes."""
+    deadline = time.monotonic() + seconds
+    assert_alive(supervisors)
+    while time.monotonic() < deadline:
+        time.sleep(min(0.5, deadline - time.monotonic()))
+        assert_alive(supervisors)
+
+
+def run_with_faults(
+    pipeline: LocalPipeline,
+    sim: S4HanaSim,
+    supervisors: list[Supervisor],
+    writer: ErpWriter,
+    keys: int,
+    faults: Callable[[], None],
+) -> Run:
+    """Insert `keys` customers, start the processes and the ERP writer, inject `faults`, let the writer finish and
+    the targets converge (a process that exits other than to be restarted fails the run), then judge."""
+    with psycopg.connect(pipeline.erp_dsn) as conn:
+        insert(conn, list(writer.data.customers(keys)))
+
+    def converged() -> bool:
+        assert_alive(supervisors)
+        return postgres_verdict(pipeline).problems == [] and http_verdict(pipeline, sim).problems == []
+
+    for supervisor in supervisors:
+        supervisor.start_all()
+    writer.start()
+    try:
+        faults()
+        writer.join(writer.changes / writer.per_s + 300)
+        assert not writer.is_alive(), "the ERP writer did not finish"
+        healed = time.monotonic()
+        try:
+            wait_until(converged, 300, "both targets to hold the ERP's final state", interval=2.0)
+        except TimeoutError:
+            pass  # judged below, with every problem listed
+        recovered_s = time.monotonic() - healed
+        time.sleep(5)  # a quiet period: nothing may change any more
+    finally:
+        writer.stopping.set()
+        if writer.is_alive():
+            writer.join()
+        for supervisor in supervisors:
+            supervisor.stop_all()
+    return Run(writer, recovered_s, postgres_verdict(pipeline), http_verdict(pipeline, sim))
