@@ -226,7 +226,7 @@ def keep_alive(supervisors: list[Supervisor], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     assert_alive(supervisors)
     while time.monotonic() < deadline:
-        time.sleep(min(0.5, deadline - time.monotonic()))
+        time.sleep(max(0.0, min(0.5, deadline - time.monotonic())))
         assert_alive(supervisors)
 
 
@@ -239,7 +239,7 @@ def run_with_faults(
     faults: Callable[[], None],
 ) -> Run:
     """Insert `keys` customers, start the processes and the ERP writer, inject `faults`, let the writer finish and
-    the targets converge (a process that exits other than to be restarted fails the run), then judge."""
+    the targets converge (a process that exits other than to be restarted fails the run); what it ended with."""
     with psycopg.connect(pipeline.erp_dsn) as conn:
         insert(conn, list(writer.data.customers(keys)))
 
