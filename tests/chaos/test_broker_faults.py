@@ -71,13 +71,14 @@ def replicated(stack: StackInfo, cluster: KafkaCluster, tmp_path: Path) -> Itera
 
 
 def partitions(kafka: KafkaConfig) -> list[tuple[int, tuple[int, ...], tuple[int, ...]]]:
-    """(leader, replicas, in-sync replicas) of each partition of the pipeline's topics."""
+    """(leader, replicas, in-sync replicas) of each partition of the pipeline's topics, its processor's too
+    (`<pipeline>-processor-…`)."""
     admin = AdminClient(client_settings(kafka, "admin"))
     topics = admin.list_topics(timeout=15).topics
     return [
         (partition.leader, tuple(partition.replicas), tuple(partition.isrs))
         for name, topic in topics.items()
-        if name.startswith(kafka.topic_prefix)
+        if name.startswith(kafka.topic_prefix.rstrip("."))
         for partition in topic.partitions.values()
     ]
 
