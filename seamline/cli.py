@@ -27,6 +27,7 @@ from seamline.dlq_cli import dlq_app
 from seamline.metrics import Metrics
 from seamline.operate_cli import reconcile, replay, status
 from seamline.pii_cli import pii_app
+from seamline.processor_config import ProcessorConfig
 from seamline.stack.cli import stack_app
 from seamline.topics import identity_topic, processor_input_topics
 
@@ -160,21 +161,21 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
         console.print(f"[red]{config} has no 'processor' section[/red]: add one to run the processor")
         raise typer.Exit(2)
     logs.configure()
-    run_process(lambda: _run_worker(loaded))
+    processor = loaded.processor
+    run_process(lambda: _run_worker(loaded, processor))
 
 
-def _run_worker(loaded: Config) -> None:
+def _run_worker(loaded: Config, processor: ProcessorConfig) -> None:
     import faust
 
     from processors.app import build_app
     from seamline.consumer_lag import LagExporter
 
-    assert loaded.processor is not None
     metrics = Metrics.create()
-    serve_metrics(metrics, loaded.processor.metrics_port)
+    serve_metrics(metrics, processor.metrics_port)
     app = build_app(loaded, metrics)
-    read = [*processor_input_topics(loaded.kafka, loaded.processor), identity_topic(loaded.kafka)]
-    LagExporter(loaded.kafka, {loaded.processor.app_id: read}, metrics).start()
+    read = [*processor_input_topics(loaded.kafka, processor), identity_topic(loaded.kafka)]
+    LagExporter(loaded.kafka, {processor.app_id: read}, metrics).start()
     worker = faust.Worker(app, loglevel="INFO", logging_config=logs.dict_config())
     try:
         worker.execute_from_commandline()

@@ -221,6 +221,16 @@ def assert_alive(supervisors: list[Supervisor]) -> None:
         assert not crashed, f"exited: {crashed}\n" + "\n".join(supervisor.log_tail(name) for name in crashed)
 
 
+def wait_alive(supervisors: list[Supervisor], check: Callable[[], bool], timeout: float, what: str) -> None:
+    """wait_until `check` as assert_alive watches the processes."""
+
+    def watched() -> bool:
+        assert_alive(supervisors)
+        return check()
+
+    wait_until(watched, timeout, what)
+
+
 def keep_alive(supervisors: list[Supervisor], seconds: float) -> None:
     """Wait `seconds` as assert_alive watches the processes."""
     deadline = time.monotonic() + seconds

@@ -34,6 +34,7 @@ from tests.chaos.oracle import (
     keep_alive,
     pipeline_processes,
     run_with_faults,
+    wait_alive,
 )
 from tests.conftest import wait_until
 
@@ -112,7 +113,7 @@ def test_leader_kills_and_a_full_cluster_restart_lose_nothing(
     full_restart_s = 0.0
 
     def after(changes: int) -> None:
-        wait_until(lambda: (keep_alive([supervisor], 0), writer.done >= changes)[1], 600, f"{changes} changes")
+        wait_alive([supervisor], lambda: writer.done >= changes, 600, f"{changes} changes")
 
     def faults() -> None:
         nonlocal full_restart_s

@@ -18,16 +18,15 @@ import random
 import re
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
-import psycopg
 import pytest
 import yaml
 
-from sandbox.erp import SampleData, insert
+from sandbox.erp import SampleData
 from sandbox.s4hana import S4HanaSim
 from seamline.local_pipeline import SINK, LocalPipeline, free_port
 from seamline.supervisor import Supervisor
@@ -40,12 +39,13 @@ from tests.chaos.oracle import (
     add_sinks,
     http_verdict,
     judge,
+    keep_alive,
     pipeline_processes,
     postgres_verdict,
-    trace,
+    run_with_faults,
+    wait_alive,
 )
 from tests.command import seamline
-from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -112,74 +112,49 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
     monkeypatch.setenv(API_PASSWORD_VARIABLE, erp_api.password)
     add_sinks(pipeline, erp_api)
     supervisor = pipeline_processes(pipeline, tmp_path / "logs")
-    data = SampleData(seed=17, invalid_every=10**9)
-    with psycopg.connect(pipeline.erp_dsn) as conn:
-        insert(conn, list(data.customers(SIZE.keys)))
-    writer = ErpWriter(pipeline, data, SIZE.changes, SIZE.changes_per_s)
+    writer = ErpWriter(pipeline, SampleData(seed=17, invalid_every=10**9), SIZE.changes, SIZE.changes_per_s)
 
     kills: Counter[str] = Counter()
     per_kind = [name for _ in range(SIZE.rounds) for name in rng.sample(PROCESSES, len(PROCESSES))]
     extra = second_instances(pipeline, tmp_path / "second")
+    both = [supervisor, extra]
 
     def kill(name: str) -> None:
         supervisor.kill(name)
         supervisor.start(name)
         kills[name] += 1
 
-    def alive() -> None:
-        for running in (supervisor, extra):
-            crashed = running.crashed()
-            assert not crashed, f"exited: {crashed}\n" + "\n".join(running.log_tail(name) for name in crashed)
-
-    faults = [(0.2 + 0.3 * i / len(per_kind), partial(kill, name)) for i, name in enumerate(per_kind)]
+    planned = [(0.2 + 0.3 * i / len(per_kind), partial(kill, name)) for i, name in enumerate(per_kind)]
 
     def scale_out() -> None:
         extra.start_all()
-        wait_until(lambda: (alive(), took_part(extra))[1], 120, "the second processor and sink to take partitions")
+        wait_alive(both, lambda: took_part(extra), 120, "the second processor and sink to take partitions")
 
-    faults += [(0.55, scale_out), (0.85, extra.stop_all)]  # scale out, then in
-    supervisor.start_all()
-    writer.start()
-    try:
-        for share, fault in sorted(faults, key=lambda item: item[0]):
+    planned += [(0.55, scale_out), (0.85, extra.stop_all)]  # scale out, then in
+
+    def faults() -> None:
+        for share, fault in sorted(planned, key=lambda item: item[0]):
             at = int(SIZE.changes * share)
-            wait_until(lambda at=at: (alive(), writer.done >= at)[1], 600, f"{at} changes")  # type: ignore[misc]
-            time.sleep(rng.uniform(0.0, 1.0))
+            wait_alive(both, lambda at=at: writer.done >= at, 600, f"{at} changes")  # type: ignore[misc]
+            keep_alive(both, rng.uniform(0.0, 1.0))
             fault()
-        wait_until(lambda: (alive(), writer.done >= SIZE.changes * 0.9)[1], 600, "90% of the changes")
+        wait_alive(both, lambda: writer.done >= SIZE.changes * 0.9, 600, "90% of the changes")
         for _ in range(SIZE.burst):
             kill(rng.choice(PROCESSES))
             time.sleep(rng.uniform(0.1, 1.0))
-        writer.join(SIZE.changes / SIZE.changes_per_s + 120)
-        assert not writer.is_alive(), "the ERP writer did not finish"
-        healed = time.monotonic()  # the last fault and the last change are behind us
 
-        def converged() -> bool:
-            alive()
-            return postgres_verdict(pipeline).problems == [] and http_verdict(pipeline, erp_api).problems == []
-
-        try:
-            wait_until(converged, 300, "both targets to hold the ERP's final state", interval=2.0)
-        except TimeoutError:
-            pass  # judged below, with every problem listed
-        recovered_s = time.monotonic() - healed
-        time.sleep(5)  # a quiet period: nothing may change any more
+    try:
+        run = run_with_faults(pipeline, erp_api, [supervisor], writer, SIZE.keys, faults)
     finally:
-        writer.stopping.set()
-        writer.join()
-        supervisor.stop_all()
         extra.stop_all()
-    postgres, http = postgres_verdict(pipeline), http_verdict(pipeline, erp_api)
+    postgres, http = run.postgres, run.http
     replayed_s, after_replay = replay_every_sink(pipeline, erp_api)
     leaked = scan_logs([supervisor, extra], [*pipeline.secrets, erp_api.password])
     figures = {
         "keys": SIZE.keys,
-        "changes": SIZE.changes,
         "sigkills": dict(kills),
         "restarts_on_exit_75": dict(supervisor.restarts),
-        "seconds_to_recover_after_the_last_fault": round(recovered_s, 1),
-        "postgres": {k: v for k, v in asdict(postgres).items() if k != "problems"},
-        "http": {k: v for k, v in asdict(http).items() if k != "problems"},
+        **run.figures(),
         "log_lines_with_a_secret": len(leaked),
         "full_replay_of_both_sinks_s": replayed_s,
         "new_effects_of_the_replay": {
@@ -188,13 +163,7 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
         },
     }
     print("\n" + json.dumps(figures, indent=1))
-    assert (postgres.problems, http.problems) == ([], []), (
-        postgres.problems[:10],  # type: ignore[index]
-        http.problems[:10],  # type: ignore[index]
-        trace(pipeline, postgres.problems[:10]),  # type: ignore[index]
-    )
-    assert (postgres.duplicated, postgres.out_of_order, http.duplicated, http.out_of_order) == (0, 0, 0, 0)
-    assert postgres.effects > SIZE.keys and http.effects > SIZE.keys
+    run.judge(pipeline, SIZE.keys)
     assert leaked == [], leaked[:3]
     assert [verdict.problems for verdict in after_replay] == [[], []], "a replay changed a target"
     assert [verdict.effects for verdict in after_replay] == [postgres.effects, http.effects], "a replay wrote again"

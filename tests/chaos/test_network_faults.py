@@ -37,8 +37,8 @@ from tests.chaos.oracle import (
     keep_alive,
     pipeline_processes,
     run_with_faults,
+    wait_alive,
 )
-from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,8 @@ def test_a_worker_paused_past_its_session_timeout_changes_nothing_when_it_wakes(
     def faults() -> None:
         before = 0
         for _ in range(PAUSES):
-            wait_until(
+            wait_alive(
+                both,
                 lambda before=before: assigned("processor-2") > 0 and assigned("processor") > before,  # type: ignore[misc]
                 120,
                 "both workers to hold partitions",

@@ -24,7 +24,9 @@ from tests.chaos.oracle import (
     API_PASSWORD_VARIABLE,
     ErpWriter,
     add_sinks,
+    assert_alive,
     http_verdict,
+    keep_alive,
     pipeline_processes,
     postgres_verdict,
 )
@@ -48,12 +50,8 @@ def test_an_api_outage_drains_within_twice_the_outage(
     with psycopg.connect(pipeline.erp_dsn) as conn:
         insert(conn, list(data.customers(KEYS)))
 
-    def alive() -> None:
-        crashed = supervisor.crashed()
-        assert not crashed, f"exited: {crashed}\n" + "\n".join(supervisor.log_tail(name) for name in crashed)
-
     def converged() -> bool:
-        alive()
+        assert_alive([supervisor])
         return postgres_verdict(pipeline).problems == [] and http_verdict(pipeline, erp_api).problems == []
 
     supervisor.start_all()
@@ -63,7 +61,7 @@ def test_an_api_outage_drains_within_twice_the_outage(
         erp_api.outage(OUTAGE_S)
         outage_started = time.monotonic()
         writer.start()
-        wait_until(lambda: (alive(), time.monotonic() - outage_started >= OUTAGE_S / 2)[1], OUTAGE_S, "mid-outage")
+        keep_alive([supervisor], outage_started + OUTAGE_S / 2 - time.monotonic())
         server = Postgres(stack.state_dir)
         log_start = server.log_file.stat().st_size
         restart_started = time.monotonic()
@@ -72,11 +70,11 @@ def test_an_api_outage_drains_within_twice_the_outage(
         with server.log_file.open(errors="replace") as log:
             log.seek(log_start)
             shutdown = [line for line in log if "shutdown request" in line]
-        wait_until(lambda: (alive(), time.monotonic() - outage_started >= OUTAGE_S)[1], OUTAGE_S, "the outage's end")
+        keep_alive([supervisor], outage_started + OUTAGE_S - time.monotonic())
         outage_ended = time.monotonic()
         erp_api.flaky(share_503=0.5)
         erp_api.latency_s = 2.0
-        wait_until(lambda: (alive(), time.monotonic() - outage_ended >= DEGRADED_S)[1], OUTAGE_S, "degraded service")
+        keep_alive([supervisor], DEGRADED_S)
         erp_api.flaky()
         erp_api.latency_s = 0.0
         writer.join()
