@@ -23,10 +23,10 @@ from rich.table import Table
 
 from sandbox.s4hana import ROOT, S4HanaSim
 from seamline.config import HttpSink
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
-from sinks.http import HttpTarget
-from sinks.sink import SinkRecord
+from sinks.http.target import HttpTarget
+from seamline.connectors.sink import SinkRecord
 
 PATH = "API_BUSINESS_PARTNER/A_BusinessPartner"
 BATCH = 500

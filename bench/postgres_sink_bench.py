@@ -29,8 +29,8 @@ from rich.table import Table
 from seamline import stack
 from seamline.config import PostgresSink
 from seamline.stack import postgres_dsn
-from sinks.postgres import PostgresTarget
-from sinks.sink import SinkRecord
+from sinks.postgres.target import PostgresTarget
+from seamline.connectors.sink import SinkRecord
 
 AIM = 30_000  # upserts/s with the version guard
 

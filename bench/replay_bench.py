@@ -30,7 +30,7 @@ from rich.table import Table
 
 from seamline import stack
 from seamline.config import KafkaConfig
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.stack import postgres_dsn

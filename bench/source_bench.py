@@ -20,8 +20,8 @@ from rich.table import Table
 
 from seamline import stack
 from seamline.config import KafkaConfig
-from seamline.local_pipeline import SOURCE, LocalPipeline
-from seamline.supervisor import Supervisor
+from seamline.operations.local_pipeline import SOURCE, LocalPipeline
+from seamline.operations.supervisor import Supervisor
 from seamline.topic_reader import end_offset
 from seamline.topics import source_topic
 

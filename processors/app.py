@@ -25,7 +25,7 @@ from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
-from seamline.supervisor import EXIT_TRANSIENT
+from seamline.operations.supervisor import EXIT_TRANSIENT
 from seamline.topics import (
     canonical_topic,
     dlq_topic,

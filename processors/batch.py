@@ -24,7 +24,7 @@ from processors.framing import frames, lines
 from processors.resolve import Output, Resolver, Table
 from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
-from seamline.dlq import EVENT_ID_HEADER, DeadLetters, Failed
+from seamline.dead_letters.writer import EVENT_ID_HEADER, DeadLetters, Failed
 from seamline.mapping import Lookups
 from seamline.metrics import Metrics
 from seamline.pii import FieldCipher

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from producers.http_poll import HttpPoll
-from producers.postgres_cdc import PostgresCdc
-from producers.salesforce import Salesforce
-from producers.source import Source
-from producers.sql_poll import SqlPoll
+from producers.http_poll.source import HttpPoll
+from producers.postgres_cdc.source import PostgresCdc
+from producers.salesforce.source import Salesforce
+from seamline.connectors.source import Source
+from producers.sql_poll.source import SqlPoll
 from seamline.config import HttpPollSource, KafkaConfig, PostgresCdcSource, SalesforceSource, SqlPollSource
 from seamline.metrics import Metrics
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from producers.source import Checkpoint
+from seamline.connectors.source import Checkpoint
 from seamline.config import KafkaConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde

@@ -10,7 +10,7 @@ from types import FrameType
 from prometheus_client import Counter
 
 from producers.positions import PositionStore
-from producers.source import Checkpoint, Source
+from seamline.connectors.source import Checkpoint, Source
 from seamline.config import KafkaConfig
 from seamline.events import Change
 from seamline.metrics import Metrics

@@ -1,5 +1,5 @@
 """`python -m seamline` runs the command line."""
 
-from seamline.cli import app
+from seamline.cli.main import app
 
 app()

@@ -16,7 +16,7 @@ from seamline.config import KafkaConfig
 from seamline.publisher import Publisher
 from seamline.topic_reader import read_to_end
 from seamline.topics import deleted_versions_topic
-from sinks.sink import Outcome, SinkRecord
+from seamline.connectors.sink import Outcome, SinkRecord
 
 Key = tuple[str, str]
 

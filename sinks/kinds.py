@@ -5,10 +5,10 @@ from __future__ import annotations
 from seamline.config import HttpSink, PostgresSink, SalesforceSink
 from seamline.config import Sink as SinkConfig
 from seamline.metrics import Metrics
-from sinks.http import HttpTarget
-from sinks.postgres import PostgresTarget
-from sinks.salesforce import SalesforceTarget
-from sinks.sink import Sink
+from sinks.http.target import HttpTarget
+from sinks.postgres.target import PostgresTarget
+from sinks.salesforce.target import SalesforceTarget
+from seamline.connectors.sink import Sink
 
 
 def build_sink(name: str, config: SinkConfig, metrics: Metrics) -> Sink:

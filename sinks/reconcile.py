@@ -9,7 +9,7 @@ from seamline.metrics import Metrics
 from seamline.misalignment import ReconcileError, Report
 from seamline.pii import FieldCipher
 from seamline.processor_config import Entity
-from sinks.postgres_reconcile import PostgresReconciler
+from sinks.postgres.reconcile import PostgresReconciler
 
 
 class Reconciliation:

@@ -11,7 +11,7 @@ from typing import Any
 from seamline.config import MappedSink
 from seamline.field_rules import FieldRule
 from seamline.mapping import MappingError, map_row
-from sinks.sink import Rejected, SinkRecord
+from seamline.connectors.sink import Rejected, SinkRecord
 
 
 class ReverseMapping:

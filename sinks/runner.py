@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from seamline.config import KafkaConfig
 from seamline.consumer_lag import LagExporter
-from seamline.dlq import EVENT_ID_HEADER, DeadLetters, Failed
+from seamline.dead_letters.writer import EVENT_ID_HEADER, DeadLetters, Failed
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
 from seamline.pii import FieldCipher
@@ -23,7 +23,7 @@ from seamline.retry import is_transient, retrying
 from seamline.serde import AvroSerde
 from seamline.topics import AUTHORIZATION_FAILURES, canonical_topic, denied, ensure_topics, sink_group
 from sinks.deleted_versions import DeletedVersions
-from sinks.sink import Outcome, Rejected, Sink, SinkRecord
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 
 log = logging.getLogger(__name__)
 

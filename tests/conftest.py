@@ -13,10 +13,10 @@ import pytest
 from psycopg import sql
 
 from seamline.config import KafkaConfig
-from seamline.local_pipeline import LocalPipeline
+from seamline.operations.local_pipeline import LocalPipeline
 from seamline.stack import StackInfo, mariadb, postgres_dsn, up
 from seamline.subjects import delete_subjects
-from seamline.supervisor import Supervisor
+from seamline.operations.supervisor import Supervisor
 from seamline.topics import delete_prefixed
 
 

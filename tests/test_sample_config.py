@@ -15,10 +15,10 @@ import pytest
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
-from producers.postgres_cdc import PostgresCdc
-from producers.salesforce_types import typed_row
-from producers.source import Checkpoint
-from producers.webhook_payloads import json_change
+from producers.postgres_cdc.source import PostgresCdc
+from producers.salesforce.sf_types import typed_row
+from seamline.connectors.source import Checkpoint
+from producers.webhook.payloads import json_change
 from sandbox.business import crm_from_erp
 from sandbox.erp_orders import OrderBook, OrderStream
 from sandbox.salesforce import SalesforceSim
@@ -27,7 +27,7 @@ from sandbox.shop import Buyer, Item, Shop, body
 from sandbox.webhook_senders import shopify_headers
 from seamline.config import PostgresCdcSource, WebhookSource
 from seamline.events import Change
-from seamline.local_pipeline import drop_slot
+from seamline.operations.local_pipeline import drop_slot
 from seamline.mapping import map_row
 from seamline.metrics import Metrics
 from seamline.stack import StackInfo

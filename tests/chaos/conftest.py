@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.s4hana import S4HanaSim
-from seamline.local_pipeline import LocalPipeline
+from seamline.operations.local_pipeline import LocalPipeline
 from seamline.stack import StackInfo
 
 

@@ -24,7 +24,7 @@ from sandbox.erp import SampleData
 from sandbox.s4hana import S4HanaSim
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
-from seamline.local_pipeline import LocalPipeline
+from seamline.operations.local_pipeline import LocalPipeline
 from seamline.stack import StackInfo
 from seamline.stack.kafka_cluster import ClusterNode, KafkaCluster
 from tests.chaos.oracle import (

@@ -21,8 +21,8 @@ from sandbox.s4hana import S4HanaSim
 from seamline.config import KafkaConfig, PostgresSink
 from seamline.publisher import Publisher
 from sinks.deleted_versions import DeletedVersions
-from sinks.postgres import AUDIT, TOMBSTONES, PostgresTarget
-from sinks.sink import SinkRecord
+from sinks.postgres.target import AUDIT, TOMBSTONES, PostgresTarget
+from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer as canonical_customer
 from tests.sinks.test_http import PARTNERS, rec, s4_config, target_for
 

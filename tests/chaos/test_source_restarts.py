@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from seamline.config import KafkaConfig
-from seamline.local_pipeline import drop_slot, free_port
+from seamline.operations.local_pipeline import drop_slot, free_port
 from seamline.serde import AvroSerde
 from seamline.stack import StackInfo
-from seamline.supervisor import Supervisor
+from seamline.operations.supervisor import Supervisor
 from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import source_topic
 from tests.command import seamline

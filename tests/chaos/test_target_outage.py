@@ -16,7 +16,7 @@ import pytest
 
 from sandbox.erp import SampleData, insert
 from sandbox.s4hana import S4HanaSim
-from seamline.local_pipeline import LocalPipeline
+from seamline.operations.local_pipeline import LocalPipeline
 from seamline.stack import StackInfo
 from seamline.stack.postgres import Postgres
 from seamline.stack.service import restart

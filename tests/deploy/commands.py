@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from seamline.cli import app
+from seamline.cli.main import app
 from seamline.config import Config
 
 

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from producers.postgres_cdc import PostgresCdc
-from producers.source import Checkpoint
+from producers.postgres_cdc.source import PostgresCdc
+from seamline.connectors.source import Checkpoint
 from seamline.config import PostgresCdcSource
 from seamline.events import Change
-from seamline.local_pipeline import drop_slot
+from seamline.operations.local_pipeline import drop_slot
 from seamline.metrics import Metrics
 from seamline.stack import StackInfo
 

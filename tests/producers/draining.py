@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from producers.source import Checkpoint
+from seamline.connectors.source import Checkpoint
 from seamline.events import Change
 
 Item = Change | Checkpoint

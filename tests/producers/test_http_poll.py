@@ -17,10 +17,10 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from producers.http_poll import HttpPoll
+from producers.http_poll.source import HttpPoll
 from producers.kinds import build_source
-from producers.source import Checkpoint, SourceSetupError
-from producers.sql_poll import format_position
+from seamline.connectors.source import Checkpoint, SourceSetupError
+from producers.sql_poll.source import format_position
 from sandbox.zendesk import Zendesk, running
 from seamline.config import (
     ApiTokenAuth,
@@ -32,10 +32,10 @@ from seamline.config import (
     load_config,
 )
 from seamline.events import event_id, position_order
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
 from seamline.serde import AvroSerde
-from seamline.supervisor import Supervisor
+from seamline.operations.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic
 from tests.conftest import wait_until

@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import yaml
 
-from producers.postgres_cdc import PostgresCdc, request_snapshot
-from producers.source import Checkpoint
+from producers.postgres_cdc.source import PostgresCdc, request_snapshot
+from seamline.connectors.source import Checkpoint
 from seamline.events import Change
 from tests.command import seamline
 from tests.producers.conftest import Erp

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sandbox.erp import SampleData, insert
-from seamline.cli import app
-from seamline.convergence import compare, dead_letter_reasons
-from seamline.local_pipeline import SOURCE, LocalPipeline
-from seamline.supervisor import Supervisor
+from seamline.cli.main import app
+from seamline.operations.convergence import compare, dead_letter_reasons
+from seamline.operations.local_pipeline import SOURCE, LocalPipeline
+from seamline.operations.supervisor import Supervisor
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow

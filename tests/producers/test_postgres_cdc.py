@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from producers.pgoutput import lsn_from_str, lsn_to_str
-from producers.source import Checkpoint, SourceSetupError
+from producers.postgres_cdc.pgoutput import lsn_from_str, lsn_to_str
+from seamline.connectors.source import Checkpoint, SourceSetupError
 from seamline.config import KafkaConfig
 from seamline.events import Change, event_id, position_order
 from seamline.serde import AvroSerde, registry_client, subject_name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from producers.recent_deliveries import RecentDeliveries
+from producers.webhook.recent_deliveries import RecentDeliveries
 
 
 def test_a_delivery_is_recognised_within_the_window_and_forgotten_after() -> None:

@@ -15,8 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from producers.kinds import build_source
-from producers.salesforce import Salesforce, parse_cursor
-from producers.source import Checkpoint, SourceSetupError
+from producers.salesforce.source import Salesforce, parse_cursor
+from seamline.connectors.source import Checkpoint, SourceSetupError
 from sandbox.salesforce import SalesforceSim
 from seamline.config import ConfigError, SalesforceSource, load_config
 from seamline.events import event_id, position_order
@@ -151,7 +151,7 @@ def test_an_expired_query_locator_is_read_again_from_the_cursor(org: Org, caplog
     _source, changes = org.source(objects=["Account"])
     items = take(changes, checkpoints(1))
     org.sim.forget_query_locators()
-    with caplog.at_level(logging.WARNING, logger="producers.salesforce"):
+    with caplog.at_level(logging.WARNING, logger="producers.salesforce.source"):
         items += idle(changes)
     assert ids(items) == accounts
     assert sum("query cursor expired" in r.getMessage() for r in caplog.records) == 1
@@ -200,7 +200,7 @@ def test_an_expired_token_is_refreshed_once(org: Org, caplog: pytest.LogCaptureF
     org.sim.expire_tokens()
     time.sleep(0.005)
     org.sim.update("Account", account, {"Name": "B"})
-    with caplog.at_level(logging.INFO, logger="producers.salesforce_api"):
+    with caplog.at_level(logging.INFO, logger="seamline.salesforce_api"):
         assert ids(idle(changes)) == [account]
     assert sum("access token expired" in r.getMessage() for r in caplog.records) == 1
 
@@ -219,7 +219,7 @@ def test_high_api_usage_slows_polling_down_and_is_logged_once(org: Org, caplog: 
     normal = len(org.sim.requests)
     org.sim.api_limit = normal + 10  # usage now above half the limit
     org.sim.requests.clear()
-    with caplog.at_level(logging.INFO, logger="producers.salesforce"):
+    with caplog.at_level(logging.INFO, logger="producers.salesforce.source"):
         idle(changes, 1.2)
     slowed = len(org.sim.requests)
     assert slowed <= 6 < normal  # at most 2 polls of 2 queries + setup slack, against ~ 20 polls before
@@ -231,7 +231,7 @@ def test_an_exhausted_limit_waits_instead_of_failing(org: Org, caplog: pytest.Lo
     account = org.sim.insert("Account", {"Name": "A"})
     _source, changes = org.source(objects=["Account"], poll_interval_s=0.02)
     org.sim.api_usage = org.sim.api_limit
-    with caplog.at_level(logging.WARNING, logger="producers.salesforce"):
+    with caplog.at_level(logging.WARNING, logger="producers.salesforce.source"):
         assert idle(changes, 0.5) == []  # tried about every 0.2 s
     assert sum("daily API limit is exhausted" in r.getMessage() for r in caplog.records) == 1
     org.sim.api_usage = 0

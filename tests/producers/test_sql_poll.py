@@ -19,9 +19,9 @@ from pydantic import SecretStr
 from producers.kinds import build_source
 from producers.positions import PositionStore
 from producers.runner import SourceRunner
-from producers.source import Checkpoint, SourceSetupError
-from producers.sql_poll import SqlPoll, format_position, parse_position
-from producers.sql_table import connect_engine
+from seamline.connectors.source import Checkpoint, SourceSetupError
+from producers.sql_poll.source import SqlPoll, format_position, parse_position
+from producers.sql_poll.table import connect_engine
 from seamline.config import ConfigError, KafkaConfig, SqlPollSource, load_config
 from seamline.events import Change, event_id, position_order
 from seamline.metrics import Metrics

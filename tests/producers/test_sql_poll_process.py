@@ -19,12 +19,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from producers.sql_poll import format_position
-from producers.sql_table import connect_engine
+from producers.sql_poll.source import format_position
+from producers.sql_poll.table import connect_engine
 from seamline.config import KafkaConfig
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
-from seamline.supervisor import Supervisor
+from seamline.operations.supervisor import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import source_topic
 from tests.command import seamline

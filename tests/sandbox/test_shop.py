@@ -12,12 +12,12 @@ import httpx
 import psycopg
 import pytest
 
-from producers.signatures import SignatureError, shopify_timestamp
-from producers.webhook import WebhookReceiver
+from producers.webhook.signatures import SignatureError, shopify_timestamp
+from producers.webhook.receiver import WebhookReceiver
 from sandbox.shop import Buyer, Item, Shop, body, buyers, items, send
 from sandbox.webhook_senders import shopify_headers
 from seamline.config import KafkaConfig, WebhookSource
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
 from seamline.serde import AvroSerde
 from seamline.topic_reader import read_to_end

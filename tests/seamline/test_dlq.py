@@ -1,6 +1,6 @@
 """The dead-letter headers say why, and stay small whatever a library put in its message."""
 
-from seamline.dlq import REASON_MAX_CHARS, Failed, dlq_headers, read_headers
+from seamline.dead_letters.writer import REASON_MAX_CHARS, Failed, dlq_headers, read_headers
 
 
 def letter(reason: str) -> dict[str, str]:

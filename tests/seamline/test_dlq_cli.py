@@ -12,15 +12,15 @@ import yaml
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from seamline.cli import app
+from seamline.cli.main import app
 from seamline.config import KafkaConfig, PostgresSink
-from seamline.dlq import DeadLetters, Failed
-from seamline.local_pipeline import free_port
+from seamline.dead_letters.writer import DeadLetters, Failed
+from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, ensure_topics, source_topic
-from sinks.postgres import PostgresTarget
+from sinks.postgres.target import PostgresTarget
 from tests.sinks.canonical_records import customer, publish
 
 pytestmark = pytest.mark.slow

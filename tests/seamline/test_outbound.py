@@ -13,8 +13,8 @@ from seamline.config import HttpSink
 from seamline.metrics import Metrics
 from seamline.outbound import UntrustedAnswer, http_client, on_origin
 from seamline.retry import is_transient
-from sinks.http import HttpTarget
-from sinks.sink import SinkRecord
+from sinks.http.target import HttpTarget
+from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer
 
 

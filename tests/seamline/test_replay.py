@@ -18,7 +18,7 @@ from psycopg import sql
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.stack import StackInfo
 from seamline.topics import canonical_topic, ensure_topics
 from tests.sinks.canonical_records import customer, mixed_history, publish

@@ -12,7 +12,7 @@ import psycopg2.errors
 import pytest
 
 from seamline.config import KafkaConfig
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.retry import ServerUnavailable, is_transient, retry_after, retrying
 from seamline.serde import registry_client
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from seamline.cli import app
+from seamline.cli.main import app
 from seamline.config import Config, KafkaConfig, load_config
 from seamline.schemas import SCHEMA_DIR
 from seamline.serde import registry_client

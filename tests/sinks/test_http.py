@@ -15,8 +15,8 @@ from sandbox.s4hana import ROOT, S4HanaSim
 from seamline.config import HttpSink
 from seamline.metrics import Metrics
 from seamline.retry import ServerUnavailable
-from sinks.http import HttpTarget
-from sinks.sink import SinkRecord
+from sinks.http.target import HttpTarget
+from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer, order, product, stock
 
 PARTNERS = "API_BUSINESS_PARTNER/A_BusinessPartner"

@@ -13,13 +13,13 @@ import pytest
 
 from sandbox.s4hana import S4HanaSim
 from seamline.config import KafkaConfig
-from seamline.dlq import read_headers
+from seamline.dead_letters.writer import read_headers
 from seamline.metrics import Metrics
-from seamline.replay import plan
+from seamline.operations.replay import plan
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 from sinks import runner as runner_module
-from sinks.http import HttpTarget
+from sinks.http.target import HttpTarget
 from sinks.runner import SinkRunner
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import Change, customer, order, publish

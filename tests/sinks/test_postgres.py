@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from seamline.config import PostgresSink
 from seamline.stack import StackInfo
-from sinks.postgres import PostgresTarget
-from sinks.sink import Outcome, SinkRecord
+from sinks.postgres.target import PostgresTarget
+from seamline.connectors.sink import Outcome, SinkRecord
 
 ROW = (
     "SELECT id, version, name, email, phone, country, xrefs, origin, updated_at, synced_at FROM customers WHERE id = %s"

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from seamline.config import KafkaConfig, PostgresSink
 from seamline.metrics import Metrics
 from seamline.topics import canonical_topic, ensure_topics
-from sinks.postgres import PostgresTarget
+from sinks.postgres.target import PostgresTarget
 from sinks.runner import SinkRunner
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import Change, customer, order, publish

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from seamline.cli import app
+from seamline.cli.main import app
 from seamline.config import KafkaConfig, load_config
-from seamline.local_pipeline import free_port
+from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
 from seamline.topics import canonical_topic, ensure_topics
 from sinks.reconcile import Reconciliation

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from seamline.config import MappedSink, TargetFields
 from seamline.mapping import MappingError
 from sinks.reverse_mapping import ReverseMapping, unmappable
-from sinks.sink import SinkRecord
+from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer, order
 
 

@@ -18,7 +18,7 @@ from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, ensure_topics
 from sinks import runner as runner_module
 from sinks.runner import SinkRunner
-from sinks.sink import Outcome, Sink, SinkRecord
+from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from tests.conftest import wait_until
 
 RECORDS = 300

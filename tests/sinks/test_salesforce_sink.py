@@ -15,18 +15,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from producers.salesforce_api import SalesforceApi
+from seamline.salesforce_api import SalesforceApi
 from sandbox.salesforce import SalesforceSim
 from seamline.config import KafkaConfig, SalesforceSink, SalesforceSource
-from seamline.dlq import read_headers
+from seamline.dead_letters.writer import read_headers
 from seamline.metrics import Metrics
 from seamline.retry import ServerUnavailable
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 from sinks.kinds import build_sink
 from sinks.runner import SinkRunner
-from sinks.salesforce import SalesforceTarget
-from sinks.sink import SinkRecord
+from sinks.salesforce.target import SalesforceTarget
+from seamline.connectors.sink import SinkRecord
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import customer, order, product, publish, stock
 

@@ -1,0 +1,1 @@
+"""Cursor- or time-based incremental REST exports (Zendesk built in)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL through logical replication (pgoutput): snapshot, streaming, incremental snapshots, reconciliation."""

@@ -1,0 +1,1 @@
+"""Salesforce objects through SOQL on (SystemModstamp, Id), deletes through queryAll."""

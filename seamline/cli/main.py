@@ -1,0 +1,204 @@
+"""The `seamline` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from seamline import logs
+from seamline.cli.acls import acls
+from seamline.cli.support import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    console,
+    load,
+    run_process,
+    serve_metrics,
+    sink_runner,
+    sink_settings,
+    source_settings,
+)
+from seamline.config import Config, PostgresCdcSource, WebhookSource
+from seamline.cli.dlq import dlq_app
+from seamline.metrics import Metrics
+from seamline.cli.operate import reconcile, replay, status
+from seamline.cli.pii import pii_app
+from seamline.processor_config import ProcessorConfig
+from seamline.cli.stack import stack_app
+from seamline.topics import identity_topic, processor_input_topics
+
+app = typer.Typer(help="seamline: keep business systems in sync through Kafka.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Check and register the Avro schemas in schemas/.", no_args_is_help=True)
+source_app = typer.Typer(help="Run producers.", no_args_is_help=True)
+sink_app = typer.Typer(help="Run sinks.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(source_app, name="source")
+app.add_typer(sink_app, name="sink")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(pii_app, name="pii")
+for command in (replay, reconcile, status, acls):
+    app.command()(command)
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="The seamline YAML file.")] = DEFAULT_CONFIG) -> None:
+    """Validate a configuration file; exit 2 with the line, key and expectation if it is wrong."""
+    loaded = load(config)
+    console.print(
+        f"[green]ok[/green] {config}: {len(loaded.sources)} source(s), "
+        f"{'a' if loaded.processor else 'no'} processor, {len(loaded.sinks)} sink(s)"
+    )
+
+
+@schemas_app.command("check")
+def schemas_check(
+    config: ConfigOption = DEFAULT_CONFIG,
+    schema_dir: Annotated[Path | None, typer.Option(help="Directory of .avsc files (default: schemas/).")] = None,
+) -> None:
+    """Refuse (exit 1) a schema file that is not backward compatible with its registered version."""
+    from seamline.schemas import SCHEMA_DIR
+    from seamline.subjects import check
+    from seamline.topics import config_topics
+
+    loaded = load(config)
+    results = check(loaded.kafka, config_topics(loaded), schema_dir or SCHEMA_DIR)
+    table = Table("subject", "schema file", "verdict")
+    for result in results:
+        verdict = f"[green]{result.detail}[/green]" if result.compatible else f"[red]{result.detail}[/red]"
+        table.add_row(result.subject, result.schema_file, verdict)
+    Console().print(table)
+    if not all(result.compatible for result in results):
+        raise typer.Exit(1)
+
+
+@schemas_app.command("push")
+def schemas_push(
+    config: ConfigOption = DEFAULT_CONFIG,
+    schema_dir: Annotated[Path | None, typer.Option(help="Directory of .avsc files (default: schemas/).")] = None,
+) -> None:
+    """Register every topic's schemas (compatibility BACKWARD)."""
+    from seamline.schemas import SCHEMA_DIR
+    from seamline.subjects import push
+    from seamline.topics import config_topics
+
+    loaded = load(config)
+    for subject, schema_id in push(loaded.kafka, config_topics(loaded), schema_dir or SCHEMA_DIR).items():
+        Console().print(f"{subject}: id {schema_id}")
+
+
+@source_app.command("run")
+def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Capture changes of source NAME (or receive them, for a webhook source) and publish them until SIGTERM."""
+    from producers.kinds import build_source
+    from producers.runner import SourceRunner
+
+    loaded = load(config)
+    settings = source_settings(loaded, name, config)
+    logs.configure()
+    metrics = Metrics.create()
+    serve_metrics(metrics, settings.metrics_port)
+    if isinstance(settings, WebhookSource):  # push source: its own server, not the pull-based runner
+        from producers.webhook.receiver import WebhookReceiver
+
+        WebhookReceiver(name, loaded.kafka, settings, metrics).run()
+        return
+    run_process(lambda: SourceRunner(loaded.kafka, build_source(name, settings, metrics, loaded.kafka), metrics).run())
+
+
+@source_app.command("snapshot")
+def source_snapshot(
+    name: str,
+    table: Annotated[str, typer.Option(help="Table to snapshot, 'table' or 'schema.table'.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Ask the running postgres_cdc source NAME for an incremental snapshot of one table."""
+    from producers.postgres_cdc.source import request_snapshot
+    from seamline.connectors.source import SourceSetupError
+
+    source = load(config).sources.get(name)
+    if not isinstance(source, PostgresCdcSource):
+        console.print(f"[red]{name!r} is not a postgres_cdc source in {config}[/red]: only those snapshot on demand")
+        raise typer.Exit(2)
+    try:
+        signal = request_snapshot(source, table)
+    except SourceSetupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"incremental snapshot of {table} requested (signal {signal}); the running source picks it up")
+
+
+@source_app.command("reset")
+def source_reset(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Forget the stored position of the stopped source NAME: its next start takes a new snapshot."""
+    from producers.positions import PositionStore
+    from seamline.publisher import Publisher
+    from seamline.serde import AvroSerde
+    from seamline.topics import ensure_topics, offsets_topic
+
+    loaded = load(config)
+    source_settings(loaded, name, config)
+    ensure_topics(loaded.kafka, [offsets_topic(loaded.kafka)])
+    publisher = Publisher(loaded.kafka)
+    store = PositionStore(loaded.kafka, AvroSerde(loaded.kafka), publisher)
+    if store.load(name) is None:
+        console.print(f"source {name} has no stored position: it starts with a snapshot anyway")
+        return
+    store.forget(name)
+    publisher.flush()
+    console.print(f"source {name}: position forgotten; its next start takes a new snapshot")
+
+
+@app.command()
+def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Run the stream processor (cleanse, resolve, merge) until SIGTERM."""
+    loaded = load(config)
+    if loaded.processor is None:
+        console.print(f"[red]{config} has no 'processor' section[/red]: add one to run the processor")
+        raise typer.Exit(2)
+    logs.configure()
+    processor = loaded.processor
+    run_process(lambda: _run_worker(loaded, processor))
+
+
+def _run_worker(loaded: Config, processor: ProcessorConfig) -> None:
+    import faust
+
+    from processors.app import build_app
+    from seamline.consumer_lag import LagExporter
+
+    metrics = Metrics.create()
+    serve_metrics(metrics, processor.metrics_port)
+    app = build_app(loaded, metrics)
+    read = [*processor_input_topics(loaded.kafka, processor), identity_topic(loaded.kafka)]
+    LagExporter(loaded.kafka, {processor.app_id: read}, metrics).start()
+    worker = faust.Worker(app, loglevel="INFO", logging_config=logs.dict_config())
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stopped:
+        # Faust's worker ends every failure with exit 1: hand run_process the failure, so Kafka trouble exits 75
+        cause = worker.crash_reason or stopped.__context__
+        if stopped.code != 0 and isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
+@sink_app.command("run")
+def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Write canonical entities into sink NAME until SIGTERM."""
+    loaded = load(config)
+    sink_settings(loaded, name, config)
+    logs.configure()
+    run_process(sink_runner(loaded, name).run)
+
+
+@app.command()
+def demo() -> None:
+    """Bring the stack up and run a live ERP → target sync on sample data; exit 0 only if source = target."""
+    from seamline.operations.demo import run_demo
+
+    raise typer.Exit(run_demo())

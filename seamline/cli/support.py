@@ -1,0 +1,96 @@
+"""What the command line's modules share: the console, the --config option, loading it, sinks' runners."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from seamline.config import Config, ConfigError, Sink, Source, load_config
+from seamline.metrics import Metrics
+from seamline.pii import KeyFileError
+
+if TYPE_CHECKING:
+    from sinks.runner import SinkRunner
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True, soft_wrap=True)
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline YAML file.", envvar="SEAMLINE_CONFIG")]
+DEFAULT_CONFIG = Path("seamline.yaml")
+
+
+def serve_metrics(metrics: Metrics, port: int) -> None:
+    """Serve /metrics on SEAMLINE_METRICS_HOST (127.0.0.1 unless set; 0.0.0.0 in containers, for Prometheus)."""
+    metrics.serve(port, os.environ.get("SEAMLINE_METRICS_HOST", "127.0.0.1"))
+
+
+def load(path: Path) -> Config:
+    """The configuration file, its PII key file checked; a clear message and exit 2 if either is unusable."""
+    try:
+        loaded = load_config(path)
+        loaded.cipher()
+        return loaded
+    except (ConfigError, KeyFileError) as exc:
+        console.print(f"[red]invalid configuration[/red]\n{exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def run_process(main: Callable[[], None]) -> None:
+    """Run a long-running process's loop. What the user must fix (a source that cannot start, an action Kafka
+    refused) exits 2 with its message; a transient failure (a lost connection, Kafka not acknowledging) is
+    logged in one line and exits 75 (EX_TEMPFAIL), so that Compose, Kubernetes or the supervisor restarts the
+    process, which resumes from its committed position."""
+    from seamline.connectors.source import SourceSetupError
+    from seamline.retry import is_transient
+    from seamline.operations.supervisor import EXIT_TRANSIENT
+
+    try:
+        main()
+    except (SourceSetupError, PermissionError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.error("stopping on a transient failure, to be restarted: %s: %s", type(exc).__name__, exc)
+        raise typer.Exit(EXIT_TRANSIENT) from exc
+
+
+def source_settings(loaded: Config, name: str, config: Path) -> Source:
+    """Source NAME of the configuration; exit 2 naming the sources there are when it has none of that name."""
+    if name not in loaded.sources:
+        console.print(f"[red]no source {name!r} in {config}[/red]; sources: {', '.join(loaded.sources) or 'none'}")
+        raise typer.Exit(2)
+    return loaded.sources[name]
+
+
+def sink_settings(loaded: Config, name: str, config: Path) -> Sink:
+    if name not in loaded.sinks:
+        console.print(f"[red]no sink {name!r} in {config}[/red]; sinks: {', '.join(loaded.sinks) or 'none'}")
+        raise typer.Exit(2)
+    return loaded.sinks[name]
+
+
+def sink_runner(loaded: Config, name: str, group_id: str | None = None) -> SinkRunner:
+    """The runner of sink NAME, its metrics served on the sink's metrics port."""
+    from sinks.kinds import build_sink
+    from sinks.runner import SinkRunner
+
+    settings = loaded.sinks[name]
+    metrics = Metrics.create()
+    serve_metrics(metrics, settings.metrics_port)
+    return SinkRunner(
+        name,
+        loaded.kafka,
+        build_sink(name, settings, metrics),
+        settings.entities_written,
+        metrics,
+        group_id=group_id or settings.group_id,
+        batch_size=settings.batch_size,
+        cipher=loaded.cipher(),
+    )

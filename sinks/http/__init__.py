@@ -1,0 +1,1 @@
+"""A REST target: version-guarded PUT/PATCH by key with an Idempotency-Key, behind a circuit breaker."""

@@ -1,0 +1,1 @@
+"""A PostgreSQL target: version-guarded batched upserts, deletes, reconciliation."""

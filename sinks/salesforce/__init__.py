@@ -1,0 +1,1 @@
+"""A Salesforce org: upserts by external id through sObject Collections."""
