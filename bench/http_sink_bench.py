@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.table import Table
 
 from sandbox.s4hana import ROOT, S4HanaSim
-from seamline.config import HttpSink
-from seamline.operations.local_pipeline import free_port
-from seamline.metrics import Metrics
-from sinks.http.target import HttpTarget
 from seamline.connectors.sink import SinkRecord
+from seamline.metrics import Metrics
+from seamline.operations.local_pipeline import free_port
+from sinks.http.config import HttpSink
+from sinks.http.target import HttpTarget
 
 PATH = "API_BUSINESS_PARTNER/A_BusinessPartner"
 BATCH = 500

@@ -27,10 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 from seamline import stack
-from seamline.config import PostgresSink
-from seamline.stack import postgres_dsn
-from sinks.postgres.target import PostgresTarget
 from seamline.connectors.sink import SinkRecord
+from seamline.stack import postgres_dsn
+from sinks.postgres.config import PostgresSink
+from sinks.postgres.target import PostgresTarget
 
 AIM = 30_000  # upserts/s with the version guard
 

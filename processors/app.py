@@ -23,9 +23,9 @@ from processors.continuity import Continuity, Partition, Refetched
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
+from seamline.operations.supervisor import EXIT_TRANSIENT
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
-from seamline.operations.supervisor import EXIT_TRANSIENT
 from seamline.topics import (
     canonical_topic,
     dlq_topic,

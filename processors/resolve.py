@@ -31,7 +31,7 @@ from processors.cleanse import Cleansed
 from processors.identity import born_id, match_keys, xref_key
 from processors.normalise import match_key
 from processors.survivorship import cleared_fields, survive
-from seamline.events import change_order
+from seamline.connectors.registry import change_order
 from seamline.mapping_check import canonical_fields
 from seamline.processor_config import EntityMapping, ProcessorConfig
 

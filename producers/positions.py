@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from seamline.connectors.source import Checkpoint
 from seamline.config import KafkaConfig
+from seamline.connectors.source import Checkpoint
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.topic_reader import read_to_end

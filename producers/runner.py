@@ -10,8 +10,8 @@ from types import FrameType
 from prometheus_client import Counter
 
 from producers.positions import PositionStore
-from seamline.connectors.source import Checkpoint, Source
 from seamline.config import KafkaConfig
+from seamline.connectors.source import Checkpoint, Source
 from seamline.events import Change
 from seamline.metrics import Metrics
 from seamline.publisher import DeliveryFailed, Publisher

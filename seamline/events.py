@@ -25,29 +25,15 @@ def event_id(system: str, obj: str, key: dict[str, str], position: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
-def position_order(connector: str, position: str) -> tuple[int | str, ...]:
-    """A sortable form of a source position, so a stale re-delivery can be recognised."""
-    if connector == "postgres_cdc":
-        lsn, _, ordinal = position.partition(":")  # commit LSN : change number in the transaction
-        high, _, low = lsn.partition("/")
-        return ((int(high, 16) << 32) | int(low, 16), int(ordinal or 0))
-    if connector in ("sql_poll", "http_poll", "salesforce"):
-        stamp, _, key = position.partition("|")  # ISO timestamp (SystemModstamp, updated_at) | key of the row
-        moment = datetime.fromisoformat(stamp)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        micros = (moment - _EPOCH) // timedelta(microseconds=1)
-        # digit-only keys compare as numbers, others as text; the flag keeps the two kinds apart
-        return (micros, 0, int(key)) if key.isascii() and key.isdigit() else (micros, 1, key)
-    raise ValueError(f"no position order known for connector {connector!r}")
-
-
-def change_order(connector: str, position: str, ts_ms: int) -> tuple[int | str, ...]:
-    """The order of a change among its record's changes: its position, or for a webhook (whose position is a
-    delivery id) its source time, then the delivery id."""
-    if connector == "webhook":
-        return (ts_ms, position)
-    return position_order(connector, position)
+def watermark_order(position: str, _ts_ms: int = 0) -> tuple[int | str, ...]:
+    """The order of a watermark position '<ISO timestamp>|<key>' (sql_poll, http_poll, salesforce): the time,
+    then the key (digit-only keys as numbers, others as text; the flag keeps the two kinds apart)."""
+    stamp, _, key = position.partition("|")
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return (micros, 0, int(key)) if key.isascii() and key.isdigit() else (micros, 1, key)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import psycopg
-import psycopg2
 import stamina
 from aiokafka.errors import KafkaError as AioKafkaError
 from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.common._httpx_compat import httpx as registry_http
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from seamline.connectors.registry import transient_for_a_kind
 from seamline.publisher import DeliveryFailed
 
 DEFAULT_RETRY_AFTER_S = 5.0
@@ -49,19 +49,19 @@ def retry_after(response: httpx.Response, default_s: float = DEFAULT_RETRY_AFTER
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when retrying later can succeed: Kafka, registry or network trouble, not the record's content."""
+    """True when retrying later can succeed: Kafka, registry or network trouble, or what a connector kind says is
+    its drivers' (seamline.connectors.registry), not the record's content."""
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in (-1, 408, 429)
-    if isinstance(exc, psycopg2.Error):  # the replication connection of postgres_cdc
-        # a server ending with an immediate shutdown breaks the stream: a bare DatabaseError without a SQLSTATE
-        return isinstance(exc, psycopg2.OperationalError) or (type(exc) is psycopg2.DatabaseError and not exc.pgcode)
     if isinstance(exc, AioKafkaError):  # the processor's Faust clients
         return bool(exc.retriable)
     if isinstance(exc, psycopg.Error):
         return isinstance(
             exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
         )
-    return isinstance(exc, (DeliveryFailed, KafkaException, *_TRANSPORT_ERRORS, ConnectionError, TimeoutError))
+    if isinstance(exc, (DeliveryFailed, KafkaException, *_TRANSPORT_ERRORS, ConnectionError, TimeoutError)):
+        return True
+    return transient_for_a_kind(exc)
 
 
 def _backoff(exc: Exception) -> bool | float:

@@ -1,4 +1,5 @@
-"""The Salesforce REST calls of the salesforce source: client-credentials token, describe, query pages.
+"""The Salesforce REST client of the salesforce source and sink: how to reach an org, its client-credentials
+token, describe, query pages.
 
 Transient failures (5xx, transport errors) are retried with seamline.retry; a 401 gets one new token
 and one more try; other refusals raise SalesforceError carrying Salesforce's errorCode and message.
@@ -12,15 +13,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import Field, SecretStr
 
 from seamline.connectors.source import SourceSetupError
-from seamline.config import SalesforceSource
 from seamline.outbound import http_client, on_origin
 from seamline.retry import ServerUnavailable, retrying
+from seamline.sections import Section
 
 log = logging.getLogger(__name__)
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class SalesforceConnection(Section):
+    """How to reach a Salesforce org, for a salesforce source and a salesforce sink alike."""
+
+    login_url: str = Field(
+        pattern=r"^https?://",
+        description="The org's My Domain URL, e.g. https://acme.my.salesforce.com, where tokens are asked for; "
+        "API calls then go to the instance_url the token comes with.",
+    )
+    client_id: str = Field(min_length=1, description="Consumer key of the connected app (client credentials flow).")
+    client_secret: SecretStr = Field(description="Consumer secret of the connected app; write it as ${ENV_VAR}.")
+    api_version: str = Field("60.0", pattern=r"^\d+\.0$", description="REST API version, e.g. '60.0'.")
 
 
 class SalesforceError(Exception):
@@ -43,9 +58,12 @@ class Page:
 class SalesforceApi:
     """REST client of one org, authenticated through the OAuth 2.0 client credentials flow."""
 
-    def __init__(self, source: str, config: SalesforceSource, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, source: str, config: SalesforceConnection, timeout_s: float = 30.0, batch_size: int = 2000
+    ) -> None:
         self.source = source
         self.config = config
+        self.batch_size = batch_size
         self._http = http_client(timeout_s)
         self._token = ""
         self._instance = ""
@@ -122,7 +140,7 @@ class SalesforceApi:
         headers = {
             "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
-            "Sforce-Query-Options": f"batchSize={self.config.batch_size}",
+            "Sforce-Query-Options": f"batchSize={self.batch_size}",
         }
         for attempt in retrying():
             with attempt:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from seamline.config import Config, HttpPollSource, KafkaConfig, SalesforceSource, SqlPollSource, WebhookSource
+from seamline.config import Config, KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.processor_config import ProcessorConfig
 
@@ -140,20 +140,11 @@ def config_topics(config: Config) -> list[str]:
     kafka = config.kafka
     topics = {offsets_topic(kafka)}
     for source in config.sources.values():
-        if isinstance(source, HttpPollSource):
-            objects = [obj.name for obj in source.objects]
-        elif isinstance(source, WebhookSource):  # objects named by a payload field are known only on arrival
-            objects = [endpoint.object for endpoint in source.endpoints if endpoint.object is not None]
-        elif isinstance(source, SalesforceSource):
-            objects = source.objects
-        else:
-            tables = [source.table] if isinstance(source, SqlPollSource) else source.tables
-            objects = [table.rpartition(".")[2] for table in tables]
-        topics.update(source_topic(kafka, source.system, obj) for obj in objects)
+        topics.update(source_topic(kafka, source.system, obj) for obj in source.topic_objects())
     if config.processor is not None:
         topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
         if any(rules.fuzzy for rules in config.processor.identity.values()):
             topics.add(suggestions_topic(kafka))
     for sink in config.sinks.values():
-        topics.update(canonical_topic(kafka, entity) for entity in sink.tables)
+        topics.update(canonical_topic(kafka, entity) for entity in sink.entities_written)
     return sorted(topics)

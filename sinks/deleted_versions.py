@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from seamline.config import KafkaConfig
+from seamline.connectors.sink import Outcome, SinkRecord
 from seamline.publisher import Publisher
 from seamline.topic_reader import read_to_end
 from seamline.topics import deleted_versions_topic
-from seamline.connectors.sink import Outcome, SinkRecord
 
 Key = tuple[str, str]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from seamline.canonical_state import canonical_live
-from seamline.config import KafkaConfig, PostgresSink
-from seamline.config import Sink as SinkConfig
+from seamline.config import KafkaConfig
+from seamline.connectors.sections import SinkSection as SinkConfig
 from seamline.metrics import Metrics
 from seamline.misalignment import ReconcileError, Report
 from seamline.pii import FieldCipher
 from seamline.processor_config import Entity
+from sinks.postgres.config import PostgresSink
 from sinks.postgres.reconcile import PostgresReconciler
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from seamline.config import MappedSink
+from seamline.connectors.sections import MappedSink
+from seamline.connectors.sink import Rejected, SinkRecord
 from seamline.field_rules import FieldRule
 from seamline.mapping import MappingError, map_row
-from seamline.connectors.sink import Rejected, SinkRecord
 
 
 class ReverseMapping:

@@ -13,6 +13,7 @@ from types import FrameType
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from seamline.config import KafkaConfig
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 from seamline.consumer_lag import LagExporter
 from seamline.dead_letters.writer import EVENT_ID_HEADER, DeadLetters, Failed
 from seamline.kafka_settings import client_settings
@@ -23,7 +24,6 @@ from seamline.retry import is_transient, retrying
 from seamline.serde import AvroSerde
 from seamline.topics import AUTHORIZATION_FAILURES, canonical_topic, denied, ensure_topics, sink_group
 from sinks.deleted_versions import DeletedVersions
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from psycopg import sql
 
 from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import LocalPipeline
+from seamline.operations.supervisor import Supervisor
 from seamline.stack import StackInfo, mariadb, postgres_dsn, up
 from seamline.subjects import delete_subjects
-from seamline.operations.supervisor import Supervisor
 from seamline.topics import delete_prefixed
 
 

@@ -14,11 +14,11 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.erp import ChangeStream, SampleData, insert
-from seamline.operations.convergence import compare, dead_letter_reasons
 from seamline.dead_letters.writer import read_headers
+from seamline.operations.convergence import compare, dead_letter_reasons
 from seamline.operations.local_pipeline import PII_FIELDS, LocalPipeline
-from seamline.serde import AvroSerde
 from seamline.operations.supervisor import Supervisor
+from seamline.serde import AvroSerde
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic, source_topic
 from tests.conftest import wait_until

@@ -15,9 +15,10 @@ import pytest
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
+from producers.postgres_cdc.config import PostgresCdcSource
 from producers.postgres_cdc.source import PostgresCdc
 from producers.salesforce.sf_types import typed_row
-from seamline.connectors.source import Checkpoint
+from producers.webhook.config import WebhookSource
 from producers.webhook.payloads import json_change
 from sandbox.business import crm_from_erp
 from sandbox.erp_orders import OrderBook, OrderStream
@@ -25,11 +26,11 @@ from sandbox.salesforce import SalesforceSim
 from sandbox.salesforce_objects import field_types
 from sandbox.shop import Buyer, Item, Shop, body
 from sandbox.webhook_senders import shopify_headers
-from seamline.config import PostgresCdcSource, WebhookSource
+from seamline.connectors.source import Checkpoint
 from seamline.events import Change
-from seamline.operations.local_pipeline import drop_slot
 from seamline.mapping import map_row
 from seamline.metrics import Metrics
+from seamline.operations.local_pipeline import drop_slot
 from seamline.stack import StackInfo
 from tests.producers.draining import idle, take
 from tests.sample_business import CONFIG, SECRETS, business_config

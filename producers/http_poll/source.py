@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 
-from seamline.connectors.source import Checkpoint, Source, SourceSetupError
+from producers.http_poll.config import HttpPollObject, HttpPollSource
 from producers.sql_poll.source import format_position
-from seamline.config import ApiTokenAuth, HttpPollObject, HttpPollSource
+from seamline.connectors.http_auth import ApiTokenAuth
+from seamline.connectors.source import Checkpoint, Source, SourceSetupError
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
 from seamline.outbound import http_client

@@ -10,8 +10,9 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from producers.postgres_cdc.config import PostgresCdcSource
 from seamline.canonical_state import canonical_live
-from seamline.config import KafkaConfig, PostgresCdcSource
+from seamline.config import KafkaConfig
 from seamline.events import format_key
 from seamline.metrics import Metrics
 from seamline.misalignment import Misalignment, Report

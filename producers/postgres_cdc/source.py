@@ -21,6 +21,7 @@ import psycopg2
 import psycopg2.extras
 from psycopg import sql
 
+from producers.postgres_cdc.config import PostgresCdcSource
 from producers.postgres_cdc.incremental import IncrementalSnapshots, SignalTable
 from producers.postgres_cdc.pg_types import SESSION_OPTIONS, ColumnType, PgTypes, read_as_text
 from producers.postgres_cdc.pgoutput import (
@@ -35,7 +36,6 @@ from producers.postgres_cdc.pgoutput import (
     lsn_to_str,
 )
 from seamline.connectors.source import Checkpoint, Source, SourceSetupError, first_line, split_table
-from seamline.config import PostgresCdcSource
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
 from seamline.rows import RowSchema

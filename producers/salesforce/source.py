@@ -17,13 +17,13 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
 from functools import partial
 
-from seamline.salesforce_api import Page, SalesforceApi, SalesforceError
+from producers.salesforce.config import SalesforceSource
 from producers.salesforce.sf_types import parse_datetime, queried_fields, row_schema, soql_datetime, typed_row
 from seamline.connectors.source import Checkpoint, Source, SourceSetupError
-from seamline.config import SalesforceSource
 from seamline.events import Change
 from seamline.metrics import Metrics
 from seamline.rows import RowSchema
+from seamline.salesforce_api import Page, SalesforceApi, SalesforceError
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Salesforce(Source):
         self._exhausted = False
 
     def setup(self, resume: Checkpoint | None) -> None:
-        api = SalesforceApi(self.name, self.config)
+        api = SalesforceApi(self.name, self.config, batch_size=self.config.batch_size)
         try:
             api.login()
             for obj in self.config.objects:

@@ -17,11 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from producers.sql_poll.config import SqlPollSource
 from producers.sql_poll.live_keys import LiveKeys
-from seamline.connectors.source import Checkpoint, Source, SourceSetupError, first_line
-from producers.sql_poll.table import PolledTable, connect_engine, reflect
 from producers.sql_poll.sql_types import key_text, utc
-from seamline.config import KafkaConfig, SqlPollSource
+from producers.sql_poll.table import PolledTable, connect_engine, reflect
+from seamline.config import KafkaConfig
+from seamline.connectors.source import Checkpoint, Source, SourceSetupError, first_line
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
 from seamline.topics import source_topic

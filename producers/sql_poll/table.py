@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from seamline.connectors.source import SourceSetupError, first_line
+from producers.sql_poll.config import SQL_POLL_SCHEMES, SqlPollSource
 from producers.sql_poll.sql_types import ColumnType, column_type, is_boolean, is_timestamp, key_text, key_value, utc
-from seamline.config import SQL_POLL_SCHEMES, SqlPollSource
+from seamline.connectors.source import SourceSetupError, first_line
 from seamline.events import Row
 from seamline.rows import RowSchema
 

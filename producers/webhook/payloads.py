@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from seamline.config import WebhookEndpoint
+from producers.webhook.config import WebhookEndpoint
 from seamline.events import Change, Row
 
 CONNECTOR = "webhook"

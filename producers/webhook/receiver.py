@@ -11,11 +11,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from producers.webhook.acked_publisher import AckedPublisher, KafkaUnavailable
+from producers.webhook.config import WebhookEndpoint, WebhookSource
+from producers.webhook.payloads import PayloadError, json_change
 from producers.webhook.recent_deliveries import RecentDeliveries
 from producers.webhook.salesforce_om import ACK, UnknownOrg, notifications
 from producers.webhook.signatures import SignatureError, shopify_timestamp, stripe_timestamp, zendesk_timestamp
-from producers.webhook.payloads import PayloadError, json_change
-from seamline.config import KafkaConfig, WebhookEndpoint, WebhookSource
+from seamline.config import KafkaConfig
 from seamline.events import Change
 from seamline.metrics import Metrics
 

@@ -7,9 +7,9 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeTree
 from defusedxml import DefusedXmlException
 
-from producers.webhook.signatures import same_org
+from producers.webhook.config import WebhookEndpoint
 from producers.webhook.payloads import CONNECTOR, OBJECT_NAME, PayloadError
-from seamline.config import WebhookEndpoint
+from producers.webhook.signatures import same_org
 from seamline.events import Change, Row
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

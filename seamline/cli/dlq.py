@@ -120,8 +120,8 @@ def dlq_replay(
 ) -> None:
     """Send dead letters back to the stage that refused them, once the cause is fixed: a processor stage's to the
     topic it reads, a sink's through the sink (version-guarded, so a letter older than the target changes nothing)."""
+    from seamline.connectors.registry import sink_kind
     from seamline.dead_letters.letters import SINK_STAGE, DeadLetterError, letters, republish
-    from sinks.kinds import build_sink
     from seamline.dead_letters.write_back import write_back
 
     loaded = load(config)
@@ -137,7 +137,7 @@ def dlq_replay(
             sink = name.removeprefix(SINK_STAGE)
             settings = sink_settings(loaded, sink, config)
             records, outcome = write_back(
-                loaded.kafka, build_sink(sink, settings, Metrics.create()), batch, loaded.cipher()
+                loaded.kafka, sink_kind(settings.kind).open(sink, settings, Metrics.create()), batch, loaded.cipher()
             )
             refused = len(outcome.rejected)
             console.print(

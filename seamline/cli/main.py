@@ -9,8 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from producers.postgres_cdc.config import PostgresCdcSource
 from seamline import logs
 from seamline.cli.acls import acls
+from seamline.cli.dlq import dlq_app
+from seamline.cli.operate import reconcile, replay, status
+from seamline.cli.pii import pii_app
+from seamline.cli.stack import stack_app
 from seamline.cli.support import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -22,13 +27,9 @@ from seamline.cli.support import (
     sink_settings,
     source_settings,
 )
-from seamline.config import Config, PostgresCdcSource, WebhookSource
-from seamline.cli.dlq import dlq_app
+from seamline.config import Config
 from seamline.metrics import Metrics
-from seamline.cli.operate import reconcile, replay, status
-from seamline.cli.pii import pii_app
 from seamline.processor_config import ProcessorConfig
-from seamline.cli.stack import stack_app
 from seamline.topics import identity_topic, processor_input_topics
 
 app = typer.Typer(help="seamline: keep business systems in sync through Kafka.", no_args_is_help=True)
@@ -94,20 +95,20 @@ def schemas_push(
 @source_app.command("run")
 def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Capture changes of source NAME (or receive them, for a webhook source) and publish them until SIGTERM."""
-    from producers.kinds import build_source
     from producers.runner import SourceRunner
+    from seamline.connectors.registry import source_kind
+    from seamline.connectors.source import Source
 
     loaded = load(config)
     settings = source_settings(loaded, name, config)
     logs.configure()
     metrics = Metrics.create()
     serve_metrics(metrics, settings.metrics_port)
-    if isinstance(settings, WebhookSource):  # push source: its own server, not the pull-based runner
-        from producers.webhook.receiver import WebhookReceiver
-
-        WebhookReceiver(name, loaded.kafka, settings, metrics).run()
-        return
-    run_process(lambda: SourceRunner(loaded.kafka, build_source(name, settings, metrics, loaded.kafka), metrics).run())
+    opened = source_kind(settings.kind).open(name, settings, loaded.kafka, metrics)
+    if isinstance(opened, Source):  # pulled by the shared runner; a push source runs its own server
+        run_process(SourceRunner(loaded.kafka, opened, metrics).run)
+    else:
+        opened.run()
 
 
 @source_app.command("snapshot")

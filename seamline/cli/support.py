@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from seamline.config import Config, ConfigError, Sink, Source, load_config
+from seamline.config import Config, ConfigError, load_config
+from seamline.connectors.sections import SinkSection as Sink
+from seamline.connectors.sections import SourceSection as Source
 from seamline.metrics import Metrics
 from seamline.pii import KeyFileError
 
@@ -46,8 +48,8 @@ def run_process(main: Callable[[], None]) -> None:
     logged in one line and exits 75 (EX_TEMPFAIL), so that Compose, Kubernetes or the supervisor restarts the
     process, which resumes from its committed position."""
     from seamline.connectors.source import SourceSetupError
-    from seamline.retry import is_transient
     from seamline.operations.supervisor import EXIT_TRANSIENT
+    from seamline.retry import is_transient
 
     try:
         main()
@@ -78,7 +80,7 @@ def sink_settings(loaded: Config, name: str, config: Path) -> Sink:
 
 def sink_runner(loaded: Config, name: str, group_id: str | None = None) -> SinkRunner:
     """The runner of sink NAME, its metrics served on the sink's metrics port."""
-    from sinks.kinds import build_sink
+    from seamline.connectors.registry import sink_kind
     from sinks.runner import SinkRunner
 
     settings = loaded.sinks[name]
@@ -87,7 +89,7 @@ def sink_runner(loaded: Config, name: str, group_id: str | None = None) -> SinkR
     return SinkRunner(
         name,
         loaded.kafka,
-        build_sink(name, settings, metrics),
+        sink_kind(settings.kind).open(name, settings, metrics),
         settings.entities_written,
         metrics,
         group_id=group_id or settings.group_id,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from seamline.config import KafkaConfig
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 from seamline.dead_letters.letters import Letter
 from seamline.pii import FieldCipher, SealedFieldError
 from seamline.retry import retrying
 from seamline.serde import AvroSerde, SerdeError
 from seamline.topics import canonical_topic
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 
 
 def write_back(

@@ -17,11 +17,11 @@ from psycopg import sql
 
 from sandbox import erp
 from seamline.config import Config, load_config
+from seamline.operations.supervisor import Supervisor
 from seamline.pii import KeyRing
 from seamline.stack import StackInfo, postgres_dsn
 from seamline.stack.prometheus import register_targets
 from seamline.subjects import delete_subjects
-from seamline.operations.supervisor import Supervisor
 from seamline.topics import delete_prefixed
 
 SOURCE = "erp"

@@ -12,14 +12,15 @@ from typing import Any, Literal
 
 import httpx
 
-from seamline.config import BasicAuth, BearerAuth, HttpResource, HttpSink
+from seamline.connectors.http_auth import BasicAuth, BearerAuth
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 from seamline.mapping import MappingError
 from seamline.metrics import Metrics
 from seamline.outbound import http_client, path_segment
 from seamline.retry import ServerUnavailable, is_transient, retry_after
 from sinks.http.circuit import CircuitBreaker
+from sinks.http.config import HttpResource, HttpSink
 from sinks.reverse_mapping import ReverseMapping, unmappable
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 
 Result = Literal["written", "unchanged"] | Rejected
 _TRANSIENT = {408, 425, 429, 500, 502, 503, 504}

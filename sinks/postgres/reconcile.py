@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from seamline.config import PostgresSink
 from seamline.misalignment import Misalignment, shape
 from seamline.processor_config import Entity
+from sinks.postgres.config import PostgresSink
 from sinks.postgres.tables import ChildTable, EntityTable, entity_table
 from sinks.postgres.target import PostgresTarget
 

@@ -20,10 +20,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from seamline.config import PostgresSink
-from seamline.retry import is_transient
-from sinks.postgres.tables import ChildTable, EntityTable, ensure, entity_table
 from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
+from seamline.retry import is_transient
+from sinks.postgres.config import PostgresSink
+from sinks.postgres.tables import ChildTable, EntityTable, ensure, entity_table
 
 log = logging.getLogger(__name__)
 

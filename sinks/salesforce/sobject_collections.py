@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
-from seamline.salesforce_api import SalesforceApi, SalesforceError
 from seamline.connectors.source import SourceSetupError
-from seamline.config import SalesforceSink, SalesforceSource
 from seamline.outbound import on_origin
 from seamline.retry import ServerUnavailable, retry_after
+from seamline.salesforce_api import SalesforceApi, SalesforceError
+from sinks.salesforce.config import SalesforceSink
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,7 @@ class SalesforceCollections(SalesforceApi):
     """REST client of the org a salesforce sink writes to."""
 
     def __init__(self, sink: str, config: SalesforceSink) -> None:
-        objects = sorted({target.sobject for target in config.entities.values()})
-        source = SalesforceSource(
-            kind="salesforce",
-            login_url=config.login_url,
-            client_id=config.client_id,
-            client_secret=config.client_secret,
-            api_version=config.api_version,
-            objects=objects,
-            system=config.system or "crm",
-        )
-        super().__init__(sink, source, config.timeout_s)
+        super().__init__(sink, config, config.timeout_s)
         self.sink = config
         self._slowed = False
 

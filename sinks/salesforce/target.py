@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 from seamline.connectors.source import SourceSetupError
-from seamline.config import SalesforceObjectTarget, SalesforceSink
 from seamline.mapping import MappingError
 from sinks.reverse_mapping import ReverseMapping, unmappable
+from sinks.salesforce.config import SalesforceObjectTarget, SalesforceSink
 from sinks.salesforce.sobject_collections import SalesforceCollections
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 
 CHUNK = 200
 """Records per sObject Collections call, Salesforce's maximum."""

@@ -13,16 +13,16 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from seamline.config import KafkaConfig
+from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from seamline.dead_letters.writer import read_headers
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
+from seamline.operations.supervisor import EXIT_TRANSIENT, Supervisor
 from seamline.publisher import DeliveryFailed, Publisher
 from seamline.serde import AvroSerde
-from seamline.operations.supervisor import EXIT_TRANSIENT, Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic, ensure_topics, identity_topic, sink_group, source_topic
 from sinks.runner import SinkRunner
-from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from tests.canonical_topics import Canonical
 from tests.conftest import wait_until
 from tests.processors.fault_stream import fault_stream

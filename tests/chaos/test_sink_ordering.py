@@ -18,11 +18,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from pydantic import SecretStr
 
 from sandbox.s4hana import S4HanaSim
-from seamline.config import KafkaConfig, PostgresSink
+from seamline.config import KafkaConfig
+from seamline.connectors.sink import SinkRecord
 from seamline.publisher import Publisher
 from sinks.deleted_versions import DeletedVersions
+from sinks.postgres.config import PostgresSink
 from sinks.postgres.target import AUDIT, TOMBSTONES, PostgresTarget
-from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer as canonical_customer
 from tests.sinks.test_http import PARTNERS, rec, s4_config, target_for
 

@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry
 
 from sandbox.erp import ChangeStream, SampleData, insert
 from sandbox.s4hana import S4HanaSim
-from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
 from seamline.metrics import Metrics
+from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
+from seamline.operations.supervisor import Supervisor
 from seamline.stack import StackInfo
 from seamline.stack.prometheus import register_targets
-from seamline.operations.supervisor import Supervisor
 from tests.conftest import wait_until
 from tests.sinks.s4_customers import customer_sink
 

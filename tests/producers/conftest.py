@@ -11,12 +11,12 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from producers.postgres_cdc.config import PostgresCdcSource
 from producers.postgres_cdc.source import PostgresCdc
 from seamline.connectors.source import Checkpoint
-from seamline.config import PostgresCdcSource
 from seamline.events import Change
-from seamline.operations.local_pipeline import drop_slot
 from seamline.metrics import Metrics
+from seamline.operations.local_pipeline import drop_slot
 from seamline.stack import StackInfo
 
 

@@ -17,25 +17,19 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from producers.http_poll.config import HttpPollObject, HttpPollSource
 from producers.http_poll.source import HttpPoll
-from producers.kinds import build_source
-from seamline.connectors.source import Checkpoint, SourceSetupError
 from producers.sql_poll.source import format_position
 from sandbox.zendesk import Zendesk, running
-from seamline.config import (
-    ApiTokenAuth,
-    BearerAuth,
-    ConfigError,
-    HttpPollObject,
-    HttpPollSource,
-    KafkaConfig,
-    load_config,
-)
-from seamline.events import event_id, position_order
-from seamline.operations.local_pipeline import free_port
+from seamline.config import ConfigError, KafkaConfig, load_config
+from seamline.connectors.http_auth import ApiTokenAuth, BearerAuth
+from seamline.connectors.registry import source_kind
+from seamline.connectors.source import Checkpoint, SourceSetupError
+from seamline.events import event_id, watermark_order
 from seamline.metrics import Metrics
-from seamline.serde import AvroSerde
+from seamline.operations.local_pipeline import free_port
 from seamline.operations.supervisor import Supervisor
+from seamline.serde import AvroSerde
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic
 from tests.conftest import wait_until
@@ -113,7 +107,7 @@ def test_initial_export_across_pages_with_text_rows_positions_and_checkpoints(ap
     assert first.position == format_position(datetime.fromtimestamp(moment, UTC), str(made[0]["id"]))
     assert first.source_ts_ms == moment * 1000
     assert first.envelope()["event_id"] == event_id("support", "tickets", {"id": str(made[0]["id"])}, first.position)
-    orders = [position_order("http_poll", c.position) for c in changes_in(items)]
+    orders = [watermark_order(c.position) for c in changes_in(items)]
     assert orders == sorted(orders)
     assert set(cursors(items[-1])) == {"tickets"} and "cursor" in cursors(items[-1])["tickets"]
     assert idle(changes, 0.4) == []  # at end_of_stream: nothing more, the cursor stays
@@ -274,7 +268,7 @@ def test_an_http_poll_entry_validates_through_load_config(tmp_path: Path, monkey
     assert (source.objects[1].deleted_field, source.objects[1].deleted_value) == ("active", False)
     assert (source.system, source.per_page, source.start_time.year) == ("support", 1000, 2026)
     assert {"src.support.tickets", "src.support.users", "src.support.satisfaction"} <= set(config_topics(config))
-    assert isinstance(build_source("support", source, Metrics.create()), HttpPoll)
+    assert isinstance(source_kind("http_poll").open("support", source, KafkaConfig(), Metrics.create()), HttpPoll)
 
     path.write_text(HTTP_POLL_FILE.replace("      - users\n", "      - user\n"))
     with pytest.raises(ConfigError, match=r"sources.support.objects: Value error, unknown object 'user': use one of"):

@@ -13,10 +13,11 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from producers.postgres_cdc.kind import lsn_order
 from producers.postgres_cdc.pgoutput import lsn_from_str, lsn_to_str
-from seamline.connectors.source import Checkpoint, SourceSetupError
 from seamline.config import KafkaConfig
-from seamline.events import Change, event_id, position_order
+from seamline.connectors.source import Checkpoint, SourceSetupError
+from seamline.events import Change, event_id
 from seamline.serde import AvroSerde, registry_client, subject_name
 from seamline.stack import StackInfo
 from tests.producers.conftest import Erp
@@ -44,7 +45,7 @@ def test_snapshot_rows_then_checkpoint(erp: Erp) -> None:
     assert {(r.system, r.object, r.connector) for r in rows if isinstance(r, Change)} == {
         ("erp", "customers", "postgres_cdc")
     }
-    assert {position_order("postgres_cdc", r.position)[0] for r in rows} == {lsn_from_str(done.position)}
+    assert {lsn_order(r.position)[0] for r in rows} == {lsn_from_str(done.position)}
 
 
 def test_stream_insert_update_delete(erp: Erp) -> None:
@@ -65,7 +66,7 @@ def test_stream_insert_update_delete(erp: Erp) -> None:
         assert change.key == {"id": "10"}
         assert (change.system, change.object, change.connector) == ("erp", "customers", "postgres_cdc")
         assert change.source_ts_ms == pytest.approx(time.time() * 1000, abs=60_000)
-    positions = [position_order("postgres_cdc", i.position) for i in items]
+    positions = [lsn_order(i.position) for i in items]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
     assert all(isinstance(i, Checkpoint) and i.snapshot_done for i in items[1::2])
 
@@ -79,7 +80,7 @@ def test_truncate_is_published_as_op_t(erp: Erp) -> None:
     assert isinstance(truncate, Change) and isinstance(insert, Change)
     assert (truncate.op, truncate.key, truncate.before, truncate.after) == ("t", {}, None, None)
     assert truncate.row_schema == insert.row_schema
-    assert position_order("postgres_cdc", truncate.position) < position_order("postgres_cdc", insert.position)
+    assert lsn_order(truncate.position) < lsn_order(insert.position)
     assert (insert.op, insert.key) == ("c", {"id": "20"})
 
 
@@ -90,7 +91,7 @@ def test_one_checkpoint_per_transaction(erp: Erp) -> None:
         conn.execute("INSERT INTO customers (full_name) VALUES ('A'), ('B')")
     items = take(changes, checkpoints(1))
     assert [type(i).__name__ for i in items] == ["Change", "Change", "Checkpoint"]
-    first, second, commit = (position_order("postgres_cdc", i.position) for i in items)
+    first, second, commit = (lsn_order(i.position) for i in items)
     assert first < second < commit
 
 

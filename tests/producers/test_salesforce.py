@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from producers.kinds import build_source
+from producers.salesforce.config import SalesforceSource
 from producers.salesforce.source import Salesforce, parse_cursor
-from seamline.connectors.source import Checkpoint, SourceSetupError
 from sandbox.salesforce import SalesforceSim
-from seamline.config import ConfigError, SalesforceSource, load_config
-from seamline.events import event_id, position_order
+from seamline.config import ConfigError, KafkaConfig, load_config
+from seamline.connectors.registry import source_kind
+from seamline.connectors.source import Checkpoint, SourceSetupError
+from seamline.events import event_id, watermark_order
 from seamline.metrics import Metrics
 from seamline.topics import config_topics
 from tests.producers.draining import Item, changes_in, checkpoints, idle, take
@@ -252,7 +253,7 @@ def test_misconfiguration_stops_setup_with_one_clear_line(org: Org) -> None:
 
 def test_position_order_of_salesforce_positions() -> None:
     def order(position: str) -> tuple[int | str, ...]:
-        return position_order("salesforce", position)
+        return watermark_order(position)
 
     assert order("2026-11-22T04:05:06.123Z|001A") < order("2026-11-22T04:05:06.123Z|001B")
     assert order("2026-11-22T04:05:06.123Z|001B") < order("2026-11-22T04:05:06.124Z|001A")
@@ -283,7 +284,7 @@ def test_a_salesforce_entry_validates_through_load_config(tmp_path: Path, monkey
     assert (source.system, source.api_version, source.batch_size, source.poll_interval_s) == ("crm", "60.0", 2000, 5.0)
     assert source.usage_slowdown_fraction == 0.8
     assert {"src.crm.Account", "src.crm.Contact"} <= set(config_topics(load_config(path)))
-    assert isinstance(build_source("crm", source, Metrics.create()), Salesforce)
+    assert isinstance(source_kind("salesforce").open("crm", source, KafkaConfig(), Metrics.create()), Salesforce)
     path.write_text(SALESFORCE_FILE + "    batch_size: 50\n")
     with pytest.raises(ConfigError, match=r"seamline.yaml:8: sources.crm.batch_size: Input should be greater than or"):
         load_config(path)

@@ -16,14 +16,15 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from producers.kinds import build_source
 from producers.positions import PositionStore
 from producers.runner import SourceRunner
-from seamline.connectors.source import Checkpoint, SourceSetupError
+from producers.sql_poll.config import SqlPollSource
 from producers.sql_poll.source import SqlPoll, format_position, parse_position
 from producers.sql_poll.table import connect_engine
-from seamline.config import ConfigError, KafkaConfig, SqlPollSource, load_config
-from seamline.events import Change, event_id, position_order
+from seamline.config import ConfigError, KafkaConfig, load_config
+from seamline.connectors.registry import source_kind
+from seamline.connectors.source import Checkpoint, SourceSetupError
+from seamline.events import Change, event_id, watermark_order
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
@@ -137,7 +138,7 @@ def test_rows_come_in_timestamp_key_order_with_keys_values_and_positions(db: Db)
     assert first.source_ts_ms == int(T0.timestamp() * 1000)
     assert first.envelope()["event_id"] == event_id("erp", "customers", {"id": "2"}, first.position)
     assert items[-1] == Checkpoint(changed[-1].position, snapshot_done=True)
-    orders = [position_order("sql_poll", c.position) for c in changed]
+    orders = [watermark_order(c.position) for c in changed]
     assert orders == sorted(orders)
 
 
@@ -407,7 +408,7 @@ def test_column_types_become_avro_types_and_values(db: Db) -> None:
 
 def test_position_order_of_sql_poll_positions() -> None:
     def order(position: str) -> tuple[int | str, ...]:
-        return position_order("sql_poll", position)
+        return watermark_order(position)
 
     assert order("2026-11-22T04:05:06.123456+00:00|9") < order("2026-11-22T04:05:06.123456+00:00|10")
     assert order("2026-11-22T04:05:06.123456+00:00|10") < order("2026-11-22T04:05:06.123457+00:00|2")
@@ -440,7 +441,7 @@ def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypa
     assert (source.overlap_s, source.batch_size, source.soft_delete_column) == (5.0, 1000, "is_deleted")
     assert "s3cret" not in repr(config)
     assert "src.crm.accounts" in config_topics(config)
-    assert isinstance(build_source("crm", source, Metrics.create()), SqlPoll)
+    assert isinstance(source_kind("sql_poll").open("crm", source, KafkaConfig(), Metrics.create()), SqlPoll)
 
     path.write_text(SQL_POLL_FILE.replace("    table: sales.accounts\n", "    tables: [accounts]\n"))
     with pytest.raises(ConfigError) as error:
@@ -449,7 +450,7 @@ def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypa
     assert "seamline.yaml:6: sources.crm.tables: not a key of this section" in str(error.value)
 
     path.write_text(SQL_POLL_FILE.replace("kind: sql_poll", "kind: sql_pol"))
-    with pytest.raises(ConfigError, match=r"'sql_pol' .* expected tags: 'postgres_cdc', 'sql_poll'"):
+    with pytest.raises(ConfigError, match=r"'sql_pol' .* expected tags: 'http_poll', 'postgres_cdc', 'salesforce', 'sql_poll'"):
         load_config(path)
 
     path.write_text(SQL_POLL_FILE.replace("postgresql+psycopg://", "postgresql://"))

@@ -20,16 +20,17 @@ import httpx
 import pytest
 import yaml
 
-from producers.webhook.signatures import SignatureError, zendesk_timestamp
+from producers.webhook.config import WebhookSource
 from producers.webhook.receiver import WebhookReceiver
+from producers.webhook.signatures import SignatureError, zendesk_timestamp
 from sandbox import webhook_senders as senders
 from sandbox.webhook_senders import deliver, sign_shopify, sign_stripe, sign_zendesk
-from seamline.config import ConfigError, KafkaConfig, WebhookSource, load_config
+from seamline.config import ConfigError, KafkaConfig, load_config
 from seamline.events import event_id
-from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
-from seamline.serde import AvroSerde
+from seamline.operations.local_pipeline import free_port
 from seamline.operations.supervisor import Supervisor
+from seamline.serde import AvroSerde
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic
 from tests.command import seamline

@@ -12,13 +12,14 @@ import httpx
 import psycopg
 import pytest
 
-from producers.webhook.signatures import SignatureError, shopify_timestamp
+from producers.webhook.config import WebhookSource
 from producers.webhook.receiver import WebhookReceiver
+from producers.webhook.signatures import SignatureError, shopify_timestamp
 from sandbox.shop import Buyer, Item, Shop, body, buyers, items, send
 from sandbox.webhook_senders import shopify_headers
-from seamline.config import KafkaConfig, WebhookSource
-from seamline.operations.local_pipeline import free_port
+from seamline.config import KafkaConfig
 from seamline.metrics import Metrics
+from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
 from seamline.topic_reader import read_to_end
 from seamline.topics import source_topic

@@ -31,7 +31,7 @@ CASES = [
         "an unknown kind",
         GOOD.replace("kind: postgres_cdc", "kind: postgres_cd"),
         ":4: sources.erp: Input tag 'postgres_cd' found using 'kind' does not match any of the expected tags: "
-        "'postgres_cdc', 'sql_poll', 'salesforce', 'http_poll', 'webhook'",
+        "'http_poll', 'postgres_cdc', 'salesforce', 'sql_poll', 'webhook'",
     ),
     (
         "a key written twice",

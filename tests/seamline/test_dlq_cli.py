@@ -13,13 +13,14 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from seamline.cli.main import app
-from seamline.config import KafkaConfig, PostgresSink
+from seamline.config import KafkaConfig
 from seamline.dead_letters.writer import DeadLetters, Failed
-from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
+from seamline.operations.local_pipeline import free_port
 from seamline.publisher import Publisher
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, ensure_topics, source_topic
+from sinks.postgres.config import PostgresSink
 from sinks.postgres.target import PostgresTarget
 from tests.sinks.canonical_records import customer, publish
 

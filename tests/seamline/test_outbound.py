@@ -9,12 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from seamline.config import HttpSink
+from seamline.connectors.sink import SinkRecord
 from seamline.metrics import Metrics
 from seamline.outbound import UntrustedAnswer, http_client, on_origin
 from seamline.retry import is_transient
+from sinks.http.config import HttpSink
 from sinks.http.target import HttpTarget
-from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer
 
 

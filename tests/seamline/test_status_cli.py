@@ -13,14 +13,14 @@ import pytest
 import yaml
 
 from producers.positions import PositionStore
-from seamline.connectors.source import Checkpoint
 from seamline.config import KafkaConfig
+from seamline.connectors.source import Checkpoint
 from seamline.dead_letters.writer import DeadLetters, Failed
-from seamline.operations.local_pipeline import free_port
 from seamline.metrics import Metrics
+from seamline.operations.local_pipeline import free_port
+from seamline.operations.supervisor import Supervisor
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
-from seamline.operations.supervisor import Supervisor
 from seamline.topics import canonical_topic, ensure_topics, offsets_topic
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import customer, publish

@@ -12,11 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from sandbox.s4hana import ROOT, S4HanaSim
-from seamline.config import HttpSink
+from seamline.connectors.sink import SinkRecord
 from seamline.metrics import Metrics
 from seamline.retry import ServerUnavailable
+from sinks.http.config import HttpSink
 from sinks.http.target import HttpTarget
-from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer, order, product, stock
 
 PARTNERS = "API_BUSINESS_PARTNER/A_BusinessPartner"

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from seamline.config import PostgresSink
-from seamline.stack import StackInfo
-from sinks.postgres.target import PostgresTarget
 from seamline.connectors.sink import Outcome, SinkRecord
+from seamline.stack import StackInfo
+from sinks.postgres.config import PostgresSink
+from sinks.postgres.target import PostgresTarget
 
 ROW = (
     "SELECT id, version, name, email, phone, country, xrefs, origin, updated_at, synced_at FROM customers WHERE id = %s"

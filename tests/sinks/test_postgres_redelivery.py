@@ -11,9 +11,10 @@ from typing import Any
 import psycopg
 from pydantic import SecretStr
 
-from seamline.config import KafkaConfig, PostgresSink
+from seamline.config import KafkaConfig
 from seamline.metrics import Metrics
 from seamline.topics import canonical_topic, ensure_topics
+from sinks.postgres.config import PostgresSink
 from sinks.postgres.target import PostgresTarget
 from sinks.runner import SinkRunner
 from tests.conftest import wait_until

@@ -14,10 +14,11 @@ import yaml
 from psycopg import sql
 from pydantic import SecretStr
 
-from seamline.config import KafkaConfig, PostgresSink
+from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import free_port
 from seamline.operations.supervisor import Supervisor
 from seamline.topics import canonical_topic, ensure_topics
+from sinks.postgres.config import PostgresSink
 from sinks.postgres.target import PostgresTarget
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import Change, customer, order, publish

@@ -10,10 +10,10 @@ from typing import Any, Literal
 import pytest
 from pydantic import ValidationError
 
-from seamline.config import MappedSink, TargetFields
+from seamline.connectors.sections import MappedSink, TargetFields
+from seamline.connectors.sink import SinkRecord
 from seamline.mapping import MappingError
 from sinks.reverse_mapping import ReverseMapping, unmappable
-from seamline.connectors.sink import SinkRecord
 from tests.sinks.canonical_records import customer, order
 
 

@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from seamline.config import KafkaConfig
+from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.retry import ServerUnavailable
@@ -18,7 +19,6 @@ from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, ensure_topics
 from sinks import runner as runner_module
 from sinks.runner import SinkRunner
-from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from tests.conftest import wait_until
 
 RECORDS = 300

@@ -15,18 +15,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from seamline.salesforce_api import SalesforceApi
+from producers.salesforce.config import SalesforceSource
 from sandbox.salesforce import SalesforceSim
-from seamline.config import KafkaConfig, SalesforceSink, SalesforceSource
+from seamline.config import KafkaConfig
+from seamline.connectors.registry import sink_kind
+from seamline.connectors.sink import SinkRecord
 from seamline.dead_letters.writer import read_headers
 from seamline.metrics import Metrics
 from seamline.retry import ServerUnavailable
+from seamline.salesforce_api import SalesforceApi
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
-from sinks.kinds import build_sink
 from sinks.runner import SinkRunner
+from sinks.salesforce.config import SalesforceSink
 from sinks.salesforce.target import SalesforceTarget
-from seamline.connectors.sink import SinkRecord
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import customer, order, product, publish, stock
 
@@ -295,7 +297,7 @@ def test_under_its_runner_a_refused_record_goes_alone_to_the_dlq_and_outages_los
         runner = SinkRunner(
             "crm",
             kafka,
-            build_sink("crm", config, metrics),
+            sink_kind("salesforce").open("crm", config, metrics),
             config.entities_written,
             metrics,
             f"{kafka.topic_prefix}crm",
