@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
+.PHONY: demo lint test fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/seamline demo
+
+# The gates CI runs before the tests: ruff, and mypy with the pydantic plugin (0 errors).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: $(STAMP)
 	$(PY) -m pytest -ra --durations=30

@@ -23,7 +23,7 @@ from rich.table import Table
 from sandbox.erp import SampleData, insert
 from seamline import stack
 from seamline.operations.local_pipeline import LocalPipeline
-from seamline.operations.supervisor import Supervisor
+from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, source_topic
 

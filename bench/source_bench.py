@@ -21,7 +21,7 @@ from rich.table import Table
 from seamline import stack
 from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import SOURCE, LocalPipeline
-from seamline.operations.supervisor import Supervisor
+from seamline.stack.processes import Supervisor
 from seamline.topic_reader import end_offset
 from seamline.topics import source_topic
 

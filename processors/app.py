@@ -1,13 +1,13 @@
 """The Faust app, built in one place: raw change topics -> cleanse -> identity topic -> resolve -> canonical topics.
 
-Faust acknowledges a batch's offsets even when the agent raises; so a transient failure (Kafka or the registry
-unreachable) ends the process at once with EXIT_TRANSIENT, before any commit, and the batch is re-read on restart.
+Faust acknowledges a batch's offsets even when the agent raises; so a failure ends the process at once, before any
+commit (seamline.runtime.exit_now: 75 if transient, such as Kafka or the registry unreachable, 1 for a bug), and
+the batch is read again on restart.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,11 +20,12 @@ from faust.types import TP, EventT, Message
 
 from processors.batch import CleanseBatch, ResolveBatch
 from processors.continuity import Continuity, Partition, Refetched
+from seamline import logs
 from seamline.config import Config
 from seamline.kafka_settings import faust_settings
 from seamline.metrics import Metrics
-from seamline.operations.supervisor import EXIT_TRANSIENT
 from seamline.publisher import Publisher
+from seamline.runtime import exit_now
 from seamline.serde import AvroSerde
 from seamline.topics import (
     canonical_topic,
@@ -190,10 +191,22 @@ def _acknowledge(app: faust.App, records: Sequence[Refetched]) -> None:
         app.consumer.ack(message)
 
 
+def run_worker(app: faust.App) -> None:
+    """Run the app's worker until SIGTERM (Faust's own signal handling); a crash raises its reason, whose kind
+    (transient or a bug) seamline.runtime turns into the exit code."""
+    worker = faust.Worker(app, loglevel="INFO", logging_config=logs.dict_config())
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stopped:
+        cause = worker.crash_reason or stopped.__context__  # Faust's worker ends every crash with exit 1
+        if stopped.code != 0 and isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
 async def _guarded(step: Awaitable[T]) -> T:
+    """The step's result; a failure ends the process before Faust can acknowledge the batch in hand."""
     try:
         return await step
-    except Exception:
-        log.exception("processing stopped on a transient failure; exiting without committing this batch")
-        logging.shutdown()
-        os._exit(EXIT_TRANSIENT)
+    except Exception as exc:
+        exit_now(exc)

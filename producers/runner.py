@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
 import time
-from types import FrameType
 
 from prometheus_client import Counter
 
@@ -15,6 +13,7 @@ from seamline.connectors.source import Checkpoint, Source
 from seamline.events import Change
 from seamline.metrics import Metrics
 from seamline.publisher import DeliveryFailed, Publisher
+from seamline.runtime import process_stop
 from seamline.serde import AvroSerde
 from seamline.topics import ensure_topics, offsets_topic, source_topic
 
@@ -50,9 +49,9 @@ class SourceRunner:
         self._stopping = True
 
     def run(self) -> None:
-        """Capture and publish until stop() or SIGTERM/SIGINT."""
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        """Capture and publish until stop() or SIGTERM/SIGINT (which also end a source's idle wait)."""
+        process_stop.on_request(self.stop)
+        process_stop.on_signals()
         ensure_topics(self.kafka, [offsets_topic(self.kafka)])
         resume = self.positions.load(self.source.name)
         log.info("source %s resumes from %s", self.source.name, resume)
@@ -82,10 +81,6 @@ class SourceRunner:
             self.publisher.flush()
             self.publisher.close()
             self.source.close()
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping after the current step", signum)
-        self.stop()
 
     def _publish(self, change: Change) -> None:
         target = self._targets.get((change.system, change.object)) or self._target(change.system, change.object)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -36,7 +37,7 @@ class CrmIds:
 
 
 def crm_from_erp(
-    sim: SalesforceSim, conn: psycopg.Connection, seed: int = 7, share: float = 0.8, prospects: int = 3
+    sim: SalesforceSim, conn: psycopg.Connection[Any], seed: int = 7, share: float = 0.8, prospects: int = 3
 ) -> CrmIds:
     """Fill the CRM from the ERP (a `share` of customers and orders) and link the orders to their Opportunities.
 

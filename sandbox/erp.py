@@ -118,6 +118,7 @@ class SampleData:
     def phone(self, region: str) -> str:
         """A valid number of the region, written the way people type it (international format, spaces)."""
         example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.FIXED_LINE)
+        assert example is not None, f"phonenumbers has no fixed-line example for {region}"
         while True:
             digits = phonenumbers.national_significant_number(example)[:-4] + f"{self.rng.randrange(10**4):04d}"
             number = phonenumbers.parse(f"+{example.country_code}{digits}")
@@ -157,7 +158,9 @@ def insert(conn: psycopg.Connection, customers: list[Customer]) -> list[int]:
         )
         ids = []
         while True:
-            ids.append(cursor.fetchone()[0])
+            row = cursor.fetchone()
+            assert row is not None, "each INSERT ... RETURNING id returns its row"
+            ids.append(row[0])
             if not cursor.nextset():
                 break
         return ids

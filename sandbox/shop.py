@@ -183,6 +183,7 @@ def buyers(conn: psycopg.Connection, limit: int = 100) -> list[Buyer]:
     made = []
     for name, email, street, postcode, city, country in rows:
         first, _, last = " ".join(name.split()).rpartition(" ")
+        assert isinstance(country, str), "the sample ERP gives every customer a country"
         code = COUNTRY_CODES.get(country, country)
         made.append(Buyer(email.lower(), first, last, " ".join(name.split()), street, postcode, city, code))
     return made

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, SecretStr, ValidationError, create_model, model_validator
 
@@ -103,9 +103,14 @@ def config_model() -> type[Config]:
     sources, sinks = (
         tuple(kind.section for kind in kinds.values()) for kinds in (source_kinds(), sink_kinds())
     )
+    # Unions of the sections registered at run time: types no checker can know, hence Any (mypy's idiom).
+    source_section: Any = Union[sources]  # noqa: UP007
+    sink_section: Any = Union[sinks]  # noqa: UP007
+    by_source_name = dict[str, Annotated[source_section, Field(discriminator="kind")]]
+    by_sink_name = dict[str, Annotated[sink_section, Field(discriminator="kind")]]
     return create_model(
         "Config",
         __base__=Config,
-        sources=(dict[str, Annotated[Union[sources], Field(discriminator="kind")]], Field(default_factory=dict)),  # noqa: UP007
-        sinks=(dict[str, Annotated[Union[sinks], Field(discriminator="kind")]], Field(default_factory=dict)),  # noqa: UP007
+        sources=(by_source_name, Field(default_factory=dict)),
+        sinks=(by_sink_name, Field(default_factory=dict)),
     )

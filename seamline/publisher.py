@@ -48,7 +48,12 @@ class Publisher:
         while True:
             try:
                 self.producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery or self._on_delivery
+                    topic,
+                    value=value,
+                    key=key,
+                    # confluent-kafka's hint is an invariant List[Tuple[str, str | bytes | None]]; (str, bytes) fits
+                    headers=headers,  # type: ignore[arg-type]
+                    on_delivery=on_delivery or self._on_delivery,
                 )
                 break
             except BufferError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -73,7 +73,7 @@ def _backoff(exc: Exception) -> bool | float:
     return True
 
 
-def retrying(timeout_s: float | None = 240.0) -> Iterator[stamina.Attempt]:
+def retrying(timeout_s: float | None = 240.0) -> Iterable[stamina.Attempt]:
     """Attempts of one operation: transient failures are retried with exponential backoff and jitter, or after
     the wait the server asked for; `timeout_s` None retries for as long as it takes."""
     return stamina.retry_context(on=_backoff, attempts=None, timeout=timeout_s, wait_initial=0.2, wait_max=15.0)

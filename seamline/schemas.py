@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import fastavro
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+#: The repository's schemas/, installed as the package seamline.avro_schemas (pyproject.toml). pip installs it as
+#: files, so it is a directory, as `seamline schemas check --schema-dir` takes one.
+SCHEMA_DIR = Path(str(files("seamline.avro_schemas")))
 
 
 class SchemaNotFound(LookupError):

@@ -13,6 +13,14 @@ from seamline.kafka_settings import client_settings
 from seamline.retry import retrying
 
 
+def position(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a record read from Kafka: confluent-kafka types each optional, as an error
+    event has none."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None, f"not a record: {message.error()}"
+    return topic, partition, offset
+
+
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 60.0) -> tuple[int, int]:
     """(low, high) offsets of a partition, retried while its leader is not known yet or is moving (a topic
     created a moment ago, a leader election)."""
@@ -54,8 +62,9 @@ def read_to_end(kafka: KafkaConfig, topic: str, timeout_s: float = 60.0) -> Iter
             message = consumer.poll(1.0)
             if message is None or message.error():
                 continue
-            if message.offset() + 1 >= ends.get(message.partition(), 0):
-                ends.pop(message.partition(), None)
+            _, partition, offset = position(message)
+            if offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
             yield message
     finally:
         consumer.close()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from types import FrameType
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -21,6 +19,7 @@ from seamline.metrics import Metrics
 from seamline.pii import FieldCipher
 from seamline.publisher import Publisher
 from seamline.retry import is_transient, retrying
+from seamline.runtime import process_stop
 from seamline.serde import AvroSerde
 from seamline.topics import AUTHORIZATION_FAILURES, canonical_topic, denied, ensure_topics, sink_group
 from sinks.deleted_versions import DeletedVersions
@@ -77,8 +76,8 @@ class SinkRunner:
         read and committed up to its end: a bounded run, as a replay is. `on_batch` hears each batch's size
         once its offsets are committed."""
         if stop_on_signals:
-            signal.signal(signal.SIGTERM, self._on_signal)
-            signal.signal(signal.SIGINT, self._on_signal)
+            process_stop.on_request(self.stop)
+            process_stop.on_signals()
         ensure_topics(
             self.kafka, [*self.topics, self.dead_letters.topic, *([self.deleted.topic] if self.deleted else [])]
         )
@@ -125,10 +124,6 @@ class SinkRunner:
         )
         if self.deleted is not None:
             self.deleted.load()  # the partitions' previous owner may have deleted records since
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping after the current batch", signum)
-        self.stop()
 
     def _readable(self, message: Message) -> bool:
         error = message.error()

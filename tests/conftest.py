@@ -14,10 +14,18 @@ from psycopg import sql
 
 from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import LocalPipeline
-from seamline.operations.supervisor import Supervisor
 from seamline.stack import StackInfo, mariadb, postgres_dsn, up
+from seamline.stack.processes import Supervisor
 from seamline.subjects import delete_subjects
 from seamline.topics import delete_prefixed
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `unit` every test that needs no stack: neither the `stack` fixture in its closure (directly or through
+    kafka, database, pipeline, ...) nor an explicit `stack` marker (a test that reaches the stack some other way)."""
+    for item in items:
+        if "stack" not in getattr(item, "fixturenames", ()) and item.get_closest_marker("stack") is None:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ from sandbox.salesforce import SalesforceSim
 from sandbox.shop import Shop, buyers, items, send
 from seamline.config import KafkaConfig, load_config
 from seamline.operations.local_pipeline import drop_slot, free_port
-from seamline.operations.supervisor import Supervisor
 from seamline.stack import StackInfo
+from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 from tests.canonical_topics import Canonical

@@ -6,7 +6,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +21,11 @@ from seamline.events import Change, Row
 from seamline.metrics import Metrics
 from seamline.outbound import http_client
 from seamline.retry import ServerUnavailable, retry_after, retrying
+from seamline.runtime import process_stop
 
 log = logging.getLogger(__name__)
 
 CONNECTOR = "http_poll"
-_IDLE_STEP_S = 0.1
 _DEFAULT_RETRY_AFTER_S = 60.0
 _NEWEST_START_S = 61  # the exports refuse a start_time less than a minute in the past
 
@@ -55,14 +55,6 @@ def _moment(value: Any) -> datetime:
         return datetime.fromtimestamp(value, UTC)
     moment = datetime.fromisoformat(str(value))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _idle(seconds: float) -> Iterator[None]:
-    """Sleep `seconds` in short steps, yielding None between them so the runner can commit or stop."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        time.sleep(min(_IDLE_STEP_S, left))
-        yield None
 
 
 class HttpPoll(Source):
@@ -129,7 +121,7 @@ class HttpPoll(Source):
                 break
             wait = retry_after(response, _DEFAULT_RETRY_AFTER_S)
             log.info("source %s: %s rate limited, retrying in %.1fs", self.name, obj.path, wait)
-            yield from _idle(wait)
+            yield from process_stop.idle(wait)
         self._ahead[obj.name] = self._page(obj, response)
         if self._ahead[obj.name].end_of_stream:
             self._fresh_as_of[obj.name] = asked_at
@@ -203,7 +195,7 @@ class HttpPoll(Source):
                         yield Checkpoint(json.dumps(self._cursors, sort_keys=True), snapshot_done=True)
                     if page.end_of_stream:
                         break
-            yield from _idle(self.config.poll_interval_s)
+            yield from process_stop.idle(self.config.poll_interval_s)
 
     def _change(self, obj: HttpPollObject, record: dict[str, Any]) -> Change:
         key, stamp = record.get(obj.key_field), record.get(obj.updated_at_field)

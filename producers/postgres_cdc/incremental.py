@@ -149,7 +149,7 @@ class IncrementalSnapshots:
     def _read_chunk(self, table: TableName, columns: ColumnList, keys: list[str]) -> dict[tuple[str, ...], Tuple]:
         names = [column.name for column in columns]
         key_list = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
-        where = sql.SQL("")
+        where: sql.Composable = sql.SQL("")
         params: list[Any] = []
         if self._progress.after is not None:
             where = sql.SQL("WHERE ({}) > ({})").format(key_list, sql.SQL(", ").join(sql.Placeholder() * len(keys)))

@@ -137,7 +137,9 @@ class PostgresCdc(Source):
         self._cursor = self._replication.cursor()
         if not slot_exists:
             self._cursor.execute(f"CREATE_REPLICATION_SLOT {self.config.slot} LOGICAL pgoutput EXPORT_SNAPSHOT")
-            _slot, consistent_point, snapshot_name, _plugin = self._cursor.fetchone()
+            created = self._cursor.fetchone()
+            assert created is not None, "CREATE_REPLICATION_SLOT returns one row"
+            _slot, consistent_point, snapshot_name, _plugin = created
             self._snapshot = (snapshot_name, consistent_point)
         elif resume is not None:
             self._confirmed = lsn_from_str(resume.position)
@@ -239,7 +241,9 @@ class PostgresCdc(Source):
         with psycopg.connect(self._dsn, options=SESSION_OPTIONS) as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
-            snapshot_ts_ms = int(conn.execute("SELECT extract(epoch FROM now()) * 1000").fetchone()[0])
+            now = conn.execute("SELECT extract(epoch FROM now()) * 1000").fetchone()
+            assert now is not None, "a SELECT without FROM returns one row"
+            snapshot_ts_ms = int(now[0])
             for table in self._tables:
                 columns = tuple(column for column, _ in self._catalog_columns(table))
                 names = [column.name for column in columns]

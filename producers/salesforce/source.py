@@ -23,13 +23,13 @@ from seamline.connectors.source import Checkpoint, Source, SourceSetupError
 from seamline.events import Change
 from seamline.metrics import Metrics
 from seamline.rows import RowSchema
+from seamline.runtime import process_stop
 from seamline.salesforce_api import Page, SalesforceApi, SalesforceError
 
 log = logging.getLogger(__name__)
 
 CONNECTOR = "salesforce"
 SLOWDOWN = 10  # polls are this many times rarer above usage_slowdown_fraction of the API limit
-_IDLE_STEP_S = 0.1
 _STREAMS = ("live", "deleted")
 
 Cursor = tuple[datetime, str]  # (SystemModstamp, Id) of the last record read
@@ -128,11 +128,7 @@ class Salesforce(Source):
             self._exhausted = exhausted
             slow = self._usage_high() or exhausted
             wait = self.config.poll_interval_s * (SLOWDOWN if slow else 1)
-            yield None
-            deadline = time.monotonic() + wait
-            while (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(_IDLE_STEP_S, left))
-                yield None
+            yield from process_stop.idle(wait)
 
     def _usage_high(self) -> bool:
         """Whether the API usage is above the configured fraction of the limit; logs each change of state."""

@@ -25,12 +25,12 @@ from seamline.config import KafkaConfig
 from seamline.connectors.source import Checkpoint, Source, SourceSetupError, first_line
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
+from seamline.runtime import process_stop
 from seamline.topics import source_topic
 
 log = logging.getLogger(__name__)
 
 CONNECTOR = "sql_poll"
-_IDLE_STEP_S = 0.1
 _KEY_STREAM_ROWS = 10_000
 
 # (timestamp, key text); key None means "every row at or after the timestamp"
@@ -135,11 +135,7 @@ class SqlPoll(Source):
                     self.config.poll_interval_s,
                 )
                 self.close()
-            yield None
-            deadline = time.monotonic() + self.config.poll_interval_s
-            while (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(_IDLE_STEP_S, left))
-                yield None
+            yield from process_stop.idle(self.config.poll_interval_s)
 
     def _rows(self, after: Mark | None, upto: tuple[datetime, str] | None) -> list[sa.Row[Any]]:
         assert self._engine is not None and self._table is not None

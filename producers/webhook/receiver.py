@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -17,8 +16,10 @@ from producers.webhook.recent_deliveries import RecentDeliveries
 from producers.webhook.salesforce_om import ACK, UnknownOrg, notifications
 from producers.webhook.signatures import SignatureError, shopify_timestamp, stripe_timestamp, zendesk_timestamp
 from seamline.config import KafkaConfig
+from seamline.connectors.source import SourceSetupError
 from seamline.events import Change
 from seamline.metrics import Metrics
+from seamline.runtime import process_stop
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class WebhookReceiver:
             try:
                 await site.start()
             except OSError as exc:
-                raise SystemExit(
+                raise SourceSetupError(
                     f"webhook source {self.name}: cannot listen on {self.config.host}:{self.config.port}: "
                     f"{exc.strerror}; free the port or change `port`"
                 ) from exc
@@ -206,8 +207,8 @@ class WebhookReceiver:
         async def main() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
+            process_stop.on_request(lambda: loop.call_soon_threadsafe(stop.set))
+            process_stop.on_signals()
             await self.serve(stop)
 
         asyncio.run(main())

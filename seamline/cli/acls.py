@@ -32,7 +32,8 @@ def acls(
         wanted += bindings(sink, sink_grants(loaded, name))
     table = Table("principal", "resource", "pattern", "name", "operation")
     for acl in wanted:
-        table.add_row(acl.principal, acl.restype.name, acl.resource_pattern_type.name, acl.name, acl.operation.name)
+        # confluent-kafka's AclBinding turns these into enums in __init__, but its hints keep the str | int it takes
+        table.add_row(acl.principal, acl.restype.name, acl.resource_pattern_type.name, acl.name, acl.operation.name)  # type: ignore[union-attr]
     Console(stderr=True, width=160).print(table)
     if create:
         try:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from producers.postgres_cdc.config import PostgresCdcSource
-from seamline import logs
+from seamline import logs, runtime
 from seamline.cli.acls import acls
 from seamline.cli.dlq import dlq_app
 from seamline.cli.operate import reconcile, replay, status
@@ -21,7 +21,6 @@ from seamline.cli.support import (
     ConfigOption,
     console,
     load,
-    run_process,
     serve_metrics,
     sink_runner,
     sink_settings,
@@ -106,9 +105,9 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     serve_metrics(metrics, settings.metrics_port)
     opened = source_kind(settings.kind).open(name, settings, loaded.kafka, metrics)
     if isinstance(opened, Source):  # pulled by the shared runner; a push source runs its own server
-        run_process(SourceRunner(loaded.kafka, opened, metrics).run)
+        runtime.run(SourceRunner(loaded.kafka, opened, metrics).run)
     else:
-        opened.run()
+        runtime.run(opened.run)
 
 
 @source_app.command("snapshot")
@@ -163,13 +162,11 @@ def process(config: ConfigOption = DEFAULT_CONFIG) -> None:
         raise typer.Exit(2)
     logs.configure()
     processor = loaded.processor
-    run_process(lambda: _run_worker(loaded, processor))
+    runtime.run(lambda: _run_worker(loaded, processor))
 
 
 def _run_worker(loaded: Config, processor: ProcessorConfig) -> None:
-    import faust
-
-    from processors.app import build_app
+    from processors.app import build_app, run_worker
     from seamline.consumer_lag import LagExporter
 
     metrics = Metrics.create()
@@ -177,15 +174,7 @@ def _run_worker(loaded: Config, processor: ProcessorConfig) -> None:
     app = build_app(loaded, metrics)
     read = [*processor_input_topics(loaded.kafka, processor), identity_topic(loaded.kafka)]
     LagExporter(loaded.kafka, {processor.app_id: read}, metrics).start()
-    worker = faust.Worker(app, loglevel="INFO", logging_config=logs.dict_config())
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as stopped:
-        # Faust's worker ends every failure with exit 1: hand run_process the failure, so Kafka trouble exits 75
-        cause = worker.crash_reason or stopped.__context__
-        if stopped.code != 0 and isinstance(cause, Exception):
-            raise cause from None
-        raise
+    run_worker(app)
 
 
 @sink_app.command("run")
@@ -194,7 +183,7 @@ def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     loaded = load(config)
     sink_settings(loaded, name, config)
     logs.configure()
-    run_process(sink_runner(loaded, name).run)
+    runtime.run(sink_runner(loaded, name).run)
 
 
 @app.command()

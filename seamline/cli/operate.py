@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seamline import logs
+from seamline import logs, runtime
 from seamline.cli.support import DEFAULT_CONFIG, ConfigOption, console, load, serve_metrics, sink_runner, sink_settings
 from seamline.metrics import Metrics
 from seamline.operations.replay import GroupChoice
@@ -69,11 +69,7 @@ def replay(
     columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"replaying into {sink}", total=total)
-        try:
-            runner.run(until=until, on_batch=lambda count: progress.advance(task, count))
-        except PermissionError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
+        runtime.run(lambda: runner.run(until=until, on_batch=lambda count: progress.advance(task, count)))
         progress.update(task, completed=total)
     if group == "fresh":
         forget_group(loaded.kafka, group_id)
@@ -144,8 +140,8 @@ def reconcile(
 def _reconciliation(
     loaded: Config, sink: str | None, source: str | None, repair: bool, metrics: Metrics, config: Path
 ) -> Reconciliation | SourceReconciliation:
+    from producers.postgres_cdc.config import PostgresCdcSource
     from producers.postgres_cdc.reconcile import SourceReconciliation
-    from seamline.config import PostgresCdcSource
     from seamline.misalignment import ReconcileError
     from sinks.reconcile import Reconciliation
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +18,6 @@ from seamline.pii import KeyFileError
 if TYPE_CHECKING:
     from sinks.runner import SinkRunner
 
-log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline YAML file.", envvar="SEAMLINE_CONFIG")]
 DEFAULT_CONFIG = Path("seamline.yaml")
@@ -40,27 +37,6 @@ def load(path: Path) -> Config:
     except (ConfigError, KeyFileError) as exc:
         console.print(f"[red]invalid configuration[/red]\n{exc}", highlight=False)
         raise typer.Exit(2) from exc
-
-
-def run_process(main: Callable[[], None]) -> None:
-    """Run a long-running process's loop. What the user must fix (a source that cannot start, an action Kafka
-    refused) exits 2 with its message; a transient failure (a lost connection, Kafka not acknowledging) is
-    logged in one line and exits 75 (EX_TEMPFAIL), so that Compose, Kubernetes or the supervisor restarts the
-    process, which resumes from its committed position."""
-    from seamline.connectors.source import SourceSetupError
-    from seamline.operations.supervisor import EXIT_TRANSIENT
-    from seamline.retry import is_transient
-
-    try:
-        main()
-    except (SourceSetupError, PermissionError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    except Exception as exc:
-        if not is_transient(exc):
-            raise
-        log.error("stopping on a transient failure, to be restarted: %s: %s", type(exc).__name__, exc)
-        raise typer.Exit(EXIT_TRANSIENT) from exc
 
 
 def source_settings(loaded: Config, name: str, config: Path) -> Source:

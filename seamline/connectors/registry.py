@@ -66,7 +66,8 @@ class _Kinds(Generic[K]):
     """The kinds of one entry-point group, loaded on first use; `register` adds one at run time."""
 
     def __init__(self, group: str, expected: type[K]) -> None:
-        self.group, self.expected = group, expected
+        self.group = group
+        self.expected: type[K] = expected
         self._kinds: dict[str, K] | None = None
 
     def all(self) -> Mapping[str, K]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from seamline.config import KafkaConfig
@@ -55,11 +56,17 @@ def dlq_headers(stage: str, failed: Failed) -> list[tuple[str, bytes]]:
     return [(HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
 
 
-def read_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
-    """The seamline headers of a dead letter as a dict without the prefix."""
+def read_headers(
+    headers: Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None,
+) -> dict[str, str]:
+    """The seamline headers of a dead letter as a dict without the prefix.
+
+    Takes what confluent-kafka's Message.headers() is typed to return; a consumed record's are (name, bytes) pairs.
+    """
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or []
     return {
-        name.removeprefix(HEADER_PREFIX): value.decode()
-        for name, value in headers or []
+        name.removeprefix(HEADER_PREFIX): value.decode() if isinstance(value, bytes) else value
+        for name, value in pairs
         if name.startswith(HEADER_PREFIX) and value is not None
     }
 

@@ -15,7 +15,7 @@ from sandbox.erp import ChangeStream, SampleData, insert
 from seamline import stack
 from seamline.operations.convergence import Comparison, compare, dead_letter_reasons
 from seamline.operations.local_pipeline import LocalPipeline
-from seamline.operations.supervisor import Supervisor
+from seamline.stack.processes import Supervisor
 
 CUSTOMERS = 3000
 CHANGES = 1500

@@ -17,9 +17,9 @@ from psycopg import sql
 
 from sandbox import erp
 from seamline.config import Config, load_config
-from seamline.operations.supervisor import Supervisor
 from seamline.pii import KeyRing
 from seamline.stack import StackInfo, postgres_dsn
+from seamline.stack.processes import Supervisor
 from seamline.stack.prometheus import register_targets
 from seamline.subjects import delete_subjects
 from seamline.topics import delete_prefixed

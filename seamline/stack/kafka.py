@@ -6,6 +6,7 @@ import subprocess
 import uuid
 from pathlib import Path
 from string import Template
+from typing import ClassVar
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -33,7 +34,7 @@ class Kafka(Service):
     (deploy/local/kafka/server.properties); data in <state>/kafka/data."""
 
     name = "kafka"
-    ports = (9092, 9093, 9096)
+    ports: ClassVar[tuple[int, ...]] = (9092, 9093, 9096)
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)

@@ -1,10 +1,12 @@
 """Where the local stack keeps its installs, data, pid files and logs."""
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
-#: The templates and Maven POMs in the repository (deploy/local).
-DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local"
+#: The templates and Maven POMs: the repository's deploy/local, installed in the package seamline.deploy
+#: (pyproject.toml). pip installs it as files, so it is a directory whose paths Java, Maven and nginx can read.
+DEPLOY_DIR = Path(str(files("seamline.deploy"))) / "local"
 
 #: The address every service binds to: the stack is never reachable from outside.
 HOST = "127.0.0.1"

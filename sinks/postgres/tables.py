@@ -121,7 +121,7 @@ def entity_table(entity: str, name: str) -> EntityTable:
 
 def ensure(conn: psycopg.Connection, table: EntityTable) -> list[str]:
     """Create the entity's tables, or add the columns its schema gained; the columns added."""
-    definitions = [
+    definitions: list[sql.Composable] = [
         sql.SQL("{} {}{}").format(
             sql.Identifier(c.name), sql.SQL(c.sql_type), sql.SQL(" PRIMARY KEY" if c.name == "id" else "")
         )

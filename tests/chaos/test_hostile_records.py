@@ -17,9 +17,10 @@ from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from seamline.dead_letters.writer import read_headers
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
-from seamline.operations.supervisor import EXIT_TRANSIENT, Supervisor
 from seamline.publisher import DeliveryFailed, Publisher
+from seamline.runtime import EXIT_TRANSIENT
 from seamline.serde import AvroSerde
+from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic, ensure_topics, identity_topic, sink_group, source_topic
 from sinks.runner import SinkRunner

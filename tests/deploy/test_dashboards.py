@@ -20,8 +20,8 @@ from sandbox.erp import ChangeStream, SampleData, insert
 from sandbox.s4hana import S4HanaSim
 from seamline.metrics import Metrics
 from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
-from seamline.operations.supervisor import Supervisor
 from seamline.stack import StackInfo
+from seamline.stack.processes import Supervisor
 from seamline.stack.prometheus import register_targets
 from tests.conftest import wait_until
 from tests.sinks.s4_customers import customer_sink

@@ -212,6 +212,7 @@ class _Generator:
 
     def _phone(self, region: str) -> phonenumbers.PhoneNumber:
         example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.FIXED_LINE)
+        assert example is not None, f"phonenumbers has no fixed-line example for {region}"
         digits = str(example.national_number)
         for _ in range(50):
             tail = "".join(str(self.rng.randint(0, 9)) for _ in range(min(5, len(digits) - 2)))
@@ -255,6 +256,8 @@ class _Generator:
 
     def _shop(self, company: _Company, in_erp: bool, again: bool) -> dict[str, Any]:
         rng, country = self.rng, company.country
+        iso_country = pycountry.countries.get(alpha_2=country.code)
+        assert iso_country is not None, f"no ISO country {country.code}"
         given, family = rng.choice(country.given), rng.choice(country.brands)
         if again or (in_erp and rng.random() < 0.6):
             email = self._cased(company.email) if rng.random() < 0.5 else company.email
@@ -271,7 +274,7 @@ class _Generator:
                 "address1": self._noisy(company.street),
                 "zip": self._postcode_variant(company),
                 "city": company.city,
-                "country": pycountry.countries.get(alpha_2=country.code).name,
+                "country": iso_country.name,
                 "country_code": country.code,
             },
         }

@@ -18,8 +18,8 @@ import yaml
 from processors.cleanse import InvalidRecord
 from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import free_port
-from seamline.operations.supervisor import Supervisor
 from seamline.serde import AvroSerde
+from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic
 from tests.conftest import wait_until

@@ -13,7 +13,7 @@ from sandbox.erp import SampleData, insert
 from seamline.cli.main import app
 from seamline.operations.convergence import compare, dead_letter_reasons
 from seamline.operations.local_pipeline import SOURCE, LocalPipeline
-from seamline.operations.supervisor import Supervisor
+from seamline.stack.processes import Supervisor
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow

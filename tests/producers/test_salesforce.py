@@ -114,7 +114,8 @@ def test_initial_load_pages_through_every_object_with_typed_rows(org: Org) -> No
     assert json.loads(types["Birthdate"]) == {"type": "int", "logicalType": "date"}
     assert (types["HasOptedOutOfEmail"], types["Email"], types["AccountId"]) == ('"boolean"', '"string"', '"string"')
     source.observe_lag()
-    assert source.metrics.registry.get_sample_value("seamline_source_poll_seconds_count", {"source": "crm"}) >= 5
+    polls = source.metrics.registry.get_sample_value("seamline_source_poll_seconds_count", {"source": "crm"})
+    assert polls is not None and polls >= 5
     lag = source.metrics.registry.get_sample_value("seamline_source_lag_seconds", {"source": "crm"})
     assert lag is not None and 0 <= lag < 5
     assert idle(changes, 0.3) == []  # caught up: nothing is read twice

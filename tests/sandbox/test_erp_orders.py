@@ -16,7 +16,7 @@ def test_tables_are_created_with_full_row_images_and_filled(database: str) -> No
     filled_erp(database)
     erp.create_schema(database)  # idempotent
     with psycopg.connect(database) as conn:
-        identity = dict(
+        identity: dict[str, str] = dict(
             conn.execute(
                 "SELECT relname, relreplident FROM pg_class WHERE relname = ANY(%s) AND relkind = 'r'", (list(TABLES),)
             ).fetchall()

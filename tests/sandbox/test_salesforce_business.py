@@ -49,7 +49,7 @@ def test_crm_filled_from_the_erp_links_accounts_products_and_orders(
     filled_erp(database)
     with psycopg.connect(database, autocommit=True) as conn:
         ids = crm_from_erp(salesforce_sim, conn, seed=3)
-        linked = dict(
+        linked: dict[str, str] = dict(
             conn.execute(
                 "SELECT order_number, crm_opportunity_id FROM sales_orders WHERE crm_opportunity_id IS NOT NULL"
             )

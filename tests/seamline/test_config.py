@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from producers.postgres_cdc.config import PostgresCdcSource
 from seamline.config import ConfigError, load_config
+from sinks.postgres.config import PostgresSink
 
 GOOD = """\
 kafka:
@@ -39,10 +41,11 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_good_file_loads_and_interpolates_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ERP_PASSWORD", "s3cret")
     config = load_config(write(tmp_path, GOOD))
-    source = config.sources["erp"]
+    source, sink = config.sources["erp"], config.sinks["warehouse"]
+    assert isinstance(source, PostgresCdcSource) and isinstance(sink, PostgresSink)
     assert source.dsn.get_secret_value() == "postgresql://seamline:s3cret@127.0.0.1:55432/erp"
     assert "s3cret" not in repr(config)
-    assert config.sinks["warehouse"].tables == {"customer": "customers"}
+    assert sink.tables == {"customer": "customers"}
 
 
 def test_missing_env_var_names_it_and_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from producers.postgres_cdc.config import PostgresCdcSource
 from seamline.config import ConfigError, load_config
 from tests.seamline.test_config import GOOD
 
@@ -94,5 +95,7 @@ def test_a_secret_with_yaml_syntax_stays_one_value_and_adds_no_key(
     path = tmp_path / "seamline.yaml"
     path.write_text(GOOD)
     config = load_config(path)
-    assert config.sources["erp"].dsn.get_secret_value() == f"postgresql://seamline:{secret}@127.0.0.1:55432/erp"
+    source = config.sources["erp"]
+    assert isinstance(source, PostgresCdcSource)
+    assert source.dsn.get_secret_value() == f"postgresql://seamline:{secret}@127.0.0.1:55432/erp"
     assert list(config.sinks) == ["warehouse"]

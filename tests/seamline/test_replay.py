@@ -91,6 +91,7 @@ def test_a_dropped_target_database_is_rebuilt_identical(
     assert {row[1] for row in before["stock"]} == {2}, "the higher stock version stays although it came first"
 
     name = psycopg.conninfo.conninfo_to_dict(database)["dbname"]
+    assert isinstance(name, str)
     with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

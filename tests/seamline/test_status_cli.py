@@ -18,9 +18,9 @@ from seamline.connectors.source import Checkpoint
 from seamline.dead_letters.writer import DeadLetters, Failed
 from seamline.metrics import Metrics
 from seamline.operations.local_pipeline import free_port
-from seamline.operations.supervisor import Supervisor
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
+from seamline.stack.processes import Supervisor
 from seamline.topics import canonical_topic, ensure_topics, offsets_topic
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import customer, publish

@@ -22,10 +22,10 @@ from seamline.config import load_config
 from seamline.kafka_settings import client_settings
 from seamline.operations.convergence import compare
 from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline
-from seamline.operations.supervisor import Supervisor
 from seamline.retry import HTTP_ERRORS
 from seamline.serde import registry_client
 from seamline.stack import StackInfo
+from seamline.stack.processes import Supervisor
 from seamline.stack.registry_proxy import RegistryProxy
 from seamline.stack.secure_kafka import SecureKafka
 from seamline.stack.service import Service, ensure_ports_free, launch, stop, wait_healthy

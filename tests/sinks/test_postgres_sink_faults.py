@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import free_port
-from seamline.operations.supervisor import Supervisor
+from seamline.stack.processes import Supervisor
 from seamline.topics import canonical_topic, ensure_topics
 from sinks.postgres.config import PostgresSink
 from sinks.postgres.target import PostgresTarget

@@ -1,0 +1,1 @@
+"""The Avro schemas, installed as the package seamline.avro_schemas (seamline/schemas.py reads them)."""
