@@ -8,17 +8,14 @@ the batch is read again on restart.
 from __future__ import annotations
 
 import logging
-import shutil
-import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from functools import partial
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TypeVar
 
 import faust
-from faust.streams import _current_event
 from faust.types import TP, EventT, Message
 
 from processors.batch import CleanseBatch, ResolveBatch
+from processors.checkpoint import Checkpoint
 from processors.continuity import Continuity, Partition, Refetched
 from seamline import logs
 from seamline.config import Config
@@ -33,6 +30,7 @@ from seamline.topics import (
     ensure_topics,
     identity_topic,
     processor_input_topics,
+    state_changelog_topic,
     suggestions_topic,
 )
 
@@ -70,6 +68,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         [
             *topics,
             identity_topic(kafka),
+            state_changelog_topic(processor.app_id),
             suggestions_topic(kafka),
             *(canonical_topic(kafka, e) for e in entities),
             dlq_topic(kafka, "cleanse"),
@@ -77,17 +76,15 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         ],
     )
 
-    # The tables are rebuilt from their changelog at every start: after a crash the local store may hold
-    # writes the changelog never received, and a changelog is the only state every worker agrees on.
-    shutil.rmtree(processor.data_dir, ignore_errors=True)
+    (processor.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     # Faust's stream_wait_empty stays on: a rebalance waits until the batch in hand is resolved and its state
-    # written. Without it the batch went on writing the table while the partition was recovered from its
-    # changelog or taken over, and a state that went back could give a new version an old one's number.
+    # committed. Without it the batch went on writing the state while the partition was restored or taken
+    # over, and a state that went back could give a new version an old one's number.
     app = faust.App(
         processor.app_id,
         **faust_settings(kafka),
-        store="rocksdb://",
-        datadir=str(processor.data_dir),
+        store="memory://",  # Faust keeps no table: the resolve state is processors/checkpoint.py's
+        datadir=str(processor.data_dir / "faust"),
         web_enabled=False,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
@@ -99,16 +96,15 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     identity = app.topic(
         identity_topic(kafka), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
-    # The identity state: one table of one partition, like the identity topic it is co-partitioned with.
-    state = app.Table("identity", default=None, key_type=str, partitions=1)
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
-    resolve = ResolveBatch(kafka, processor, serde, publisher, metrics, config.cipher())
+    checkpoint = Checkpoint(kafka, processor.app_id, processor.data_dir)
+    resolve = ResolveBatch(kafka, processor, serde, publisher, metrics, config.cipher(), checkpoint)
     raw_continuity = Continuity(kafka, processor.app_id, topics)
     identity_continuity = Continuity(kafka, processor.app_id, [identity_topic(kafka)])
 
     @app.on_partitions_revoked.connect
-    async def forget_tables(*_: object, **__: object) -> None:
+    async def forget_state(*_: object, **__: object) -> None:
         resolve.forget()
 
     @app.on_partitions_assigned.connect
@@ -135,32 +131,11 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     async def resolve_changes(stream: faust.Stream) -> None:
         async for events in stream.take_events(RESOLVE_FRAMES, within=0.1):
             batch, refetched = await _guarded(identity_continuity.complete([_Record(event) for event in events]))
-            await _guarded(resolve.process(batch, state, _context(events), partial(_changelog_written, app)))
+            await _guarded(resolve.process(batch))
             _acknowledge(app, refetched)
             identity_continuity.finished()
 
     return app
-
-
-def _context(events: Sequence[EventT]) -> Callable[[], None]:
-    """Makes the batch's last event the table's current one (the identity topic has one partition).
-
-    Only the context variable is set: the stream's own current_event belongs to take_events(), which is
-    filling the next batch meanwhile.
-    """
-    last = weakref.ref(events[-1])
-
-    def in_context() -> None:
-        _current_event.set(last)
-
-    return in_context
-
-
-async def _changelog_written(app: faust.App) -> None:
-    """Wait until every table write so far is in its changelog (Faust's own flush may stop at a 0.1 s lull)."""
-    while app.producer.buffer.size:
-        await app.producer.buffer.flush()
-    await app.producer.flush()
 
 
 async def _read_stalled(app: faust.App, continuity: Continuity) -> None:

@@ -4,8 +4,8 @@
 - resolve: cleansed changes -> golden state -> canonical records and merge suggestions (`dlq.resolve`).
 
 Delivery: at-least-once. Each batch's output and dead letters are flushed to Kafka before the batch is
-acknowledged, and the resolve stage's state is written only after that flush (all of a batch's writes or
-none, through the journal), so the state never runs ahead of the canonical topics.
+acknowledged, and the resolve stage's state is written only after that flush, all of a batch's writes or none
+(processors/checkpoint.py), so the state never runs ahead of the canonical topics.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from functools import partial
+from typing import Protocol
 
-from processors import journal
 from processors.canonical import avro_record
+from processors.checkpoint import Checkpoint
 from processors.cleanse import Cleansed, InvalidRecord, cleanse
 from processors.framing import frames, lines
-from processors.resolve import Output, Resolver, Table
+from processors.resolve import Output, Resolver
 from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
 from seamline.dead_letters.writer import EVENT_ID_HEADER, DeadLetters, Failed
@@ -152,38 +153,26 @@ class ResolveBatch(_Stage):
         publisher: Publisher,
         metrics: Metrics,
         cipher: FieldCipher,
+        checkpoint: Checkpoint,
     ) -> None:
         super().__init__(kafka, serde, publisher, metrics)
         self.processor = processor
         self.cipher = cipher
+        self.checkpoint = checkpoint
         self.input = identity_topic(kafka)
         self.caches = [Cache(processor.state_cache_entries) for _ in TABLES]
-        self._replayed = False
 
     def forget(self) -> None:
-        """Drop what is cached of the state: another worker may change it once it is reassigned."""
+        """Drop the state in hand (cache, store, producer): another worker may change it once it is reassigned."""
         for cache in self.caches:
             cache.clear()
-        self._replayed = False
+        self.checkpoint.close()
 
-    async def process(
-        self,
-        records: Sequence[RawRecord],
-        store: Table,
-        in_context: Callable[[], Any],
-        durable: Callable[[], Awaitable[None]],
-    ) -> None:
-        """Resolve a batch; publish and flush its outputs, then write the state and wait until `durable()`.
-
-        `store` holds the identity state; `in_context` readies it for writing; `durable` returns once its
-        changelog holds every write. The first batch after the store was assigned replays the journal first,
-        completing the last committed batch whose writes a crash cut short.
-        """
+    async def process(self, records: Sequence[RawRecord]) -> None:
+        """Resolve a batch against the state; publish its records, then commit it (processors/checkpoint.py)."""
         started = time.perf_counter()
-        in_context()
-        if not self._replayed:
-            journal.replay(store)
-            self._replayed = True
+        loop = asyncio.get_running_loop()
+        store = await loop.run_in_executor(None, self.checkpoint.open)
         state = StagedState(store, self.caches)
         resolver = Resolver(self.processor, state.tables)
         changes = 0
@@ -201,10 +190,8 @@ class ResolveBatch(_Stage):
                     continue
                 for output in outputs:
                     self._publish(output, change.event_id)
-        await self._flush()
-        in_context()
-        state.commit()
-        await durable()
+        await loop.run_in_executor(None, partial(self.checkpoint.commit, self.publisher, state.writes()))
+        state.settle()
         self.metrics.events_in.labels(self.name, self.input).inc(changes)
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)

@@ -29,7 +29,7 @@ from confluent_kafka import OFFSET_INVALID, Consumer, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
-from seamline.topic_reader import position
+from seamline.topic_reader import record_position
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Continuity:
             while True:
                 message = consumer.poll(1.0)
                 if message is not None and not message.error():
-                    _, _, offset = position(message)
+                    _, _, offset = record_position(message)
                     if offset >= end:
                         return records
                     records.append(Refetched(*partition, offset, message.key(), message.value()))

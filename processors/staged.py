@@ -1,18 +1,15 @@
-"""A batch's view of the identity state: reads see the batch's own writes; writes reach the store on `commit`.
+"""A batch's view of the identity state: reads see the batch's own writes; `writes` hands them to the checkpoint.
 
-The resolve stage publishes a batch's records and waits for Kafka's acknowledgement before its state
-changes, so a crash in between resolves the batch again against the state it started from. The four tables
-live in one store under prefixes (one changelog partition), and a batch's writes reach it through the
-journal, all or none. A `Cache` of committed values, kept across batches while the worker owns the store,
-spares reading and decoding them again.
+The four tables live in one store under prefixes (one changelog partition). A `Cache` of committed values,
+kept across batches while the worker owns the store, spares reading and decoding them again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from processors import journal
 from processors.resolve import Table, Tables
+from processors.state_store import Write
 
 TABLES = ("golden", "links", "index", "held")
 _DELETED = object()
@@ -55,7 +52,7 @@ class Staged:
         self._values[key] = _DELETED
         self._written[key] = None
 
-    def writes(self) -> list[journal.Write]:
+    def writes(self) -> list[Write]:
         """The batch's writes in the order first made, as keys of the store; None deletes."""
         return [
             (self.prefix + key, None if self._values[key] is _DELETED else self._values[key]) for key in self._written
@@ -80,8 +77,11 @@ class StagedState:
         self._staged = [Staged(store, f"{name}:", cache) for name, cache in zip(TABLES, caches, strict=True)]
         self.tables = Tables(*self._staged)
 
-    def commit(self) -> None:
-        """Write the batch's changes into the store through the journal, all or none."""
-        journal.commit(self.store, [write for staged in self._staged for write in staged.writes()])
+    def writes(self) -> list[Write]:
+        """Every table's writes of the batch, in a fixed order; None deletes."""
+        return [write for staged in self._staged for write in staged.writes()]
+
+    def settle(self) -> None:
+        """The batch's writes are committed: they become the cached values."""
         for staged in self._staged:
             staged.settle()

@@ -22,6 +22,8 @@ _ROLE_DEFAULTS: dict[Role, dict[str, Any]] = {
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
         "partition.assignment.strategy": "cooperative-sticky",
+        # librdkafka's default, said aloud: transactions' records are read once committed, aborted ones never.
+        "isolation.level": "read_committed",
         # As the processors' Faust consumers: a crashed member's partitions move on within 10 s, not 45.
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 3000,

@@ -111,11 +111,11 @@ class IdentityRules(Section):
 class ProcessorConfig(Section):
     """The Faust stream processor."""
 
-    app_id: str = Field("seamline-processor", description="Faust app id: consumer group and changelog prefix.")
+    app_id: str = Field("seamline-processor", description="Faust app id: consumer group, state changelog and transactional id prefix.")
     data_dir: Path = Field(
         Path("/var/tmp/seamline/processor"),
-        description="Where the RocksDB table stores live; emptied at start: the tables are rebuilt from their "
-        "changelog.",
+        description="Where the resolve state's RocksDB store lives; kept across restarts, so a start replays only the "
+        "changelog records the store misses (a missing or damaged store is rebuilt from the changelog).",
     )
     mappings: list[EntityMapping] = Field(min_length=1, description="Source object to canonical entity mappings.")
     identity: dict[Entity, IdentityRules] = Field(

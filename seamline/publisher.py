@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
@@ -75,3 +75,30 @@ class Publisher:
     def close(self) -> None:
         """Release the producer's connections and threads; what is still queued is sent first (see flush)."""
         self.producer.close()
+
+
+class TransactionalPublisher(Publisher):
+    """A Publisher whose records go out in Kafka transactions: read_committed consumers see all of a transaction's
+    records or none. A new producer with the same `transactional_id` fences this one and aborts what it left open.
+    """
+
+    def __init__(self, kafka: KafkaConfig, transactional_id: str, timeout_s: float = 60.0) -> None:
+        super().__init__(kafka, **{"transactional.id": transactional_id})
+        self.timeout_s = timeout_s
+        self.producer.init_transactions(timeout_s)
+
+    def begin(self) -> None:
+        """Start a transaction: what is sent until commit() belongs to it."""
+        self.producer.begin_transaction()
+
+    def commit(self) -> None:
+        """Make the transaction's records visible; KafkaException otherwise, the transaction aborted when it can be
+        (a fenced producer cannot: another took over its id)."""
+        try:
+            self.producer.commit_transaction(self.timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].txn_requires_abort():
+                self.producer.abort_transaction(self.timeout_s)
+            raise
+        finally:
+            self._failures.clear()  # a transaction's failed record fails its commit: nothing is left to report

@@ -13,7 +13,7 @@ from seamline.kafka_settings import client_settings
 from seamline.retry import retrying
 
 
-def position(message: Message) -> tuple[str, int, int]:
+def record_position(message: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a record read from Kafka: confluent-kafka types each optional, as an error
     event has none."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
@@ -60,11 +60,11 @@ def read_to_end(kafka: KafkaConfig, topic: str, timeout_s: float = 60.0) -> Iter
             if time.monotonic() > deadline:
                 raise KafkaException(f"reading {topic} to its end took over {timeout_s:.0f}s")
             message = consumer.poll(1.0)
-            if message is None or message.error():
-                continue
-            _, partition, offset = position(message)
-            if offset + 1 >= ends.get(partition, 0):
-                ends.pop(partition, None)
-            yield message
+            if message is not None and not message.error():
+                yield message
+            # the position, not the last record's offset: a transaction's marker takes an offset and is no record
+            for reached in consumer.position([TopicPartition(topic, partition) for partition in ends]):
+                if reached.offset >= ends[reached.partition]:
+                    ends.pop(reached.partition)
     finally:
         consumer.close()

@@ -14,6 +14,7 @@ from seamline.processor_config import ProcessorConfig
 OFFSETS = "seamline.offsets"
 IDENTITY = "seamline.identity"
 SUGGESTIONS = "seamline.suggestions"
+STATE_CHANGELOG = "-resolve-state-changelog"
 
 
 def source_topic(kafka: KafkaConfig, system: str, obj: str) -> str:
@@ -46,6 +47,12 @@ def identity_topic(kafka: KafkaConfig) -> str:
     return f"{kafka.topic_prefix}{IDENTITY}"
 
 
+def state_changelog_topic(app_id: str) -> str:
+    """The changelog of the resolve stage's state (compacted, one partition like the identity topic); named after
+    the processor's app id, as its consumer group is."""
+    return f"{app_id}{STATE_CHANGELOG}"
+
+
 def suggestions_topic(kafka: KafkaConfig) -> str:
     """Merge suggestions of fuzzy match rules, for a data steward to review."""
     return f"{kafka.topic_prefix}{SUGGESTIONS}"
@@ -62,15 +69,18 @@ def deleted_versions_topic(kafka: KafkaConfig, sink: str) -> str:
 
 
 def partition_count(kafka: KafkaConfig, topic: str) -> int:
-    """The identity topic has one partition; every other topic `kafka.partitions`."""
-    return 1 if topic.removeprefix(kafka.topic_prefix) == IDENTITY else kafka.partitions
+    """The identity topic and the resolve state's changelog have one partition; every other `kafka.partitions`."""
+    one = topic.removeprefix(kafka.topic_prefix) == IDENTITY or topic.endswith(STATE_CHANGELOG)
+    return 1 if one else kafka.partitions
 
 
 def is_compacted(kafka: KafkaConfig, topic: str) -> bool:
-    """Canonical topics, the offsets topic and the sinks' deleted versions keep the latest record per key."""
+    """Canonical topics, the offsets topic, the sinks' deleted versions and the resolve state's changelog keep the
+    latest record per key."""
     bare = topic.removeprefix(kafka.topic_prefix)
     return (
-        bare.startswith("canonical.")
+        bare.endswith(STATE_CHANGELOG)
+        or bare.startswith("canonical.")
         or bare == OFFSETS
         or (bare.startswith("seamline.sink.") and bare.endswith(".deleted"))
     )

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from seamline.config import KafkaConfig
 from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 from seamline.consumer_lag import LagExporter
-from seamline.dead_letters.writer import EVENT_ID_HEADER, DeadLetters, Failed
+from seamline.dead_letters.writer import EVENT_ID_HEADER, HEADER_PREFIX, DeadLetters, Failed, read_headers
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
 from seamline.pii import FieldCipher
@@ -21,6 +21,7 @@ from seamline.publisher import Publisher
 from seamline.retry import is_transient, retrying
 from seamline.runtime import process_stop
 from seamline.serde import AvroSerde
+from seamline.topic_reader import record_position
 from seamline.topics import AUTHORIZATION_FAILURES, canonical_topic, denied, ensure_topics, sink_group
 from sinks.deleted_versions import DeletedVersions
 
@@ -208,7 +209,7 @@ class SinkRunner:
                 histogram.observe(lag)
 
     def _record(self, message: Message) -> SinkRecord:
-        topic = message.topic()
+        topic, partition, offset = record_position(message)
         entity = self.topics[topic]
         value = self.serde.decode(topic, message.value())
         return SinkRecord(
@@ -216,8 +217,8 @@ class SinkRunner:
             id=self.serde.decode(topic, message.key(), key=True),
             value=None if value is None else self.cipher.open(entity, value),
             topic=topic,
-            partition=message.partition(),
-            offset=message.offset(),
+            partition=partition,
+            offset=offset,
             raw_key=message.key(),
             raw_value=message.value(),
             event_id=_event_id(message),
@@ -240,23 +241,21 @@ class SinkRunner:
 
 
 def _unreadable(topics: dict[str, str], message: Message) -> SinkRecord:
+    topic, partition, offset = record_position(message)
     return SinkRecord(
-        entity=topics[message.topic()],
+        entity=topics[topic],
         id="",
         value=None,
-        topic=message.topic(),
-        partition=message.partition(),
-        offset=message.offset(),
+        topic=topic,
+        partition=partition,
+        offset=offset,
         raw_key=message.key(),
         raw_value=message.value(),
     )
 
 
 def _event_id(message: Message) -> str | None:
-    for name, value in message.headers() or []:
-        if name == EVENT_ID_HEADER and value is not None:
-            return bytes(value).decode()
-    return None
+    return read_headers(message.headers()).get(EVENT_ID_HEADER.removeprefix(HEADER_PREFIX))
 
 
 def _keep_alive(consumer: Consumer) -> None:
@@ -264,7 +263,7 @@ def _keep_alive(consumer: Consumer) -> None:
     that still comes is sought back to, to be read again after the resume)."""
     message = consumer.poll(0)
     if message is not None and message.error() is None:
-        consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+        consumer.seek(TopicPartition(*record_position(message)))
 
 
 def _drop_finished(consumer: Consumer, remaining: dict[tuple[str, int], int]) -> None:
@@ -279,5 +278,6 @@ def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
     """The position after the last message of each partition: a committed offset is the next to read."""
     last: dict[tuple[str, int], int] = {}
     for message in messages:
-        last[(message.topic(), message.partition())] = message.offset()
+        topic, partition, offset = record_position(message)
+        last[(topic, partition)] = offset
     return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()]

@@ -18,13 +18,16 @@ from seamline.stack import StackInfo, mariadb, postgres_dsn, up
 from seamline.stack.processes import Supervisor
 from seamline.subjects import delete_subjects
 from seamline.topics import delete_prefixed
+from tests.clock import Clock
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark `unit` every test that needs no stack: neither the `stack` fixture in its closure (directly or through
-    kafka, database, pipeline, ...) nor an explicit `stack` marker (a test that reaches the stack some other way)."""
+    """Mark `unit` (`make test-unit`) every test that needs no stack and is not `slow`: no `stack` fixture in its
+    closure (directly or through kafka, database, pipeline, ...) and no `stack` marker (a test that reaches the
+    stack some other way: a subprocess, a hard-coded address)."""
     for item in items:
-        if "stack" not in getattr(item, "fixturenames", ()) and item.get_closest_marker("stack") is None:
+        needs_stack = "stack" in getattr(item, "fixturenames", ()) or item.get_closest_marker("stack") is not None
+        if not needs_stack and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.unit)
 
 
@@ -32,6 +35,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def stack() -> StackInfo:
     """Kafka, the schema registry and PostgreSQL, started by the same code as `seamline stack up`."""
     return up()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Time this test controls (tests/clock.py): the retry policy's waits run on it; install it on the modules
+    whose waits the test takes over."""
+    made = Clock()
+    made.install_retries(monkeypatch)
+    return made
 
 
 @pytest.fixture

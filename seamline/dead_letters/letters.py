@@ -17,7 +17,7 @@ from seamline.config import KafkaConfig
 from seamline.dead_letters.writer import read_headers
 from seamline.kafka_settings import client_settings
 from seamline.publisher import Publisher
-from seamline.topic_reader import position, read_to_end, watermarks
+from seamline.topic_reader import read_to_end, record_position, watermarks
 from seamline.topics import dlq_topic
 
 SINK_STAGE = "sink."
@@ -92,7 +92,7 @@ def letters(kafka: KafkaConfig, which: Filter) -> Iterator[Letter]:
     for stage in [which.stage] if which.stage else known:
         for message in read_to_end(kafka, dlq_topic(kafka, stage)):
             letter = Letter(
-                *position(message),
+                *record_position(message),
                 message.key(),
                 message.value(),
                 read_headers(message.headers()),

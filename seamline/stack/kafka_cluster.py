@@ -30,7 +30,7 @@ class ClusterNode(Kafka):
 
     def __init__(self, root: Path, node_id: int, cluster_id: str) -> None:
         self.name = f"kafka-node{node_id}"  # type: ignore[misc]
-        self.ports = _ports(node_id)  # type: ignore[misc,assignment]
+        self.ports = _ports(node_id)  # type: ignore[misc]
         super().__init__(root)
         self.node_id = node_id
         self.cluster_id = cluster_id

@@ -61,6 +61,7 @@ def postgres_verdict(pipeline: LocalPipeline) -> Verdict:
     verdict.lost = sum("missing" in problem or "differs" in problem for problem in report.problems)
     with psycopg.connect(pipeline.target_dsn) as conn:
         audited = conn.execute("SELECT to_regclass('seamline_audit') IS NOT NULL").fetchone()
+        assert audited is not None, "a SELECT without FROM returns one row"
         effects = conn.execute("SELECT id, version FROM seamline_audit ORDER BY seq").fetchall() if audited[0] else []
     judge(verdict, [(gid, version) for gid, version in effects])
     return verdict

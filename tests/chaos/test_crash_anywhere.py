@@ -18,6 +18,7 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -124,7 +125,9 @@ def test_sigkills_of_every_process_lose_nothing_and_apply_nothing_twice(
         supervisor.start(name)
         kills[name] += 1
 
-    planned = [(0.2 + 0.3 * i / len(per_kind), partial(kill, name)) for i, name in enumerate(per_kind)]
+    planned: list[tuple[float, Callable[[], None]]] = [
+        (0.2 + 0.3 * i / len(per_kind), partial(kill, name)) for i, name in enumerate(per_kind)
+    ]
 
     def scale_out() -> None:
         extra.start_all()

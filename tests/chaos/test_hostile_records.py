@@ -21,7 +21,7 @@ from seamline.publisher import DeliveryFailed, Publisher
 from seamline.runtime import EXIT_TRANSIENT
 from seamline.serde import AvroSerde
 from seamline.stack.processes import Supervisor
-from seamline.topic_reader import read_to_end
+from seamline.topic_reader import read_to_end, record_position
 from seamline.topics import canonical_topic, dlq_topic, ensure_topics, identity_topic, sink_group, source_topic
 from sinks.runner import SinkRunner
 from tests.canonical_topics import Canonical
@@ -160,7 +160,9 @@ def test_hostile_source_and_identity_records_go_to_the_processor_dlqs_without_a_
     raw = source_topic(kafka, system, obj)
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     good = next(iter(read_to_end(kafka, raw)))
-    records = hostile(serde, good.key(), good.value(), canonical_topic(kafka, "product"))
+    good_key, good_value = good.key(), good.value()
+    assert good_key is not None and good_value is not None, "source changes have a key and a value"
+    records = hostile(serde, good_key, good_value, canonical_topic(kafka, "product"))
     for key, value, _ in records.values():
         publisher.send(raw, value, key=key)
     identity = identity_topic(kafka)
@@ -205,7 +207,7 @@ def test_an_unwritable_processor_dlq_stops_the_processor_without_committing_past
     publisher = Publisher(kafka)
     publisher.send(raw, b"\x07garbage", key=good.key())
     publisher.flush()
-    garbage = TopicPartition(raw, good.partition())
+    garbage = TopicPartition(raw, record_position(good)[1])
     dlq = dlq_topic(kafka, "cleanse")
     ensure_topics(kafka, [dlq])
     set_max_message_bytes(kafka, dlq, 1)

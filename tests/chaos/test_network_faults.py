@@ -106,6 +106,7 @@ def test_a_worker_paused_past_its_session_timeout_changes_nothing_when_it_wakes(
     second_config = tmp_path / "processor-2.yaml"
     second_config.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     second = Supervisor(second_config, tmp_path / "logs", {"processor-2": ["process"]})
+    assert pipeline.config.processor is not None, "the local pipeline has a processor"
     state_dirs = [Path(pipeline.config.processor.data_dir), tmp_path / "processor-2"]
     pause_s = 2 * SESSION_TIMEOUT_S
     changes = int(CHANGES_PER_S * (PAUSES * (pause_s + 10) + 25))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -78,7 +77,7 @@ class Deliveries(RuleBasedStateMachine):
             self.send(data.draw(st.sampled_from(self.batches)))
 
 
-def run(machine: Callable[[], RuleBasedStateMachine]) -> None:
+def run(machine: type[RuleBasedStateMachine]) -> None:
     run_state_machine_as_test(
         machine,
         settings=settings(
@@ -91,7 +90,7 @@ def run(machine: Callable[[], RuleBasedStateMachine]) -> None:
     )
 
 
-def machine(dsn: str, write_path: str) -> Callable[[], RuleBasedStateMachine]:
+def machine(dsn: str, write_path: str) -> type[RuleBasedStateMachine]:
     config = PostgresSink(
         kind="postgres", dsn=SecretStr(dsn), tables={"customer": "customers"}, write_path=write_path, audit=True
     )
@@ -126,8 +125,8 @@ def machine(dsn: str, write_path: str) -> Callable[[], RuleBasedStateMachine]:
         @invariant()
         def target_holds_the_highest_versions(self) -> None:
             with psycopg.connect(dsn) as conn:
-                rows = dict(conn.execute("SELECT id, version FROM customers").fetchall())
-                names = dict(conn.execute("SELECT id, name FROM customers").fetchall())
+                rows: dict[str, int] = dict(conn.execute("SELECT id, version FROM customers").fetchall())
+                names: dict[str, str] = dict(conn.execute("SELECT id, name FROM customers").fetchall())
             assert rows == expected(self.delivered)
             assert names == {key: f"{key} v{version}" for key, version in rows.items()}
 
@@ -151,7 +150,7 @@ def test_the_postgres_sink_ends_at_the_highest_version_whatever_the_order(databa
     run(machine(database, write_path))
 
 
-def http_machine(sim: S4HanaSim, kafka: KafkaConfig) -> Callable[[], RuleBasedStateMachine]:
+def http_machine(sim: S4HanaSim, kafka: KafkaConfig) -> type[RuleBasedStateMachine]:
     """The http sink as its runner drives it: through the deleted versions it keeps in Kafka (a target without
     tombstones would otherwise take an old version redelivered after a delete for a new record)."""
     runs = itertools.count()

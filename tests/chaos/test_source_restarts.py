@@ -161,9 +161,11 @@ def test_restarts_anywhere_lose_no_committed_change(
     try:
         for restart in range(RESTARTS):
             floor = end_offset(kafka, topic)
-            wait_until(
-                lambda f=floor: end_offset(kafka, topic) > f, 120, f"the source to publish after start {restart}"
-            )
+
+            def grown(floor: int = floor) -> bool:
+                return end_offset(kafka, topic) > floor
+
+            wait_until(grown, 120, f"the source to publish after start {restart}")
             kind = ("large", "copy", "random")[restart % 3]
             if kind == "random":
                 time.sleep(rng.uniform(0.0, 1.5))

@@ -109,7 +109,7 @@ def test_alertmanager_notifies_webhook_and_slack_with_the_connector_and_the_reas
     )
     try:
         api = f"http://127.0.0.1:{port}/api/v2"
-        wait_until(lambda: _ready(api), 30, "alertmanager ready")
+        wait_until(lambda: _ready(api), 30, "alertmanager ready", interval=0.1)
         alert = {
             "labels": {"alertname": "SeamlineSinkFailing", "severity": "critical", "sink": "erp"},
             "annotations": {
@@ -118,7 +118,9 @@ def test_alertmanager_notifies_webhook_and_slack_with_the_connector_and_the_reas
             },
         }
         assert httpx.post(f"{api}/alerts", json=[alert], timeout=10).status_code == 200
-        wait_until(lambda: {"/alerts", "/slack"} <= set(receiver.received), 30, "webhook and slack notified")
+        wait_until(
+            lambda: {"/alerts", "/slack"} <= set(receiver.received), 30, "webhook and slack notified", interval=0.1
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -190,10 +190,14 @@ def drive_changes(pipeline: LocalPipeline, data: SampleData) -> None:
         changes = ChangeStream(conn, data)
         for _ in range(30):
             changes.step()
-        (first, email), (second,) = (
-            conn.execute("SELECT id, email FROM customers WHERE email NOT LIKE '%%@' ORDER BY id LIMIT 1").fetchone(),
-            conn.execute("SELECT id FROM customers WHERE email NOT LIKE '%%@' ORDER BY id DESC LIMIT 1").fetchone(),
-        )
+        first_row = conn.execute(
+            "SELECT id, email FROM customers WHERE email NOT LIKE '%%@' ORDER BY id LIMIT 1"
+        ).fetchone()
+        last_row = conn.execute(
+            "SELECT id FROM customers WHERE email NOT LIKE '%%@' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        assert first_row is not None and last_row is not None, "the sample ERP has customers"
+        (first, email), (second,) = first_row, last_row
         assert first != second
         conn.execute("UPDATE customers SET email = %s, updated_at = now() WHERE id = %s", (email, second))
         target_db = pipeline.target_dsn.rsplit("/", 1)[1].split("?")[0]

@@ -1,10 +1,10 @@
-"""The resolve stage's crash safety without Kafka: a crash keeps any prefix of a batch's table writes.
+"""The resolve stage's crash safety without Kafka: a crash keeps all of a batch's state writes or none.
 
-The real worker writes a batch's state (journal first, then in place, into one changelog partition) after
-publishing its records, and commits its input only once the writes are durable. Here a crash after a random
-number of those writes, or after all of them, is followed by a restart from the durable state: the journal
-is replayed and the uncommitted batch resolved again. The canonical records published must end as in a run
-without crashes.
+The real worker publishes a batch's records, then writes its state to the changelog in one transaction, then
+to its store, and commits its input last (processors/checkpoint.py). A crash before the transaction committed
+leaves the state as before the batch; a crash after it leaves the whole batch's writes (the store catches up
+from the changelog). Either way the batch is read again. The canonical records must end as in a run without
+crashes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from processors import journal
 from processors.cleanse import Cleansed, cleanse
 from processors.resolve import Resolver
 from processors.staged import StagedState
@@ -26,32 +25,19 @@ from tests.processors.raw_events import RawChange
 VOLATILE = ("version", "updated_at", "origin")
 
 
-class Recording(dict[str, Any]):
-    """A durable store whose writes are queued in a log until the test makes them durable."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.log: list[tuple[str, Any]] = []
+class Durable(dict[str, Any]):
+    """The durable state: what a table that deserialises what it reads gives, a fresh copy each time."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        """A fresh copy, as a table that deserialises what it reads gives."""
         value = super().get(key)
         return default if value is None else json.loads(json.dumps(value))
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.log.append((key, json.loads(json.dumps(value))))
-
-    def __delitem__(self, key: str) -> None:
-        self.log.append((key, None))
-
-    def keep(self, count: int) -> None:
-        """Make the first `count` logged writes durable and lose the rest."""
-        for key, value in self.log[:count]:
+    def apply(self, writes: list[tuple[str, Any]]) -> None:
+        for key, value in writes:
             if value is None:
                 self.pop(key, None)
             else:
-                super().__setitem__(key, value)
-        self.log.clear()
+                self[key] = json.loads(json.dumps(value))
 
 
 def cleansed(processor: ProcessorConfig, change: RawChange) -> Cleansed:
@@ -71,7 +57,7 @@ def cleansed(processor: ProcessorConfig, change: RawChange) -> Cleansed:
 
 def run(changes: list[Cleansed], processor: ProcessorConfig, rng: random.Random | None) -> dict[str, Any]:
     """Resolve in batches of 25, crashing in one batch of three when `rng` is given; the live records."""
-    store = Recording()
+    store = Durable()
     published: dict[str, dict[str, Any] | None] = {}
     committed, crashes = 0, 0
     while committed < len(changes):
@@ -82,13 +68,11 @@ def run(changes: list[Cleansed], processor: ProcessorConfig, rng: random.Random 
             for output in resolver.apply(change):
                 if output.topic.startswith("canonical."):
                     published[f"{output.topic}/{output.key}"] = output.value
-        state.commit()
-        crash = rng is not None and bool(store.log) and rng.random() < 0.35
-        store.keep(rng.randrange(len(store.log) + 1) if crash and rng is not None else len(store.log))
+        crash = rng is not None and rng.random() < 0.35
+        if not crash or rng is None or rng.random() < 0.5:  # the transaction committed before the crash, or no crash
+            store.apply(state.writes())
         if crash:
             crashes += 1
-            journal.replay(store)
-            store.keep(len(store.log))
             continue  # restart: the batch is read again from the last committed offset
         committed += len(batch)
     assert rng is None or crashes > 5

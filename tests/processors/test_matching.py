@@ -20,7 +20,7 @@ from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
 from seamline.stack.processes import Supervisor
-from seamline.topic_reader import read_to_end
+from seamline.topic_reader import read_to_end, record_position
 from seamline.topics import canonical_topic, dlq_topic
 from tests.conftest import wait_until
 from tests.processors.companies import DataSet, companies, pairwise
@@ -139,7 +139,7 @@ def test_on_the_real_stack_and_a_replay_rebuilds_the_same_records(
 
     def run(app_id: str) -> dict[str, dict[str, Any]]:
         """Run a processor with fresh state until its records are complete; the live records it wrote."""
-        start = {message.partition(): message.offset() + 1 for message in read_to_end(kafka, topic)}
+        start = {partition: offset + 1 for _, partition, offset in map(record_position, read_to_end(kafka, topic))}
         config = tmp_path / f"{app_id}.yaml"
         processor = {**PROCESSOR, "app_id": f"{kafka.topic_prefix}{app_id}", "metrics_port": free_port()}
         processor["data_dir"] = str(tmp_path / app_id)
@@ -152,7 +152,8 @@ def test_on_the_real_stack_and_a_replay_rebuilds_the_same_records(
             assert supervisor.crashed() == {}, supervisor.log_tail(app_id)
             live.clear()
             for message in read_to_end(kafka, topic):
-                if message.offset() < start.get(message.partition(), 0):
+                _, partition, offset = record_position(message)
+                if offset < start.get(partition, 0):
                     continue
                 key = serde.decode(topic, message.key(), key=True)
                 value = serde.decode(topic, message.value())

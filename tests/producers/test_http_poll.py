@@ -17,6 +17,8 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+import producers.http_poll.source
+import sandbox.zendesk
 from producers.http_poll.config import HttpPollObject, HttpPollSource
 from producers.http_poll.source import HttpPoll
 from producers.sql_poll.source import format_position
@@ -32,17 +34,24 @@ from seamline.serde import AvroSerde
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic
+from tests.clock import Clock, ClockStop
 from tests.conftest import wait_until
+from tests.producers import draining
 from tests.producers.draining import Item, changes_in, idle
 
 
 @dataclass
 class Api:
-    """The simulation served on a free port, and HttpPoll sources made against it."""
+    """The simulation served on a free port, and HttpPoll sources made against it, both on the test's clock."""
 
     zendesk: Zendesk
     url: str
+    clock: Clock
     sources: list[HttpPoll] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Wait until the current second is over: the export shows only finished seconds."""
+        self.clock.sleep(1.05 - self.clock.time() % 1)
 
     def config(self, **settings: Any) -> HttpPollSource:
         values: dict[str, Any] = {
@@ -63,18 +72,17 @@ class Api:
 
 
 @pytest.fixture
-def api() -> Iterator[Api]:
+def api(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """The simulation's stamps, the sources' polls and waits (Retry-After, retries, poll intervals) and the
+    draining of their changes all run on the test's clock."""
+    clock.install(monkeypatch, sandbox.zendesk, producers.http_poll.source, draining)
+    monkeypatch.setattr(producers.http_poll.source, "process_stop", ClockStop(clock))
     zendesk = Zendesk(delay_s=0)
     with running(zendesk) as url:
-        made = Api(zendesk, url)
+        made = Api(zendesk, url, clock)
         yield made
         for poll in made.sources:
             poll.close()
-
-
-def settle() -> None:
-    """Wait until the current second is over: the export shows only finished seconds."""
-    time.sleep(1.05 - time.time() % 1)
 
 
 def ids(items: list[Item]) -> list[str]:
@@ -89,7 +97,7 @@ def cursors(item: Item) -> dict[str, Any]:
 
 def test_initial_export_across_pages_with_text_rows_positions_and_checkpoints(api: Api) -> None:
     made = [api.zendesk.create_ticket(f"ticket {n}", tags=["vip", "ünï"], via={"channel": "email"}) for n in range(5)]
-    settle()
+    api.settle()
     _poll, changes = api.source(per_page=2)
     items = idle(changes)
     assert ids(items) == [str(t["id"]) for t in made]
@@ -116,14 +124,14 @@ def test_initial_export_across_pages_with_text_rows_positions_and_checkpoints(ap
 def test_updates_and_deletes_are_picked_up_with_the_same_event_id_for_a_reread(api: Api) -> None:
     ticket = api.zendesk.create_ticket("printer on fire")
     user = api.zendesk.create_user("Ada Lovelace", "ada@example.com")
-    settle()
+    api.settle()
     _poll, changes = api.source(objects=["tickets", "users"])
     assert ids(idle(changes)) == [str(ticket["id"]), str(user["id"])]
-    time.sleep(0.2)
+    api.clock.sleep(0.2)
     api.zendesk.update_ticket(ticket["id"], status="open", priority="urgent")
     api.zendesk.delete_user(user["id"])
     gone = api.zendesk.delete_ticket(api.zendesk.create_ticket("spam")["id"])
-    settle()
+    api.settle()
     items = idle(changes, 1.0)
     by_key = {(c.object, c.key["id"]): c for c in changes_in(items)}
     updated = by_key[("tickets", str(ticket["id"]))]
@@ -139,7 +147,7 @@ def test_updates_and_deletes_are_picked_up_with_the_same_event_id_for_a_reread(a
 def test_time_based_export_repeats_its_last_second_with_the_same_event_ids(api: Api) -> None:
     for n in range(3):
         api.zendesk.create_organization(f"org {n}")
-    settle()
+    api.settle()
     _poll, changes = api.source(objects=["organizations"], per_page=2)
     items = idle(changes, 1.0)
     envelopes = {(c.key["id"], c.envelope()["event_id"]) for c in changes_in(items)}
@@ -149,11 +157,11 @@ def test_time_based_export_repeats_its_last_second_with_the_same_event_ids(api: 
 
 def test_429_waits_exactly_retry_after_then_asks_for_the_same_page(api: Api) -> None:
     made = [api.zendesk.create_ticket(f"t{n}") for n in range(3)]
-    settle()
+    api.settle()
     _poll, changes = api.source(per_page=2)
     assert len(changes_in(idle(changes, 0.3))) == 3
     api.zendesk.update_ticket(made[0]["id"], status="solved")
-    settle()
+    api.settle()
     api.zendesk.requests.clear()
     api.zendesk.throttle(1, retry_after=2)
     items = idle(changes, 3.0)
@@ -165,7 +173,7 @@ def test_429_waits_exactly_retry_after_then_asks_for_the_same_page(api: Api) -> 
 
 def test_5xx_is_retried_through_the_retry_policy(api: Api) -> None:
     api.zendesk.create_ticket("t")
-    settle()
+    api.settle()
     api.zendesk.fail(2)
     _poll, changes = api.source()
     assert len(changes_in(idle(changes, 0.3))) == 1
@@ -174,7 +182,7 @@ def test_5xx_is_retried_through_the_retry_policy(api: Api) -> None:
 
 def test_resume_from_a_checkpoint_continues_exactly_after_its_page(api: Api) -> None:
     made = [api.zendesk.create_ticket(f"t{n}") for n in range(5)]
-    settle()
+    api.settle()
     first, changes = api.source(per_page=2)
     items: list[Item] = []
     while sum(isinstance(i, Checkpoint) for i in items) < 2:
@@ -185,16 +193,16 @@ def test_resume_from_a_checkpoint_continues_exactly_after_its_page(api: Api) -> 
     assert isinstance(checkpoint, Checkpoint) and len(changes_in(items)) == 4
     first.close()
     api.zendesk.update_ticket(made[0]["id"], subject="changed")
-    settle()
+    api.settle()
     _second, resumed = api.source(checkpoint, per_page=2)
     assert ids(idle(resumed)) == [str(made[4]["id"]), str(made[0]["id"])]
 
 
 def test_start_time_skips_older_records_and_lag_is_near_zero_at_end_of_stream(api: Api) -> None:
     recent = api.zendesk.create_ticket("recent")
-    settle()
+    api.settle()
     api.zendesk.requests.clear()
-    poll, changes = api.source(start_time=int(time.time()) - 61)
+    poll, changes = api.source(start_time=int(api.clock.time()) - 61)
     assert "start_time=" in api.zendesk.requests[0][1]
     assert ids(idle(changes, 0.3)) == [str(recent["id"])]  # stamped within the last minute: on or after start_time
     poll.observe_lag()
@@ -231,7 +239,7 @@ def test_bad_credentials_unknown_paths_and_wrong_shapes_stop_at_setup_with_one_l
 
 def test_a_record_without_its_key_field_is_a_clear_error(api: Api) -> None:
     api.zendesk.create_ticket("t")
-    settle()
+    api.settle()
     keyless = HttpPollObject(
         name="tickets", path="/api/v2/incremental/tickets/cursor.json", records_field="tickets", key_field="uuid"
     )

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -255,12 +256,15 @@ def test_heartbeats_let_an_idle_table_release_wal(erp: Erp) -> None:
             cdc.commit(item)
     erp.sql("INSERT INTO busy (note) SELECT repeat('x', 200) FROM generate_series(1, 5000)")
     with psycopg.connect(erp.dsn, autocommit=True) as conn:
-        written = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+        current = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert current is not None, "a SELECT without FROM returns one row"
+        written = current[0]
 
         def confirmed() -> int:
             row = conn.execute(
                 "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (erp.slot,)
             ).fetchone()
+            assert row is not None, f"slot {erp.slot} exists"
             return lsn_from_str(row[0])
 
         deadline = time.monotonic() + 20
@@ -273,7 +277,7 @@ def test_heartbeats_let_an_idle_table_release_wal(erp: Erp) -> None:
 
 def test_setup_errors_say_what_to_fix(erp: Erp, stack: StackInfo) -> None:
     wrong = erp.dsn.replace("seamline:seamline@", "seamline:wrong@")
-    problems = {
+    problems: dict[str, dict[str, Any]] = {
         "cannot connect to PostgreSQL": {"dsn": SecretStr(wrong)},
         "table public.nowhere does not exist": {"tables": ["nowhere"]},
         "has no primary key": {"tables": ["nokey"]},

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+import producers.salesforce.source
+import sandbox.salesforce
 from producers.salesforce.config import SalesforceSource
 from producers.salesforce.source import Salesforce, parse_cursor
 from sandbox.salesforce import SalesforceSim
@@ -23,6 +25,8 @@ from seamline.connectors.source import Checkpoint, SourceSetupError
 from seamline.events import event_id, watermark_order
 from seamline.metrics import Metrics
 from seamline.topics import config_topics
+from tests.clock import Clock, ClockStop
+from tests.producers import draining
 from tests.producers.draining import Item, changes_in, checkpoints, idle, take
 
 
@@ -31,6 +35,7 @@ class Org:
     """A running simulated org and the sources made against it (closed afterwards)."""
 
     sim: SalesforceSim
+    clock: Clock
     sources: list[Salesforce] = field(default_factory=list)
 
     def config(self, **settings: Any) -> SalesforceSource:
@@ -53,9 +58,13 @@ class Org:
 
 
 @pytest.fixture
-def org() -> Iterator[Org]:
+def org(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Org]:
+    """The simulation's stamps, the sources' polls and waits (retries, poll intervals, slow-downs) and the draining
+    of their changes all run on the test's clock."""
+    clock.install(monkeypatch, sandbox.salesforce, producers.salesforce.source, draining)
+    monkeypatch.setattr(producers.salesforce.source, "process_stop", ClockStop(clock))
     with SalesforceSim(api_limit=100_000) as sim:
-        made = Org(sim)
+        made = Org(sim, clock)
         yield made
         for source in made.sources:
             source.close()
@@ -125,7 +134,7 @@ def test_an_update_is_captured_again_with_its_new_stamp(org: Org) -> None:
     first, second = org.sim.insert_many("Account", [{"Name": "Acme"}, {"Name": "Globex"}])
     _source, changes = org.source()
     assert ids(idle(changes)) == [first, second]
-    time.sleep(0.005)  # a later millisecond
+    org.clock.sleep(0.005)  # a later millisecond
     org.sim.update("Account", first, {"Name": "Acme Corp", "Industry": "Banking"})
     items = idle(changes)
     (change,) = changes_in(items)
@@ -172,7 +181,7 @@ def test_resume_covers_every_object_and_stream_exactly(org: Org) -> None:
     assert set(json.loads(checkpoint.position)) == {"Account", "Contact"}
     assert set(json.loads(checkpoint.position)["Contact"]) == {"live", "deleted"}
     first.close()
-    time.sleep(0.005)
+    org.clock.sleep(0.005)
     org.sim.update("Contact", contact, {"Email": "c@example.com"})
     _again, resumed = org.source(checkpoint)
     assert [(c.key["Id"], c.op) for c in changes_in(idle(resumed))] == [(contact, "u")]
@@ -182,7 +191,7 @@ def test_a_delete_is_read_through_query_all(org: Org) -> None:
     kept, deleted = org.sim.insert_many("Account", [{"Name": "kept"}, {"Name": "deleted", "Phone": "+39 06 1234"}])
     _source, changes = org.source(objects=["Account"])
     assert ids(idle(changes)) == [kept, deleted]
-    time.sleep(0.005)
+    org.clock.sleep(0.005)
     org.sim.delete("Account", deleted)
     items = idle(changes)
     (change,) = changes_in(items)
@@ -200,7 +209,7 @@ def test_an_expired_token_is_refreshed_once(org: Org, caplog: pytest.LogCaptureF
     _source, changes = org.source(objects=["Account"])
     assert ids(idle(changes)) == [account]
     org.sim.expire_tokens()
-    time.sleep(0.005)
+    org.clock.sleep(0.005)
     org.sim.update("Account", account, {"Name": "B"})
     with caplog.at_level(logging.INFO, logger="seamline.salesforce_api"):
         assert ids(idle(changes)) == [account]

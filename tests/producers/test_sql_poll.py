@@ -28,6 +28,7 @@ from seamline.events import Change, event_id, watermark_order
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
+from seamline.stack import StackInfo
 from seamline.topics import config_topics, ensure_topics, offsets_topic
 from tests.producers.draining import Item, changes_in, idle
 
@@ -98,7 +99,8 @@ def sqlalchemy_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest) -> Iterator[Db]:
+def db(request: pytest.FixtureRequest, stack: StackInfo) -> Iterator[Db]:
+    """A fresh database of the parameter's kind (on the stack: `stack` is named so that this is no unit test)."""
     url = sqlalchemy_url(request)
     made = Db(url, connect_engine("test", url))
     made.sql(CUSTOMERS[made.dialect])
@@ -450,7 +452,9 @@ def test_a_sql_poll_entry_validates_through_load_config(tmp_path: Path, monkeypa
     assert "seamline.yaml:6: sources.crm.tables: not a key of this section" in str(error.value)
 
     path.write_text(SQL_POLL_FILE.replace("kind: sql_poll", "kind: sql_pol"))
-    with pytest.raises(ConfigError, match=r"'sql_pol' .* expected tags: 'http_poll', 'postgres_cdc', 'salesforce', 'sql_poll'"):
+    with pytest.raises(
+        ConfigError, match=r"'sql_pol' .* expected tags: 'http_poll', 'postgres_cdc', 'salesforce', 'sql_poll'"
+    ):
         load_config(path)
 
     path.write_text(SQL_POLL_FILE.replace("postgresql+psycopg://", "postgresql://"))

@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+import sandbox.zendesk
 from sandbox.zendesk import Zendesk, decode_cursor, encode_cursor, running
+from tests.clock import Clock
 
 TICKETS = "/api/v2/incremental/tickets/cursor.json"
 USERS = "/api/v2/incremental/users/cursor.json"
@@ -18,7 +20,9 @@ ORGANIZATIONS = "/api/v2/incremental/organizations.json"
 
 
 @pytest.fixture
-def zendesk() -> Zendesk:
+def zendesk(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Zendesk:
+    """The simulation on the test's clock: its stamps, the seconds it has finished and its rate limit's waits."""
+    clock.install(monkeypatch, sandbox.zendesk)
     return Zendesk(delay_s=0)
 
 
@@ -29,9 +33,9 @@ def api(zendesk: Zendesk) -> Iterator[httpx.Client]:
         yield client
 
 
-def settle() -> None:
+def settle(clock: Clock) -> None:
     """Wait until the current second is over: the export shows only finished seconds."""
-    time.sleep(1.05 - time.time() % 1)
+    clock.sleep(1.05 - clock.time() % 1)
 
 
 def get(api: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
@@ -42,10 +46,10 @@ def get(api: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
 
 
 def test_cursor_export_pages_until_end_of_stream_then_continues_from_after_cursor(
-    zendesk: Zendesk, api: httpx.Client
+    zendesk: Zendesk, api: httpx.Client, clock: Clock
 ) -> None:
     made = [zendesk.create_ticket(f"ticket {n}", priority="high") for n in range(5)]
-    settle()
+    settle(clock)
     first = get(api, TICKETS, start_time=0, per_page=2)
     assert set(first) == {"tickets", "after_cursor", "after_url", "before_cursor", "before_url", "end_of_stream"}
     assert [t["id"] for t in first["tickets"]] == [t["id"] for t in made[:2]]
@@ -67,7 +71,7 @@ def test_cursor_export_pages_until_end_of_stream_then_continues_from_after_curso
 
     zendesk.update_ticket(made[1]["id"], status="open")
     deleted = zendesk.delete_ticket(made[3]["id"])
-    settle()
+    settle(clock)
     later = get(api, TICKETS, cursor=third["after_cursor"])
     assert [(t["id"], t["status"]) for t in later["tickets"]] == [(made[1]["id"], "open"), (made[3]["id"], "deleted")]
     assert later["tickets"][1]["updated_at"] == deleted["updated_at"]
@@ -91,23 +95,23 @@ def test_changes_of_the_current_delay_window_are_not_exported_yet() -> None:
     }
 
 
-def test_users_export_and_deleted_users(zendesk: Zendesk, api: httpx.Client) -> None:
+def test_users_export_and_deleted_users(zendesk: Zendesk, api: httpx.Client, clock: Clock) -> None:
     ada = zendesk.create_user("Ada Lovelace", "ada@example.com")
     zendesk.create_user("Grace Hopper", "grace@example.com")
     zendesk.delete_user(ada["id"])
-    settle()
+    settle(clock)
     page = get(api, USERS, start_time=0)
     assert {u["name"]: u["active"] for u in page["users"]} == {"Grace Hopper": True, "Ada Lovelace": False}
     assert page["end_of_stream"] is True
 
 
 def test_time_based_export_keeps_a_second_on_one_page_and_restarts_at_end_time(
-    zendesk: Zendesk, api: httpx.Client
+    zendesk: Zendesk, api: httpx.Client, clock: Clock
 ) -> None:
     orgs = [zendesk.create_organization(f"org {n}") for n in range(3)]
-    settle()
+    settle(clock)
     zendesk.create_organization("org later")
-    settle()
+    settle(clock)
     pages: list[dict[str, Any]] = []
     start = 0
     while not (pages and pages[-1]["end_of_stream"]):
@@ -126,7 +130,7 @@ def test_time_based_export_keeps_a_second_on_one_page_and_restarts_at_end_time(
         later = [o["updated_at"] for p in pages[pages.index(page) + 1 :] for o in p["organizations"]]
         assert not stamps or all(s >= stamps[-1] for s in later)
     zendesk.delete_organization(orgs[0]["id"])
-    settle()
+    settle(clock)
     again = get(api, ORGANIZATIONS, start_time=start)
     assert again["organizations"][-1]["name"] == "org 0" and again["organizations"][-1]["deleted_at"] is not None
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from seamline.cli.main import app
 from seamline.config import KafkaConfig
-from seamline.dead_letters.writer import DeadLetters, Failed
+from seamline.dead_letters.writer import DeadLetters, Failed, read_headers
 from seamline.metrics import Metrics
 from seamline.operations.local_pipeline import free_port
 from seamline.publisher import Publisher
@@ -95,7 +95,7 @@ def test_a_processor_letter_goes_back_to_its_input_and_purge_deletes_letters(kaf
     assert "1 letter(s) sent back" in cli(config, "dlq", "replay", "--stage", "cleanse")
     back = list(read_to_end(kafka, original))
     assert [(m.key(), m.value()) for m in back] == [(b"key-7", b"raw change")]
-    assert dict(back[0].headers() or [])["seamline.replayed_from"].startswith(b"cleanse:")
+    assert read_headers(back[0].headers())["replayed_from"].startswith("cleanse:")
 
     assert "purged 1 dead letter(s) of cleanse" in cli(config, "dlq", "purge", "--stage", "cleanse", "--yes")
     assert "cleanse:" not in cli(config, "dlq", "list", "--stage", "cleanse")

@@ -1,6 +1,5 @@
 """The one retry policy: what is transient, and how long it waits before trying again."""
 
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -10,11 +9,13 @@ import psycopg
 import psycopg2
 import psycopg2.errors
 import pytest
+from confluent_kafka.schema_registry._sync import schema_registry_client
 
 from seamline.config import KafkaConfig
 from seamline.operations.local_pipeline import free_port
 from seamline.retry import ServerUnavailable, is_transient, retry_after, retrying
 from seamline.serde import registry_client
+from tests.clock import Clock
 
 
 def test_transient_failures_are_the_environments_not_the_records() -> None:
@@ -38,14 +39,15 @@ def test_retry_after_reads_seconds_and_http_dates_and_falls_back_on_garbage() ->
     assert retry_after(httpx.Response(429)) > 0
 
 
-def test_a_retry_waits_what_the_server_asked_for() -> None:
-    started, calls = time.monotonic(), []
+def test_a_retry_waits_what_the_server_asked_for(clock: Clock) -> None:
+    started, calls = clock.monotonic(), []
     for attempt in retrying(timeout_s=10):
         with attempt:
-            calls.append(time.monotonic() - started)
+            calls.append(clock.monotonic() - started)
             if len(calls) < 3:
                 raise ServerUnavailable("503", retry_after_s=0.4)
     assert len(calls) == 3 and calls[1] >= 0.4 and calls[2] - calls[1] >= 0.4
+    assert clock.waits == [0.4, 0.4]
 
 
 def test_a_record_error_is_not_retried() -> None:
@@ -58,9 +60,10 @@ def test_a_record_error_is_not_retried() -> None:
     assert calls == [1]
 
 
-def test_an_unreachable_schema_registry_is_transient() -> None:
+def test_an_unreachable_schema_registry_is_transient(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its client raises its own HTTP library's errors (httpx2), not httpx's: a registry outage must pause
-    the work, not send records to a DLQ."""
+    the work, not send records to a DLQ. (The client's own retries wait on the test's clock.)"""
+    clock.install(monkeypatch, schema_registry_client)
     with pytest.raises(Exception) as caught:  # noqa: B017 - which class it is, is the question
         registry_client(KafkaConfig(schema_registry_url=f"http://127.0.0.1:{free_port()}")).get_schema(1)
     assert is_transient(caught.value), type(caught.value)

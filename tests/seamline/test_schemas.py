@@ -106,6 +106,7 @@ def test_push_registers_subjects_backward(config: Config) -> None:
         assert latest.schema_id == schema_id
         assert client.get_compatibility(subject) == "BACKWARD"
     customer = client.get_latest_version(f"{prefix}canonical.customer-value").schema
+    assert customer.schema_str is not None
     assert json.loads(customer.schema_str)["name"] == "Customer"
 
 

@@ -151,12 +151,13 @@ def test_the_registry_lets_in_only_authenticated_clients_that_verify_it(
 ) -> None:
     kafka = registry_proxy.kafka_config(secure.kafka_config("source"))
     assert isinstance(registry_client(kafka).get_subjects(), list)
-    for wrong, expected in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"schema_registry_password": SecretStr("wrong")}, "401"),
         ({"schema_registry_user": None}, "401"),
         ({"ssl_ca_location": None}, "CERTIFICATE_VERIFY_FAILED"),
         ({"schema_registry_url": registry_proxy.url.replace("https", "http")}, "400"),
-    ]:
+    ]
+    for wrong, expected in cases:
         with pytest.raises((SchemaRegistryError, *HTTP_ERRORS)) as caught:
             registry_client(kafka.model_copy(update=wrong)).get_subjects()
         assert expected in str(caught.value), (wrong, caught.value)

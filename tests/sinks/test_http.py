@@ -4,19 +4,21 @@ version guard under redelivery and shuffling, loop prevention, rejects, auth and
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+import sandbox.s4hana
+import sinks.http.circuit
 from sandbox.s4hana import ROOT, S4HanaSim
 from seamline.connectors.sink import SinkRecord
 from seamline.metrics import Metrics
 from seamline.retry import ServerUnavailable
 from sinks.http.config import HttpSink
 from sinks.http.target import HttpTarget
+from tests.clock import Clock
 from tests.sinks.canonical_records import customer, order, product, stock
 
 PARTNERS = "API_BUSINESS_PARTNER/A_BusinessPartner"
@@ -217,7 +219,10 @@ def test_wrong_credentials_are_one_clear_error(sim: S4HanaSim) -> None:
     target.close()
 
 
-def test_transient_answers_fail_the_batch_and_the_circuit_opens_then_closes(sim: S4HanaSim) -> None:
+def test_transient_answers_fail_the_batch_and_the_circuit_opens_then_closes(
+    sim: S4HanaSim, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.install(monkeypatch, sandbox.s4hana, sinks.http.circuit)  # the outage's end and the cool-down's
     metrics = Metrics.create()
     target = target_for(s4_config(sim, circuit_failures=2), metrics)
     gauge = {"sink": "erp"}
@@ -229,7 +234,7 @@ def test_transient_answers_fail_the_batch_and_the_circuit_opens_then_closes(sim:
     with pytest.raises(ServerUnavailable, match="circuit open"):
         target.write([rec("customer", customer(1, 1))])
     assert sim.calls == calls, "an open circuit holds calls back"
-    time.sleep(1.0)
+    clock.sleep(1.0)
     assert target.write([rec("customer", customer(n, 1)) for n in range(4)]).rejected == []
     assert metrics.registry.get_sample_value("seamline_sink_circuit_open", gauge) == 0
     assert len(sim.entities(PARTNERS)) == 4

@@ -27,8 +27,10 @@ from seamline.salesforce_api import SalesforceApi
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 from sinks.runner import SinkRunner
+from sinks.salesforce import sobject_collections
 from sinks.salesforce.config import SalesforceSink
 from sinks.salesforce.target import SalesforceTarget
+from tests.clock import Clock
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import customer, order, product, publish, stock
 
@@ -69,7 +71,8 @@ def sf_config(sim: SalesforceSim, **overrides: Any) -> SalesforceSink:
 
 
 @pytest.fixture
-def sim() -> Iterator[SalesforceSim]:
+def sim(clock: Clock) -> Iterator[SalesforceSim]:
+    """The simulation; the sink's retries (of 503s, after a refreshed token) wait on the test's clock."""
     with SalesforceSim() as running:
         yield running
 
@@ -254,15 +257,18 @@ def test_a_crm_version_whose_values_salesforce_holds_is_not_written_back(sim: Sa
     target.close()
 
 
-def test_calls_slow_down_above_the_configured_share_of_the_daily_limit() -> None:
+def test_calls_slow_down_above_the_configured_share_of_the_daily_limit(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.install(monkeypatch, sobject_collections)  # the pauses between calls
     with SalesforceSim(api_limit=10) as sim:
         target = target_for(sf_config(sim, usage_slowdown_fraction=0.5, usage_pause_s=0.3))
-        started = time.monotonic()
+        started = clock.monotonic()
         target.write([rec("customer", customer(1, 1))])  # calls 4 and 5 of 10: below the share
-        fast = time.monotonic() - started
-        started = time.monotonic()
+        fast = clock.monotonic() - started
+        started = clock.monotonic()
         target.write([rec("customer", customer(1, 2))])  # calls 6 and 7: each waits first
-        assert time.monotonic() - started >= 0.6 > fast
+        assert clock.monotonic() - started >= 0.6 > fast
         target.close()
 
 

@@ -1,0 +1,91 @@
+"""The resolve stage's state on disk: RocksDB of one identity partition, and the changelog offset it holds.
+
+The store is a copy of its changelog topic up to `position`, the next changelog offset to apply. A batch's
+writes and the new position go in one RocksDB write batch, so the store never holds half a batch nor data the
+changelog lacks: it is written only after the batch's Kafka transaction committed (processors/checkpoint.py).
+A store that cannot be opened is wiped and rebuilt from the changelog.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
+
+log = logging.getLogger(__name__)
+
+POSITION_KEY = b"\x00position"
+"""Where the store keeps its changelog position; state keys are text, so no state key starts with NUL."""
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+
+Write = tuple[str, Any]
+"""A state key and its new value; None deletes the key."""
+
+
+def encode(value: Any) -> bytes:
+    """A state value as compact bytes (the store's and the changelog's codec)."""
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def decode(data: bytes) -> Any:
+    """The value `encode` made."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+class StateStore:
+    """One partition's state: `get` reads committed values; `apply` writes a batch and the position it reaches."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = self._open()
+
+    def _open(self) -> Rdict:
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        table = BlockBasedOptions()
+        table.set_block_cache(Cache(BLOCK_CACHE_BYTES))
+        options.set_block_based_table_factory(table)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return Rdict(str(self.path), options)
+        except Exception as exc:  # rocksdict raises a bare Exception for a damaged or foreign directory
+            log.warning("state store %s cannot be opened (%s): rebuilding it from the changelog", self.path, exc)
+            shutil.rmtree(self.path, ignore_errors=True)
+            return Rdict(str(self.path), options)
+
+    @property
+    def position(self) -> int | None:
+        """The next changelog offset to apply; None for a new store."""
+        data = self._db.get(POSITION_KEY)
+        return None if data is None else int(data)
+
+    def get(self, key: str) -> Any:
+        """The committed value of a key, or None."""
+        data = self._db.get(key.encode())
+        return None if data is None else decode(data)
+
+    def apply(self, writes: Iterable[tuple[bytes, bytes | None]], position: int) -> None:
+        """Write encoded (key, value or None) pairs and the position they bring the store to, all or none."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in writes:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        batch.put(POSITION_KEY, str(position).encode())
+        self._db.write(batch)
+
+    def wipe(self) -> None:
+        """Forget everything: the store is rebuilt from the changelog's start."""
+        self._db.close()
+        Rdict.destroy(str(self.path))
+        self._db = self._open()
+
+    def close(self) -> None:
+        """Release the database (its files stay for the next start)."""
+        self._db.close()

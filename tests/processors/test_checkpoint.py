@@ -1,0 +1,117 @@
+"""The resolve stage's commit sequence against real Kafka and RocksDB: the changelog takes a batch's writes in one
+transaction, the store follows it, and a start replays only what the store misses."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaException
+
+from processors.checkpoint import Checkpoint
+from processors.state_store import StateStore, encode
+from seamline.config import KafkaConfig
+from seamline.publisher import Publisher, TransactionalPublisher
+from seamline.topic_reader import read_to_end
+from seamline.topics import ensure_topics, state_changelog_topic
+
+
+@pytest.fixture
+def app_id(kafka: KafkaConfig) -> str:
+    app_id = f"{kafka.topic_prefix}checkpoint"
+    ensure_topics(kafka, [state_changelog_topic(app_id)])
+    return app_id
+
+
+def committed(kafka: KafkaConfig, app_id: str) -> dict[bytes, bytes | None]:
+    """The changelog as a read_committed consumer sees it: key -> last value."""
+    return {m.key(): m.value() for m in read_to_end(kafka, state_changelog_topic(app_id)) if m.key() is not None}
+
+
+def test_a_batch_reaches_the_changelog_and_the_store_with_the_position_after_it(
+    kafka: KafkaConfig, app_id: str, tmp_path: Path
+) -> None:
+    checkpoint = Checkpoint(kafka, app_id, tmp_path)
+    outputs = Publisher(kafka)
+    try:
+        store = checkpoint.open()
+        assert store.position is None
+        checkpoint.commit(outputs, [("golden:a", {"v": 1}), ("links:x", {"g": "a"})])
+        checkpoint.commit(outputs, [("golden:a", {"v": 2}), ("links:x", None)])
+        checkpoint.commit(outputs, [])
+        assert store.get("golden:a") == {"v": 2} and store.get("links:x") is None
+        position = store.position
+    finally:
+        checkpoint.close()
+    assert committed(kafka, app_id) == {b"golden:a": encode({"v": 2}), b"links:x": None}
+    assert position is not None and position >= 4  # four records and at least one transaction marker
+
+
+def test_a_lost_store_is_rebuilt_and_a_store_behind_replays_only_the_tail(
+    kafka: KafkaConfig, app_id: str, tmp_path: Path
+) -> None:
+    outputs = Publisher(kafka)
+    first = Checkpoint(kafka, app_id, tmp_path / "one")
+    first.open()
+    first.commit(outputs, [(f"golden:{n}", {"n": n}) for n in range(50)])
+    first.close()
+    behind = StateStore(tmp_path / "one" / "resolve-0")
+    position = behind.position
+    behind.close()
+
+    second = Checkpoint(kafka, app_id, tmp_path / "one")
+    second.open()
+    second.commit(outputs, [("golden:0", {"n": "new"}), ("golden:99", {"n": 99})])
+    second.close()
+    assert second.restored == 0 and position is not None
+
+    # a store that missed the last batch (a crash after the transaction) catches up from the changelog
+    stale = tmp_path / "stale"
+    shutil.copytree(tmp_path / "one", stale)
+    copy = StateStore(stale / "resolve-0")
+    copy.apply([(b"golden:0", encode({"n": 0})), (b"golden:99", None)], position)
+    copy.close()
+    catching_up = Checkpoint(kafka, app_id, stale)
+    caught_up = catching_up.open()
+    assert caught_up.get("golden:0") == {"n": "new"} and caught_up.get("golden:99") == {"n": 99}
+    assert catching_up.restored == 2
+
+    rebuilding = Checkpoint(kafka, app_id, tmp_path / "empty")
+    rebuilt = rebuilding.open()
+    assert [rebuilt.get(f"golden:{n}") for n in (0, 1, 49, 99)] == [{"n": "new"}, {"n": 1}, {"n": 49}, {"n": 99}]
+    assert rebuilding.restored == 52
+
+
+def test_a_new_owner_fences_the_old_one_and_its_open_transaction_is_never_restored(
+    kafka: KafkaConfig, app_id: str, tmp_path: Path
+) -> None:
+    outputs = Publisher(kafka)
+    old = Checkpoint(kafka, app_id, tmp_path / "old")
+    old.open()
+    old.commit(outputs, [("golden:a", {"v": 1})])
+    # the old owner is mid-batch when the partition moves: its transaction is open, not committed
+    dangling = TransactionalPublisher(kafka, f"{app_id}-resolve-0")
+    dangling.begin()
+    dangling.send(state_changelog_topic(app_id), encode({"v": "lost"}), key=b"golden:a")
+    dangling.producer.flush(10)
+
+    new = Checkpoint(kafka, app_id, tmp_path / "new")
+    assert new.open().get("golden:a") == {"v": 1}
+    new.commit(outputs, [("golden:b", {"v": 1})])
+    with pytest.raises(KafkaException):
+        dangling.commit()
+    with pytest.raises(KafkaException):
+        old.commit(outputs, [("golden:a", {"v": "late"})])
+    assert committed(kafka, app_id) == {b"golden:a": encode({"v": 1}), b"golden:b": encode({"v": 1})}
+
+
+def test_a_damaged_store_is_rebuilt(kafka: KafkaConfig, app_id: str, tmp_path: Path) -> None:
+    checkpoint = Checkpoint(kafka, app_id, tmp_path)
+    checkpoint.open()
+    checkpoint.commit(Publisher(kafka), [("golden:a", {"v": 1})])
+    checkpoint.close()
+    for path in (tmp_path / "resolve-0").iterdir():
+        if path.name.startswith(("CURRENT", "MANIFEST")):
+            path.write_bytes(b"garbage")
+    assert Checkpoint(kafka, app_id, tmp_path).open().get("golden:a") == {"v": 1}
