@@ -1,7 +1,8 @@
 """The Kafka ACLs each component needs, one principal per component, derived from the configuration file.
 
 Least privilege by prefix: sources write their raw topics and the positions topic; the processor reads raw
-topics and owns its identity, canonical, suggestion and DLQ topics, its Faust topics and group; sinks read
+topics and owns its identity, canonical, suggestion and DLQ topics, its Faust topics, state changelog, group
+and the transactional ids of its state; sinks read
 the canonical topics and own their group, DLQ and deleted-versions topics. A principal acting outside them
 is refused by the broker (TOPIC_ or GROUP_AUTHORIZATION_FAILED), and seamline stops with that message.
 """
@@ -26,7 +27,7 @@ from seamline.topics import OFFSETS, deleted_versions_topic, dlq_topic, sink_gro
 Grant = tuple[ResourceType, str, ResourcePatternType, AclOperation]
 OWN = (AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)
 READ = (AclOperation.READ, AclOperation.DESCRIBE)
-TOPIC, GROUP = ResourceType.TOPIC, ResourceType.GROUP
+TOPIC, GROUP, TRANSACTIONAL_ID = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
 PREFIXED, LITERAL = ResourcePatternType.PREFIXED, ResourcePatternType.LITERAL
 
 
@@ -44,7 +45,7 @@ def source_grants(config: Config) -> list[Grant]:
 
 def processor_grants(config: Config) -> list[Grant]:
     """What the processor needs: raw topics to read (and create, if it starts before their source); its own
-    topics, Faust's topics and its group."""
+    topics, Faust's topics, its group and its state's transactional ids (processors/checkpoint.py)."""
     if config.processor is None:
         return []
     prefix, app_id = config.kafka.topic_prefix, config.processor.app_id
@@ -60,6 +61,7 @@ def processor_grants(config: Config) -> list[Grant]:
         *(grant for topic in owned for grant in _grants(TOPIC, topic, LITERAL, OWN)),
         *_grants(TOPIC, app_id, PREFIXED, OWN),
         *_grants(GROUP, app_id, LITERAL, READ),
+        *_grants(TRANSACTIONAL_ID, app_id, PREFIXED, (AclOperation.WRITE, AclOperation.DESCRIBE)),
     ]
 
 
