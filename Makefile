@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lint test fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
+.PHONY: demo lint test test-unit fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,8 +21,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Every test, unit and integration, against the real stack (started if it is not running), in about 15 minutes:
+# first all but the `exclusive` ones on $(TEST_WORKERS) pytest-xdist workers (a test file per worker at a time;
+# every worker shares the one stack), then the `exclusive` ones (a restarted PostgreSQL, more brokers, fixed ports)
+# one at a time with nothing beside them. Fails if either part does.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -ra --durations=30
+	$(PY) -m pytest -ra --durations=30 -n $(TEST_WORKERS) --dist loadfile -m "not exclusive"; shared=$$?; \
+	$(PY) -m pytest -ra --durations=10 -m exclusive; alone=$$?; \
+	test $$shared -eq 0 && test $$alone -eq 0
+
+# The fast loop: the tests that need no stack (marked `unit` by tests/conftest.py), in well under a minute.
+test-unit: $(STAMP)
+	$(PY) -m pytest -q --durations=10 -n 2 -m unit
 
 # The webhook receiver fuzzed for 10 minutes (CI runs the same test for 5 seconds); docs/RELIABILITY.md.
 fuzz: $(STAMP)

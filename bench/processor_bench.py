@@ -373,6 +373,12 @@ def report(result: dict[str, Any], console: Console) -> None:
     e2e = result["end_to_end"]
     table.add_row("[b]end to end, seamline process[/b]", f"{1e6 / e2e['events_per_s']:.1f}", f"{e2e['events_per_s']:,}")
     console.print(table)
+    usage = {"processor-0": e2e["process"]} if workers == 1 else e2e["process"]
+    for name, figures in usage.items():
+        console.print(
+            f"{name}: {figures['cpu_s'] / e2e['events'] * 1e6:,.0f} µs of CPU per event ({figures['cpu_s']} s for "
+            f"{e2e['events']:,} events, start-up included), RSS peak {figures['rss_peak_mb']} MB"
+        )
     for name, figures in e2e["batch_seconds"].items():
         console.print(f"{name}: {figures['batches']} batches, {figures['seconds']} s, {figures['mean_ms']} ms mean")
     if e2e["outside_batches_s"] is not None:

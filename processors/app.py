@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import TypeVar
 
 import faust
+from faust.transport.consumer import Consumer
 from faust.types import TP, EventT, Message
 
 from processors.batch import CleanseBatch, ResolveBatch
@@ -107,20 +108,24 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     async def forget_state(*_: object, **__: object) -> None:
         resolve.forget()
 
-    @app.on_partitions_assigned.connect
+    # mode types every signal receiver as (sender, *args, signal=, **kwargs); this signal sends one positional set
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def forget_partitions(_: object, assigned: set[TP], **__: object) -> None:
         for continuity in (raw_continuity, identity_continuity):
             continuity.keep_only((tp.topic, tp.partition) for tp in assigned)
 
     @app.timer(STALL_CHECK_S)
     async def read_stalled_partitions_again() -> None:
-        if app.rebalancing or app.in_recovery or not app.consumer.flow_active:
+        consumer = app.consumer
+        assert isinstance(consumer, Consumer), "faust's consumers are Consumers (ConsumerT has no flow_active)"
+        if app.rebalancing or app.in_recovery or not consumer.flow_active:
             return
         for continuity in (raw_continuity, identity_continuity):
             await _guarded(_read_stalled(app, continuity))
 
     @app.agent(raw)
-    async def cleanse_changes(stream: faust.Stream) -> None:
+    async def cleanse_changes(stream: faust.StreamT) -> None:
+        assert isinstance(stream, faust.Stream), "an agent is given a Stream (StreamT has no take_events)"
         async for events in stream.take_events(processor.batch_size, within=0.1):
             batch, refetched = await _guarded(raw_continuity.complete([_Record(event) for event in events]))
             await _guarded(cleanse.process(batch))
@@ -128,7 +133,8 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
             raw_continuity.finished()
 
     @app.agent(identity)
-    async def resolve_changes(stream: faust.Stream) -> None:
+    async def resolve_changes(stream: faust.StreamT) -> None:
+        assert isinstance(stream, faust.Stream), "an agent is given a Stream (StreamT has no take_events)"
         async for events in stream.take_events(RESOLVE_FRAMES, within=0.1):
             batch, refetched = await _guarded(identity_continuity.complete([_Record(event) for event in events]))
             await _guarded(resolve.process(batch))
@@ -142,7 +148,8 @@ async def _read_stalled(app: faust.App, continuity: Continuity) -> None:
     """Seek the consumer back to where records of a partition stopped arriving, though there are more."""
 
     async def end_offsets(partitions: list[Partition]) -> Mapping[Partition, int]:
-        return await app.consumer.highwaters(*(TP(*partition) for partition in partitions))
+        highwaters = await app.consumer.highwaters(*(TP(*partition) for partition in partitions))
+        return {(tp.topic, tp.partition): offset for tp, offset in highwaters.items()}
 
     offsets = await continuity.stalled(end_offsets)
     for (topic, partition), offset in offsets.items():

@@ -7,7 +7,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from functools import cache
+from functools import cache, lru_cache
 
 import pycountry
 
@@ -92,6 +92,10 @@ CURRENCY_SYMBOLS: dict[str, str] = {
 }
 # Symbols several currencies use: refused by `currency`, but stripped around amounts by `decimal_number`.
 AMBIGUOUS_CURRENCY_SYMBOLS: dict[str, str] = {"$": "USD, CAD, AUD, MXN and others", "kr": "SEK, NOK, DKK and ISK"}
+_SYMBOLS = {symbol.upper(): code for symbol, code in CURRENCY_SYMBOLS.items()}
+_AMBIGUOUS = {symbol.upper(): codes for symbol, codes in AMBIGUOUS_CURRENCY_SYMBOLS.items()}
+# Sources write a handful of countries and currencies over and over; the names are no personal data.
+_NAMES_CACHED = 4096
 
 _UNACCENTED_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
 _DROPPED = str.maketrans("", "", ".'’`")
@@ -198,6 +202,7 @@ def _by_name(kind: str, raw: str, index: _NameIndex, hint: str) -> str:
     return next(iter(codes))
 
 
+@lru_cache(maxsize=_NAMES_CACHED)
 def country(value: str | None) -> str | None:
     """ISO 3166-1 alpha-2 code from an alpha-2/alpha-3/numeric code or a country name in any language pycountry
     translates (plus COUNTRY_ALIASES); case, accents and punctuation are ignored. Ambiguous names are refused."""
@@ -218,6 +223,7 @@ def country(value: str | None) -> str | None:
     return _by_name("country", raw, _country_index(), "an ISO 3166 code or a country name in a known language")
 
 
+@lru_cache(maxsize=_NAMES_CACHED)
 def currency(value: str | None) -> str | None:
     """ISO 4217 code from a code (alphabetic or numeric), a currency name in any language pycountry translates,
     or an unambiguous symbol (CURRENCY_SYMBOLS; ¥ is JPY). "$" and "kr" are refused as ambiguous."""
@@ -225,12 +231,10 @@ def currency(value: str | None) -> str | None:
     if raw is None:
         return None
     compact = "".join(raw.split()).upper()
-    symbols = {symbol.upper(): code for symbol, code in CURRENCY_SYMBOLS.items()}
-    if compact in symbols:
-        return symbols[compact]
-    ambiguous = {symbol.upper(): codes for symbol, codes in AMBIGUOUS_CURRENCY_SYMBOLS.items()}
-    if compact in ambiguous:
-        raise InvalidField(f"currency ({shape(raw)}) is a symbol of {ambiguous[compact]}: write the ISO 4217 code")
+    if compact in _SYMBOLS:
+        return _SYMBOLS[compact]
+    if compact in _AMBIGUOUS:
+        raise InvalidField(f"currency ({shape(raw)}) is a symbol of {_AMBIGUOUS[compact]}: write the ISO 4217 code")
     if raw.isascii() and raw.isdigit():
         found = pycountry.currencies.get(numeric=raw.zfill(3))
     else:

@@ -13,6 +13,7 @@ import pycountry
 from processors.iso_codes import AMBIGUOUS_CURRENCY_SYMBOLS, CURRENCY_SYMBOLS
 from processors.normalise import InvalidField, shape, text
 
+_DIGITS = frozenset("0123456789")
 _GROUP_SPACES = " \u00a0\u202f\u2009"
 _APOSTROPHES = "'’"
 _BODY = re.compile(rf"[0-9.,{_APOSTROPHES}{_GROUP_SPACES}]+")
@@ -22,10 +23,20 @@ _LAKHS = re.compile(r"[0-9]{1,2}(?:X[0-9]{2})*X[0-9]{3}")
 
 
 @cache
-def _currency_marks() -> tuple[str, ...]:
-    """Every currency symbol and ISO code, upper-cased, longest first (US$ before $)."""
-    marks = {*CURRENCY_SYMBOLS, *AMBIGUOUS_CURRENCY_SYMBOLS, *(entry.alpha_3 for entry in pycountry.currencies)}
-    return tuple(sorted((mark.upper() for mark in marks), key=len, reverse=True))
+def _currency_marks() -> tuple[tuple[int, frozenset[str]], ...]:
+    """Every currency symbol and ISO code, upper-cased, by length, longest first (US$ before $)."""
+    marks = {mark.upper() for mark in (*CURRENCY_SYMBOLS, *AMBIGUOUS_CURRENCY_SYMBOLS)}
+    marks |= {entry.alpha_3.upper() for entry in pycountry.currencies}
+    lengths = sorted({len(mark) for mark in marks}, reverse=True)
+    return tuple((length, frozenset(mark for mark in marks if len(mark) == length)) for length in lengths)
+
+
+def _leading_mark(body: str) -> str:
+    return next((body[:n] for n, marks in _currency_marks() if body[:n].upper() in marks), "")
+
+
+def _trailing_mark(body: str) -> str:
+    return next((body[-n:] for n, marks in _currency_marks() if body[-n:].upper() in marks), "")
 
 
 def _without_sign_and_currency(raw: str) -> tuple[str, str]:
@@ -37,9 +48,9 @@ def _without_sign_and_currency(raw: str) -> tuple[str, str]:
             sign, body = body[0], body[1:]
         elif not sign and body[-1:] in ("-", "−"):
             sign, body = "-", body[:-1]
-        elif not mark and (found := next((m for m in _currency_marks() if body[: len(m)].upper() == m), "")):
+        elif not mark and (found := _leading_mark(body)):
             mark, body = found, body[len(found) :]
-        elif not mark and (found := next((m for m in _currency_marks() if body[-len(m) :].upper() == m), "")):
+        elif not mark and (found := _trailing_mark(body)):
             mark, body = found, body[: -len(found)]
         else:
             return ("-" if sign in ("-", "−") else "", body)
@@ -116,7 +127,12 @@ def decimal_number(value: str | int | float | Decimal | None, locale_hint: str) 
     raw = text(value)
     if raw is None:
         return None
-    sign, body = _without_sign_and_currency(raw)
+    if raw[0] in _DIGITS and raw[-1] in _DIGITS:  # no sign or currency mark starts or ends with a digit
+        if raw.isascii() and raw.isdigit():
+            return Decimal(raw)
+        sign, body = "", raw
+    else:
+        sign, body = _without_sign_and_currency(raw)
     plain = _plain_number(body, locale_hint)
     try:
         if plain is not None:

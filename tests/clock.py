@@ -21,7 +21,6 @@ import tenacity.nap
 
 from seamline.runtime import IDLE_STEP_S, Stop
 
-
 TICK = 2.0**-20
 """The clock's resolution (about a microsecond): its times are whole ticks, so that the difference of two of them
 is exact and a wait of x seconds moves it on by at least x."""

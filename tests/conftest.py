@@ -21,24 +21,15 @@ from seamline.topics import delete_prefixed
 from tests.clock import Clock
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m selects and before pytest-xdist reads the groups
+@pytest.hookimpl(tryfirst=True)  # before -m selects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark `unit` (`make test-unit`) every test that needs no stack and is not `slow`: no `stack` fixture in its
     closure (directly or through kafka, database, pipeline, ...) and no `stack` marker (a test that reaches the
-    stack some other way: a subprocess, a hard-coded address).
-
-    Under pytest-xdist (`make test`: --dist loadgroup), the tests of a module that share a module-scoped fixture
-    (a built wheel, a broker) run on one worker, so that it is made once."""
+    stack some other way: a subprocess, a hard-coded address)."""
     for item in items:
         needs_stack = "stack" in getattr(item, "fixturenames", ()) or item.get_closest_marker("stack") is not None
         if not needs_stack and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.unit)
-        fixtures = getattr(item, "_fixtureinfo", None)
-        shared = fixtures is not None and any(
-            definitions[-1].scope == "module" for definitions in fixtures.name2fixturedefs.values()
-        )
-        if shared and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,8 @@ from tests.chaos.oracle import (
 )
 from tests.conftest import wait_until
 
-pytestmark = pytest.mark.slow
+# exclusive: three more brokers (JVMs, fixed ports) SIGKILLed and restarted, with the pipeline's timing
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 FULL = os.environ.get("SEAMLINE_CHAOS") == "full"
 LEADER_KILLS = 5 if FULL else 1

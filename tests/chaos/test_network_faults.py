@@ -40,7 +40,8 @@ from tests.chaos.oracle import (
     wait_alive,
 )
 
-pytestmark = pytest.mark.slow
+# exclusive: the broker's faulty listener and the proxy's fixed ports; black holes timed against session timeouts
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 FULL = os.environ.get("SEAMLINE_CHAOS") == "full"
 NETWORK_S = 300.0 if FULL else 20.0

@@ -32,7 +32,8 @@ from tests.chaos.oracle import (
 )
 from tests.conftest import wait_until
 
-pytestmark = pytest.mark.slow
+# exclusive: it restarts the stack's PostgreSQL, which every other test uses, and times the drain
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 FULL = os.environ.get("SEAMLINE_CHAOS") == "full"
 OUTAGE_S = 300.0 if FULL else 12.0

@@ -32,7 +32,8 @@ from seamline.stack.service import Service, ensure_ports_free, launch, stop, wai
 from tests.command import seamline
 from tests.conftest import wait_until
 
-pytestmark = pytest.mark.slow
+# exclusive: a second, secure broker on fixed ports (9094, 9095) beside the stack's
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 COMPONENTS = {"source": ["source", "run", SOURCE], "processor": ["process"], "sink": ["sink", "run", SINK]}
 
