@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lint test test-unit fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay clean
+.PHONY: demo lint test test-unit fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay bench-restart clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-postgres-sink: $(STAMP)
 # The http sink against the S/4HANA simulation at 20 ms per call: records/s per concurrency (docs/sinks.md).
 bench-http-sink: $(STAMP)
 	$(PY) bench/http_sink_bench.py
+
+# A processor worker holding 1,000,000 golden customers restarted: seconds until it resolves again (docs/performance.md).
+bench-restart: $(STAMP)
+	$(PY) bench/restart_bench.py
 
 # seamline replay rebuilding an empty PostgreSQL target from 1,000,000 canonical customers (docs/performance.md).
 bench-replay: $(STAMP)

@@ -24,7 +24,7 @@ from rich.table import Table
 from sandbox.s4hana import ROOT, S4HanaSim
 from seamline.connectors.sink import SinkRecord
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
+from seamline.stack.ports import free_port
 from sinks.http.config import HttpSink
 from sinks.http.target import HttpTarget
 

@@ -44,10 +44,10 @@ from seamline import stack
 from seamline.config import Config, KafkaConfig, load_config
 from seamline.events import Change
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
 from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.subjects import delete_subjects
 from seamline.topic_reader import end_offset, read_to_end

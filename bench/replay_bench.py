@@ -30,10 +30,10 @@ from rich.table import Table
 
 from seamline import stack
 from seamline.config import KafkaConfig
-from seamline.operations.local_pipeline import free_port
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.stack import postgres_dsn
+from seamline.stack.ports import free_port
 from seamline.subjects import delete_subjects
 from seamline.topics import canonical_topic, delete_prefixed, ensure_topics
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from types import NoneType
 from typing import Any
 
-from processors import canonical, normalise
+import msgpack
+
+from processors import canonical, framing, normalise
 from processors.identity import field_key, xref, xref_key
 from seamline.events import format_key
 from seamline.mapping import Lookups, MappingError, apply_rule, as_text, map_row
@@ -49,20 +51,76 @@ class Cleansed:
         """'<system>.<object>'."""
         return f"{self.system}.{self.object}"
 
-    def to_json(self) -> bytes:
-        """The record as it travels from cleanse to resolve."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+    def values(self) -> list[Any]:
+        """The fields in their declared order: what `encode` packs and the resolve state holds."""
+        return [
+            self.entity,
+            self.system,
+            self.object,
+            self.source_key,
+            self.op,
+            self.fields,
+            self.position,
+            self.connector,
+            self.source_ts_ms,
+            self.event_id,
+            self.same_as,
+            self.parent,
+        ]
 
     @classmethod
-    def from_json(cls, data: bytes) -> Cleansed:
-        """The record `to_json` wrote; InvalidRecord for anything else."""
+    def from_values(cls, values: Any) -> Cleansed:
+        """The record `values` gave; InvalidRecord for anything else."""
+        if not (isinstance(values, list) and len(values) == len(_TYPES) and all(map(isinstance, values, _TYPES))):
+            shape = f"list of {len(values)}" if isinstance(values, list) else type(values).__name__
+            raise _foreign(f"a msgpack {shape}, not the {len(_TYPES)} typed fields of a change")
+        return cls(*values)
+
+    def encode(self) -> bytes:
+        """The record as it travels from cleanse to resolve: its `values` in msgpack."""
         try:
-            return cls(**json.loads(data))
-        except (ValueError, TypeError) as exc:
-            raise InvalidRecord(
-                f"not a change written by the cleanse stage ({exc}): only the processor may write the identity "
-                "topic; `seamline acls` lists who may"
-            ) from exc
+            return msgpack.packb(self.values())
+        except OverflowError:
+            raise InvalidRecord(f"{self.source}: a whole number is beyond 64 bits, more than any field holds") from None
+
+    @classmethod
+    def decode(cls, data: bytes) -> Cleansed:
+        """The record `encode` wrote; InvalidRecord for anything else."""
+        try:
+            values = msgpack.unpackb(data)
+        except ValueError as exc:
+            raise _foreign(f"not a msgpack value: {str(exc) or type(exc).__name__}") from None
+        return cls.from_values(values)
+
+
+_TYPES = (str, str, str, str, str, (dict, NoneType), str, str, int, str, list, (str, NoneType))
+"""The type of each of a change's `values`."""
+_EVENT_ID = Cleansed.__match_args__.index("event_id")
+
+
+def _foreign(problem: str) -> InvalidRecord:
+    return InvalidRecord(
+        f"not a change written by the cleanse stage ({problem}): only the processor may write the identity topic; "
+        "`seamline acls` lists who may"
+    )
+
+
+def changes(frame: bytes) -> list[bytes]:
+    """The encoded changes of one identity-topic frame; InvalidRecord for a frame the cleanse stage did not write."""
+    try:
+        return framing.items(frame)
+    except ValueError as exc:
+        raise _foreign(f"the frame is {exc}") from None
+
+
+def encoded_event_id(data: bytes) -> str | None:
+    """The event_id of an encoded change, if it has one where `encode` puts it."""
+    try:
+        values = msgpack.unpackb(data)
+    except ValueError:
+        return None
+    found = values[_EVENT_ID] if isinstance(values, list) and len(values) > _EVENT_ID else None
+    return found if isinstance(found, str) else None
 
 
 def cleanse(

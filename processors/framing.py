@@ -1,7 +1,7 @@
 """Many small items in few Kafka records: grouping by size, and the identity topic's frames.
 
-A frame is the cleansed changes of one cleanse batch as JSON lines (JSON escapes every newline inside a
-value), so the resolve stage receives a batch as a handful of records rather than one record per change.
+A frame is the encoded changes of one cleanse batch as a msgpack array of binary items, so the resolve stage
+receives a batch as a handful of records rather than one record per change, and each item keeps its own bytes.
 """
 
 from __future__ import annotations
@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+import msgpack
+
 T = TypeVar("T")
 
 FRAME_BYTES = 512 * 1024
 """About the most one frame holds: well under Kafka's default 1 MB record limit."""
+_HEADER_BYTES = 5
+"""The most msgpack spends on the length of an array or a binary item."""
 
 
 def groups(items: Sequence[T], sizes: Sequence[int], limit: int) -> list[list[T]]:
@@ -28,13 +32,20 @@ def groups(items: Sequence[T], sizes: Sequence[int], limit: int) -> list[list[T]
     return made
 
 
-def frames(lines: Sequence[bytes]) -> list[bytes]:
-    """JSON lines joined into frames of at most about FRAME_BYTES each; none for no lines."""
-    if not lines:
+def frames(items: Sequence[bytes]) -> list[bytes]:
+    """Items packed into frames of at most FRAME_BYTES each (an item larger than that alone); none for no items."""
+    if not items:
         return []
-    return [b"\n".join(group) for group in groups(lines, [len(line) + 1 for line in lines], FRAME_BYTES)]
+    sizes = [len(item) + _HEADER_BYTES for item in items]
+    return [msgpack.packb(group) for group in groups(items, sizes, FRAME_BYTES - _HEADER_BYTES)]
 
 
-def lines(frame: bytes) -> list[bytes]:
-    """The JSON lines of one frame."""
-    return frame.split(b"\n")
+def items(frame: bytes) -> list[bytes]:
+    """The items of one frame; ValueError for bytes that are not a frame."""
+    try:
+        unpacked = msgpack.unpackb(frame)
+    except ValueError as exc:
+        raise ValueError(f"not a msgpack value: {str(exc) or type(exc).__name__}") from None
+    if not isinstance(unpacked, list) or not all(type(item) is bytes for item in unpacked):
+        raise ValueError(f"a msgpack {type(unpacked).__name__}, not an array of binary items")
+    return unpacked

@@ -282,7 +282,7 @@ class Zendesk:
 @contextmanager
 def running(zendesk: Zendesk, port: int | None = None) -> Iterator[str]:
     """Serve `zendesk` on 127.0.0.1 (a free port by default) in a background thread; yields its base URL."""
-    from seamline.operations.local_pipeline import free_port
+    from seamline.stack.ports import free_port
 
     port = port or free_port()
     loop = asyncio.new_event_loop()

@@ -111,7 +111,10 @@ class IdentityRules(Section):
 class ProcessorConfig(Section):
     """The Faust stream processor."""
 
-    app_id: str = Field("seamline-processor", description="Faust app id: consumer group, state changelog and transactional id prefix.")
+    app_id: str = Field(
+        "seamline-processor",
+        description="Faust app id: the consumer group, and the prefix of the state changelog and transactional ids.",
+    )
     data_dir: Path = Field(
         Path("/var/tmp/seamline/processor"),
         description="Where the resolve state's RocksDB store lives; kept across restarts, so a start replays only the "

@@ -26,8 +26,9 @@ from sandbox.erp_orders import OrderBook, OrderStream
 from sandbox.salesforce import SalesforceSim
 from sandbox.shop import Shop, buyers, items, send
 from seamline.config import KafkaConfig, load_config
-from seamline.operations.local_pipeline import drop_slot, free_port
+from seamline.operations.local_pipeline import drop_slot
 from seamline.stack import StackInfo
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic

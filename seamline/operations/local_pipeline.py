@@ -6,7 +6,6 @@ Used by `seamline demo`, the integration tests and the benchmark, so all three r
 from __future__ import annotations
 
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from sandbox import erp
 from seamline.config import Config, load_config
 from seamline.pii import KeyRing
 from seamline.stack import StackInfo, postgres_dsn
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.stack.prometheus import register_targets
 from seamline.subjects import delete_subjects
@@ -28,13 +28,6 @@ SOURCE = "erp"
 SINK = "warehouse"
 MAPPING = {"name": "full_name", "email": "email", "phone": "phone", "country": "country_code"}
 PII_FIELDS = ["name", "email", "phone"]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, for a /metrics endpoint."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def drop_slot(admin_dsn: str, slot: str) -> None:

@@ -32,3 +32,10 @@ def ensure_port_free(host: str, port: int, service: str) -> None:
             f"port {port} on {host} is in use by another process, so {service} cannot start: "
             f"stop that process (`ss -ltnp 'sport = :{port}'` shows it) and rerun `seamline stack up`"
         )
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now on 127.0.0.1 (for a /metrics endpoint or a test's server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -19,8 +19,9 @@ from processors.identity import born_id, xref
 from sandbox.erp import ChangeStream, SampleData, insert
 from sandbox.s4hana import S4HanaSim
 from seamline.operations.convergence import compare
-from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
+from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, source_topic

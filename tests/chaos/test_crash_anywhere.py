@@ -29,7 +29,8 @@ import yaml
 
 from sandbox.erp import SampleData
 from sandbox.s4hana import S4HanaSim
-from seamline.operations.local_pipeline import SINK, LocalPipeline, free_port
+from seamline.operations.local_pipeline import SINK, LocalPipeline
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from tests.chaos.oracle import (
     API,

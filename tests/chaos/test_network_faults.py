@@ -27,7 +27,8 @@ import yaml
 
 from sandbox.erp import SampleData
 from sandbox.s4hana import S4HanaSim
-from seamline.operations.local_pipeline import LocalPipeline, free_port
+from seamline.operations.local_pipeline import LocalPipeline
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from tests.chaos.fault_proxy import FaultProxy
 from tests.chaos.oracle import (

@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 from seamline.config import KafkaConfig
-from seamline.operations.local_pipeline import drop_slot, free_port
+from seamline.operations.local_pipeline import drop_slot
 from seamline.serde import AvroSerde
 from seamline.stack import StackInfo
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import source_topic

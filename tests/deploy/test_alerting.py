@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from seamline.operations.local_pipeline import free_port
+from seamline.stack.ports import free_port
 from seamline.stack.prometheus import CONFIG_DIR, tool
 from tests.conftest import wait_until
 

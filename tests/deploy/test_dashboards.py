@@ -19,8 +19,9 @@ from prometheus_client import CollectorRegistry
 from sandbox.erp import ChangeStream, SampleData, insert
 from sandbox.s4hana import S4HanaSim
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline, free_port
+from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline
 from seamline.stack import StackInfo
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.stack.prometheus import register_targets
 from tests.conftest import wait_until

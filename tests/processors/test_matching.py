@@ -17,8 +17,8 @@ import yaml
 
 from processors.cleanse import InvalidRecord
 from seamline.config import KafkaConfig
-from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end, record_position
 from seamline.topics import canonical_topic, dlq_topic

@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 from processors.canonical import avro_record
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
-from seamline.operations.local_pipeline import free_port
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import dlq_topic, identity_topic

@@ -29,8 +29,8 @@ from seamline.connectors.registry import source_kind
 from seamline.connectors.source import Checkpoint, SourceSetupError
 from seamline.events import event_id, watermark_order
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic

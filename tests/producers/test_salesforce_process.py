@@ -12,8 +12,8 @@ import pytest
 
 from sandbox.salesforce import SalesforceSim
 from seamline.config import KafkaConfig
-from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import offsets_topic, source_topic

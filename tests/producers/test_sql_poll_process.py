@@ -22,8 +22,8 @@ import yaml
 from producers.sql_poll.source import format_position
 from producers.sql_poll.table import connect_engine
 from seamline.config import KafkaConfig
-from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import source_topic

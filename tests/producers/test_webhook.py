@@ -28,8 +28,8 @@ from sandbox.webhook_senders import deliver, sign_shopify, sign_stripe, sign_zen
 from seamline.config import ConfigError, KafkaConfig, load_config
 from seamline.events import event_id
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import config_topics, source_topic

@@ -19,8 +19,8 @@ from sandbox.shop import Buyer, Item, Shop, body, buyers, items, send
 from sandbox.webhook_senders import shopify_headers
 from seamline.config import KafkaConfig
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.topic_reader import read_to_end
 from seamline.topics import source_topic
 from tests.conftest import wait_until

@@ -16,8 +16,8 @@ from seamline.cli.main import app
 from seamline.config import KafkaConfig
 from seamline.dead_letters.writer import DeadLetters, Failed, read_headers
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
 from seamline.publisher import Publisher
+from seamline.stack.ports import free_port
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, ensure_topics, source_topic
 from sinks.postgres.config import PostgresSink

@@ -18,8 +18,8 @@ from psycopg import sql
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
-from seamline.operations.local_pipeline import free_port
 from seamline.stack import StackInfo
+from seamline.stack.ports import free_port
 from seamline.topics import canonical_topic, ensure_topics
 from tests.sinks.canonical_records import customer, mixed_history, publish
 from tests.sinks.target_contents import contents

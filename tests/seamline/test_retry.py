@@ -12,9 +12,9 @@ import pytest
 from confluent_kafka.schema_registry._sync import schema_registry_client
 
 from seamline.config import KafkaConfig
-from seamline.operations.local_pipeline import free_port
 from seamline.retry import ServerUnavailable, is_transient, retry_after, retrying
 from seamline.serde import registry_client
+from seamline.stack.ports import free_port
 from tests.clock import Clock
 
 

@@ -113,7 +113,7 @@ def test_registry_round_trip(stack: StackInfo) -> None:
 
 def test_prometheus_scrapes_the_processes_registered_with_it(stack: StackInfo) -> None:
     from seamline.metrics import Metrics
-    from seamline.operations.local_pipeline import free_port
+    from seamline.stack.ports import free_port
     from seamline.stack.prometheus import register_targets
     from tests.conftest import wait_until
 

@@ -17,9 +17,9 @@ from seamline.config import KafkaConfig
 from seamline.connectors.source import Checkpoint
 from seamline.dead_letters.writer import DeadLetters, Failed
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topics import canonical_topic, ensure_topics, offsets_topic
 from tests.conftest import wait_until

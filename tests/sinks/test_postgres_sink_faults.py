@@ -15,7 +15,7 @@ from psycopg import sql
 from pydantic import SecretStr
 
 from seamline.config import KafkaConfig
-from seamline.operations.local_pipeline import free_port
+from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topics import canonical_topic, ensure_topics
 from sinks.postgres.config import PostgresSink

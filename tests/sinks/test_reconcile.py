@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from seamline.cli.main import app
 from seamline.config import KafkaConfig, load_config
 from seamline.metrics import Metrics
-from seamline.operations.local_pipeline import free_port
+from seamline.stack.ports import free_port
 from seamline.topics import canonical_topic, ensure_topics
 from sinks.reconcile import Reconciliation
 from tests.sinks.canonical_records import mixed_history, publish
