@@ -86,7 +86,7 @@ def build_state(kafka: KafkaConfig, processor: ProcessorConfig, app_id: str, dat
     writes = [
         (f"{name}:{key}", value)
         for name in ("golden", "links", "index", "held")
-        for key, value in getattr(tables, name).items()  # type: ignore[attr-defined]
+        for key, value in getattr(tables, name).items()
     ]
     ensure_topics(kafka, [state_changelog_topic(app_id)])
     checkpoint, outputs = Checkpoint(kafka, app_id, data_dir), Publisher(kafka)

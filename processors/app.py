@@ -7,6 +7,7 @@ the batch is read again on restart.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TypeVar
@@ -113,6 +114,11 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     async def forget_partitions(_: object, assigned: set[TP], **__: object) -> None:
         for continuity in (raw_continuity, identity_continuity):
             continuity.keep_only((tp.topic, tp.partition) for tp in assigned)
+
+    @app.task
+    async def freeze_start_up_objects() -> None:
+        # Modules, schemas and settings live as long as the process: the cyclic collector need not scan them again.
+        gc.freeze()
 
     @app.timer(STALL_CHECK_S)
     async def read_stalled_partitions_again() -> None:

@@ -6,13 +6,19 @@ kept across batches while the worker owns the store, spares reading and decoding
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from processors.resolve import Table, Tables
+from processors.resolve import Tables
 from processors.state_store import Write
 
 TABLES = ("golden", "links", "index", "held")
 _DELETED = object()
+
+
+class Committed(Protocol):
+    """What a batch reads committed values from: the state store (a dict in tests); writes go to the checkpoint."""
+
+    def get(self, key: str) -> Any: ...
 
 
 class Cache(dict[str, Any]):
@@ -26,7 +32,7 @@ class Cache(dict[str, Any]):
 class Staged:
     """Buffers the writes of one batch over the keys of `store` that start with `prefix`."""
 
-    def __init__(self, store: Table, prefix: str = "", cache: Cache | None = None) -> None:
+    def __init__(self, store: Committed, prefix: str = "", cache: Cache | None = None) -> None:
         self.store = store
         self.prefix = prefix
         self.cache = Cache() if cache is None else cache
@@ -71,7 +77,7 @@ class Staged:
 class StagedState:
     """The four identity tables of one batch, staged over `store`."""
 
-    def __init__(self, store: Table, caches: list[Cache] | None = None) -> None:
+    def __init__(self, store: Committed, caches: list[Cache] | None = None) -> None:
         self.store = store
         caches = caches or [Cache() for _ in TABLES]
         self._staged = [Staged(store, f"{name}:", cache) for name, cache in zip(TABLES, caches, strict=True)]

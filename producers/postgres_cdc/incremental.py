@@ -121,7 +121,7 @@ class IncrementalSnapshots:
         self._progress = _Progress()
         if state:
             saved = json.loads(state)
-            self._progress = _Progress([tuple(t) for t in saved["queue"]], saved["after"])  # type: ignore[misc]
+            self._progress = _Progress([tuple(t) for t in saved["queue"]], saved["after"])
         self._window: _Window | None = None
 
     def state(self) -> str | None:

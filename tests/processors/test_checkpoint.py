@@ -26,7 +26,7 @@ def app_id(kafka: KafkaConfig) -> str:
 
 def committed(kafka: KafkaConfig, app_id: str) -> dict[bytes, bytes | None]:
     """The changelog as a read_committed consumer sees it: key -> last value."""
-    return {m.key(): m.value() for m in read_to_end(kafka, state_changelog_topic(app_id)) if m.key() is not None}
+    return {key: m.value() for m in read_to_end(kafka, state_changelog_topic(app_id)) if (key := m.key()) is not None}
 
 
 def test_a_batch_reaches_the_changelog_and_the_store_with_the_position_after_it(

@@ -211,7 +211,7 @@ def test_column_types_map_to_avro_the_same_in_snapshot_and_stream(erp: Erp, kafk
     fields = {
         f["name"]: f["type"][1]
         for f in json.loads(streamed.row_schema.envelope_schema())["fields"][1]["type"][1]["fields"]
-    }  # type: ignore[union-attr]
+    }
     assert fields["price"] == {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}
     assert fields["moment"] == {"type": "long", "logicalType": "timestamp-micros"}
     assert fields["feeling"] == {"type": "string", "pg.enum": ["happy", "so so", "sad"]}

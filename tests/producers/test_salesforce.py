@@ -200,7 +200,7 @@ def test_a_delete_is_read_through_query_all(org: Org) -> None:
     assert any(
         r.startswith("GET /services/data/v60.0/queryAll?q=") and "IsDeleted+%3D+true" in r for r in org.sim.requests
     )
-    assert json.loads(items[-1].position)["Account"]["deleted"] == change.position  # type: ignore[union-attr]
+    assert json.loads(items[-1].position)["Account"]["deleted"] == change.position
 
 
 def test_an_expired_token_is_refreshed_once(org: Org, caplog: pytest.LogCaptureFixture) -> None:
