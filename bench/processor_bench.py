@@ -2,7 +2,7 @@
 
 Publishes --events raw change events (bench/change_mix.py: customers from three systems with ~30% duplicates,
 products, orders with 1-5 lines, stock levels) to src.* topics under a unique topic prefix, then measures:
-1. in process, without Kafka: decode + cleanse (CleanseBatch.cleanse on the raw bytes), the JSON hop to the
+1. in process, without Kafka: decode + cleanse (CleanseBatch.cleanse on the raw bytes), the msgpack hop to the
    identity topic, resolve (Resolver.apply over dict tables) and the Avro encoding of the canonical records,
    per event, with a cProfile top 15 (cumulative) of each stage;
 2. end to end: --workers real `seamline process` workers of one group (one by default) reading the topics from
@@ -155,7 +155,7 @@ def in_process(kafka: KafkaConfig, processor: ProcessorConfig, records: list[Raw
         return [cleanser.cleanse(record) for record in records]
 
     def hop(cleansed: list[Cleansed]) -> list[Cleansed]:
-        return [Cleansed.from_json(change.to_json()) for change in cleansed]
+        return [Cleansed.decode(change.encode()) for change in cleansed]
 
     def resolve(cleansed: list[Cleansed]) -> list[Output]:
         resolver = Resolver(processor, Tables({}, {}, {}, {}))
@@ -174,7 +174,7 @@ def in_process(kafka: KafkaConfig, processor: ProcessorConfig, records: list[Raw
         return encoded
 
     cleansed, cleanse_figures = _timed("decode + cleanse", records, cleanse_all)
-    hopped, hop_figures = _timed("identity-topic JSON hop", cleansed, hop)
+    hopped, hop_figures = _timed("identity-topic hop", cleansed, hop)
     outputs, resolve_figures = _timed("resolve + merge", hopped, resolve)
     _, encode_figures = _timed("encode canonical", outputs, encode)
     # per input event, like the other stages: the canonical records of N events are encoded for N events

@@ -11,7 +11,6 @@ acknowledged, and the resolve stage's state is written only after that flush, al
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -20,8 +19,8 @@ from typing import Protocol
 
 from processors.canonical import avro_record
 from processors.checkpoint import Checkpoint
-from processors.cleanse import Cleansed, InvalidRecord, cleanse
-from processors.framing import frames, lines
+from processors.cleanse import Cleansed, InvalidRecord, cleanse, encoded_changes, encoded_event_id
+from processors.framing import frames
 from processors.resolve import Output, Resolver
 from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
@@ -107,7 +106,7 @@ class CleanseBatch(_Stage):
         cleansed: list[bytes] = []
         for record in records:
             try:
-                cleansed.append(self.cleanse(record).to_json())
+                cleansed.append(self.cleanse(record).encode())
             except Exception as exc:
                 self._dead_letter(record, exc, event_id=self._event_id(record))
         for frame in frames(cleansed):
@@ -175,46 +174,47 @@ class ResolveBatch(_Stage):
         store = await loop.run_in_executor(None, self.checkpoint.open)
         state = StagedState(store, self.caches)
         resolver = Resolver(self.processor, state.tables)
-        changes = 0
+        changes, published, merges = 0, Counter[str](), Counter[str]()
         for record in records:
             if record.value is None:
                 self._dead_letter(record, InvalidRecord("the identity topic holds no tombstones: the value is empty"))
                 continue
-            for line in lines(record.value):
+            try:
+                items = encoded_changes(record.value)
+            except InvalidRecord as exc:
+                self._dead_letter(record, exc)
+                continue
+            for item in items:
                 changes += 1
                 try:
-                    change = Cleansed.from_json(line)
+                    change = Cleansed.decode(item)
                     outputs = resolver.apply(change)
                 except Exception as exc:
-                    self._dead_letter(record, exc, line, _line_event_id(line))
+                    self._dead_letter(record, exc, item, encoded_event_id(item))
                     continue
                 for output in outputs:
-                    self._publish(output, change.event_id)
+                    self._publish(output, change.event_id, published, merges)
         await loop.run_in_executor(None, partial(self.checkpoint.commit, self.publisher, state.writes()))
         state.settle()
         self.metrics.events_in.labels(self.name, self.input).inc(changes)
+        for topic, count in published.items():
+            self.metrics.events_out.labels(self.name, topic).inc(count)
+        for entity, count in merges.items():
+            self.metrics.merges.labels(entity).inc(count)
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
-    def _publish(self, output: Output, event_id: str) -> None:
+    def _publish(self, output: Output, event_id: str, published: Counter[str], merges: Counter[str]) -> None:
+        """Send one output; count it (metrics are set once per batch)."""
         bare, _, entity = output.topic.partition(".")
         if bare == "canonical":
             topic = canonical_topic(self.kafka, entity)
             value = None if output.value is None else self.cipher.seal(entity, avro_record(entity, output.value))
             if value is not None and value["merged_into"] is not None:
-                self.metrics.merges.labels(entity).inc()
+                merges[entity] += 1
         else:
             topic, value = suggestions_topic(self.kafka), output.value
         key = self.serde.encode(topic, output.key, key=True)
         encoded = None if value is None else self.serde.encode(topic, value)
         self.publisher.send(topic, encoded, key=key, headers=[(EVENT_ID_HEADER, event_id.encode())])
-        self.metrics.events_out.labels(self.name, topic).inc()
-
-
-def _line_event_id(line: bytes) -> str | None:
-    """The event_id of a cleansed change's JSON line, if it has one."""
-    try:
-        value = json.loads(line).get("event_id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+        published[topic] += 1

@@ -93,7 +93,7 @@ class Cleansed:
         return cls.from_values(values)
 
 
-_TYPES = (str, str, str, str, str, (dict, NoneType), str, str, int, str, list, (str, NoneType))
+_TYPES: tuple[Any, ...] = (str, str, str, str, str, (dict, NoneType), str, str, int, str, list, (str, NoneType))
 """The type of each of a change's `values`."""
 _EVENT_ID = Cleansed.__match_args__.index("event_id")
 
@@ -105,7 +105,7 @@ def _foreign(problem: str) -> InvalidRecord:
     )
 
 
-def changes(frame: bytes) -> list[bytes]:
+def encoded_changes(frame: bytes) -> list[bytes]:
     """The encoded changes of one identity-topic frame; InvalidRecord for a frame the cleanse stage did not write."""
     try:
         return framing.items(frame)

@@ -81,6 +81,7 @@ _ATOM = r"[a-zA-Z0-9_!#$%&'*+/=?^`{|}~-]+"
 _PLAIN_ADDRESS = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@([a-zA-Z0-9.-]+)")
 """An ASCII dot-atom before the @ (valid as it is) and an ASCII domain."""
 _ADDRESS_BYTES = 254
+"""The longest address validate_email takes, in UTF-8 bytes, as written, normalised and in IDNA ASCII."""
 
 
 @lru_cache(maxsize=4096)

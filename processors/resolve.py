@@ -10,8 +10,8 @@ race-free by construction. The state is four tables:
 - `links`: xref -> {g: golden id or None once deleted, o: position order applied, ft: first ts}.
 - `index`: match key -> golden id; 'd:<id>' -> ids of records referencing it; 'v:<id>' -> last version of a
   deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions.
-- `held`: 'r:<key>' -> changes waiting for the record a key names; 'w:<xref>' -> the key a record waits on;
-  'n' -> how many changes wait.
+- `held`: 'r:<key>' -> changes (each as `Cleansed.values`) waiting for the record a key names; 'w:<xref>' -> the
+  key a record waits on; 'n' -> how many changes wait.
 
 Golden ids are born from the founder: the member with the earliest first change (then the smallest xref).
 When a change links several golden records, the one with the earliest founder survives and the others are
@@ -157,7 +157,7 @@ class Resolver:
 
     def _hold(self, change: Cleansed, key: str) -> None:
         held = self.tables.held
-        held[f"r:{key}"] = [*(held.get(f"r:{key}") or []), change.to_json().decode()]
+        held[f"r:{key}"] = [*(held.get(f"r:{key}") or []), change.values()]
         held[f"w:{change.xref}"] = key
         held["n"] = self.held_count() + 1
 
@@ -167,7 +167,7 @@ class Resolver:
         if not waiting:
             return []
         del held[f"r:{key}"]
-        released = [Cleansed.from_json(item.encode()) for item in waiting]
+        released = [Cleansed.from_values(values) for values in waiting]
         for change in released:
             if held.get(f"w:{change.xref}") == key:
                 del held[f"w:{change.xref}"]

@@ -32,7 +32,7 @@ def test_every_event_reaches_the_canonical_topics_and_the_topics_are_removed(sta
     stages = result["in_process"]
     assert [stage["stage"] for stage in stages] == [
         "decode + cleanse",
-        "identity-topic JSON hop",
+        "identity-topic hop",
         "resolve + merge",
         "encode canonical",
     ]

@@ -8,10 +8,12 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgpack
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
+from processors.framing import frames
 from seamline.config import KafkaConfig
 from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from seamline.dead_letters.writer import read_headers
@@ -167,8 +169,10 @@ def test_hostile_source_and_identity_records_go_to_the_processor_dlqs_without_a_
         publisher.send(raw, value, key=key)
     identity = identity_topic(kafka)
     ensure_topics(kafka, [identity])
-    frames = [b"\x00\xffnot json", b'{"entity": "customer"}', b"[1, 2]"]
-    for frame in frames:
+    # a change of 12 fields whose `fields` is no mapping, in a well-made frame: its letter holds the change alone
+    foreign = msgpack.packb(["customer", "evil", "accounts", "1", "c", "x", "0/1", "pg", 1, "e-hostile", [], None])
+    hostile_frames = [b"\x00\xffnot msgpack", b'{"entity": "customer"}', msgpack.packb([1, 2]), *frames([foreign])]
+    for frame in hostile_frames:
         publisher.send(identity, frame)
     publisher.flush()
     publish(kafka, phase.changes[len(phase.changes) // 2 :])
@@ -190,9 +194,12 @@ def test_hostile_source_and_identity_records_go_to_the_processor_dlqs_without_a_
     for name, (key, value, reason) in records.items():
         if name != "a record of another topic's schema":  # source rows are read with the writer's schema alone
             assert reason in by_record[(key, value)]["error.reason"], name
-    resolve_letters = [read_headers(m.headers()) for m in read_to_end(kafka, dlq_topic(kafka, "resolve"))]
-    assert [(h["error.class"], h["original.topic"]) for h in resolve_letters] == [("InvalidRecord", identity)] * 3
+    letters = list(read_to_end(kafka, dlq_topic(kafka, "resolve")))
+    resolve_letters = [read_headers(m.headers()) for m in letters]
+    assert [(h["error.class"], h["original.topic"]) for h in resolve_letters] == [("InvalidRecord", identity)] * 4
     assert all("not a change written by the cleanse stage" in h["error.reason"] for h in resolve_letters)
+    assert [m.value() for m in letters] == [*hostile_frames[:3], foreign]
+    assert [h.get("event_id") for h in resolve_letters] == [None, None, None, "e-hostile"]
 
 
 def test_an_unwritable_processor_dlq_stops_the_processor_without_committing_past_the_record(

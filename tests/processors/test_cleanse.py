@@ -1,12 +1,16 @@
 """Cleanse as a plain function: mapping, normalisation per canonical field, validation, references."""
 
+import json
+from dataclasses import asdict, replace
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.cleanse import InvalidRecord, cleanse
+from processors import framing
+from processors.cleanse import Cleansed, InvalidRecord, cleanse, encoded_changes, encoded_event_id
 from seamline.processor_config import EntityMapping
 
 MAPPING = EntityMapping(
@@ -176,3 +180,84 @@ def test_lines_without_numbers_are_numbered_in_order() -> None:
     fields = cleanse(event("c", "0/10", {"items": [{"sku": "A"}, {"sku": "B"}]}), {"id": "1"}, orders).fields
     assert fields is not None
     assert fields["lines"] == [{"line_number": 1, "sku": "A"}, {"line_number": 2, "sku": "B"}]
+
+
+ORDER = Cleansed(
+    entity="sales_order",
+    system="shop",
+    object="orders",
+    source_key="#1001",
+    op="u",
+    fields={"order_number": "1001", "total_amount": "12.5000", "lines": [{"line_number": 1, "quantity": "2.000"}]},
+    position="0/1A:0",
+    connector="postgres_cdc",
+    source_ts_ms=1_700_000_000_000,
+    event_id="e-1",
+    same_as=["erp.customers:42"],
+    parent=None,
+)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ORDER,
+        replace(ORDER, op="d", fields=None, same_as=[], parent="erp.orders:5"),
+        replace(ORDER, fields={"name": "Zoë\nLine two", "missing": None, "flag": True, "n": -(2**63)}),
+    ],
+)
+def test_a_change_crosses_the_identity_topic_unchanged(change: Cleansed) -> None:
+    assert Cleansed.decode(change.encode()) == change
+    assert Cleansed.from_values(json.loads(json.dumps(change.values()))) == change  # as a held change in the state
+
+
+def test_the_hop_is_compact_msgpack_of_the_fields_in_order() -> None:
+    assert msgpack.unpackb(ORDER.encode()) == [getattr(ORDER, name) for name in Cleansed.__match_args__]
+    assert len(ORDER.encode()) < len(json.dumps(asdict(ORDER)).encode())
+
+
+def test_a_frame_carries_the_changes_of_a_batch_and_each_keeps_its_bytes_and_event_id() -> None:
+    encoded = [ORDER.encode(), replace(ORDER, event_id="e-2").encode()]
+    (frame,) = framing.frames(encoded)
+    assert encoded_changes(frame) == encoded
+    assert [encoded_event_id(item) for item in encoded_changes(frame)] == ["e-1", "e-2"]
+
+
+@pytest.mark.parametrize(
+    "frame, reason",
+    [
+        (b"\x00\xffnot json", "the frame is not a msgpack value: unpack(b) received extra data."),
+        (b'{"entity": "customer"}\n', "the frame is not a msgpack value"),
+        (msgpack.packb({"entity": "customer"}), "the frame is a msgpack dict, not an array of binary items"),
+    ],
+)
+def test_a_frame_the_cleanse_stage_did_not_write_is_refused_with_the_reason(frame: bytes, reason: str) -> None:
+    with pytest.raises(InvalidRecord, match="^not a change written by the cleanse stage") as error:
+        encoded_changes(frame)
+    assert reason in str(error.value) and "only the processor may write the identity topic" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "item, reason, event_id",
+    [
+        (b"\xc1", "not a msgpack value: FormatError", None),
+        (b'{"event_id": "e-1"}', "not a msgpack value", None),
+        (msgpack.packb([1, 2]), "a msgpack list of 2, not the 12 typed fields of a change", None),
+        (msgpack.packb(ORDER.values()[:-1]), "a msgpack list of 11, not the 12 typed fields", "e-1"),
+        (msgpack.packb([*ORDER.values()[:8], "late", *ORDER.values()[9:]]), "a msgpack list of 12, not", "e-1"),
+        (msgpack.packb({"event_id": "e-1"}), "a msgpack dict, not the 12 typed fields of a change", None),
+    ],
+)
+def test_an_item_the_cleanse_stage_did_not_write_is_refused_with_the_reason(
+    item: bytes, reason: str, event_id: str | None
+) -> None:
+    with pytest.raises(InvalidRecord, match="^not a change written by the cleanse stage") as error:
+        Cleansed.decode(item)
+    assert reason in str(error.value)
+    assert encoded_event_id(item) == event_id
+
+
+def test_a_whole_number_beyond_64_bits_is_refused_at_cleanse() -> None:
+    huge = replace(ORDER, fields={"line_number": 10**30})
+    with pytest.raises(InvalidRecord, match="^shop.orders: a whole number is beyond 64 bits"):
+        huge.encode()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pycountry
 import pytest
+from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,6 +184,78 @@ def test_invalid_phone_is_refused_without_quoting_it() -> None:
         normalise.phone("hello", "DE")
 
 
+def checked_whole(value: str | None) -> str | None:
+    """What `email` gives by the whole check alone: the address, or "invalid"."""
+    raw = normalise.text(value)
+    if raw is None:
+        return None
+    try:
+        return validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return "invalid"
+
+
+def email_or_invalid(value: str | None) -> str | None:
+    try:
+        return normalise.email(value)
+    except InvalidField:
+        return "invalid"
+
+
+LOCAL_64 = "l" * 64
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Ada.Lovelace@Example.COM",
+        "INFO@example.com",
+        "o'neil+tag@example.co.uk",
+        "info@xn--mller-kva.de",
+        "a@b.c",
+        "a@localhost",
+        "a@example.com.",
+        "a@-example.com",
+        "a..b@example.com",
+        ".a@example.com",
+        "a@xn--zz.com",
+        "a@[127.0.0.1]",
+        '"a b"@example.com',
+        "Ada <ada@example.com>",
+        f"{LOCAL_64}x@example.com",
+        f"{LOCAL_64}@{'d' * 63}.{'e' * 63}.{'f' * 57}.de",
+        f"{LOCAL_64}@{'d' * 63}.{'e' * 63}.{'f' * 58}.de",
+        f"{LOCAL_64}@{'d' * 63}.{'e' * 63}.{'f' * 59}.de",
+        f"{LOCAL_64}@{'d' * 63}.{'e' * 63}.xn--fiqaaaaaaaaaaaaaaaaaaa.de",  # 20 x 中: 256 bytes normalised
+        f"{LOCAL_64}@{'d' * 63}.{'e' * 63}.{'f' * 57}.xn--mller-kva.de",
+        "a@" + "d" * 64 + ".de",
+    ],
+)
+def test_email_gives_what_the_whole_check_gives(raw: str) -> None:
+    assert email_or_invalid(raw) == checked_whole(raw)
+
+
+@PROPERTY
+@given(value=EMAILISH | st.emails())
+def test_email_by_its_domain_cache_is_the_whole_check(value: str) -> None:
+    assert email_or_invalid(value) == checked_whole(value)
+
+
+def test_no_cache_holds_an_address_or_a_phone_number() -> None:
+    assert not hasattr(normalise.email, "cache_info") and not hasattr(normalise.phone, "cache_info")
+    normalise._domain.cache_clear()
+    assert [normalise.email(raw) for raw in ("Ada@Example.com", "BOB@EXAMPLE.COM")] == [
+        "ada@example.com",
+        "bob@example.com",
+    ]
+    assert normalise._domain.cache_info().currsize == 2  # the domains as written: Example.com and EXAMPLE.COM
+
+
+@pytest.mark.parametrize("cached", [iso_codes.country, iso_codes.currency, normalise._domain])
+def test_caches_of_values_are_bounded(cached: Any) -> None:
+    assert 0 < cached.cache_info().maxsize <= 4096
+
+
 @pytest.mark.parametrize(
     "raw, code",
     [
@@ -348,6 +421,60 @@ def test_decimal_number_refuses_garbage(raw: Any) -> None:
 def test_decimal_number_refuses_a_bad_hint_as_configuration() -> None:
     with pytest.raises(ValueError, match="hint must be ',' or '.'"):
         locale_values.decimal_number("1", ";")
+
+
+@pytest.mark.parametrize(
+    "raw, hint, expected",
+    [
+        ("1,234", ".", "1234"),
+        ("1,234", ",", "1.234"),
+        ("1.234", ".", "1.234"),
+        ("1.234", ",", "1234"),
+        ("0,234", ".", "0.234"),
+        ("1234,567", ".", "1234.567"),
+        ("1e3", ".", "1E+3"),
+        ("1E3", ",", "1E+3"),
+        ("1.5e3", ",", "1.5E+3"),
+        ("12,34,567.8", ".", "1234567.8"),
+        ("12,34,567.8", ",", "1234567.8"),
+        ("007", ".", "7"),
+        ("000", ",", "0"),
+        ("00012.50", ".", "12.50"),
+        ("1 234 567,5", ".", "1234567.5"),
+        ("1\u00a0234", ",", "1234"),
+        ("1'234'567", ".", "1234567"),
+        ("9" * 60, ".", "9" * 60),
+        ("  42  ", ".", "42"),
+        ("-1,234", ".", "-1234"),
+        ("1,234-", ".", "-1234"),
+        ("1,234 USD", ",", "1.234"),
+        ("EUR1", ".", "1"),
+        ("1eur", ".", "1"),
+    ],
+)
+def test_decimal_number_between_digits_reads_as_documented(raw: str, hint: str, expected: str) -> None:
+    result = locale_values.decimal_number(raw, hint)
+    assert result == Decimal(expected) and str(result) == expected
+
+
+@pytest.mark.parametrize("raw", ["1\u0663", "1\u06634", "1²3", "1-2", "1 2", "1e3e4", "1.2.3", "12,3,4", "1,23,45"])
+def test_decimal_number_between_digits_refuses_what_is_no_number(raw: str) -> None:
+    with pytest.raises(InvalidField, match=r"^number \("):
+        locale_values.decimal_number(raw, ".")
+
+
+def test_no_currency_mark_starts_or_ends_with_a_digit_or_a_sign() -> None:
+    marks = [mark for _, marks in locale_values._currency_marks() for mark in marks]
+    assert len(marks) > 200
+    assert not [mark for mark in marks if {mark[0], mark[-1]} & set("0123456789+-−")]
+
+
+@PROPERTY
+@given(value=st.from_regex(r"[0-9](?:.*[0-9])?", fullmatch=True) | NUMBERISH)
+def test_text_between_digits_has_no_sign_or_currency_mark_to_strip(value: str) -> None:
+    raw = normalise.text(value)
+    if raw is not None and raw[0] in "0123456789" and raw[-1] in "0123456789":
+        assert locale_values._without_sign_and_currency(raw) == ("", raw)
 
 
 BERLIN_1314 = datetime(2024, 2, 29, 12, 14, tzinfo=UTC)
