@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,11 +26,17 @@ from tests.clock import Clock
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark `unit` (`make test-unit`) every test that needs no stack and is not `slow`: no `stack` fixture in its
     closure (directly or through kafka, database, pipeline, ...) and no `stack` marker (a test that reaches the
-    stack some other way: a subprocess, a hard-coded address)."""
+    stack some other way: a subprocess, a hard-coded address).
+
+    An `exclusive` test is skipped on a pytest-xdist worker: beside other tests it would disturb them or they it
+    (`make test` runs these alone after the rest)."""
+    parallel = "PYTEST_XDIST_WORKER" in os.environ
     for item in items:
         needs_stack = "stack" in getattr(item, "fixturenames", ()) or item.get_closest_marker("stack") is not None
         if not needs_stack and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.unit)
+        if parallel and item.get_closest_marker("exclusive") is not None:
+            item.add_marker(pytest.mark.skip(reason="exclusive: it needs the stack to itself; run it without -n"))
 
 
 @pytest.fixture(scope="session")

@@ -198,8 +198,9 @@ def test_hostile_source_and_identity_records_go_to_the_processor_dlqs_without_a_
     resolve_letters = [read_headers(m.headers()) for m in letters]
     assert [(h["error.class"], h["original.topic"]) for h in resolve_letters] == [("InvalidRecord", identity)] * 4
     assert all("not a change written by the cleanse stage" in h["error.reason"] for h in resolve_letters)
-    assert [m.value() for m in letters] == [*hostile_frames[:3], foreign]
-    assert [h.get("event_id") for h in resolve_letters] == [None, None, None, "e-hostile"]
+    # letters without a key spread over the DLQ's partitions: compare them unordered
+    found = sorted((m.value() or b"", h.get("event_id") or "") for m, h in zip(letters, resolve_letters, strict=True))
+    assert found == sorted([*((frame, "") for frame in hostile_frames[:3]), (foreign, "e-hostile")])
 
 
 def test_an_unwritable_processor_dlq_stops_the_processor_without_committing_past_the_record(
