@@ -117,9 +117,8 @@ class Checkpoint:
     def _replay(self, consumer: Consumer, store: StateStore, start: int, end: int) -> int:
         """Apply the changelog from `start` until the consumer's position reaches `end` (the last stable offset;
         the position passes transaction markers, which are not records)."""
-        partition = TopicPartition(self.topic, self.partition, start)
-        consumer.assign([partition])
-        applied, chunk, last = 0, [], start - 1
+        consumer.assign([TopicPartition(self.topic, self.partition, start)])
+        applied = 0
         stalled_since = time.monotonic()
         while True:
             messages = consumer.consume(RESTORE_CHUNK, timeout=1.0)
@@ -127,18 +126,17 @@ class Checkpoint:
                 stalled_since = time.monotonic()
             elif time.monotonic() - stalled_since > STALL_S:
                 raise KafkaException(f"restoring {self.topic}: nothing read for {STALL_S:.0f} s before offset {end}")
+            chunk = []
             for message in messages:
                 if message.error() is not None:
                     continue
                 key = message.key()
                 assert key is not None, f"{self.topic} holds a record without a key at offset {message.offset()}"
                 chunk.append((key, message.value()))
-                last = message.offset() or last
             position = consumer.position([TopicPartition(self.topic, self.partition)])[0].offset
             done = position >= end
             if chunk or done:
-                store.apply(chunk, max(last + 1, position if done else 0))
+                store.apply(chunk, position)  # the next offset to read: past the chunk and any transaction marker
                 applied += len(chunk)
-                chunk = []
             if done:
                 return applied

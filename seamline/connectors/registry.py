@@ -72,20 +72,24 @@ class _Kinds(Generic[K]):
 
     def all(self) -> Mapping[str, K]:
         if self._kinds is None:
-            self._kinds = {}
+            loaded: dict[str, K] = {}
             for point in entry_points(group=self.group):
-                self._add(self._kinds, point.load(), point.name)
+                loaded[point.name] = self._checked(loaded, point.load(), point.name)
+            self._kinds = loaded
         return self._kinds
 
     def register(self, kind: K) -> None:
-        self._add(dict(self.all()), kind, kind.name)
+        kinds = dict(self.all())
+        kinds[kind.name] = self._checked(kinds, kind, kind.name)
+        self._kinds = kinds
 
-    def _add(self, kinds: dict[str, K], kind: object, name: str) -> None:
+    def _checked(self, kinds: Mapping[str, K], kind: object, name: str) -> K:
+        """`kind`, once it is a kind of this group named `name` that no other kind's name takes."""
         if not isinstance(kind, self.expected) or kind.name != name:
             raise TypeError(f"{self.group} {name!r} must be a {self.expected.__name__} named {name!r}")
         if name in kinds and kinds[name] is not kind:
             raise ValueError(f"two {self.group} kinds are named {name!r}")
-        self._kinds = {**kinds, name: kind}
+        return kind
 
     def get(self, name: str) -> K:
         kinds = self.all()
