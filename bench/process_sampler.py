@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,25 @@ class Usage:
 
     cpu_s: float = 0.0
     rss_mb: list[float] = field(default_factory=list)
+    series: list[tuple[float, float]] = field(default_factory=list)
+    """(wall time, CPU seconds used so far) at each sample."""
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds used between two wall times (time.time()), interpolated between samples."""
+        return self.cpu_at(end) - self.cpu_at(start)
+
+    def cpu_at(self, when: float) -> float:
+        """CPU seconds used from the first sample to a wall time, interpolated between samples."""
+        if not self.series:
+            return 0.0
+        times = [at for at, _ in self.series]
+        index = bisect.bisect_left(times, when)
+        if index == 0:
+            return self.series[0][1]
+        if index == len(times):
+            return self.series[-1][1]
+        (t0, c0), (t1, c1) = self.series[index - 1], self.series[index]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
 
     @property
     def peak_rss_mb(self) -> float:
@@ -90,6 +111,8 @@ class ProcessSampler:
         for name, pid in self.pids.items():
             cpu, rss = cpu_seconds(pid), rss_mb(pid)
             if cpu is not None:
-                self.usage[name].cpu_s = cpu - self._first[name]
+                usage = self.usage[name]
+                usage.cpu_s = cpu - self._first[name]
+                usage.series.append((time.time(), usage.cpu_s))
             if rss is not None:
                 self.usage[name].rss_mb.append(rss)
