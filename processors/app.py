@@ -7,6 +7,7 @@ the batch is read again on restart.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
@@ -14,7 +15,10 @@ from typing import TypeVar
 
 import faust
 from faust.transport.consumer import Consumer
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, EventT, Message
+from mode.services import WaitArgT, WaitResults
+from mode.utils.times import Seconds
 
 from processors.batch import CleanseBatch, ResolveBatch
 from processors.checkpoint import Checkpoint
@@ -58,6 +62,27 @@ class _Record:
         self.value = message.value
 
 
+class _Consumer(aiokafka_driver.Consumer):
+    """Faust's aiokafka consumer, delivering each fetched record to its stream without four tasks per record."""
+
+    async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
+        """Faust's fetcher calls this once per record, racing the record's delivery against a stop of the flow:
+        four tasks and an asyncio.wait each, 33 µs of CPU a record. While the flow is active the delivery is
+        awaited alone (it does not block: a full stream buffer pauses the partition instead); a rebalance stops the
+        flow first, and the fetcher's cancellation ends a delivery in progress as it ended the race."""
+        if self.flow_active and timeout is None and len(coros) == 2 and all(map(asyncio.iscoroutine, coros)):
+            delivery, flow_stopped = coros
+            flow_stopped.close()  # type: ignore[union-attr]
+            return WaitResults([delivery], [await delivery], False)  # type: ignore[misc]
+        if timeout is None:
+            return await super().wait_first(*coros)
+        return await super().wait_first(*coros, timeout=timeout)
+
+
+class _Transport(aiokafka_driver.Transport):
+    Consumer = _Consumer
+
+
 def build_app(config: Config, metrics: Metrics) -> faust.App:
     """The processor's Faust app; topics are created before it starts."""
     processor = config.processor
@@ -95,6 +120,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         key_serializer="json",
         value_serializer="json",
     )
+    app.transport = _Transport(app.conf.broker_consumer, app)
     raw = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     identity = app.topic(
         identity_topic(kafka), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
