@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.state_store import StateStore, Write, encode
 from seamline.config import KafkaConfig
@@ -48,7 +48,7 @@ class Checkpoint:
         self.path = data_dir / f"resolve-{partition}"
         self._store: StateStore | None = None
         self._producer: TransactionalPublisher | None = None
-        self._end = -1
+        self._ends: Consumer | None = None
         self.restored = 0
         """Changelog records the last `open` replayed into the store."""
 
@@ -57,6 +57,13 @@ class Checkpoint:
         owner of the partition (its open transaction is aborted), then replays the changelog past the store."""
         if self._store is None:
             self._producer = TransactionalPublisher(self.kafka, self.transactional_id)
+            # read_uncommitted: the end of the batch's records as soon as Kafka acknowledged them, whether or not the
+            # transaction's marker is written yet
+            self._ends = Consumer(
+                client_settings(
+                    self.kafka, "consumer", **{"group.id": self.transactional_id, "isolation.level": "read_uncommitted"}
+                )
+            )
             store = StateStore(self.path)
             try:
                 self._restore(store)
@@ -68,21 +75,17 @@ class Checkpoint:
 
     def commit(self, outputs: Publisher, writes: Sequence[Write]) -> None:
         """The commit sequence of a batch whose records were sent through `outputs` (module docstring)."""
-        assert self._store is not None and self._producer is not None, "open() the checkpoint first"
+        assert self._store is not None and self._producer is not None and self._ends is not None, "open() first"
         outputs.flush()
         if not writes:
             return
         encoded = [(key.encode(), None if value is None else encode(value)) for key, value in writes]
-        self._end = -1
         self._producer.begin()
         for key, value in encoded:
-            self._producer.send(self.topic, value, key=key, on_delivery=self._delivered)
+            self._producer.send(self.topic, value, key=key)
         self._producer.commit()
-        self._store.apply(encoded, self._end + 1)
-
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            self._end = max(self._end, message.offset() or 0)
+        # Only this producer writes the partition, so its end is just past the batch (or past its marker, too)
+        self._store.apply(encoded, watermarks(self._ends, self.topic, self.partition)[1])
 
     def close(self) -> None:
         """Release the store and the producer; the store's files stay for the next assignment."""
@@ -90,7 +93,9 @@ class Checkpoint:
             self._store.close()
         if self._producer is not None:
             self._producer.close()
-        self._store = self._producer = None
+        if self._ends is not None:
+            self._ends.close()
+        self._store, self._producer, self._ends = None, None, None
 
     def _restore(self, store: StateStore) -> None:
         started = time.monotonic()

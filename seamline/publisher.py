@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -34,17 +33,9 @@ class Publisher:
             self._failures.append(f"{message.topic()}: {error.str()}")
 
     def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
-        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+        self, topic: str, value: bytes | None, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
-        """Queue one record, waiting for room in the local queue when it is full.
-
-        `on_delivery` (called from poll/flush) takes over the record's outcome: flush() then does not report it.
-        """
+        """Queue one record, waiting for room in the local queue when it is full."""
         while True:
             try:
                 self.producer.produce(
@@ -53,7 +44,7 @@ class Publisher:
                     key=key,
                     # confluent-kafka's hint is an invariant List[Tuple[str, str | bytes | None]]; (str, bytes) fits
                     headers=headers,  # type: ignore[arg-type]
-                    on_delivery=on_delivery or self._on_delivery,
+                    on_delivery=self._on_delivery,  # called for failures only (kafka_settings)
                 )
                 break
             except BufferError:
