@@ -128,7 +128,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
     checkpoint = Checkpoint(kafka, processor.app_id, processor.data_dir)
-    resolve = ResolveBatch(kafka, processor, serde, publisher, metrics, config.cipher(), checkpoint)
+    resolve = ResolveBatch(kafka, processor, serde, metrics, config.cipher(), checkpoint)
     raw_continuity = Continuity(kafka, processor.app_id, topics)
     identity_continuity = Continuity(kafka, processor.app_id, [identity_topic(kafka)])
 

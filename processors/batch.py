@@ -3,9 +3,10 @@
 - cleanse: raw change events -> cleansed changes on the identity topic (`dlq.cleanse` for bad records).
 - resolve: cleansed changes -> golden state -> canonical records and merge suggestions (`dlq.resolve`).
 
-Delivery: at-least-once. Each batch's output and dead letters are flushed to Kafka before the batch is
-acknowledged, and the resolve stage's state is written only after that flush, all of a batch's writes or none
-(processors/checkpoint.py), so the state never runs ahead of the canonical topics.
+Delivery: a cleanse batch's frames and dead letters are flushed to Kafka before the batch is acknowledged
+(at-least-once). A resolve batch's canonical records, suggestions, dead letters and state writes go out in one
+Kafka transaction before it is acknowledged (processors/checkpoint.py): all of them or none, so the state never
+runs ahead of the canonical topics, nor they ahead of it.
 """
 
 from __future__ import annotations
@@ -46,16 +47,21 @@ class RawRecord(Protocol):
 
 
 class _Stage:
-    """What both stages share: the publisher, the DLQ, metrics and the flush before acknowledging."""
+    """What both stages share: the publisher, the DLQ and metrics."""
 
     name: str
+    publisher: Publisher
+    dead_letters: DeadLetters
 
-    def __init__(self, kafka: KafkaConfig, serde: AvroSerde, publisher: Publisher, metrics: Metrics) -> None:
+    def __init__(self, kafka: KafkaConfig, serde: AvroSerde, metrics: Metrics) -> None:
         self.kafka = kafka
         self.serde = serde
-        self.publisher = publisher
         self.metrics = metrics
-        self.dead_letters = DeadLetters(kafka, publisher, self.name, metrics)
+
+    def _publish_through(self, publisher: Publisher) -> None:
+        """Send the stage's records and dead letters through `publisher` from now on."""
+        self.publisher = publisher
+        self.dead_letters = DeadLetters(self.kafka, publisher, self.name, self.metrics)
 
     def _dead_letter(
         self, record: RawRecord, exc: Exception, value: bytes | None = None, event_id: str | None = None
@@ -76,9 +82,6 @@ class _Stage:
             )
         )
 
-    async def _flush(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.publisher.flush)
-
 
 class CleanseBatch(_Stage):
     """Maps and normalises raw changes; a record that fails a rule becomes a dead letter with its reason."""
@@ -94,7 +97,8 @@ class CleanseBatch(_Stage):
         metrics: Metrics,
         lookups: Lookups | None = None,
     ) -> None:
-        super().__init__(kafka, serde, publisher, metrics)
+        super().__init__(kafka, serde, metrics)
+        self._publish_through(publisher)
         self.mappings = {mapping.source: mapping for mapping in mappings}
         self.lookups = lookups or {}
         self.output = identity_topic(kafka)
@@ -111,7 +115,7 @@ class CleanseBatch(_Stage):
                 self._dead_letter(record, exc, event_id=self._event_id(record))
         for frame in frames(cleansed):
             self.publisher.send(self.output, frame)
-        await self._flush()
+        await asyncio.get_running_loop().run_in_executor(None, self.publisher.flush)
         for topic, count in Counter(record.topic for record in records).items():
             self.metrics.events_in.labels(self.name, topic).inc(count)
         self._out.inc(len(cleansed))
@@ -149,12 +153,11 @@ class ResolveBatch(_Stage):
         kafka: KafkaConfig,
         processor: ProcessorConfig,
         serde: AvroSerde,
-        publisher: Publisher,
         metrics: Metrics,
         cipher: FieldCipher,
         checkpoint: Checkpoint,
     ) -> None:
-        super().__init__(kafka, serde, publisher, metrics)
+        super().__init__(kafka, serde, metrics)  # publishes through the checkpoint's transactions
         self.processor = processor
         self.cipher = cipher
         self.checkpoint = checkpoint
@@ -172,6 +175,7 @@ class ResolveBatch(_Stage):
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         store = await loop.run_in_executor(None, self.checkpoint.open)
+        self._publish_through(self.checkpoint.begin())
         state = StagedState(store, self.caches)
         resolver = Resolver(self.processor, state.tables)
         changes, published, merges = 0, Counter[str](), Counter[str]()
@@ -194,7 +198,7 @@ class ResolveBatch(_Stage):
                     continue
                 for output in outputs:
                     self._publish(output, change.event_id, published, merges)
-        await loop.run_in_executor(None, partial(self.checkpoint.commit, self.publisher, state.writes()))
+        await loop.run_in_executor(None, partial(self.checkpoint.commit, state.writes()))
         state.settle()
         self.metrics.events_in.labels(self.name, self.input).inc(changes)
         for topic, count in published.items():

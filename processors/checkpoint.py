@@ -1,15 +1,18 @@
 """The resolve stage's commit sequence, in one place, and the restore of its state after a start or a move.
 
-A resolve batch ends with `Checkpoint.commit`:
-1. the batch's canonical records, suggestions and dead letters are flushed (acknowledged by Kafka);
-2. its state writes go to the state changelog in one Kafka transaction: all of them or none;
+A resolve batch runs between `Checkpoint.begin` and `Checkpoint.commit`:
+1. `begin` opens the batch's Kafka transaction; the batch sends its canonical records, suggestions and dead letters
+   through the transactional producer it returns;
+2. `commit` adds the batch's state writes (the state changelog) to the same transaction and commits it: Kafka
+   holds all of the batch's records or none, and read_committed consumers see them together;
 3. the local store takes the same writes and the changelog position after them, in one RocksDB write batch;
 4. the caller returns, and Faust commits the input offsets.
 
-A crash before 2 completes leaves the state as it was before the batch, which is read and resolved again:
-the same changes against the same state publish the same versions, which every sink already holds. A crash
-between 2 and 3 leaves the store behind its changelog: `open` replays the changelog's tail into it. The store
-therefore never holds what the changelog lacks, and a start replays only what the store misses.
+A crash before 2 completes aborts the transaction (the next owner's producer fences it): the batch is read and
+resolved again from the state before it. A crash between 2 and 3 leaves the store behind its changelog: `open`
+replays the changelog's tail into it. A crash between 2 and 4 resolves the batch again against the state after
+it: the changes are applied already, so it publishes nothing new. The store never holds what the changelog lacks,
+and a start replays only what the store misses.
 """
 
 from __future__ import annotations
@@ -73,19 +76,23 @@ class Checkpoint:
             self._store = store
         return self._store
 
-    def commit(self, outputs: Publisher, writes: Sequence[Write]) -> None:
-        """The commit sequence of a batch whose records were sent through `outputs` (module docstring)."""
-        assert self._store is not None and self._producer is not None and self._ends is not None, "open() first"
-        outputs.flush()
-        if not writes:
-            return
-        encoded = [(key.encode(), None if value is None else encode(value)) for key, value in writes]
+    def begin(self) -> Publisher:
+        """Open the batch's transaction (after `open`): what the batch sends through the producer returned is
+        committed with its state writes, or aborted with them."""
+        assert self._producer is not None, "open() the checkpoint first"
         self._producer.begin()
+        return self._producer
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Send the batch's state writes, commit its transaction, then write the store (module docstring)."""
+        assert self._store is not None and self._producer is not None and self._ends is not None, "open() first"
+        encoded = [(key.encode(), None if value is None else encode(value)) for key, value in writes]
         for key, value in encoded:
             self._producer.send(self.topic, value, key=key)
         self._producer.commit()
-        # Only this producer writes the partition, so its end is just past the batch (or past its marker, too)
-        self._store.apply(encoded, watermarks(self._ends, self.topic, self.partition)[1])
+        if encoded:
+            # Only this producer writes the partition: its end is just past the batch's writes (or past its marker)
+            self._store.apply(encoded, watermarks(self._ends, self.topic, self.partition)[1])
 
     def close(self) -> None:
         """Release the store and the producer; the store's files stay for the next assignment."""

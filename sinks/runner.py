@@ -60,6 +60,7 @@ class SinkRunner:
         self.dead_letters = DeadLetters(kafka, self.publisher, f"sink.{name}", metrics)
         self.deleted = None if sink.remembers_deletes else DeletedVersions(kafka, name, self.publisher)
         self._stopping = False
+        self._committed: dict[tuple[str, int], int] = {}  # what this member committed last, per partition
 
     def stop(self, *_: object) -> None:
         """Finish the current batch and return from run()."""
@@ -94,9 +95,9 @@ class SinkRunner:
                 messages = [m for m in messages if self._readable(m)]
                 if messages:
                     self._write_batch(consumer, messages)
-                    self._commit(consumer, messages)
-                    if on_batch is not None:
-                        on_batch(len(messages))
+                self._commit(consumer)
+                if messages and on_batch is not None:
+                    on_batch(len(messages))
                 if remaining:
                     _drop_finished(consumer, remaining)
         finally:
@@ -104,20 +105,33 @@ class SinkRunner:
             consumer.close()
             self.sink.close()
 
-    def _commit(self, consumer: Consumer, messages: list[Message]) -> None:
-        """Commit past the written batch, retried while the group's coordinator moves (a broker died). When the
-        group rebalanced meanwhile, the partitions' new owner reads the batch again and its version-guarded
-        writes change nothing: consuming goes on, no restart needed."""
+    def _commit(self, consumer: Consumer) -> None:
+        """Commit the consumer's positions that moved: past the written batch, and past transaction markers, which
+        move a position without a record (the processor publishes in transactions), so lag reaches 0 and a bounded
+        run ends. Retried while the group's coordinator moves (a broker died). When the group rebalanced
+        meanwhile, the partitions' new owner reads the batch again and its version-guarded writes change nothing:
+        consuming goes on, no restart needed."""
+        moved = [
+            tp
+            for tp in consumer.position(consumer.assignment())
+            if tp.offset >= 0 and self._committed.get((tp.topic, tp.partition)) != tp.offset
+        ]
+        if not moved:
+            return
         for attempt in retrying(timeout_s=COMMIT_RETRY_S):
             with attempt:
                 try:
-                    consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                    consumer.commit(offsets=moved, asynchronous=False)
                 except KafkaException as exc:
                     if exc.args[0].code() not in _REBALANCED:
                         raise
                     log.info("sink %s: the group rebalanced before the commit; the batch is read again", self.name)
+                    return
+        self._committed.update(((tp.topic, tp.partition), tp.offset) for tp in moved)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:  # another member may have committed it since
+            self._committed.pop((tp.topic, tp.partition), None)
         log.info(
             "sink %s: partitions assigned: %s",
             self.name,
@@ -272,12 +286,3 @@ def _drop_finished(consumer: Consumer, remaining: dict[tuple[str, int], int]) ->
     for position in consumer.committed(assigned, timeout=10):
         if position.offset >= remaining[(position.topic, position.partition)]:
             del remaining[(position.topic, position.partition)]
-
-
-def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    """The position after the last message of each partition: a committed offset is the next to read."""
-    last: dict[tuple[str, int], int] = {}
-    for message in messages:
-        topic, partition, offset = record_position(message)
-        last[(topic, partition)] = offset
-    return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()]

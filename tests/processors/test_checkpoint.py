@@ -1,5 +1,5 @@
-"""The resolve stage's commit sequence against real Kafka and RocksDB: the changelog takes a batch's writes in one
-transaction, the store follows it, and a start replays only what the store misses."""
+"""The resolve stage's commit sequence against real Kafka and RocksDB: a batch's records and state writes go out in
+one transaction, the store follows it, and a start replays only what the store misses."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import KafkaException
 
 from processors.checkpoint import Checkpoint
-from processors.state_store import StateStore, encode
+from processors.state_store import StateStore, Write, encode
 from seamline.config import KafkaConfig
-from seamline.publisher import Publisher, TransactionalPublisher
+from seamline.publisher import TransactionalPublisher
 from seamline.topic_reader import read_to_end
 from seamline.topics import ensure_topics, state_changelog_topic
 
@@ -29,17 +29,22 @@ def committed(kafka: KafkaConfig, app_id: str) -> dict[bytes, bytes | None]:
     return {key: m.value() for m in read_to_end(kafka, state_changelog_topic(app_id)) if (key := m.key()) is not None}
 
 
+def batch(checkpoint: Checkpoint, writes: list[Write]) -> None:
+    """A batch that publishes nothing but its state writes."""
+    checkpoint.begin()
+    checkpoint.commit(writes)
+
+
 def test_a_batch_reaches_the_changelog_and_the_store_with_the_position_after_it(
     kafka: KafkaConfig, app_id: str, tmp_path: Path
 ) -> None:
     checkpoint = Checkpoint(kafka, app_id, tmp_path)
-    outputs = Publisher(kafka)
     try:
         store = checkpoint.open()
         assert store.position is None
-        checkpoint.commit(outputs, [("golden:a", {"v": 1}), ("links:x", {"g": "a"})])
-        checkpoint.commit(outputs, [("golden:a", {"v": 2}), ("links:x", None)])
-        checkpoint.commit(outputs, [])
+        batch(checkpoint, [("golden:a", {"v": 1}), ("links:x", {"g": "a"})])
+        batch(checkpoint, [("golden:a", {"v": 2}), ("links:x", None)])
+        batch(checkpoint, [])
         assert store.get("golden:a") == {"v": 2} and store.get("links:x") is None
         position = store.position
     finally:
@@ -51,10 +56,9 @@ def test_a_batch_reaches_the_changelog_and_the_store_with_the_position_after_it(
 def test_a_lost_store_is_rebuilt_and_a_store_behind_replays_only_the_tail(
     kafka: KafkaConfig, app_id: str, tmp_path: Path
 ) -> None:
-    outputs = Publisher(kafka)
     first = Checkpoint(kafka, app_id, tmp_path / "one")
     first.open()
-    first.commit(outputs, [(f"golden:{n}", {"n": n}) for n in range(50)])
+    batch(first, [(f"golden:{n}", {"n": n}) for n in range(50)])
     first.close()
     behind = StateStore(tmp_path / "one" / "resolve-0")
     position = behind.position
@@ -62,7 +66,7 @@ def test_a_lost_store_is_rebuilt_and_a_store_behind_replays_only_the_tail(
 
     second = Checkpoint(kafka, app_id, tmp_path / "one")
     second.open()
-    second.commit(outputs, [("golden:0", {"n": "new"}), ("golden:99", {"n": 99})])
+    batch(second, [("golden:0", {"n": "new"}), ("golden:99", {"n": 99})])
     second.close()
     assert second.restored == 0 and position is not None
 
@@ -86,10 +90,9 @@ def test_a_lost_store_is_rebuilt_and_a_store_behind_replays_only_the_tail(
 def test_a_new_owner_fences_the_old_one_and_its_open_transaction_is_never_restored(
     kafka: KafkaConfig, app_id: str, tmp_path: Path
 ) -> None:
-    outputs = Publisher(kafka)
     old = Checkpoint(kafka, app_id, tmp_path / "old")
     old.open()
-    old.commit(outputs, [("golden:a", {"v": 1})])
+    batch(old, [("golden:a", {"v": 1})])
     # the old owner is mid-batch when the partition moves: its transaction is open, not committed
     dangling = TransactionalPublisher(kafka, f"{app_id}-resolve-0")
     dangling.begin()
@@ -98,20 +101,42 @@ def test_a_new_owner_fences_the_old_one_and_its_open_transaction_is_never_restor
 
     new = Checkpoint(kafka, app_id, tmp_path / "new")
     assert new.open().get("golden:a") == {"v": 1}
-    new.commit(outputs, [("golden:b", {"v": 1})])
+    batch(new, [("golden:b", {"v": 1})])
     with pytest.raises(KafkaException):
         dangling.commit()
     with pytest.raises(KafkaException):
-        old.commit(outputs, [("golden:a", {"v": "late"})])
+        batch(old, [("golden:a", {"v": "late"})])
     assert committed(kafka, app_id) == {b"golden:a": encode({"v": 1}), b"golden:b": encode({"v": 1})}
 
 
 def test_a_damaged_store_is_rebuilt(kafka: KafkaConfig, app_id: str, tmp_path: Path) -> None:
     checkpoint = Checkpoint(kafka, app_id, tmp_path)
     checkpoint.open()
-    checkpoint.commit(Publisher(kafka), [("golden:a", {"v": 1})])
+    batch(checkpoint, [("golden:a", {"v": 1})])
     checkpoint.close()
     for path in (tmp_path / "resolve-0").iterdir():
         if path.name.startswith(("CURRENT", "MANIFEST")):
             path.write_bytes(b"garbage")
     assert Checkpoint(kafka, app_id, tmp_path).open().get("golden:a") == {"v": 1}
+
+
+def test_a_batch_s_records_are_read_with_its_state_writes_or_never(
+    kafka: KafkaConfig, app_id: str, tmp_path: Path
+) -> None:
+    output = f"{kafka.topic_prefix}canonical.checkpoint"
+    ensure_topics(kafka, [output])
+    old = Checkpoint(kafka, app_id, tmp_path / "old")
+    old.open()
+    old.begin().send(output, b"version 1", key=b"a")
+    old.commit([("golden:a", {"v": 1})])
+    old.begin().send(output, b"version 2", key=b"a")  # the worker stops here: the partition moves on
+    assert [m.value() for m in read_to_end(kafka, output)] == [b"version 1"]
+
+    new = Checkpoint(kafka, app_id, tmp_path / "new")
+    assert new.open().get("golden:a") == {"v": 1}
+    new.begin().send(output, b"version 2 again", key=b"a")
+    new.commit([("golden:a", {"v": 2})])
+    with pytest.raises(KafkaException):
+        old.commit([("golden:a", {"v": "late"})])
+    assert [m.value() for m in read_to_end(kafka, output)] == [b"version 1", b"version 2 again"]
+    assert committed(kafka, app_id) == {b"golden:a": encode({"v": 2})}

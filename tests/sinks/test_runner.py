@@ -91,11 +91,18 @@ def test_a_failing_target_pauses_the_input_and_every_record_arrives_once(
 
 
 class Committing:
-    """A consumer whose commits fail with the given errors first."""
+    """A consumer at given positions (partition -> offset) whose commits fail with the given errors first."""
 
-    def __init__(self, *failures: int) -> None:
+    def __init__(self, positions: dict[int, int], *failures: int) -> None:
+        self.positions = positions
         self.failures = list(failures)
         self.committed: list[list[TopicPartition]] = []
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition("t", partition) for partition in self.positions]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self.positions[tp.partition]) for tp in partitions]
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
         if self.failures:
@@ -103,28 +110,21 @@ class Committing:
         self.committed.append(offsets)
 
 
-class At:
-    """A consumed message's position."""
-
-    def __init__(self, partition: int, offset: int) -> None:
-        self._partition, self._offset = partition, offset
-
-    def topic(self) -> str:
-        return "t"
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-
 def test_a_commit_is_retried_while_the_coordinator_moves_and_dropped_after_a_rebalance(kafka: KafkaConfig) -> None:
     runner = SinkRunner("commits", kafka, FailingAtFirst(down_s=0), ["customer"], Metrics.create())
-    batch = [At(0, 4), At(1, 7), At(0, 5)]
-    moving = Committing(KafkaError._WAIT_COORD, KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
-    runner._commit(moving, batch)  # type: ignore[arg-type]
+    moving = Committing(
+        {0: 6, 1: 8, 2: -1001},
+        KafkaError._WAIT_COORD,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    )
+    runner._commit(moving)  # type: ignore[arg-type]
     assert [[(tp.partition, tp.offset) for tp in offsets] for offsets in moving.committed] == [[(0, 6), (1, 8)]]
-    rebalanced = Committing(KafkaError.ILLEGAL_GENERATION)
-    runner._commit(rebalanced, batch)  # type: ignore[arg-type]
+    runner._commit(moving)  # type: ignore[arg-type]
+    assert len(moving.committed) == 1, "a position that did not move is not committed again"
+    moving.positions[1] = 9  # a transaction's marker: the position moves without a record
+    runner._commit(moving)  # type: ignore[arg-type]
+    assert [(tp.partition, tp.offset) for tp in moving.committed[-1]] == [(1, 9)]
+    rebalanced = Committing({0: 7}, KafkaError.ILLEGAL_GENERATION)
+    runner._commit(rebalanced)  # type: ignore[arg-type]
     assert rebalanced.committed == [] and rebalanced.failures == []
