@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from processors.resolve import Tables
 from processors.state_store import Write
+from seamline.processor_config import STATE_CACHE_ENTRIES
 
 TABLES = ("golden", "links", "index", "held")
 _DELETED = object()
@@ -24,7 +25,7 @@ class Committed(Protocol):
 class Cache(dict[str, Any]):
     """Committed values of one table (_DELETED for known-absent keys); cleared when it grows past `limit`."""
 
-    def __init__(self, limit: int = 500_000) -> None:
+    def __init__(self, limit: int = STATE_CACHE_ENTRIES) -> None:
         super().__init__()
         self.limit = limit
 

@@ -100,9 +100,7 @@ def load_config(path: Path) -> Config:
 def config_model() -> type[Config]:
     """Config whose sources and sinks are validated against the sections of the registered kinds, told apart
     by `kind`."""
-    sources, sinks = (
-        tuple(kind.section for kind in kinds.values()) for kinds in (source_kinds(), sink_kinds())
-    )
+    sources, sinks = (tuple(kind.section for kind in kinds.values()) for kinds in (source_kinds(), sink_kinds()))
     # Unions of the sections registered at run time: types no checker can know, hence Any (mypy's idiom).
     source_section: Any = Union[sources]  # noqa: UP007
     sink_section: Any = Union[sinks]  # noqa: UP007

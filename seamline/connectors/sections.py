@@ -82,5 +82,3 @@ class MappedSink(SinkSection, Generic[TargetT]):
             ]
         )
         return self
-
-
