@@ -40,11 +40,11 @@ class Cleansed:
     event_id: str
     same_as: list[str] = field(default_factory=list)
     parent: str | None = None
+    xref: str = field(init=False, repr=False, compare=False)
+    """The record's cross-reference, '<system>.<object>:<key>' (resolve reads it several times a change)."""
 
-    @property
-    def xref(self) -> str:
-        """The record's cross-reference, '<system>.<object>:<key>'."""
-        return xref(self.system, self.object, self.source_key)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "xref", xref(self.system, self.object, self.source_key))
 
     @property
     def source(self) -> str:

@@ -17,6 +17,8 @@ def survive(field_names: Iterable[str], members: Mapping[str, Member], rules: Id
     A null never wins over a value, except that a field the authoritative system cleared is cleared.
     An empty list of order lines counts as no value.
     """
+    if len(members) == 1:
+        return _alone(field_names, next(iter(members.values())), rules)
     result: dict[str, Any] = {}
     for name in field_names:
         priority = rules.field_priority.get(name, rules.priority)
@@ -35,6 +37,17 @@ def survive(field_names: Iterable[str], members: Mapping[str, Member], rules: Id
                 result[name] = value
         if cleared or best is None:
             result[name] = [] if name == "lines" else None
+    return result
+
+
+def _alone(field_names: Iterable[str], member: Member, rules: IdentityRules) -> dict[str, Any]:
+    """`survive` for a golden record of one member (most are): its values, empty ones and cleared ones as none."""
+    fields = member["f"]
+    cleared = member["c"] if member["s"] == rules.authoritative else ()
+    result: dict[str, Any] = {}
+    for name in field_names:
+        value = fields.get(name)
+        result[name] = ([] if name == "lines" else None) if value is None or value == [] or name in cleared else value
     return result
 
 
