@@ -15,7 +15,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
-from functools import partial
 from typing import Protocol
 
 from processors.canonical import avro_record
@@ -198,7 +197,9 @@ class ResolveBatch(_Stage):
                     continue
                 for output in outputs:
                     self._publish(output, change.event_id, published, merges)
-        await loop.run_in_executor(None, partial(self.checkpoint.commit, state.writes()))
+        # On the event loop's thread, which waits only for the commit's round trip (~20 ms a batch): in an executor
+        # thread the commit's encoding fought the loop for the GIL, costing 30-50 µs of CPU per event
+        self.checkpoint.commit(state.writes())
         state.settle()
         self.metrics.events_in.labels(self.name, self.input).inc(changes)
         for topic, count in published.items():
