@@ -127,6 +127,7 @@ def main() -> None:
     finally:
         supervisor.stop_all()
         pipeline.destroy(info.postgres_dsn)
+    events = args.rows + args.burst + args.paced
     result = {
         "snapshot": {"rows": args.rows, "seconds": round(snapshot_s, 1), "per_s": round(args.rows / snapshot_s)},
         "streaming": {
@@ -137,7 +138,10 @@ def main() -> None:
             "published_at_s": stages,
         },
         "latency": {"rate": args.rate, "rows": args.paced, "p50_ms": round(p50 * 1000), "p99_ms": round(p99 * 1000)},
-        "processes": {process: figures.as_dict(elapsed) for process, figures in usage.items()},
+        "processes": {
+            process: {**figures.as_dict(elapsed), "cpu_us_per_event": round(figures.cpu_s / events * 1e6)}
+            for process, figures in usage.items()
+        },
     }
     table = Table(title="ERP PostgreSQL → Kafka → processor → target PostgreSQL, one process each")
     for column in ("phase", "rows", "events/s", "latency p50 / p99"):
@@ -146,11 +150,11 @@ def main() -> None:
     table.add_row("streaming burst", f"{args.burst:,}", f"{result['streaming']['per_s']:,}", "")
     table.add_row(f"paced at {args.rate:,.0f}/s", f"{args.paced:,}", "", f"{p50 * 1000:,.0f} / {p99 * 1000:,.0f} ms")
     processes = Table(title=f"processes over {elapsed:,.0f} s")
-    for column in ("process", "CPU cores", "RSS first / peak / last"):
+    for column in ("process", "CPU cores", f"CPU µs per event ({events:,})", "RSS first / peak / last"):
         processes.add_column(column, justify="right")
     for process, figures in result["processes"].items():
         rss = f"{figures['rss_first_mb']} / {figures['rss_peak_mb']} / {figures['rss_last_mb']} MB"
-        processes.add_row(process, f"{figures['cpu_cores']:.2f}", rss)
+        processes.add_row(process, f"{figures['cpu_cores']:.2f}", f"{figures['cpu_us_per_event']:,}", rss)
     Console(stderr=True).print(table, processes)
     write_result(result, args.json)
 
