@@ -96,7 +96,7 @@ class Resolver:
         queue = deque([change])
         while queue:
             step, change = _Step(), queue.popleft()
-            waiting = self.tables.held.get(f"w:{change.xref}")
+            waiting = self._waiting_on(change)
             if waiting is not None and self._known(waiting):  # released before, but not durably: release again
                 queue.extendleft(reversed([*self._release(waiting), change]))
                 continue
@@ -111,12 +111,12 @@ class Resolver:
         return outputs
 
     def _apply(self, change: Cleansed, step: _Step) -> None:
-        links, held = self.tables.links, self.tables.held
+        links = self.tables.links
         link = links.get(change.xref)
         order = list(change_order(change.connector, change.position, change.source_ts_ms))
         if link is not None and order <= link["o"]:
             return  # a re-delivery: applied already
-        waiting = held.get(f"w:{change.xref}")
+        waiting = self._waiting_on(change)
         if waiting is not None:
             self._hold(change, waiting)
             return
@@ -161,8 +161,14 @@ class Resolver:
         held[f"w:{change.xref}"] = key
         held["n"] = self.held_count() + 1
 
+    def _waiting_on(self, change: Cleansed) -> str | None:
+        """The key an earlier change of the same record waits on, if one does."""
+        return self.tables.held.get(f"w:{change.xref}") if self.held_count() else None
+
     def _release(self, key: str) -> list[Cleansed]:
         held = self.tables.held
+        if not self.held_count():  # nothing waits: spares looking up every key a change announces
+            return []
         waiting = held.get(f"r:{key}")
         if not waiting:
             return []
