@@ -89,14 +89,14 @@ def build_state(kafka: KafkaConfig, processor: ProcessorConfig, app_id: str, dat
         for key, value in getattr(tables, name).items()
     ]
     ensure_topics(kafka, [state_changelog_topic(app_id)])
-    checkpoint, outputs = Checkpoint(kafka, app_id, data_dir), Publisher(kafka)
+    checkpoint = Checkpoint(kafka, app_id, data_dir)
     checkpoint.open()
     try:
         for start in range(0, len(writes), COMMIT_WRITES):
-            checkpoint.commit(outputs, writes[start : start + COMMIT_WRITES])
+            checkpoint.begin()
+            checkpoint.commit(writes[start : start + COMMIT_WRITES])
     finally:
         checkpoint.close()
-        outputs.close()
     return len(writes)
 
 

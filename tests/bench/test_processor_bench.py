@@ -49,6 +49,7 @@ def test_every_event_reaches_the_canonical_topics_and_the_topics_are_removed(sta
     }
     assert e2e["live_golden_records"] < 300  # duplicates merged, lines folded into their orders
     assert e2e["events_per_s"] > 0 and e2e["outside_batches_s"] >= 0
+    assert 0 < e2e["process"]["cpu_processing_s"] <= e2e["process"]["cpu_s"]  # the start-up is left out
     assert e2e["batch_seconds"]["cleanse"]["batches"] >= 1 and e2e["batch_seconds"]["resolve"]["batches"] >= 1
 
     kafka = KafkaConfig(bootstrap_servers=stack.bootstrap_servers, schema_registry_url=stack.registry_url)

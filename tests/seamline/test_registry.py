@@ -109,5 +109,3 @@ def test_a_second_kind_of_the_same_name_is_refused(toy_registered: None) -> None
         register(SourceKind("toy", ToySection, TOY.open, toy_order))
     with pytest.raises(TypeError, match="must be a SinkKind"):
         registry._sinks.register(TOY)  # type: ignore[arg-type]
-
-
