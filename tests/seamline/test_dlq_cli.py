@@ -16,7 +16,7 @@ from seamline.cli.main import app
 from seamline.config import KafkaConfig
 from seamline.dead_letters.writer import DeadLetters, Failed, read_headers
 from seamline.metrics import Metrics
-from seamline.publisher import Publisher
+from seamline.publisher import Publisher, TransactionalPublisher
 from seamline.stack.ports import free_port
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, ensure_topics, source_topic
@@ -99,6 +99,20 @@ def test_a_processor_letter_goes_back_to_its_input_and_purge_deletes_letters(kaf
 
     assert "purged 1 dead letter(s) of cleanse" in cli(config, "dlq", "purge", "--stage", "cleanse", "--yes")
     assert "cleanse:" not in cli(config, "dlq", "list", "--stage", "cleanse")
+
+
+def test_purge_counts_letters_written_in_transactions_not_their_markers(kafka: KafkaConfig, config: Path) -> None:
+    original = f"{kafka.topic_prefix}seamline.identity"
+    producer = TransactionalPublisher(kafka, f"{kafka.topic_prefix}dlq-purge-test")
+    letters = DeadLetters(kafka, producer, "resolve", Metrics.create())
+    ensure_topics(kafka, [original, letters.topic])
+    for offset in (3, 4):  # two resolve batches: a letter and a transaction marker each
+        producer.begin()
+        letters.send(Failed(original, 0, offset, None, b"item", "InvalidRecord", "not a change"))
+        producer.commit()
+    producer.close()
+
+    assert "purged 2 dead letter(s) of resolve" in cli(config, "dlq", "purge", "--stage", "resolve", "--yes")
 
 
 def test_bad_references_and_stages_are_one_clear_line(kafka: KafkaConfig, config: Path) -> None:
