@@ -17,6 +17,7 @@ from seamline.consumer_lag import group_lag
 from seamline.kafka_settings import client_settings
 from seamline.retry import HTTP_ERRORS, retrying
 from seamline.serde import registry_client
+from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic, identity_topic, processor_input_topics, sink_group
 
 
@@ -145,10 +146,10 @@ class StatusReader:
             return {}
         starts = self._offsets(specs)
         ends = self._offsets({tp: OffsetSpec.latest() for tp in specs})
-        depth: dict[str, int] = {}
-        for tp, end in ends.items():
-            stage = tp.topic.removeprefix(prefix)
-            depth[stage] = depth.get(stage, 0) + end - starts[tp]
+        depth = {tp.topic.removeprefix(prefix): 0 for tp in specs}
+        for topic in sorted({tp.topic for tp, end in ends.items() if end > starts[tp]}):
+            # Counted: the resolve stage writes its letters in transactions, whose markers take offsets too
+            depth[topic.removeprefix(prefix)] = sum(1 for _ in read_to_end(self.config.kafka, topic))
         return dict(sorted(depth.items()))
 
     def _offsets(self, specs: dict[TopicPartition, OffsetSpec]) -> dict[TopicPartition, int]:

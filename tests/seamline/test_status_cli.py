@@ -17,7 +17,7 @@ from seamline.config import KafkaConfig
 from seamline.connectors.source import Checkpoint
 from seamline.dead_letters.writer import DeadLetters, Failed
 from seamline.metrics import Metrics
-from seamline.publisher import Publisher
+from seamline.publisher import Publisher, TransactionalPublisher
 from seamline.serde import AvroSerde
 from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
@@ -73,6 +73,13 @@ def test_status_reports_health_lag_dead_letters_and_positions(
     DeadLetters(kafka, publisher, "cleanse", Metrics.create()).send(
         Failed("src.erp.customers", 0, 3, b"k", b"v", "InvalidField", "phone: not a number (text(4))")
     )
+    resolving = TransactionalPublisher(kafka, f"{kafka.topic_prefix}status-test")  # as a resolve batch writes
+    resolving.begin()
+    DeadLetters(kafka, resolving, "resolve", Metrics.create()).send(
+        Failed("seamline.identity", 0, 9, None, b"item", "InvalidRecord", "not a change")
+    )
+    resolving.commit()
+    resolving.close()
     PositionStore(kafka, AvroSerde(kafka), publisher).save("erp", Checkpoint("0/16B3748", True))
     publisher.flush()
     publisher.close()
@@ -99,6 +106,6 @@ def test_status_reports_health_lag_dead_letters_and_positions(
     assert look["groups"] == [
         {"group": group, "process": "sink warehouse", "lag": 0, "committed": 40, "per_second": None}
     ]
-    assert look["dead_letters"] == {"cleanse": 1, "sink.warehouse": 0}
+    assert look["dead_letters"] == {"cleanse": 1, "resolve": 1, "sink.warehouse": 0}  # a letter, not its marker
     assert look["positions"][0]["source"] == "erp" and look["positions"][0]["position"] == "0/16B3748"
     assert "records/s" in tables.stdout and "0/16B3748" in tables.stdout and "down" in tables.stdout
