@@ -160,7 +160,7 @@ def in_process(kafka: KafkaConfig, processor: ProcessorConfig, records: list[Raw
         return [Cleansed.decode(change.encode()) for change in cleansed]
 
     def resolve(cleansed: list[Cleansed]) -> list[Output]:
-        resolver = Resolver(processor, Tables({}, {}, {}, {}))
+        resolver = Resolver(processor, Tables.in_memory())
         return [output for change in cleansed for output in resolver.apply(change)]
 
     def encode(outputs: list[Output]) -> list[bytes]:

@@ -78,7 +78,7 @@ def event(n: int, position: int, name: str = "") -> Change:
 def build_state(kafka: KafkaConfig, processor: ProcessorConfig, app_id: str, data_dir: Path, customers: int) -> int:
     """Resolve `customers` ERP customers in process and commit the state as a worker would; the writes made."""
     mapping = next(m for m in processor.mappings if m.source == "erp.customers")
-    tables = Tables({}, {}, {}, {})
+    tables = Tables.in_memory()
     resolver = Resolver(processor, tables)
     for n in range(customers):
         change = event(n, n + 1)

@@ -8,8 +8,8 @@ race-free by construction. The state is four tables:
   m: {xref: member}}; a member is {s: system, o: source, f: fields, t: ts, c: cleared fields, k: match keys,
   l: {line xref: line fields}}.
 - `links`: xref -> {g: golden id or None once deleted, o: position order applied, ft: first ts}.
-- `index`: match key -> golden id; 'd:<id>' -> ids of records referencing it; 'v:<id>' -> last version of a
-  deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions.
+- `index`: match key -> golden id; 'd:<id>|<referencing id>' -> 1 for each record referencing <id>; 'v:<id>' ->
+  last version of a deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions.
 - `held`: 'r:<key>' -> changes (each as `Cleansed.values`) waiting for the record a key names; 'w:<xref>' -> the
   key a record waits on; 'n' -> how many changes wait.
 
@@ -41,13 +41,23 @@ BLOCK_LIMIT = 1000
 
 
 class Table(Protocol):
-    """A key-value table (a Faust table, or a dict in tests)."""
+    """A key-value table: a batch's staged view of the state store, or a `MemoryTable`."""
 
     def get(self, key: str) -> Any: ...
+
+    def scan(self, prefix: str) -> list[str]: ...
 
     def __setitem__(self, key: str, value: Any) -> None: ...
 
     def __delitem__(self, key: str) -> None: ...
+
+
+class MemoryTable(dict[str, Any]):
+    """A table in a dict: for resolving without a store (tests, benchmarks)."""
+
+    def scan(self, prefix: str) -> list[str]:
+        """The keys that start with `prefix`, sorted."""
+        return sorted(key for key in self if key.startswith(prefix))
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,11 @@ class Tables:
     links: Table
     index: Table
     held: Table
+
+    @classmethod
+    def in_memory(cls) -> Tables:
+        """Four empty `MemoryTable`s."""
+        return cls(MemoryTable(), MemoryTable(), MemoryTable(), MemoryTable())
 
 
 @dataclass
@@ -241,11 +256,10 @@ class Resolver:
         if absorbed["r"] is not None:
             final = {**absorbed["r"], "version": absorbed["v"] + 1, "deleted": True, "merged_into": survivor["id"]}
             self._finish(absorbed, {**final, "origin": change.system, "updated_at": change.source_ts_ms}, step)
-        dependents = index.get(f"d:{absorbed['id']}") or []
-        if dependents:
-            index[f"d:{survivor['id']}"] = sorted({*(index.get(f"d:{survivor['id']}") or []), *dependents})
-            del index[f"d:{absorbed['id']}"]
-            step.republish.extend(dependents)
+        dependents = self._dependents(absorbed["id"], forget=True)
+        for dependent in dependents:
+            index[_dependent_key(survivor["id"], dependent)] = 1
+        step.republish.extend(dependents)
         del golden[absorbed["id"]]
 
     def _delete(self, change: Cleansed, link: dict[str, Any] | None, order: list[Any], step: _Step) -> None:
@@ -273,7 +287,7 @@ class Resolver:
             final = {**state["r"], "version": state["v"] + 1, "deleted": True}
             self._finish(state, {**final, "origin": change.system, "updated_at": change.source_ts_ms}, step)
             self.tables.index[f"v:{state['id']}"] = state["v"] + 1
-            step.republish.extend(self.tables.index.get(f"d:{state['id']}") or [])
+            step.republish.extend(self._dependents(state["id"]))
         del self.tables.golden[state["id"]]
 
     def _apply_line(self, change: Cleansed, order: list[Any], step: _Step) -> None:
@@ -396,9 +410,21 @@ class Resolver:
             values = [line.get(line_field) for line in fields.get("lines") or []] if line_field else [fields.get(path)]
             targets.update(value for value in values if value)
         for target in targets:
-            dependents = index.get(f"d:{target}") or []
-            if gid not in dependents:
-                index[f"d:{target}"] = sorted([*dependents, gid])
+            key = _dependent_key(target, gid)
+            if index.get(key) is None:
+                index[key] = 1
+
+    def _dependents(self, target: str, forget: bool = False) -> list[str]:
+        """The golden ids of the records that referenced `target` (some may no longer do); `forget` drops them."""
+        index = self.tables.index
+        keys = index.scan(_dependent_key(target, ""))
+        legacy = index.get(f"d:{target}") or []  # one list per target, as states written before 2026-12-04 hold
+        if forget:
+            for key in keys:
+                del index[key]
+            if legacy:
+                del index[f"d:{target}"]
+        return sorted({*(key.partition("|")[2] for key in keys), *legacy})
 
     # --- fuzzy suggestions -------------------------------------------------------------------------------
 
@@ -454,3 +480,9 @@ class Resolver:
             return
         index = self.tables.index
         index[bucket_key] = [entry for entry in index.get(bucket_key) or [] if entry[0] != state["id"]]
+
+
+def _dependent_key(target: str, dependent: str) -> str:
+    """The index key that says golden record `dependent` references `target`: one key each, so a record that many
+    others reference is not rewritten whole for each new one."""
+    return f"d:{target}|{dependent}"

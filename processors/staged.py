@@ -17,9 +17,11 @@ _DELETED = object()
 
 
 class Committed(Protocol):
-    """What a batch reads committed values from: the state store (a dict in tests); writes go to the checkpoint."""
+    """What a batch reads committed values from: the state store; writes go to the checkpoint."""
 
     def get(self, key: str) -> Any: ...
+
+    def scan(self, prefix: str) -> list[str]: ...
 
 
 class Cache(dict[str, Any]):
@@ -50,6 +52,13 @@ class Staged:
                 value = self.cache[key] = _DELETED if table_value is None else table_value
             self._values[key] = value
         return None if value is _DELETED else value
+
+    def scan(self, prefix: str) -> list[str]:
+        """The keys that start with `prefix` as the batch sees them: committed ones and its own writes, sorted."""
+        committed = (key.removeprefix(self.prefix) for key in self.store.scan(self.prefix + prefix))
+        seen = {key for key in committed if self._values.get(key) is not _DELETED}
+        seen.update(key for key in self._written if key.startswith(prefix) and self._values[key] is not _DELETED)
+        return sorted(seen)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._values[key] = value

@@ -73,6 +73,17 @@ class StateStore:
         data = self._db.get(key.encode())
         return None if data is None else decode(data)
 
+    def scan(self, prefix: str) -> list[str]:
+        """The committed keys that start with `prefix`, in order."""
+        start = prefix.encode()
+        found = []
+        cursor = self._db.iter()
+        cursor.seek(start)
+        while cursor.valid() and (key := cursor.key()).startswith(start):
+            found.append(key.decode())
+            cursor.next()
+        return found
+
     def apply(self, writes: Iterable[tuple[bytes, bytes | None]], position: int) -> None:
         """Write encoded (key, value or None) pairs and the position they bring the store to, all or none."""
         batch = WriteBatch(raw_mode=True)

@@ -14,7 +14,7 @@ class Harness:
 
     def __init__(self, processor: ProcessorConfig | dict[str, Any]) -> None:
         self.processor = processor if isinstance(processor, ProcessorConfig) else ProcessorConfig(**processor)
-        self.tables = Tables({}, {}, {}, {})
+        self.tables = Tables.in_memory()
         self.resolver = Resolver(self.processor, self.tables)
         self.mappings = {mapping.source: mapping for mapping in self.processor.mappings}
         self.canonical: dict[str, dict[str, Any]] = {}  # "entity/id" -> latest record; tombstones remove

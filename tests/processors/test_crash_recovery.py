@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from processors.cleanse import Cleansed, cleanse
-from processors.resolve import Resolver
+from processors.resolve import MemoryTable, Resolver
 from processors.staged import StagedState
 from seamline.processor_config import ProcessorConfig
 from tests.processors.fault_stream import fault_stream
@@ -25,7 +25,7 @@ from tests.processors.raw_events import RawChange
 VOLATILE = ("version", "updated_at", "origin")
 
 
-class Durable(dict[str, Any]):
+class Durable(MemoryTable):
     """The durable state: what a table that deserialises what it reads gives, a fresh copy each time."""
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -4,6 +4,7 @@ import itertools
 from typing import Any
 
 from processors.identity import born_id
+from processors.resolve import MemoryTable
 from tests.processors.resolving import Harness
 
 CONFIG: dict[str, Any] = {
@@ -249,6 +250,31 @@ def test_a_merge_republishes_the_records_that_reference_the_absorbed_id() -> Non
     survivor = born_id("crm.Account:001Q")  # its first change came first
     assert [r["id"] for r in h.live("customer")] == [survivor]
     assert h.live("sales_order")[0]["customer_id"] == survivor
+
+
+class RecordingTable(MemoryTable):
+    """A table that notes the size of each value written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.sizes.append(len(repr(value)))
+        super().__setitem__(key, value)
+
+
+def test_a_customer_with_many_orders_is_not_rewritten_for_each_new_one() -> None:
+    h = Harness(CONFIG)
+    h.tables.index = index = RecordingTable()
+    h.change("erp.customers", "9", erp("Eta SA", "eta@example.fr"))
+    written = []
+    for number in range(300):
+        before = len(index.sizes)
+        h.change("shop.orders", str(number), {"name": f"#{number}", "email": "eta@example.fr", "items": []})
+        written.append(sum(index.sizes[before:]))
+    assert max(written[-10:]) <= max(written[:10]), "a new order's index writes do not grow with the orders before"
+    assert len(h.resolver._dependents(born_id("erp.customers:9"))) == 300
 
 
 def test_fuzzy_rule_suggests_but_never_merges() -> None:

@@ -2,10 +2,11 @@
 
 from typing import Any
 
+from processors.resolve import MemoryTable
 from processors.staged import Cache, Staged, StagedState
 
 
-class CountingTable(dict[str, Any]):
+class CountingTable(MemoryTable):
     reads = 0
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -28,7 +29,7 @@ def test_a_batch_reads_its_own_writes_and_hands_them_over_without_touching_the_s
 
 
 def test_writes_are_listed_in_the_order_first_made() -> None:
-    staged = Staged({}, "p:")
+    staged = Staged(MemoryTable(), "p:")
     for key in "zay":
         staged[key] = key
     del staged["z"]
@@ -49,7 +50,7 @@ def test_the_cache_serves_committed_and_absent_keys_without_reading_the_store() 
 
 def test_a_full_cache_starts_over() -> None:
     cache = Cache(limit=2)
-    staged = Staged({}, "", cache)
+    staged = Staged(MemoryTable(), "", cache)
     for key in "abc":
         staged[key] = key
     staged.settle()
@@ -57,3 +58,13 @@ def test_a_full_cache_starts_over() -> None:
     staged["d"] = "d"
     staged.settle()
     assert "a" not in cache and cache["d"] == "d"
+
+
+def test_a_scan_sees_committed_keys_and_the_batch_s_writes_and_deletes() -> None:
+    store = MemoryTable({"p:d:a|1": 1, "p:d:a|2": 1, "p:d:ab|3": 1, "p:d:b|4": 1})
+    staged = Staged(store, "p:")
+    staged["d:a|5"] = 1
+    del staged["d:a|1"]
+    staged["d:c|6"] = 1
+    assert staged.scan("d:a|") == ["d:a|2", "d:a|5"]
+    assert staged.scan("d:") == sorted(["d:a|2", "d:a|5", "d:ab|3", "d:b|4", "d:c|6"])
