@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import faust
 from faust.transport.consumer import Consumer
@@ -67,16 +67,53 @@ class _Consumer(aiokafka_driver.Consumer):
 
     async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
         """Faust's fetcher calls this once per record, racing the record's delivery against a stop of the flow:
-        four tasks and an asyncio.wait each, 33 µs of CPU a record. While the flow is active the delivery is
-        awaited alone (it does not block: a full stream buffer pauses the partition instead); a rebalance stops the
-        flow first, and the fetcher's cancellation ends a delivery in progress as it ended the race."""
-        if self.flow_active and timeout is None and len(coros) == 2 and all(map(asyncio.iscoroutine, coros)):
+        four tasks and an asyncio.wait each, 33 µs of CPU a record. While the flow is active, `deliver` runs the
+        race only when the delivery has to wait."""
+        if self.flow_active and timeout is None and len(coros) == 2:
             delivery, flow_stopped = coros
-            flow_stopped.close()  # type: ignore[union-attr]
-            return WaitResults([delivery], [await delivery], False)  # type: ignore[misc]
+            if isinstance(delivery, Coroutine) and isinstance(flow_stopped, Coroutine):
+                return await deliver(delivery, flow_stopped, super().wait_first)
         if timeout is None:
             return await super().wait_first(*coros)
         return await super().wait_first(*coros, timeout=timeout)
+
+
+async def deliver(
+    delivery: Coroutine[Any, Any, Any],
+    flow_stopped: Coroutine[Any, Any, Any],
+    race: Callable[[Coroutine[Any, Any, Any], Coroutine[Any, Any, Any]], Awaitable[WaitResults]],
+) -> WaitResults:
+    """Run the delivery's first step here: it finishes there unless the stream's buffer is full (or flow control
+    holds it). Only then does `race` run, on the rest of the delivery against `flow_stopped`, as Faust's does."""
+    try:
+        waiting_on = delivery.send(None)
+    except StopIteration as done:
+        flow_stopped.close()
+        return WaitResults([delivery], [done.value], False)
+    return await race(_finish(delivery, waiting_on), flow_stopped)
+
+
+async def _finish(coroutine: Coroutine[Any, Any, T], waiting_on: Any) -> T:
+    """Run a coroutine stepped by hand to its end, from where it waits on `waiting_on` (what its last step
+    yielded: a future, or None to yield once). Cancelled meanwhile, it cancels the coroutine."""
+    while True:
+        try:
+            if waiting_on is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait([waiting_on])  # until done: the coroutine reads the outcome itself when resumed
+        except BaseException as exc:
+            try:
+                coroutine.throw(exc)
+            except BaseException:
+                pass  # it ended, as a cancelled coroutine does
+            else:
+                coroutine.close()  # it went on waiting after the cancellation
+            raise
+        try:
+            waiting_on = coroutine.send(None)
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
 class _Transport(aiokafka_driver.Transport):
