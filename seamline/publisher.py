@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -33,9 +34,18 @@ class Publisher:
             self._failures.append(f"{message.topic()}: {error.str()}")
 
     def send(
-        self, topic: str, value: bytes | None, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
-        """Queue one record, waiting for room in the local queue when it is full."""
+        """Queue one record, waiting for room in the local queue when it is full.
+
+        `on_delivery` (called from poll/flush) takes over the record's outcome: flush() then does not report it.
+        It hears of failures only, unless the publisher was made with `delivery.report.only.error` False.
+        """
         while True:
             try:
                 self.producer.produce(
@@ -44,7 +54,7 @@ class Publisher:
                     key=key,
                     # confluent-kafka's hint is an invariant List[Tuple[str, str | bytes | None]]; (str, bytes) fits
                     headers=headers,  # type: ignore[arg-type]
-                    on_delivery=self._on_delivery,  # called for failures only (kafka_settings)
+                    on_delivery=on_delivery or self._on_delivery,
                 )
                 break
             except BufferError:

@@ -41,8 +41,12 @@ class AckedPublisher:
         self.source = source
         self.metrics = metrics
         self.ack_timeout_s = ack_timeout_s
-        # a record Kafka has not taken by the time the sender is told 503 is not kept queued for long
-        self.publisher = Publisher(kafka, **{"message.timeout.ms": max(int(ack_timeout_s * 1000), 1000)})
+        # A record Kafka has not taken by the time the sender is told 503 is not kept queued for long; each
+        # record's acknowledgement answers its request, so every record is reported, not only failures.
+        self.publisher = Publisher(
+            kafka,
+            **{"message.timeout.ms": max(int(ack_timeout_s * 1000), 1000), "delivery.report.only.error": False},
+        )
         self.serde = AvroSerde(kafka)
         self._topics: set[str] = set()
         self._stopping = threading.Event()
