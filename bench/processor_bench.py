@@ -270,10 +270,9 @@ def _wait_idle(sampler: ProcessSampler, supervisors: list[Supervisor], timeout: 
     while True:
         time.sleep(1.0)
         _check_alive(supervisors)
-        spent = [use.series[-1][1] - use.cpu_at(time.time() - 1.0) for use in sampler.usage.values() if use.series]
-        if len(spent) == len(sampler.usage) and all(use.cpu_s > 1.0 for use in sampler.usage.values()):
-            if max(spent) < 0.03:
-                return
+        second_ago = time.time() - 1.0
+        if all(use.cpu_s > 1.0 and use.cpu_s - use.cpu_at(second_ago) < 0.03 for use in sampler.usage.values()):
+            return
         if time.monotonic() > deadline:
             raise SystemExit(f"the processors did not settle after their start within {timeout:.0f}s")
 
@@ -334,15 +333,14 @@ def end_to_end(
     inside = sum(stage["seconds"] for stage in stages.values())
     outside = round(max(figures["first_to_last_s"] - inside, 0.0), 3) if workers == 1 else None
     process = usage["processor-0"] if workers == 1 else usage
-    result = {
+    return {
         **figures,
         "workers": workers,
         "batch_seconds": stages,
         "outside_batches_s": outside,
         "events": events,
         "process": process,
-    }
-    return result, records
+    }, records
 
 
 def _canonical_figures(config: Config, topics: list[str], mix: Mix, published: float) -> dict[str, Any]:

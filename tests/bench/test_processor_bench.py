@@ -1,8 +1,5 @@
 """The processor benchmark runs end to end on a tiny mix: its result has every figure, and nothing was lost."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,21 +8,13 @@ from confluent_kafka.admin import AdminClient
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.stack import StackInfo
+from tests.bench.run_bench import run_bench
 from tests.conftest import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_every_event_reaches_the_canonical_topics_and_the_topics_are_removed(stack: StackInfo, tmp_path: Path) -> None:
-    result_path = tmp_path / "result.json"
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "processor_bench.py"), "--events", "300", "--json", str(result_path)],
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    result = json.loads(result_path.read_text())
+    result = run_bench("processor_bench.py", tmp_path, "--events", "300")
 
     assert result["events"] == 300 and sum(result["by_source"].values()) == 300
     assert set(result["by_source"]) >= {"erp.customers", "crm.Account", "shop.customers", "erp.order_lines"}

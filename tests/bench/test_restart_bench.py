@@ -1,29 +1,18 @@
 """The restart benchmark runs on a small state: each start is timed and replays what it should."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from seamline.stack import StackInfo
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.run_bench import run_bench
 
 
 @pytest.mark.slow
 def test_a_kept_store_replays_nothing_and_a_deleted_one_is_rebuilt_from_the_changelog(
     stack: StackInfo, tmp_path: Path
 ) -> None:
-    result_path = tmp_path / "result.json"
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "restart_bench.py"), "--customers", "200", "--json", str(result_path)],
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    result = json.loads(result_path.read_text())
+    result = run_bench("restart_bench.py", tmp_path, "--customers", "200")
 
     starts = {start["run"]: start for start in result["starts"]}
     assert result["customers"] == 200 and result["state_writes"] > 200
