@@ -97,12 +97,18 @@ def write_changes(dsn: str, ledger: Ledger, stop: threading.Event) -> None:
 
 def wait_streaming(admin_dsn: str, slot: str) -> None:
     """Until a walsender streams from the slot: the snapshot is behind the source, every change from now on is
-    read from the slot (what was overwritten before the snapshot never is, by design)."""
+    read from the slot (what was overwritten before the snapshot never is, by design). The slot is active while
+    it is being created too, waiting for the server's running transactions (other tests' too), so the walsender
+    must be past START_REPLICATION: in state streaming."""
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
 
         def streaming() -> bool:
-            row = admin.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
-            return row is not None and row[0] is not None
+            row = admin.execute(
+                "SELECT 1 FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                "WHERE s.slot_name = %s AND r.state = 'streaming'",
+                (slot,),
+            ).fetchone()
+            return row is not None
 
         wait_until(streaming, 60, "the source to stream from its slot", interval=0.2)
 
