@@ -72,7 +72,7 @@ def sink_grants(config: Config, name: str) -> list[Grant]:
     return [
         *_grants(TOPIC, f"{kafka.topic_prefix}canonical.", PREFIXED, (*READ, AclOperation.CREATE)),
         *(grant for topic in owned for grant in _grants(TOPIC, topic, LITERAL, OWN)),
-        *_grants(GROUP, sink_group(name, config.sinks[name].group_id), LITERAL, READ),
+        *_grants(GROUP, sink_group(kafka, name, config.sinks[name].group_id), LITERAL, READ),
     ]
 
 

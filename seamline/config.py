@@ -12,7 +12,7 @@ from seamline.connectors.registry import sink_kinds, source_kinds
 from seamline.connectors.sections import SinkSection, SourceSection
 from seamline.mapping_check import canonical_fields
 from seamline.pii import FieldCipher, KeyRing
-from seamline.processor_config import Entity, ProcessorConfig
+from seamline.processor_config import DATA_ROOT, DEFAULT_APP_ID, Entity, ProcessorConfig
 from seamline.sections import Section as _Section
 
 
@@ -80,6 +80,20 @@ class Config(_Section):
     processor: ProcessorConfig | None = None
     sinks: dict[str, SinkSection] = Field(default_factory=dict)
     pii: PiiConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_of_the_pipeline(cls, data: Any) -> Any:
+        """The processor's app id (its group, changelog and transactional ids) and state directory default to
+        names under the pipeline's topic_prefix, so pipelines sharing a cluster or a machine stay apart."""
+        if not isinstance(data, dict) or not isinstance(data.get("processor"), dict):
+            return data
+        kafka = data.get("kafka")
+        prefix = kafka.get("topic_prefix", "") if isinstance(kafka, dict) else getattr(kafka, "topic_prefix", "")
+        processor = dict(data["processor"])
+        processor.setdefault("app_id", f"{prefix}{DEFAULT_APP_ID}")
+        processor.setdefault("data_dir", str(DATA_ROOT / str(processor["app_id"])))
+        return {**data, "processor": processor}
 
     def cipher(self) -> FieldCipher:
         """The cipher of the personal fields the `pii` section marks (none without one)."""

@@ -113,17 +113,23 @@ class IdentityRules(Section):
     )
 
 
+DEFAULT_APP_ID = "seamline-processor"
+DATA_ROOT = Path("/var/tmp/seamline/processor")
+
+
 class ProcessorConfig(Section):
     """The Faust stream processor."""
 
     app_id: str = Field(
-        "seamline-processor",
-        description="Faust app id: the consumer group, and the prefix of the state changelog and transactional ids.",
+        DEFAULT_APP_ID,
+        description="Faust app id: the consumer group, and the prefix of the state changelog and transactional ids; "
+        "defaults to '<topic_prefix>seamline-processor'.",
     )
     data_dir: Path = Field(
-        Path("/var/tmp/seamline/processor"),
+        DATA_ROOT / DEFAULT_APP_ID,
         description="Where the resolve state's RocksDB store lives; kept across restarts, so a start replays only the "
-        "changelog records the store misses (a missing or damaged store is rebuilt from the changelog).",
+        "changelog records the store misses (a missing or damaged store is rebuilt from the changelog). Defaults "
+        "to /var/tmp/seamline/processor/<app_id>.",
     )
     mappings: list[EntityMapping] = Field(min_length=1, description="Source object to canonical entity mappings.")
     identity: dict[Entity, IdentityRules] = Field(

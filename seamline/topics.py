@@ -58,9 +58,15 @@ def suggestions_topic(kafka: KafkaConfig) -> str:
     return f"{kafka.topic_prefix}{SUGGESTIONS}"
 
 
-def sink_group(name: str, group_id: str | None) -> str:
-    """The consumer group of sink `name`: its configured group_id, else seamline-sink-<name>."""
-    return group_id or f"seamline-sink-{name}"
+def sink_group(kafka: KafkaConfig, name: str, group_id: str | None) -> str:
+    """The consumer group of sink `name`: its configured group_id, else <topic_prefix>seamline-sink-<name>, so
+    pipelines sharing a cluster under different prefixes never share a group."""
+    return group_id or f"{kafka.topic_prefix}seamline-sink-{name}"
+
+
+def tool_group(kafka: KafkaConfig, tool: str) -> str:
+    """The consumer group a command such as `dlq purge` or `replay` reads with: <topic_prefix>seamline-<tool>."""
+    return f"{kafka.topic_prefix}seamline-{tool}"
 
 
 def deleted_versions_topic(kafka: KafkaConfig, sink: str) -> str:

@@ -54,7 +54,7 @@ class SinkRunner:
         self.metrics = metrics
         self.batch_size = batch_size
         self.topics = {canonical_topic(kafka, entity): entity for entity in entities}
-        self.group_id = sink_group(name, group_id)
+        self.group_id = sink_group(kafka, name, group_id)
         self.serde = AvroSerde(kafka)
         self.publisher = Publisher(kafka)
         self.dead_letters = DeadLetters(kafka, self.publisher, f"sink.{name}", metrics)

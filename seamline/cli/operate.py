@@ -51,7 +51,7 @@ def replay(
     settings = sink_settings(loaded, sink, config)
     try:
         ranges = plan(loaded.kafka, list(settings.entities_written), parse_start(start))
-        group_id = replay_group(sink_group(sink, settings.group_id), group, datetime.now(UTC))
+        group_id = replay_group(sink_group(loaded.kafka, sink, settings.group_id), group, datetime.now(UTC))
         table = Table("topic", "partition", "from offset", "to offset", "records", title=f"replay of sink {sink}")
         for r in ranges:
             table.add_row(r.topic, str(r.partition), str(r.start), str(r.end), f"{r.records:,}")
@@ -64,15 +64,17 @@ def replay(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     logs.configure()
-    runner = sink_runner(loaded, sink, group_id)
-    until = {(r.topic, r.partition): r.end for r in ranges if r.records}
-    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"replaying into {sink}", total=total)
-        runtime.run(lambda: runner.run(until=until, on_batch=lambda count: progress.advance(task, count)))
-        progress.update(task, completed=total)
-    if group == "fresh":
-        forget_group(loaded.kafka, group_id)
+    try:
+        runner = sink_runner(loaded, sink, group_id, serve=group == "reset")
+        until = {(r.topic, r.partition): r.end for r in ranges if r.records}
+        columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task(f"replaying into {sink}", total=total)
+            runtime.run(lambda: runner.run(until=until, on_batch=lambda count: progress.advance(task, count)))
+            progress.update(task, completed=total)
+    finally:
+        if group == "fresh":  # its own group, finished or failed: none is left behind
+            forget_group(loaded.kafka, group_id)
     console.print(f"[green]replayed[/green] sink {sink} up to the offsets above")
 
 

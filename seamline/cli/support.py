@@ -54,14 +54,16 @@ def sink_settings(loaded: Config, name: str, config: Path) -> Sink:
     return loaded.sinks[name]
 
 
-def sink_runner(loaded: Config, name: str, group_id: str | None = None) -> SinkRunner:
-    """The runner of sink NAME, its metrics served on the sink's metrics port."""
+def sink_runner(loaded: Config, name: str, group_id: str | None = None, serve: bool = True) -> SinkRunner:
+    """The runner of sink NAME, its metrics served on the sink's metrics port unless `serve` is False (a replay
+    beside the running sink: the port is the sink's)."""
     from seamline.connectors.registry import sink_kind
     from sinks.runner import SinkRunner
 
     settings = loaded.sinks[name]
     metrics = Metrics.create()
-    serve_metrics(metrics, settings.metrics_port)
+    if serve:
+        serve_metrics(metrics, settings.metrics_port)
     return SinkRunner(
         name,
         loaded.kafka,

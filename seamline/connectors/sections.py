@@ -29,7 +29,9 @@ class SinkSection(Section):
     """What every sink's section has: its kind, consumer group, batch size and metrics port."""
 
     kind: str
-    group_id: str | None = Field(None, description="Kafka consumer group; defaults to 'seamline-sink-<name>'.")
+    group_id: str | None = Field(
+        None, description="Kafka consumer group; defaults to '<topic_prefix>seamline-sink-<name>'."
+    )
     batch_size: int = Field(500, ge=1, description="Records read and written per batch.")
     metrics_port: int = Field(9103, description="Port of this process's /metrics endpoint on 127.0.0.1.")
 

@@ -19,7 +19,7 @@ from seamline.dead_letters.writer import read_headers
 from seamline.kafka_settings import client_settings
 from seamline.publisher import Publisher
 from seamline.topic_reader import read_to_end, record_position, watermarks
-from seamline.topics import dlq_topic
+from seamline.topics import dlq_topic, tool_group
 
 SINK_STAGE = "sink."
 
@@ -140,7 +140,7 @@ def purge(kafka: KafkaConfig, stage: str, until: datetime, on_partition: Callabl
     topic = dlq_topic(kafka, stage)
     if stage not in stages(kafka):
         raise DeadLetterError(f"no DLQ for stage {stage!r}: `seamline dlq list` names the stages")
-    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": "seamline-dlq-purge"}))
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": tool_group(kafka, "dlq-purge")}))
     try:
         partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
         cuts = []

@@ -20,7 +20,7 @@ from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.times import parse_time
 from seamline.topic_reader import watermarks
-from seamline.topics import canonical_topic
+from seamline.topics import canonical_topic, tool_group
 
 GroupChoice = Literal["fresh", "reset"]
 
@@ -57,7 +57,7 @@ def parse_start(text: str) -> datetime | None:
 def plan(kafka: KafkaConfig, entities: list[str], since: datetime | None) -> list[PartitionRange]:
     """Per partition of each entity's canonical topic: the first offset at or after `since` (the log start
     when None) and the end offset now."""
-    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": "seamline-replay-plan"}))
+    consumer = Consumer(client_settings(kafka, "consumer", **{"group.id": tool_group(kafka, "replay-plan")}))
     try:
         ranges = []
         for entity in entities:

@@ -113,7 +113,7 @@ class StatusReader:
         """Consumer group -> the process that owns it and the topics it reads."""
         kafka = self.config.kafka
         groups = {
-            sink_group(name, sink.group_id): (
+            sink_group(kafka, name, sink.group_id): (
                 f"sink {name}",
                 [canonical_topic(kafka, e) for e in sink.entities_written],
             )

@@ -125,7 +125,7 @@ def test_hostile_canonical_records_go_to_the_sink_dlq_and_an_unwritable_dlq_stop
         publisher.send(topic, value, key=key)
     publisher.send(topic, serde.encode(topic, customer(2, 1)), key=serde.encode(topic, "c2", key=True))
     publisher.flush()
-    group = sink_group("hostile", None)
+    group = sink_group(kafka, "hostile", None)
 
     set_max_message_bytes(kafka, dlq, 1)
     sink = Recording()

@@ -6,6 +6,7 @@ import pytest
 
 from producers.postgres_cdc.config import PostgresCdcSource
 from seamline.config import ConfigError, load_config
+from seamline.topics import sink_group, state_changelog_topic, tool_group
 from sinks.postgres.config import PostgresSink
 
 GOOD = """\
@@ -222,3 +223,49 @@ def test_references_lines_and_identity_rules_are_checked_with_their_lines(tmp_pa
     for needle, message in expected:
         located = f"seamline.yaml:{line_of(IDENTITY, needle)}: {message}"
         assert any(located in problem for problem in problems), (located, problems)
+
+
+def test_pipelines_under_different_prefixes_share_no_group_transactional_id_or_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERP_PASSWORD", "secret")
+    names = []
+    for prefix in ("north.", "south."):
+        config = load_config(write(tmp_path, GOOD.replace("kafka:\n", f"kafka:\n  topic_prefix: {prefix}\n")))
+        assert config.processor is not None
+        names.append(
+            {
+                config.processor.app_id,
+                state_changelog_topic(config.processor.app_id),
+                str(config.processor.data_dir),
+                sink_group(config.kafka, "warehouse", None),
+                tool_group(config.kafka, "dlq-purge"),
+            }
+        )
+    north, south = names
+    assert north == {
+        "north.seamline-processor",
+        "north.seamline-processor-resolve-state-changelog",
+        "/var/tmp/seamline/processor/north.seamline-processor",
+        "north.seamline-sink-warehouse",
+        "north.seamline-dlq-purge",
+    }
+    assert not north & south
+
+
+def test_an_app_id_given_names_the_state_directory_and_the_defaults_hold_without_a_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERP_PASSWORD", "secret")
+    plain = load_config(write(tmp_path, GOOD))
+    assert plain.processor is not None
+    assert (plain.processor.app_id, sink_group(plain.kafka, "warehouse", None)) == (
+        "seamline-processor",
+        "seamline-sink-warehouse",
+    )
+    named = load_config(write(tmp_path, GOOD.replace("processor:\n", "processor:\n  app_id: billing\n")))
+    assert named.processor is not None
+    assert (named.processor.app_id, named.processor.data_dir) == (
+        "billing",
+        Path("/var/tmp/seamline/processor/billing"),
+    )

@@ -1,5 +1,6 @@
 """`seamline replay` on the real stack: a dropped target database is rebuilt identical to what it held; a dry run
-writes nothing; replaying from a time reads only what was published since."""
+writes nothing; replaying from a time reads only what was published since; a replay runs beside the running sink
+and leaves no group behind."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ import psycopg
 import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.stack import StackInfo
 from seamline.stack.ports import free_port
+from seamline.stack.processes import Supervisor
 from seamline.topics import canonical_topic, ensure_topics
+from tests.conftest import wait_until
 from tests.sinks.canonical_records import customer, mixed_history, publish
 from tests.sinks.target_contents import contents
 
@@ -136,3 +140,28 @@ def test_a_start_that_is_not_a_time_is_one_clear_line(kafka: KafkaConfig, databa
     )
     assert done.returncode == 2
     assert "--from 'yesterday' is not an ISO 8601 time: write e.g. 2026-11-22T08:00:00Z, or 'earliest'" in done.stderr
+
+
+def test_a_replay_runs_beside_the_running_sink_and_leaves_no_group_behind(
+    kafka: KafkaConfig, database: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "seamline.yaml"
+    group = write_config(config, kafka, database)
+    ensure_topics(kafka, [canonical_topic(kafka, entity) for entity in TABLES])
+    publish(kafka, [("customer", f"c{n}", customer(n, 1)) for n in range(10)])
+    supervisor = Supervisor(config, tmp_path / "logs", {"sink": ["sink", "run", "warehouse"]})
+    supervisor.start("sink")
+    try:
+        wait_until(lambda: len(contents(database).get("customers", [])) == 10, 60, "the running sink to write")
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("DELETE FROM customers")
+        done = seamline(config, "replay", "--sink", "warehouse")  # the sink's metrics port is taken: not a clash
+        assert "replayed" in done.stderr
+        assert len(contents(database)["customers"]) == 10
+        assert not supervisor.crashed(), supervisor.log_tail("sink")
+    finally:
+        supervisor.stop_all()
+    admin = AdminClient(client_settings(kafka, "admin"))
+    groups = {listed.group_id for listed in admin.list_consumer_groups().result(timeout=15).valid}
+    assert group in groups
+    assert not {name for name in groups if name.startswith(f"{group}-replay-")}, "the replay removes its own group"
