@@ -131,17 +131,11 @@ def cleanse(
     The mapping's rules (with `lookups`, processor.lookups) give the field values, then each is normalised.
     """
     source = event["source"]
-    if event["op"] == "t":
-        raise InvalidRecord(
-            f"{source['system']}.{source['object']} was truncated at {source['position']}: a truncate removes "
-            "rows without naming them, so no canonical record changed; delete the rows in the source instead, "
-            "or take a new snapshot of the object to rebuild its records"
-        )
     row = event["after"] if event["op"] != "d" else event["before"]
     fields = same_as = parent = None
-    if event["op"] != "d":
+    if event["op"] not in ("d", "t"):  # a truncate names no row: resolve deletes every row of the object it knows
         fields, same_as = _fields(event["after"] or {}, mapping, lookups or {})
-    if mapping.line_of is not None:
+    if mapping.line_of is not None and event["op"] != "t":
         parent = _parent(row, mapping, lookups or {})
     return Cleansed(
         entity=mapping.entity,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from rapidfuzz import fuzz, process
@@ -131,6 +131,11 @@ class Resolver:
         order = list(change_order(change.connector, change.position, change.source_ts_ms))
         if link is not None and order <= link["o"]:
             return  # a re-delivery: applied already
+        if link is None and (truncated := links.get(_truncate_ref(change.source))) and order <= truncated["o"]:
+            return  # a change of a row the object's truncate removed, read after it (another partition, a hold)
+        if change.op == "t":
+            self._truncate(change, order, step)
+            return
         waiting = self._waiting_on(change)
         if waiting is not None:
             self._hold(change, waiting)
@@ -289,6 +294,27 @@ class Resolver:
             self.tables.index[f"v:{state['id']}"] = state["v"] + 1
             step.republish.extend(self._dependents(state["id"]))
         del self.tables.golden[state["id"]]
+
+    def _truncate(self, change: Cleansed, order: list[Any], step: _Step) -> None:
+        """A truncate of a source object: every row of it linked before the truncate is deleted, as its own delete
+        would (unlinked, or deleted with its golden record when the system is authoritative or alone)."""
+        links, golden = self.tables.links, self.tables.golden
+        prefix = _truncate_ref(change.source)
+        links[prefix] = {"g": None, "o": order, "ft": change.source_ts_ms}
+        for ref in links.scan(prefix):
+            link = links.get(ref)
+            if ref == prefix or link is None or link["g"] is None or order <= link["o"]:
+                continue  # the marker itself, gone already, or changed after the truncate
+            deleted = replace(change, source_key=ref.removeprefix(prefix), op="d")
+            if self.mappings[change.source].line_of is None:
+                self._delete(deleted, link, order, step)
+                continue
+            state = golden.get(link["g"])
+            header = next((ref_ for ref_, member in (state or {"m": {}})["m"].items() if ref in member["l"]), None)
+            if header is None:
+                links[ref] = {**link, "g": None, "o": order}
+            else:
+                self._apply_line(replace(deleted, parent=header), order, step)
 
     def _apply_line(self, change: Cleansed, order: list[Any], step: _Step) -> None:
         """An order line from its own table: stored under its header's member, then the order is republished."""
@@ -480,6 +506,12 @@ class Resolver:
             return
         index = self.tables.index
         index[bucket_key] = [entry for entry in index.get(bucket_key) or [] if entry[0] != state["id"]]
+
+
+def _truncate_ref(source: str) -> str:
+    """The links key where a truncate of source object `source` ('<system>.<object>') keeps its position: the
+    prefix of the object's cross-references, which no row's has (keys are never empty)."""
+    return f"{source}:"
 
 
 def _dependent_key(target: str, dependent: str) -> str:

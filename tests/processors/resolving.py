@@ -22,6 +22,10 @@ class Harness:
         self.ticks = 0
         self.before: dict[tuple[str, str], dict[str, Any]] = {}
 
+    def truncate(self, source: str) -> list[Output]:
+        """Apply a truncate of a source object, as postgres_cdc publishes it (op t, no key, no row)."""
+        return self.change(source, "", None, op="t")
+
     def change(
         self, source: str, key: str, row: dict[str, Any] | None, op: str = "u", ts: int | None = None
     ) -> list[Output]:
@@ -30,7 +34,7 @@ class Harness:
         system, obj = source.split(".", 1)
         stamp = ts if ts is not None else 1_700_000_000_000 + self.ticks * 1000
         event = {
-            "op": "d" if row is None else op,
+            "op": "d" if row is None and op != "t" else op,
             "before": None,
             "after": row,
             "source": {
@@ -45,11 +49,12 @@ class Harness:
             "event_id": f"e{self.ticks}",
         }
         mapping = self.mappings[source]
-        if row is None and mapping.line_of is not None:
+        if row is None and mapping.line_of is not None and op != "t":
             event["before"] = self.before[source, key]
         if row is not None:
             self.before[source, key] = row
-        outputs = self.resolver.apply(cleanse(event, {"id": key}, mapping, self.processor.lookups))
+        key_columns = {} if op == "t" else {"id": key}
+        outputs = self.resolver.apply(cleanse(event, key_columns, mapping, self.processor.lookups))
         for output in outputs:
             entity = output.topic.removeprefix("canonical.")
             if output.topic == "seamline.suggestions":

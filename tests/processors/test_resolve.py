@@ -288,3 +288,40 @@ def test_fuzzy_rule_suggests_but_never_merges() -> None:
         (born_id("shop.customers:2"), born_id("erp.customers:1"))
     ]
     assert h.suggestions[0]["score"] >= 85
+
+
+def test_a_truncate_deletes_every_row_of_the_object_known_before_it() -> None:
+    h = Harness(CONFIG)
+    h.change("erp.customers", "1", erp("Kappa", "k@kappa.example"))
+    h.change("shop.customers", "3", shop("Kappa Shop", "k@kappa.example"))
+    h.change("erp.customers", "2", erp("Lambda"))
+    h.change("erp.materials", "m1", {"number": "SKU-1", "text": "Bolt"})
+    before_truncate = h.ticks
+    h.ticks += 5  # room for changes made before the truncate that are read after it
+    outputs = h.truncate("erp.customers")
+    assert sorted((o.key, o.value is None or o.value["deleted"]) for o in outputs) == sorted(
+        [(born_id("erp.customers:1"), True)] * 2 + [(born_id("erp.customers:2"), True)] * 2
+    ), "erp is authoritative: each golden record ends with its final record and a tombstone"
+    assert h.live("customer") == [] and [p["sku"] for p in h.live("product")] == ["SKU-1"]
+    h.ticks = before_truncate
+    assert h.change("erp.customers", "4", erp("Mu")) == [], "a row the truncate removed, read after it"
+    assert h.change("erp.customers", "2", erp("Lambda 2")) == [], "a change before the truncate, read after it"
+    h.ticks += 10
+    [reborn] = h.change("erp.customers", "2", erp("Lambda again"), op="c")
+    assert reborn.value is not None and reborn.value["version"] == 3 and not reborn.value["deleted"]
+    h.ticks -= 11  # the truncate read again
+    assert h.truncate("erp.customers") == []
+
+
+def test_a_truncate_of_a_line_table_empties_the_orders_and_leaves_the_headers() -> None:
+    h = Harness(CONFIG)
+    h.change("erp.customers", "7", erp("Nu"))
+    h.change("erp.materials", "m1", {"number": "SKU-1", "text": "Bolt"})
+    h.change("erp.orders", "o1", {"number": "SO-1", "customer": "7", "total": "4"})
+    for line in (1, 2):
+        h.change("erp.order_lines", f"o1-{line}", {"order": "o1", "line": line, "material": "m1", "qty": "2"})
+    assert len(h.live("sales_order")[0]["lines"]) == 2
+    h.truncate("erp.order_lines")
+    [order] = h.live("sales_order")
+    assert order["lines"] == [] and order["order_number"] == "SO-1"
+    assert h.golden_of("erp.order_lines:o1-1") is None
