@@ -71,6 +71,15 @@ class AvroSerde:
             cached = self._writer_ids[(topic, key, schema)] = (schema_id, parse(text))
         return cached
 
+    def latest_schema(self, topic: str, *, key: bool = False) -> str | None:
+        """The text of the newest schema registered for the topic's keys or values; None when there is none."""
+        try:
+            return str(self._registry.get_latest_version(subject_name(topic, key=key)).schema.schema_str)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:
+                raise
+            return None
+
     def encode(self, topic: str, value: Any, *, key: bool = False, schema: str | None = None) -> bytes:
         """The wire-format bytes of a key or value for the topic, written with `schema` or the topic's file."""
         schema_id, parsed = self.register(topic, key=key, schema=schema)

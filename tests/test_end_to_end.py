@@ -16,11 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from sandbox.erp import ChangeStream, SampleData, insert
 from seamline.dead_letters.writer import read_headers
 from seamline.operations.convergence import compare, dead_letter_reasons
-from seamline.operations.local_pipeline import PII_FIELDS, LocalPipeline
+from seamline.operations.local_pipeline import PII_FIELDS, SOURCE, LocalPipeline
 from seamline.serde import AvroSerde
+from seamline.stack import StackInfo
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic, source_topic
+from tests.command import seamline
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -112,6 +114,36 @@ def test_a_truncate_deletes_its_rows_in_the_target_and_rows_inserted_after_it_ar
     with psycopg.connect(pipeline.target_dsn) as conn:
         row = conn.execute("SELECT count(*) FROM customers").fetchone()
     assert row is not None and row[0] <= 20
+
+
+@pytest.mark.parametrize(
+    "repair",
+    [
+        ("reconcile", "--source", SOURCE, "--repair"),
+        ("source", "snapshot", SOURCE, "--table", "customers", "--with-deletes"),
+    ],
+    ids=["reconcile", "snapshot"],
+)
+def test_rows_deleted_while_the_slot_was_gone_leave_the_target_after_a_source_repair(
+    pipeline: LocalPipeline, processes: Supervisor, stack: StackInfo, repair: tuple[str, ...]
+) -> None:
+    seed(pipeline)
+    processes.start_all()
+    assert_in_sync(pipeline, processes)
+    processes.kill("source")
+    pipeline.drop_slot(stack.postgres_dsn)
+    with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM customers WHERE id % 10 = 3")  # 40 rows the stream never sees deleted
+    config = str(pipeline.config_path)
+    reset = seamline("source", "reset", SOURCE, "--config", config)
+    assert reset.returncode == 0, reset.stderr
+    processes.start("source")  # a new snapshot: the rows left, not the ones gone
+    with pytest.raises(TimeoutError):
+        wait_until(lambda: converged(pipeline, processes), 20, "the target to match the ERP")
+
+    repaired = seamline(*repair, "--config", config)
+    assert "published 40 delete(s)" in repaired.stdout + repaired.stderr, repaired.stdout + repaired.stderr
+    assert_in_sync(pipeline, processes)
 
 
 def assert_personal_data_sealed(pipeline: LocalPipeline, processes: Supervisor) -> None:

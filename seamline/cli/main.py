@@ -114,15 +114,31 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
 def source_snapshot(
     name: str,
     table: Annotated[str, typer.Option(help="Table to snapshot, 'table' or 'schema.table'.")],
+    with_deletes: Annotated[
+        bool,
+        typer.Option(
+            "--with-deletes",
+            help="Also publish a delete for every row the golden records link but the table no longer has "
+            "(needs the processor section in the same file).",
+        ),
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Ask the running postgres_cdc source NAME for an incremental snapshot of one table."""
+    from producers.postgres_cdc.reconcile import SourceReconciliation
     from producers.postgres_cdc.source import request_snapshot
     from seamline.connectors.source import SourceSetupError
 
-    source = load(config).sources.get(name)
+    loaded = load(config)
+    source = loaded.sources.get(name)
     if not isinstance(source, PostgresCdcSource):
         console.print(f"[red]{name!r} is not a postgres_cdc source in {config}[/red]: only those snapshot on demand")
+        raise typer.Exit(2)
+    if with_deletes and loaded.processor is None:
+        console.print(
+            f"[red]--with-deletes compares with the golden records' links[/red]: add the processor "
+            f"section mapping {name}'s tables to {config}"
+        )
         raise typer.Exit(2)
     try:
         signal = request_snapshot(source, table)
@@ -130,6 +146,11 @@ def source_snapshot(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(f"incremental snapshot of {table} requested (signal {signal}); the running source picks it up")
+    if with_deletes:
+        assert loaded.processor is not None
+        reconciliation = SourceReconciliation(name, loaded.kafka, source, loaded.processor, Metrics.create(), table)
+        deletes = reconciliation.repair(reconciliation.check())
+        console.print(f"published {deletes} delete(s) of rows {table} no longer has")
 
 
 @source_app.command("reset")

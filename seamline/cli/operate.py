@@ -86,7 +86,12 @@ def reconcile(
         str | None, typer.Option("--source", help="The source whose rows to compare with the golden records' links.")
     ] = None,
     repair: Annotated[
-        bool, typer.Option("--repair", help="Write again what is missing or differs in a sink; delete extras.")
+        bool,
+        typer.Option(
+            "--repair",
+            help="A sink: write again what is missing or differs, delete extras. A source: publish a delete for "
+            "every row linked but gone from its table.",
+        ),
     ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per misalignment instead of a table.")
@@ -103,6 +108,7 @@ def reconcile(
     import json
     import time
 
+    from producers.postgres_cdc.reconcile import SourceReconciliation
     from seamline.misalignment import ReconcileError
     from sinks.reconcile import Reconciliation
 
@@ -132,6 +138,9 @@ def reconcile(
             reconciliation.repair(report)
             report = reconciliation.check()
             console.print(f"repaired; {len(report.misalignments)} misalignment(s) left")
+        elif repair and report.misalignments and isinstance(reconciliation, SourceReconciliation):
+            console.print(_source_repaired(source, reconciliation.repair(report)))
+            report = dataclasses.replace(report, misalignments=[m for m in report.misalignments if m.kind != "extra"])
         if every is None:
             break
         time.sleep(every)
@@ -160,12 +169,15 @@ def _reconciliation(
             f"source {source} cannot be reconciled: it must be a postgres_cdc source, with a processor section "
             "mapping its tables, in the same file"
         )
-    if repair:
-        raise ReconcileError(
-            f"--repair writes into sinks; to have source {source} publish its rows again, run "
-            f"`seamline source snapshot {source} --table TABLE`"
-        )
     return SourceReconciliation(source, loaded.kafka, settings, loaded.processor, metrics)
+
+
+def _source_repaired(source: str | None, deletes: int) -> str:
+    """What a source repair did, and what it leaves to do."""
+    return (
+        f"published {deletes} delete(s) of rows source {source} no longer has; the processor and the sinks remove "
+        f"them. Rows reported missing are published again by `seamline source snapshot {source} --table TABLE`"
+    )
 
 
 def _status_tables(status: Status) -> Group:

@@ -9,8 +9,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from producers.postgres_cdc.reconcile import parse_key
 from sandbox.erp import SampleData, insert
 from seamline.cli.main import app
+from seamline.events import format_key
 from seamline.operations.convergence import compare, dead_letter_reasons
 from seamline.operations.local_pipeline import SOURCE, LocalPipeline
 from seamline.stack.processes import Supervisor
@@ -55,9 +57,12 @@ def test_rows_without_golden_records_and_links_to_deleted_rows_are_found(
     }
 
 
-def test_repair_and_unknown_sources_are_one_clear_line(pipeline: LocalPipeline) -> None:
-    code, output = reconcile(pipeline, "--source", SOURCE, "--repair")
-    assert code == 2 and f"run `seamline source snapshot {SOURCE} --table TABLE`" in output
+def test_a_key_reads_back_into_its_columns() -> None:
+    for columns, key in ((["id"], {"id": "a;b=c"}), (["tenant", "id"], {"tenant": "t1", "id": "42"})):
+        assert parse_key(columns, format_key(key)) == key
+
+
+def test_unknown_sources_are_one_clear_line(pipeline: LocalPipeline) -> None:
     code, output = reconcile(pipeline, "--source", "nowhere")
     assert code == 2 and "no source 'nowhere'" in output
     code, output = reconcile(pipeline)
