@@ -29,7 +29,7 @@ from seamline.mapping import Lookups
 from seamline.metrics import Metrics
 from seamline.pii import FieldCipher
 from seamline.processor_config import EntityMapping, ProcessorConfig
-from seamline.publisher import Publisher
+from seamline.publisher import Publisher, RecordTooLarge
 from seamline.retry import is_transient
 from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, identity_topic, suggestions_topic
@@ -109,7 +109,7 @@ class CleanseBatch(_Stage):
         cleansed: list[bytes] = []
         for record in records:
             try:
-                cleansed.append(self.cleanse(record).encode())
+                cleansed.append(self._sized(self.cleanse(record).encode()))
             except Exception as exc:
                 self._dead_letter(record, exc, event_id=self._event_id(record))
         for frame in frames(cleansed):
@@ -119,6 +119,18 @@ class CleanseBatch(_Stage):
             self.metrics.events_in.labels(self.name, topic).inc(count)
         self._out.inc(len(cleansed))
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    def _sized(self, change: bytes) -> bytes:
+        """The encoded change, or InvalidRecord when it is over a quarter of kafka.max_record_bytes: the resolve
+        state keeps a change's fields with its golden record, which publishes them again, with other members'."""
+        limit = self.kafka.max_record_bytes // 4
+        if len(change) > limit:
+            raise InvalidRecord(
+                f"the cleansed change is {len(change):,} bytes, over a quarter of kafka.max_record_bytes "
+                f"({limit:,}), the most one change may hold: keep such values out of the mapped fields, or raise "
+                "max_record_bytes"
+            )
+        return change
 
     def _event_id(self, record: RawRecord) -> str | None:
         """The event_id of a raw change that failed, if it can be read at all."""
@@ -195,8 +207,11 @@ class ResolveBatch(_Stage):
                 except Exception as exc:
                     self._dead_letter(record, exc, item, encoded_event_id(item))
                     continue
-                for output in outputs:
-                    self._publish(output, change.event_id, published, merges)
+                try:
+                    for output in outputs:
+                        self._publish(output, change.event_id, published, merges)
+                except RecordTooLarge as exc:
+                    self._dead_letter(record, exc, item, change.event_id)
         # On the event loop's thread, which waits only for the commit's round trip (~20 ms a batch): in an executor
         # thread the commit's encoding fought the loop for the GIL, costing 30-50 µs of CPU per event
         self.checkpoint.commit(state.writes())

@@ -39,6 +39,14 @@ class KafkaConfig(_Section):
         None, description="CA bundle (PEM) that signed the brokers' (and an https registry's) certificates."
     )
     topic_prefix: str = Field("", description="Prepended to every topic name; isolates environments sharing a cluster.")
+    max_record_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=512 * 1024 * 1024,
+        description="The largest record (key, value and headers) any stage publishes; the topics seamline creates "
+        "take it (max.message.bytes). A larger change goes to the stage's DLQ with its key and reason, and the "
+        "stream goes on.",
+    )
     partitions: int = Field(3, ge=1, description="Partitions of the topics seamline creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of the topics seamline creates.")
 

@@ -35,6 +35,16 @@ _ROLE_DEFAULTS: dict[Role, dict[str, Any]] = {
 }
 
 
+RECORD_OVERHEAD_BYTES = 64 * 1024
+"""Room above max_record_bytes for what Kafka adds to a record (batch header, lengths): the producers' and the
+topics' limits, so a record within max_record_bytes always fits."""
+
+
+def record_limit(kafka: KafkaConfig) -> int:
+    """The producers' message.max.bytes and the topics' max.message.bytes."""
+    return kafka.max_record_bytes + RECORD_OVERHEAD_BYTES
+
+
 def client_settings(kafka: KafkaConfig, role: Role, **overrides: Any) -> dict[str, Any]:
     """librdkafka settings for a confluent-kafka client of the given role."""
     settings: dict[str, Any] = {
@@ -42,6 +52,8 @@ def client_settings(kafka: KafkaConfig, role: Role, **overrides: Any) -> dict[st
         "security.protocol": kafka.security_protocol,
         **_ROLE_DEFAULTS[role],
     }
+    if role == "producer":
+        settings["message.max.bytes"] = record_limit(kafka)
     if kafka.security_protocol.startswith("SASL"):
         settings["sasl.mechanism"] = kafka.sasl_mechanism
         settings["sasl.username"] = kafka.sasl_username
@@ -61,6 +73,8 @@ def faust_settings(kafka: KafkaConfig) -> dict[str, Any]:
         "topic_partitions": kafka.partitions,
         "topic_replication_factor": kafka.replication_factor,
         "producer_acks": -1,
+        "producer_max_request_size": record_limit(kafka),
+        "consumer_max_fetch_size": record_limit(kafka),
     }
     context = ssl.create_default_context(cafile=str(kafka.ssl_ca_location) if kafka.ssl_ca_location else None)
     if kafka.security_protocol.startswith("SASL"):

@@ -21,11 +21,23 @@ class DeliveryFailed(RuntimeError):
         self.count = count
 
 
+class RecordTooLarge(ValueError):
+    """A record over the pipeline's kafka.max_record_bytes, refused before Kafka would: the stage dead-letters it."""
+
+    def __init__(self, topic: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the record for {topic} is {size:,} bytes, over kafka.max_record_bytes ({limit:,}): keep such values "
+            "out of the mapped columns, or raise max_record_bytes (the topics take it when seamline creates them)"
+        )
+        self.size = size
+
+
 class Publisher:
     """Produces records and, on flush(), guarantees every one before it was acknowledged by Kafka."""
 
     def __init__(self, kafka: KafkaConfig, **overrides: Any) -> None:
         self.producer = Producer(client_settings(kafka, "producer", **overrides))
+        self.max_record_bytes = kafka.max_record_bytes
         self._failures: list[str] = []
         self._unpolled = 0
 
@@ -45,7 +57,13 @@ class Publisher:
 
         `on_delivery` (called from poll/flush) takes over the record's outcome: flush() then does not report it.
         It hears of failures only, unless the publisher was made with `delivery.report.only.error` False.
+        RecordTooLarge, before anything is queued, for a record over kafka.max_record_bytes.
         """
+        size = len(value or b"") + len(key or b"")
+        if headers:
+            size += sum(len(name) + len(data) for name, data in headers)
+        if size > self.max_record_bytes:
+            raise RecordTooLarge(topic, size, self.max_record_bytes)
         while True:
             try:
                 self.producer.produce(

@@ -8,7 +8,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from seamline.config import Config, KafkaConfig
-from seamline.kafka_settings import client_settings
+from seamline.kafka_settings import client_settings, record_limit
 from seamline.processor_config import ProcessorConfig
 
 OFFSETS = "seamline.offsets"
@@ -101,7 +101,10 @@ def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
             topic,
             num_partitions=partition_count(kafka, topic),
             replication_factor=kafka.replication_factor,
-            config={"cleanup.policy": "compact"} if is_compacted(kafka, topic) else {},
+            config={
+                "max.message.bytes": str(record_limit(kafka)),
+                **({"cleanup.policy": "compact"} if is_compacted(kafka, topic) else {}),
+            },
         )
         for topic in sorted(set(topics) - existing)
     ]

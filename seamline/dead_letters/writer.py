@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from seamline.config import KafkaConfig
 from seamline.metrics import Metrics
-from seamline.publisher import Publisher
+from seamline.publisher import Publisher, RecordTooLarge
 from seamline.topics import dlq_topic
 
 log = logging.getLogger(__name__)
@@ -91,4 +91,12 @@ class DeadLetters:
             extra={"event_id": failed.event_id, "stage": self._stage},
         )
         self._metrics.errors.labels(self._stage, failed.error_class).inc()
-        self._publisher.send(self.topic, failed.value, key=failed.key, headers=dlq_headers(self._stage, failed))
+        headers = dlq_headers(self._stage, failed)
+        try:
+            self._publisher.send(self.topic, failed.value, key=failed.key, headers=headers)
+        except RecordTooLarge as exc:  # the letter of a record too large to publish: its key and why, not its value
+            omitted = [(HEADER_PREFIX + "value.omitted_bytes", str(len(failed.value or b"")).encode())]
+            try:
+                self._publisher.send(self.topic, None, key=failed.key, headers=headers + omitted)
+            except RecordTooLarge:
+                raise exc from None  # the key alone is over the limit: nothing can say which record failed
