@@ -32,6 +32,7 @@ class Metrics:
     sink_batch_size: Histogram
     sink_write_seconds: Histogram
     sink_circuit_open: Gauge
+    sink_failing: Gauge
     consumer_lag: Gauge
     reconcile_misaligned: Gauge
 
@@ -137,6 +138,13 @@ class Metrics:
             sink_circuit_open=Gauge(
                 f"{prefix}_sink_circuit_open",
                 "1 while a sink's circuit breaker is open (the target failing; calls held back), else 0.",
+                ["sink"],
+                registry=registry,
+            ),
+            sink_failing=Gauge(
+                f"{prefix}_sink_failing",
+                "1 while a sink's target refuses its writes (its input paused, the batch retried until the target "
+                "takes it; the log says why), else 0.",
                 ["sink"],
                 registry=registry,
             ),

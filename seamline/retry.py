@@ -15,6 +15,7 @@ from confluent_kafka.schema_registry.common._httpx_compat import httpx as regist
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from seamline.connectors.registry import transient_for_a_kind
+from seamline.connectors.sink import TargetFailing
 from seamline.publisher import DeliveryFailed
 
 DEFAULT_RETRY_AFTER_S = 5.0
@@ -49,8 +50,9 @@ def retry_after(response: httpx.Response, default_s: float = DEFAULT_RETRY_AFTER
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when retrying later can succeed: Kafka, registry or network trouble, or what a connector kind says is
-    its drivers' (seamline.connectors.registry), not the record's content."""
+    """True when retrying later can succeed: Kafka, registry or network trouble, a target failing for every record
+    until it is fixed (TargetFailing), or what a connector kind says is its drivers' (seamline.connectors.registry),
+    not the record's content."""
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in (-1, 408, 429)
     if isinstance(exc, AioKafkaError):  # the processor's Faust clients
@@ -59,7 +61,9 @@ def is_transient(exc: BaseException) -> bool:
         return isinstance(
             exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
         )
-    if isinstance(exc, (DeliveryFailed, KafkaException, *_TRANSPORT_ERRORS, ConnectionError, TimeoutError)):
+    if isinstance(
+        exc, (DeliveryFailed, KafkaException, TargetFailing, *_TRANSPORT_ERRORS, ConnectionError, TimeoutError)
+    ):
         return True
     return transient_for_a_kind(exc)
 

@@ -45,6 +45,7 @@ class SalesforceError(Exception):
         super().__init__(f"Salesforce answered {status} {code}: {message}")
         self.status = status
         self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)

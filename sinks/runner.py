@@ -24,6 +24,7 @@ from seamline.serde import AvroSerde
 from seamline.topic_reader import record_position
 from seamline.topics import AUTHORIZATION_FAILURES, canonical_topic, denied, ensure_topics, sink_group
 from sinks.deleted_versions import DeletedVersions
+from sinks.target_health import TargetHealth
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ STAGE = "sink"
 COMMIT_RETRY_S = 120.0
 _REBALANCED = (KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.UNKNOWN_MEMBER_ID)
 _RETRY_ROUND_S = 20.0  # retries between two polls of the paused consumer; well under max.poll.interval.ms
+
+
+class _Stopped(Exception):
+    """A stop came while the target refused the batch: the run ends without committing it."""
 
 
 class SinkRunner:
@@ -59,6 +64,7 @@ class SinkRunner:
         self.publisher = Publisher(kafka)
         self.dead_letters = DeadLetters(kafka, self.publisher, f"sink.{name}", metrics)
         self.deleted = None if sink.remembers_deletes else DeletedVersions(kafka, name, self.publisher)
+        self.health = TargetHealth(name, metrics.sink_failing)
         self._stopping = False
         self._committed: dict[tuple[str, int], int] = {}  # what this member committed last, per partition
 
@@ -100,6 +106,8 @@ class SinkRunner:
                     on_batch(len(messages))
                 if remaining:
                     _drop_finished(consumer, remaining)
+        except _Stopped:
+            log.info("sink %s: stopped while its target refused a batch, which the next start reads again", self.name)
         finally:
             lag.stop()
             consumer.close()
@@ -173,8 +181,9 @@ class SinkRunner:
         self.metrics.batch_seconds.labels(STAGE).observe(time.perf_counter() - started)
 
     def _write(self, consumer: Consumer, records: list[SinkRecord]) -> Outcome:
-        """Write until the target takes the batch. While it fails transiently the input stays paused and the
-        consumer keeps its group membership, so lag grows instead of memory and no rebalance starts."""
+        """Write until the target takes the batch. While it fails transiently, or refuses every record until it is
+        fixed (TargetFailing), the input stays paused and the consumer keeps its group membership, so lag grows
+        instead of memory and no rebalance starts; nothing is rejected. A stop meanwhile raises _Stopped."""
         started = time.perf_counter()
         paused: list[TopicPartition] = []
         try:
@@ -183,13 +192,15 @@ class SinkRunner:
                     for attempt in retrying(timeout_s=_RETRY_ROUND_S):
                         with attempt:
                             if attempt.num > 1:
+                                if self._stopping:
+                                    raise _Stopped
                                 self.metrics.sink_retries.labels(self.name).inc()
-                            outcome = self.sink.write(records)
+                            outcome = self._attempt(records)
+                    self.health.took()
                     return outcome
                 except Exception as exc:
                     if not is_transient(exc):
                         raise
-                    log.warning("sink %s: target still failing (%s); input paused, retrying", self.name, exc)
                     if not paused:
                         paused = consumer.assignment()
                         consumer.pause(paused)
@@ -198,6 +209,15 @@ class SinkRunner:
             if paused:
                 consumer.resume(paused)
             self.metrics.sink_write_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    def _attempt(self, records: list[SinkRecord]) -> Outcome:
+        """One write of the batch; a failure that retrying can cure is the target's health's to report."""
+        try:
+            return self.sink.write(records)
+        except Exception as exc:
+            if is_transient(exc):
+                self.health.failed(exc)
+            raise
 
     def _count(self, records: list[SinkRecord], outcome: Outcome) -> None:
         """Metrics of a written batch, counted per batch rather than per record (they are on the hot path)."""

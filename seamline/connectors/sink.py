@@ -24,6 +24,19 @@ class SinkRecord:
     """The change whose resolution made this version (header seamline.event_id), for logs and dead letters."""
 
 
+class TargetFailing(Exception):
+    """The target refuses every record for now (a missing column or table, a revoked privilege, a read-only or
+    full database, refused credentials): the runner pauses the input and retries the batch until it is fixed.
+
+    `problem` says what is wrong, in terms that stay the same while it lasts; `fix` says what to do about it.
+    """
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}: {fix}")
+        self.problem = problem
+        self.fix = fix
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A record the target refused for its content (constraint, bad value); it goes to the DLQ."""
@@ -58,8 +71,9 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, records: Sequence[SinkRecord]) -> Outcome:
-        """Write a batch in order; raise a transient error (seamline.retry.is_transient) to have the whole batch
-        retried, with its input paused; a record refused for its content is returned as rejected."""
+        """Write a batch in order; raise a transient error (seamline.retry.is_transient) or TargetFailing (an error
+        every record would meet) to have the whole batch retried, with its input paused; a record refused for its
+        own content is returned as rejected."""
 
     @abstractmethod
     def close(self) -> None:

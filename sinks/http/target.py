@@ -13,7 +13,7 @@ from typing import Any, Literal
 import httpx
 
 from seamline.connectors.http_auth import BasicAuth, BearerAuth
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing
 from seamline.mapping import MappingError
 from seamline.metrics import Metrics
 from seamline.outbound import http_client, path_segment
@@ -21,9 +21,9 @@ from seamline.retry import ServerUnavailable, is_transient, retry_after
 from sinks.http.circuit import CircuitBreaker
 from sinks.http.config import HttpResource, HttpSink
 from sinks.reverse_mapping import ReverseMapping, unmappable
+from sinks.target_errors import TRANSIENT_STATUSES, Operation, http_failing, whose_status
 
 Result = Literal["written", "unchanged"] | Rejected
-_TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 _ATTEMPTS = 3  # reads and writes of one record when the target changes between them (412, 404, exists)
 
 
@@ -44,7 +44,9 @@ class HttpTarget(Sink):
     Records of a batch are written `concurrency` at a time, one version per key (the newest). A transient
     failure of any record (timeout, connection error, 408/429/5xx) fails the batch after the others are
     done; the runner writes it again, which the guard makes harmless. A circuit breaker opens after
-    `circuit_failures` transient failures in a row.
+    `circuit_failures` transient failures in a row. An answer every record would get (401, 403, a collection
+    that does not exist, ...: sinks/target_errors.py) raises TargetFailing, and the runner retries the batch
+    until the target is fixed; only an answer about the record itself (400, 422, ...) rejects it.
     """
 
     def __init__(self, name: str, config: HttpSink, metrics: Metrics) -> None:
@@ -82,6 +84,9 @@ class HttpTarget(Sink):
         newest, outcome = _newest_per_key(records)
         results = list(self._pool.map(self._write_guarded, newest))
         transient = [result for result in results if isinstance(result, BaseException)]
+        failing = [exc for exc in transient if isinstance(exc, TargetFailing)]
+        if failing:
+            raise failing[0]
         if transient:
             waits = [exc.retry_after_s for exc in transient if isinstance(exc, ServerUnavailable) and exc.retry_after_s]
             raise ServerUnavailable(
@@ -124,25 +129,28 @@ class HttpTarget(Sink):
 
     def _apply(self, record: SinkRecord, resource: HttpResource, key: str, values: dict[str, Any] | None) -> Result:
         item = resource.item.format(key=self._key_in_path(key))
-        held, etag = self._read(item)
+        read = self._read(item, resource, record)
+        if isinstance(read, Rejected):
+            return read
+        held, etag = read
         held_version = None if held is None else _held_version(held, resource)
         version = None if record.value is None else int(record.value["version"])
         if record.value is None or record.value["deleted"]:
             if held_version is None or (version is not None and held_version > version):
                 return "unchanged"
-            answer = self._call("DELETE", item, record, "delete", if_match=etag)
+            answer = self._call("DELETE", item, resource, record, "delete", if_match=etag)
         else:
             assert values is not None and version is not None
             if held is None:
                 path = resource.collection if resource.create == "POST" else item
-                answer = self._call(resource.create, path, record, "create", body=values)
+                answer = self._call(resource.create, path, resource, record, "create", body=values)
             elif held_version is not None and (
                 held_version >= version or self._is_echo(record, resource, values, held)
             ):
                 return "unchanged"
             else:
                 body = {name: value for name, value in values.items() if name != resource.key_field}
-                answer = self._call(resource.update, item, record, "update", body=body, if_match=etag)
+                answer = self._call(resource.update, item, resource, record, "update", body=body, if_match=etag)
         return "written" if answer is None else answer
 
     def _key_in_path(self, key: str) -> str:
@@ -157,12 +165,16 @@ class HttpTarget(Sink):
         compared = {name: value for name, value in values.items() if name != resource.version_field}
         return self.mapping.is_echo(record, compared, held)
 
-    def _read(self, item: str) -> tuple[dict[str, Any] | None, str | None]:
-        response = self._send("GET", item)
+    def _read(
+        self, item: str, resource: HttpResource, record: SinkRecord
+    ) -> tuple[dict[str, Any] | None, str | None] | Rejected:
+        """The held entity and its ETag ((None, None) when there is none), or the record rejected by the read."""
+        response = self._send("GET", item, resource.item, "read")
         if response.status_code == 404:
             return None, None
         if response.status_code != 200:
-            raise ServerUnavailable(f"GET {item}: unexpected HTTP {response.status_code}")
+            reason = f"HTTP {response.status_code} from GET {resource.item}: {self._error_text(response, None)}"
+            return Rejected(record, reason, f"HTTP{response.status_code}")
         body = response.json()
         entity = body.get("d", body) if self.config.format == "odata_v2" else body
         etag = response.headers.get("ETag") or (entity.get("__metadata") or {}).get("etag")
@@ -172,8 +184,9 @@ class HttpTarget(Sink):
         self,
         method: str,
         path: str,
+        resource: HttpResource,
         record: SinkRecord,
-        operation: str,
+        operation: Operation,
         body: dict[str, Any] | None = None,
         if_match: str | None = None,
     ) -> Rejected | None:
@@ -183,16 +196,20 @@ class HttpTarget(Sink):
         headers = {"Idempotency-Key": str(key)}
         if if_match is not None:
             headers["If-Match"] = if_match
-        response = self._send(method, path, json=body, headers=headers, write=True)
+        label = resource.collection if operation == "create" and resource.create == "POST" else resource.item
+        response = self._send(method, path, label, operation, json=body, headers=headers, write=True)
         if response.is_success:
             return None
         if response.status_code in (404, 409, 412) or (operation == "create" and _already_exists(response)):
-            raise _Conflict
+            raise _Conflict  # a 404 on a create is the target's, raised by _send
         reason = f"HTTP {response.status_code} from {method} {path.split('(')[0]}: {self._error_text(response, body)}"
         return Rejected(record, reason, f"HTTP{response.status_code}")
 
-    def _send(self, method: str, path: str, write: bool = False, **kwargs: Any) -> httpx.Response:
-        """An authenticated call through the circuit breaker; raises on transient answers."""
+    def _send(
+        self, method: str, path: str, label: str, operation: Operation, write: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """An authenticated call through the circuit breaker; raises on transient answers, and TargetFailing on an
+        answer every record would get (`label`, the configured path, names the call in it)."""
         assert self._client is not None, "setup() first"
         self.circuit.check()
         headers = kwargs.pop("headers", {})
@@ -204,7 +221,7 @@ class HttpTarget(Sink):
             except httpx.TransportError:
                 self.circuit.failed()
                 raise
-            if response.status_code in _TRANSIENT:
+            if response.status_code in TRANSIENT_STATUSES:
                 self.circuit.failed()
                 raise ServerUnavailable(f"{method} {path}: HTTP {response.status_code}", retry_after(response))
             self.circuit.succeeded()
@@ -212,8 +229,9 @@ class HttpTarget(Sink):
             stale_csrf = response.status_code == 403 and response.headers.get("x-csrf-token", "").lower() == "required"
             if not (stale_token or stale_csrf) or fresh:
                 break
-        if response.status_code == 401:
-            raise PermissionError(f"{self.config.base_url} refused the credentials of sink {self.name}: fix its auth")
+        if whose_status(response.status_code, operation) == "target":
+            detail = self._error_text(response, kwargs.get("json"))
+            raise http_failing(response.status_code, f"{method} {label}", detail)
         return response
 
     def _headers(self, write: bool, fresh: bool) -> dict[str, str]:
@@ -241,23 +259,24 @@ class HttpTarget(Sink):
         response = self._client.post(
             auth.token_url, data=form, auth=(auth.client_id, auth.client_secret.get_secret_value())
         )
-        if response.status_code in _TRANSIENT:
+        if response.status_code in TRANSIENT_STATUSES:
             raise ServerUnavailable(f"token endpoint: HTTP {response.status_code}", retry_after(response))
         if response.status_code != 200:
-            raise PermissionError(
-                f"{auth.token_url} refused client {auth.client_id} (HTTP {response.status_code}): fix the sink's auth"
+            raise TargetFailing(
+                f"{auth.token_url} refused client {auth.client_id} (HTTP {response.status_code})",
+                "fix the sink's auth: client_id, client_secret and scope",
             )
         return str(response.json()["access_token"])
 
     def _fetch_csrf(self, headers: dict[str, str]) -> str:
         assert self._client is not None and self.config.csrf_path is not None
         response = self._client.get(self.config.csrf_path, headers={**headers, "x-csrf-token": "Fetch"})
-        if response.status_code in _TRANSIENT:
+        if response.status_code in TRANSIENT_STATUSES:
             raise ServerUnavailable(f"CSRF token fetch: HTTP {response.status_code}", retry_after(response))
         token = response.headers.get("x-csrf-token")
         if response.status_code != 200 or not token:
-            raise PermissionError(
-                f"GET {self.config.csrf_path} gave no x-csrf-token (HTTP {response.status_code}): fix csrf_path"
+            raise TargetFailing(
+                f"GET {self.config.csrf_path} gave no x-csrf-token (HTTP {response.status_code})", "fix csrf_path"
             )
         return token
 

@@ -9,6 +9,11 @@ and only when the parent row was written.
 Two write paths (`write_path`): `copy` streams a batch into a temporary staging table and merges it with
 one INSERT ... SELECT ... ON CONFLICT; `executemany` sends one upsert per record in pipeline mode.
 bench/postgres_sink_bench.py measures both.
+
+Errors (sinks/target_errors.py): one that every record would meet (a missing column, a revoked privilege, a
+read-only database, ...) raises TargetFailing, and one that retrying cures is raised as it is: the runner retries
+the whole batch on a new connection, and nothing is rejected. A batch refused for a record's values is written
+again record by record to find the refused ones.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
-from seamline.retry import is_transient
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing
 from sinks.postgres.config import PostgresSink
 from sinks.postgres.tables import ChildTable, EntityTable, ensure, entity_table
+from sinks.target_errors import database_failing, whose_database_error
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,14 @@ class PostgresTarget(Sink):
         self.config = config
         self._conn: psycopg.Connection | None = None
         self._tables: dict[str, EntityTable] = {e: entity_table(e, name) for e, name in config.tables.items()}
+        self._written = {"synced_at"} | {
+            column
+            for table in self._tables.values()
+            for column in (
+                *(c.name for c in table.columns),
+                *(name for child in table.children for name in (child.parent, *(c.name for c in child.columns))),
+            )
+        }
 
     def setup(self) -> None:
         self.close()
@@ -66,39 +79,64 @@ class PostgresTarget(Sink):
         self._create_stages(conn)
 
     def _connect(self) -> psycopg.Connection:
-        """The connection, opened again (with its staging tables) after the database dropped it."""
+        """The connection, opened again (with its staging tables) after a failed write closed it."""
         if self._conn is None or self._conn.closed or self._conn.broken:
             self.close()
-            self._conn = psycopg.connect(self.config.dsn.get_secret_value())
-            self._create_stages(self._conn)
+            try:
+                conn = psycopg.connect(self.config.dsn.get_secret_value())
+            except psycopg.OperationalError as exc:
+                raise TargetFailing(
+                    f"cannot connect to the target database: {exc}",
+                    "check that it runs and that the sink's dsn (host, port, database, user, password) is right",
+                ) from exc
+            try:
+                self._create_stages(conn)
+            except psycopg.Error:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     def _create_stages(self, conn: psycopg.Connection) -> None:
+        """The copy path's staging tables, of the columns the sink writes rather than of the target's tables: an
+        error of a target table then shows as that table's, whatever it looked like at the connection."""
         if self.config.write_path != "copy":
             return
         with conn.transaction():
             for table in self._tables.values():
+                columns = sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in table.columns
+                )
                 conn.execute(
-                    sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-                        sql.Identifier(_stage(table.name)), sql.Identifier(table.name)
+                    sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DELETE ROWS").format(
+                        sql.Identifier(_stage(table.name)), columns
                     )
                 )
 
     def write(self, records: Sequence[SinkRecord]) -> Outcome:
         try:
-            conn = self._connect()
+            return self._write_batch(records)
+        except psycopg.Error as exc:
+            self.close()  # the next attempt reconnects: the database may have restarted, or been fixed
+            if whose_database_error(exc, self._written) == "target":
+                raise database_failing(exc) from exc
+            raise
+
+    def _write_batch(self, records: Sequence[SinkRecord]) -> Outcome:
+        """The batch in one transaction; when the database refuses it for a record's values, record by record."""
+        conn = self._connect()
+        try:
             with conn.transaction():
                 self._write_all(conn, records, self.config.write_path)
             return Outcome()
         except psycopg.Error as exc:
-            if is_transient(exc):
-                self.close()  # reconnect on the next attempt: the database may have restarted
+            if whose_database_error(exc, self._written) != "record":
                 raise
-        return Outcome(rejected=self._write_one_by_one(records))
+        return Outcome(rejected=self._write_one_by_one(conn, records))
 
-    def _write_one_by_one(self, records: Sequence[SinkRecord]) -> list[Rejected]:
-        """Isolate the records the database refuses, each in its own savepoint."""
-        conn = self._connect()
+    def _write_one_by_one(self, conn: psycopg.Connection, records: Sequence[SinkRecord]) -> list[Rejected]:
+        """Isolate the records the database refuses for their values, each in its own savepoint; any other error
+        ends the batch, nothing rejected."""
         rejected = []
         with conn.transaction():
             for record in records:
@@ -106,7 +144,7 @@ class PostgresTarget(Sink):
                     with conn.transaction():
                         self._write_all(conn, [record], "executemany")
                 except psycopg.Error as exc:
-                    if is_transient(exc):
+                    if whose_database_error(exc, self._written) != "record":
                         raise
                     reason = (exc.diag.message_primary or str(exc)).strip()
                     table = self._tables[record.entity].name

@@ -1,8 +1,9 @@
 """The Salesforce REST calls of the salesforce sink: the source's client plus sObject Collections upsert and delete.
 
 Signing in, describe, SOQL reads and the one token refresh on 401 are the salesforce source's
-(producers/salesforce_api.py). Writes are sent once per call: a 5xx, 429 or transport error raises a
-transient error and the sink runner retries the whole batch, which the version guard makes harmless.
+(seamline/salesforce_api.py). Writes are sent once per call: a 5xx, 429 or transport error raises a
+transient error and the sink runner retries the whole batch, which the version guard makes harmless; any other
+refusal of a whole call raises SalesforceError, which the sink turns into TargetFailing.
 Above `usage_slowdown_fraction` of the org's daily API limit (from Sforce-Limit-Info) every call first
 waits `usage_pause_s`, so the sink spends the rest of the day's allowance slowly instead of exhausting it.
 """
@@ -85,7 +86,7 @@ class SalesforceCollections(SalesforceApi):
             if response.status_code != 401 or fresh_token:
                 break
             log.info("sink %s: access token expired; getting a new one", self.source)
-            self.sign_in()
+            self.login()
         if response.status_code >= 500 or response.status_code == 429:
             raise ServerUnavailable(f"{method} {path} answered {response.status_code}", retry_after(response))
         if response.status_code != 200:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing
 from seamline.connectors.source import SourceSetupError
 from seamline.mapping import MappingError
+from seamline.salesforce_api import SalesforceError
 from sinks.reverse_mapping import ReverseMapping, unmappable
 from sinks.salesforce.config import SalesforceObjectTarget, SalesforceSink
 from sinks.salesforce.sobject_collections import SalesforceCollections
@@ -71,12 +72,25 @@ class SalesforceTarget(Sink):
             )
 
     def write(self, records: Sequence[SinkRecord]) -> Outcome:
+        """Write the batch; a whole call Salesforce refuses (not one record of it) raises TargetFailing."""
         outcome = Outcome()
         latest = _latest(records, outcome)
-        for entity, target in self.config.entities.items():
-            group = [record for record in latest if record.entity == entity]
-            for start in range(0, len(group), CHUNK):
-                self._write_chunk(target, group[start : start + CHUNK], outcome)
+        try:
+            for entity, target in self.config.entities.items():
+                group = [record for record in latest if record.entity == entity]
+                for start in range(0, len(group), CHUNK):
+                    self._write_chunk(target, group[start : start + CHUNK], outcome)
+        except SalesforceError as exc:
+            raise TargetFailing(
+                f"Salesforce refuses whole calls: HTTP {exc.status} {exc.code}: {exc.message}",
+                "fix what the message names, in the org (an object, a field, the run-as user's access) or in the "
+                "sink's entities",
+            ) from exc
+        except SourceSetupError as exc:  # a new token refused
+            raise TargetFailing(
+                f"Salesforce at {self.config.login_url} refused the client credentials of sink {self.name}",
+                "check client_id and client_secret, and that the connected app enables the client credentials flow",
+            ) from exc
         return outcome
 
     def close(self) -> None:

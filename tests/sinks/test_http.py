@@ -13,7 +13,7 @@ from pydantic import ValidationError
 import sandbox.s4hana
 import sinks.http.circuit
 from sandbox.s4hana import ROOT, S4HanaSim
-from seamline.connectors.sink import SinkRecord
+from seamline.connectors.sink import SinkRecord, TargetFailing
 from seamline.metrics import Metrics
 from seamline.retry import ServerUnavailable
 from sinks.http.config import HttpSink
@@ -212,10 +212,33 @@ def test_oauth_client_credentials_and_an_expired_token_refreshed_once(sim: S4Han
     target.close()
 
 
-def test_wrong_credentials_are_one_clear_error(sim: S4HanaSim) -> None:
-    target = target_for(s4_config(sim, auth={"kind": "basic", "user": sim.user, "password": "wrong"}))
-    with pytest.raises(PermissionError, match="refused the credentials of sink erp: fix its auth"):
-        target.write([rec("customer", customer(1, 1))])
+def test_refused_credentials_fail_the_whole_batch_until_the_target_takes_them(sim: S4HanaSim) -> None:
+    target = target_for(s4_config(sim))
+    sim.password = "rotated"
+    with pytest.raises(TargetFailing) as failing:
+        target.write([rec("customer", customer(n, 1)) for n in range(3)])
+    assert str(failing.value) == (
+        "HTTP 401 from GET /API_BUSINESS_PARTNER/A_BusinessPartner('{key}'): /IWFND/CM_CONSUMER/101 Logon failed: "
+        "fix the sink's auth (user and password, token, or client id and secret)"
+    )
+    sim.password = "seamline-password"
+    assert target.write([rec("customer", customer(n, 1)) for n in range(3)]).rejected == []
+    assert len(sim.entities(PARTNERS)) == 3
+    target.close()
+
+
+def test_a_collection_the_target_does_not_have_fails_the_batch_instead_of_rejecting_its_records(
+    sim: S4HanaSim,
+) -> None:
+    config = s4_config(sim).model_dump(mode="json")
+    config["entities"]["customer"] |= {"collection": "/API_BUSINESS_PARTNER/A_Partners"}
+    config["auth"]["password"] = sim.password  # dumped masked
+    target = target_for(HttpSink.model_validate(config))
+    with pytest.raises(TargetFailing) as failing:
+        target.write([rec("customer", customer(n, 1)) for n in range(3)])
+    assert failing.value.problem.startswith("HTTP 404 from POST /API_BUSINESS_PARTNER/A_Partners")
+    assert failing.value.fix == "fix the sink's base_url or the entity's collection and item paths"
+    assert sim.entities(PARTNERS) == {}
     target.close()
 
 

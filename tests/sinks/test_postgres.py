@@ -224,7 +224,7 @@ def all_tables(
     config = PostgresSink(kind="postgres", dsn=SecretStr(database), tables=TABLES, write_path=request.param)
     sink = PostgresTarget(config)
 
-    def no_fallback(records: object) -> None:
+    def no_fallback(*_: object) -> None:
         raise AssertionError(f"the {request.param} path failed on a batch the database accepts")
 
     monkeypatch.setattr(sink, "_write_one_by_one", no_fallback)

@@ -1,5 +1,5 @@
-"""The sink runner on real Kafka: a target that fails for a while pauses the input, and nothing is lost; a commit
-is retried while the group's coordinator moves."""
+"""The sink runner on real Kafka: a target that fails for a while pauses the input, and nothing is lost; a stop
+while it fails ends the run without committing; a commit is retried while the group's coordinator moves."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from seamline.config import KafkaConfig
-from seamline.connectors.sink import Outcome, Sink, SinkRecord
+from seamline.connectors.sink import Outcome, Sink, SinkRecord, TargetFailing
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.retry import ServerUnavailable
 from seamline.serde import AvroSerde
-from seamline.topics import canonical_topic, ensure_topics
+from seamline.topic_reader import read_to_end
+from seamline.topics import canonical_topic, dlq_topic, ensure_topics
 from sinks import runner as runner_module
 from sinks.runner import SinkRunner
+from tests.chaos.test_hostile_records import committed
 from tests.conftest import wait_until
 
 RECORDS = 300
@@ -88,6 +90,38 @@ def test_a_failing_target_pauses_the_input_and_every_record_arrives_once(
     assert "input paused" in caplog.text
     assert sample(metrics, "seamline_sink_retries_total", sink="flaky") >= 5
     assert sample(metrics, "seamline_sink_writes_total", sink="flaky", entity="customer", outcome="written") == RECORDS
+
+
+class Refusing(FailingAtFirst):
+    """A target that refuses every record, as one whose table lost a column does."""
+
+    def write(self, records: Sequence[SinkRecord]) -> Outcome:
+        self.failures += 1
+        raise TargetFailing('column "name" of relation "customers" does not exist', "add the column back")
+
+
+def test_a_stop_while_the_target_refuses_every_record_ends_the_run_without_committing_or_letters(
+    kafka: KafkaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "_RETRY_ROUND_S", 1.0)
+    topic = canonical_topic(kafka, "customer")
+    ensure_topics(kafka, [topic])
+    serde, publisher = AvroSerde(kafka), Publisher(kafka)
+    for number in range(10):
+        value = customer(number)
+        publisher.send(topic, serde.encode(topic, value), key=serde.encode(topic, value["id"], key=True))
+    publisher.flush()
+    sink, metrics = Refusing(down_s=0), Metrics.create()
+    runner = SinkRunner("refused", kafka, sink, ["customer"], metrics)
+    worker = threading.Thread(target=runner.run, args=(False,), daemon=True)
+    worker.start()
+    wait_until(lambda: sink.failures >= 3, 30, "attempts on the refusing target", interval=0.1)
+    assert sample(metrics, "seamline_sink_failing", sink="refused") == 1
+    runner.stop()
+    worker.join(20)
+    assert not worker.is_alive(), "the stop ended the run"
+    assert committed(kafka, runner.group_id, topic) == 0, "the refused batch is read again at the next start"
+    assert list(read_to_end(kafka, dlq_topic(kafka, "sink.refused"))) == []
 
 
 class Committing:

@@ -18,7 +18,7 @@ from producers.salesforce.config import SalesforceSource
 from sandbox.salesforce import SalesforceSim
 from seamline.config import KafkaConfig
 from seamline.connectors.registry import sink_kind
-from seamline.connectors.sink import SinkRecord
+from seamline.connectors.sink import SinkRecord, TargetFailing
 from seamline.dead_letters.writer import read_headers
 from seamline.metrics import Metrics
 from seamline.retry import ServerUnavailable
@@ -184,6 +184,24 @@ def test_an_expired_token_is_refreshed_once_and_nothing_is_lost(sim: SalesforceS
     sim.fail_next(1)  # the call after the refresh fails too: retried, then the batch goes on
     target.write([rec("customer", customer(1, 3))])
     assert held(sim, "Account", "c1")["Seamline_Version__c"] == 3 and len(sim._tokens) == 1
+    target.close()
+
+
+def test_a_whole_call_refused_or_credentials_refused_fail_the_batch_until_fixed(sim: SalesforceSim) -> None:
+    target = target_for(sf_config(sim))
+    sim.fail_next(1, 403)
+    with pytest.raises(TargetFailing, match="Salesforce refuses whole calls: HTTP 403 SERVER_UNAVAILABLE"):
+        target.write([rec("customer", customer(1, 1))])
+    secret, sim.client_secret = sim.client_secret, "rotated"
+    sim.expire_tokens()
+    with pytest.raises(TargetFailing) as failing:
+        target.write([rec("customer", customer(1, 1))])
+    assert failing.value.problem == f"Salesforce at {sim.url} refused the client credentials of sink crm"
+    assert failing.value.fix.startswith("check client_id and client_secret")
+    assert sim.live("Account") == []
+    sim.client_secret = secret
+    assert target.write([rec("customer", customer(1, 1))]).rejected == []
+    assert held(sim, "Account", "c1")["Seamline_Version__c"] == 1
     target.close()
 
 
