@@ -1,4 +1,8 @@
-"""The producer runner: publishes a source's changes to Kafka and commits its position only after acks."""
+"""The producer runner: publishes a source's changes to Kafka and commits its position only after acks.
+
+A change the source refused (a value its Avro type cannot hold) goes to the source's DLQ, `dlq.source.<name>`,
+keyed like the change and with its columns as text, before the position after it is committed.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from prometheus_client import Counter
 
 from producers.positions import PositionStore
 from seamline.config import KafkaConfig
-from seamline.connectors.source import Checkpoint, Source
+from seamline.connectors.source import Checkpoint, Refused, Source
+from seamline.dead_letters.writer import DeadLetters, Failed
 from seamline.events import Change
 from seamline.metrics import Metrics
-from seamline.publisher import DeliveryFailed, Publisher
+from seamline.publisher import DeliveryFailed, Publisher, RecordTooLarge
 from seamline.runtime import process_stop
 from seamline.serde import AvroSerde
 from seamline.topics import ensure_topics, offsets_topic, source_topic
@@ -43,6 +48,7 @@ class SourceRunner:
         self.positions = PositionStore(kafka, self.serde, self.publisher)
         self._stopping = False
         self._targets: dict[tuple[str, str], tuple[str, Counter]] = {}
+        self._dead_letters: DeadLetters | None = None
 
     def stop(self, *_: object) -> None:
         """Finish the current step, commit what Kafka acknowledged, and return from run()."""
@@ -63,6 +69,9 @@ class SourceRunner:
             for item in self.source.changes():
                 if isinstance(item, Change):
                     self._publish(item)
+                    unflushed += 1
+                elif isinstance(item, Refused):
+                    self._dead_letter(item)
                     unflushed += 1
                 elif isinstance(item, Checkpoint):
                     pending = item
@@ -86,12 +95,42 @@ class SourceRunner:
         target = self._targets.get((change.system, change.object)) or self._target(change.system, change.object)
         topic, published = target
         schema = None if change.row_schema is None else change.row_schema.envelope_schema()
-        self.publisher.send(
-            topic,
-            self.serde.encode(topic, change.envelope(), schema=schema),
-            key=self.serde.encode(topic, {"columns": change.key}, key=True),
-        )
+        value = self.serde.encode(topic, change.envelope(), schema=schema)
+        key = self.serde.encode(topic, {"columns": change.key}, key=True)
+        try:
+            self.publisher.send(topic, value, key=key)
+        except RecordTooLarge as exc:  # the letter keeps the key and why; the value only if it fits
+            self._letters().send(self._failed(change, key, value, type(exc).__name__, str(exc)))
+            return
         published.inc()
+
+    def _dead_letter(self, refused: Refused) -> None:
+        """Send a refused change to the source's DLQ, keyed like the change, its rows as text."""
+        letters = self._letters()
+        change = refused.change
+        key = self.serde.encode(letters.topic, {"columns": change.key}, key=True)
+        value = self.serde.encode(letters.topic, change.envelope())
+        letters.send(self._failed(change, key, value, refused.error_class, refused.reason))
+
+    def _letters(self) -> DeadLetters:
+        """The source's DLQ writer, its topic created on first use."""
+        if self._dead_letters is None:
+            self._dead_letters = DeadLetters(self.kafka, self.publisher, f"{STAGE}.{self.source.name}", self.metrics)
+            ensure_topics(self.kafka, [self._dead_letters.topic])
+        return self._dead_letters
+
+    def _failed(self, change: Change, key: bytes, value: bytes, error_class: str, reason: str) -> Failed:
+        """A dead letter of a change that never reached its topic."""
+        return Failed(
+            topic=source_topic(self.kafka, change.system, change.object),
+            partition=-1,
+            offset=-1,
+            key=key,
+            value=value,
+            error_class=error_class,
+            reason=reason,
+            event_id=change.event_id,
+        )
 
     def _target(self, system: str, obj: str) -> tuple[str, Counter]:
         """The topic of an object (created on first use) and its published-events counter."""

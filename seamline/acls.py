@@ -38,9 +38,13 @@ def _grants(
 
 
 def source_grants(config: Config) -> list[Grant]:
-    """What the sources need: their raw topics and the positions topic."""
+    """What the sources need: their raw topics, their DLQs and the positions topic."""
     prefix = config.kafka.topic_prefix
-    return [*_grants(TOPIC, f"{prefix}src.", PREFIXED, OWN), *_grants(TOPIC, f"{prefix}{OFFSETS}", LITERAL, OWN)]
+    return [
+        *_grants(TOPIC, f"{prefix}src.", PREFIXED, OWN),
+        *_grants(TOPIC, f"{prefix}dlq.source.", PREFIXED, OWN),
+        *_grants(TOPIC, f"{prefix}{OFFSETS}", LITERAL, OWN),
+    ]
 
 
 def processor_grants(config: Config) -> list[Grant]:

@@ -30,9 +30,11 @@ def schema_name(bare_topic: str, *, key: bool) -> str:
         return "position_key" if key else "position"
     if bare_topic == "seamline.suggestions":
         return "entity_key" if key else "merge_suggestion"
+    if bare_topic.startswith("dlq.source."):  # changes a source refused, their columns as text
+        return "source_key" if key else "change_event"
     raise SchemaNotFound(
-        f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical. or are seamline.offsets "
-        "or seamline.suggestions"
+        f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical., dlq.source. or are "
+        "seamline.offsets or seamline.suggestions"
     )
 
 

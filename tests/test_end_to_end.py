@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
+from processors.identity import born_id, xref
 from sandbox.erp import ChangeStream, SampleData, insert
 from seamline.dead_letters.writer import read_headers
 from seamline.operations.convergence import compare, dead_letter_reasons
@@ -144,6 +145,50 @@ def test_rows_deleted_while_the_slot_was_gone_leave_the_target_after_a_source_re
     repaired = seamline(*repair, "--config", config)
     assert "published 40 delete(s)" in repaired.stdout + repaired.stderr, repaired.stdout + repaired.stderr
     assert_in_sync(pipeline, processes)
+
+
+def test_a_value_of_a_megabyte_arrives_and_a_change_over_the_record_limit_is_a_source_dead_letter(
+    pipeline: LocalPipeline, processes: Supervisor
+) -> None:
+    processes.start_all()
+    long_name, too_long = "Lovelace " * 116_508, "x" * (9 * 1024 * 1024)  # ~1 MB; over the default 8 MiB
+    with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE customers REPLICA IDENTITY FULL")  # an update then carries both images
+        ids = {}
+        for name, full_name in (("long", long_name), ("too long", too_long), ("after", "Ada Lovelace")):
+            row = conn.execute(
+                "INSERT INTO customers (full_name, country_code) VALUES (%s, 'DE') RETURNING id", (full_name,)
+            ).fetchone()
+            assert row is not None
+            ids[name] = str(row[0])
+        conn.execute("UPDATE customers SET full_name = full_name || ' Jr' WHERE id = %s", (ids["long"],))
+
+    def target_names() -> dict[str, str]:
+        assert not processes.crashed(), {n: processes.log_tail(n) for n in processes.crashed()}
+        with psycopg.connect(pipeline.target_dsn) as conn:
+            exists = conn.execute("SELECT to_regclass('customers') IS NOT NULL").fetchone()
+            if not exists or not exists[0]:
+                return {}
+            rows = conn.execute("SELECT id, name FROM customers").fetchall()
+        return {gid: name for gid, name in rows}
+
+    wanted = {
+        born_id(xref("erp", "customers", ids["long"])): " Jr",
+        born_id(xref("erp", "customers", ids["after"])): "Ada Lovelace",
+    }
+
+    def arrived() -> bool:
+        names = target_names()
+        return all(names.get(gid, "").endswith(end) for gid, end in wanted.items())
+
+    wait_until(arrived, 120, "the megabyte row, its update (both images under FULL identity) and the row after")
+    assert len(target_names()[born_id(xref("erp", "customers", ids["long"]))]) > 1_000_000
+    assert born_id(xref("erp", "customers", ids["too long"])) not in target_names()
+    [letter] = list(read_to_end(pipeline.config.kafka, dlq_topic(pipeline.config.kafka, f"source.{SOURCE}")))
+    headers = read_headers(letter.headers())
+    assert "over kafka.max_record_bytes (8,388,608)" in headers["error.reason"] and letter.value() is None
+    assert int(headers["value.omitted_bytes"]) > 9 * 1024 * 1024
+    assert not processes.crashed()
 
 
 def assert_personal_data_sealed(pipeline: LocalPipeline, processes: Supervisor) -> None:

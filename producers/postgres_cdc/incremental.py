@@ -25,7 +25,7 @@ from psycopg import sql
 
 from producers.postgres_cdc.pg_types import read_as_text
 from producers.postgres_cdc.pgoutput import Tuple
-from seamline.connectors.source import SourceSetupError
+from seamline.connectors.source import Refused, SourceSetupError
 from seamline.events import Change
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ TableName = tuple[str, str]
 ColumnList = tuple[Any, ...]
 Describe = Callable[[TableName], tuple[ColumnList, list[str]]]
 """(columns as the source's TableColumn tuple, primary key column names) of a table."""
-SnapshotChange = Callable[[TableName, ColumnList, Tuple, str, int], Change]
+SnapshotChange = Callable[[TableName, ColumnList, Tuple, str, int], Change | Refused]
 
 EXECUTE = "execute-snapshot"
 WINDOW_OPEN = "snapshot-window-open"
@@ -183,7 +183,7 @@ class IncrementalSnapshots:
 
     def on_signal(
         self, row: Tuple | None, position: str, ts_ms: int, snapshot_change: SnapshotChange
-    ) -> Generator[Change, None, None]:
+    ) -> Generator[Change | Refused, None, None]:
         """Act on a signal-table insert; at a chunk's close marker, publish what is left of the chunk."""
         if row is None or row.get("type") is None:
             return

@@ -24,13 +24,14 @@ psycopg's own (arrays, numeric, timestamps, bytea), run in the session settings 
 | domains                       | their base type                                 |
 | anything else (interval, …)   | string (PostgreSQL's text form)                 |
 
-Values Avro cannot hold become None with a warning naming the column: numeric NaN / ±Infinity in a
-decimal column. Dates and timestamps of ±infinity become the largest / smallest value Python holds.
+Dates and timestamps of ±infinity become the largest / smallest value Python holds. A value its Avro type
+cannot carry to every reader (a date or timestamp BC or after 9999, a time of 24:00:00, NaN in a decimal, an
+array of several dimensions) raises Unrepresentable, which says why and what to do without quoting the value;
+the source sends that change to its DLQ. docs/sources.md has the table of edge values.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -40,8 +41,6 @@ from typing import Any
 import psycopg
 from psycopg.adapt import Loader, Transformer
 from psycopg.pq import Format
-
-log = logging.getLogger(__name__)
 
 SESSION_OPTIONS = "-c datestyle=ISO,YMD -c timezone=UTC -c intervalstyle=iso_8601 -c extra_float_digits=3"
 """libpq `options` for every connection whose text output seamline parses."""
@@ -85,6 +84,32 @@ _INFINITY: dict[str, tuple[Any, Any]] = {
     "timestamp": (datetime.max, datetime.min),
     "timestamptz": (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)),
 }
+_BEYOND_PYTHON = (
+    "which Python consumers (the processor among them) cannot read from an Avro {}: set it within years 1 to 9999 in "
+    "the source, or ALTER the column to text to publish PostgreSQL's text form"
+)
+_OUT_OF_RANGE = {
+    "date": "is a date BC or after year 9999, " + _BEYOND_PYTHON.format("date"),
+    "timestamp": "is a timestamp BC or after year 9999, " + _BEYOND_PYTHON.format("local-timestamp-micros"),
+    "timestamptz": "is a timestamp BC or after year 9999 in UTC, " + _BEYOND_PYTHON.format("timestamp-micros"),
+    "time": (
+        "is the end of a day (hour 24), which an Avro time-micros cannot hold: store 23:59:59.999999 or 00:00:00 "
+        "instead, or ALTER the column to text to publish PostgreSQL's text form"
+    ),
+}
+_NAN = (
+    "is NaN, which an Avro decimal cannot hold (and null would mean NULL): set a number or NULL, or ALTER the column "
+    "to numeric without a precision, published as its text ('NaN' included)"
+)
+_NESTED = (
+    "is an array of more than one dimension, and the Avro column is an array of one: store one dimension, or ALTER "
+    "the column to jsonb or text"
+)
+
+
+class Unrepresentable(ValueError):
+    """A value its column's Avro type cannot hold. The message says what kind of value it is and what to do, never
+    the value itself: values are never logged."""
 
 
 @dataclass(frozen=True)
@@ -118,14 +143,14 @@ class PgTypes:
         self._transformer = Transformer(conn)
         self._cache: dict[tuple[int, int], ColumnType] = {}
 
-    def column(self, type_oid: int, typmod: int, where: str) -> ColumnType:
-        """The Avro type and loader of a column of type `type_oid`; `where` names it in warnings."""
+    def column(self, type_oid: int, typmod: int) -> ColumnType:
+        """The Avro type and loader of a column of type `type_oid`."""
         cached = self._cache.get((type_oid, typmod))
         if cached is None:
-            cached = self._cache[(type_oid, typmod)] = self._resolve(type_oid, typmod, where)
+            cached = self._cache[(type_oid, typmod)] = self._resolve(type_oid, typmod)
         return cached
 
-    def _resolve(self, type_oid: int, typmod: int, where: str) -> ColumnType:
+    def _resolve(self, type_oid: int, typmod: int) -> ColumnType:
         row = self._conn.execute(
             """
             SELECT t.typname, t.typtype, t.typcategory, t.typelem, t.typbasetype, t.typtypmod,
@@ -138,31 +163,34 @@ class PgTypes:
             return ColumnType("string", _text)
         name, kind, category, element, base, base_typmod, labels = row
         if kind == "d":
-            return self.column(base, base_typmod, where)
+            return self.column(base, base_typmod)
         if kind == "e":
             return ColumnType({"type": "string", "pg.enum": list(labels)}, _text)
         if category == "A" and element:
-            return self._array(self.column(element, typmod, where))
+            return self._array(self.column(element, typmod))
         if name == "numeric":
-            return self._numeric(typmod, where)
+            return self._numeric(typmod)
         if name in _SIMPLE:
-            load = self._parser(type_oid, name, where) if name in _PARSED else _text
+            load = self._parser(type_oid, name) if name in _PARSED else _text
             return ColumnType(_SIMPLE[name], load)
         return ColumnType("string", _text)
 
-    def _parser(self, type_oid: int, name: str, where: str) -> Load:
+    def _parser(self, type_oid: int, name: str) -> Load:
         parse = self._transformer.get_loader(type_oid, Format.TEXT).load
-        infinity = _INFINITY.get(name)
-        if infinity is None:
+        out_of_range = _OUT_OF_RANGE.get(name)
+        if out_of_range is None:
             return parse
-        highest, lowest = infinity
+        highest, lowest = _INFINITY.get(name, (None, None))
 
         def load(data: bytes) -> Any:
-            if data == b"infinity":
+            if data == b"infinity" and highest is not None:
                 return highest
-            if data == b"-infinity":
+            if data == b"-infinity" and lowest is not None:
                 return lowest
-            return parse(data)
+            try:
+                return parse(data)
+            except psycopg.DataError:  # psycopg's message quotes the value
+                raise Unrepresentable(out_of_range) from None
 
         return load
 
@@ -170,24 +198,31 @@ class PgTypes:
         parse = self._transformer.get_loader(_TEXT_ARRAY_OID, Format.TEXT).load
         load_item = item.load
 
+        def load_element(value: str | list[Any] | None) -> Any:
+            if isinstance(value, list):
+                raise Unrepresentable(_NESTED)
+            try:
+                return None if value is None else load_item(value.encode())
+            except Unrepresentable as exc:
+                raise Unrepresentable(f"has an element that {exc}") from None
+
         def load(data: bytes) -> list[Any]:
-            return [None if value is None else load_item(value.encode()) for value in parse(data)]
+            return [load_element(value) for value in parse(data)]
 
         return ColumnType({"type": "array", "items": ["null", item.avro]}, load)
 
     @staticmethod
-    def _numeric(typmod: int, where: str) -> ColumnType:
+    def _numeric(typmod: int) -> ColumnType:
         if typmod < 4:
             return ColumnType("string", _text)
         precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
         if scale > precision:  # PostgreSQL 15+ allows a negative scale, stored as a large unsigned value
             return ColumnType("string", _text)
 
-        def load(data: bytes) -> Decimal | None:
+        def load(data: bytes) -> Decimal:
             value = Decimal(data.decode())
-            if value.is_finite():
-                return value
-            log.warning("%s: numeric %s has no Avro decimal form; published as null", where, data.decode())
-            return None
+            if value.is_nan():  # ±Infinity cannot reach here: PostgreSQL refuses it in a numeric(p, s)
+                raise Unrepresentable(_NAN)
+            return value
 
         return ColumnType({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale}, load)

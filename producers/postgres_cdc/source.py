@@ -3,9 +3,10 @@
 Delivery: at-least-once. The slot's confirmed position advances only to the end of a transaction
 whose every change Kafka acknowledged, so a restart re-sends at most the unconfirmed transactions.
 Rows are typed (producers/pg_types.py); a column added or dropped while streaming gives the table a
-new row schema, registered as a new BACKWARD-compatible version. When the captured tables are idle,
-heartbeats confirm the server's WAL position so the slot never holds WAL back. Incremental snapshots
-of one table (producers/pg_incremental.py) run while streaming continues.
+new row schema, registered as a new BACKWARD-compatible version. A change holding a value its Avro type
+cannot hold is yielded as Refused (for the runner's DLQ) with its columns as text, and capture goes on.
+When the captured tables are idle, heartbeats confirm the server's WAL position so the slot never holds
+WAL back. Incremental snapshots of one table (producers/pg_incremental.py) run while streaming continues.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from psycopg import sql
 
 from producers.postgres_cdc.config import PostgresCdcSource
 from producers.postgres_cdc.incremental import IncrementalSnapshots, SignalTable
-from producers.postgres_cdc.pg_types import SESSION_OPTIONS, ColumnType, PgTypes, read_as_text
+from producers.postgres_cdc.pg_types import SESSION_OPTIONS, ColumnType, PgTypes, Unrepresentable, read_as_text
 from producers.postgres_cdc.pgoutput import (
     Begin,
     Commit,
@@ -35,7 +36,7 @@ from producers.postgres_cdc.pgoutput import (
     lsn_from_str,
     lsn_to_str,
 )
-from seamline.connectors.source import Checkpoint, Source, SourceSetupError, first_line, split_table
+from seamline.connectors.source import Checkpoint, Refused, Source, SourceSetupError, first_line, split_table
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
 from seamline.rows import RowSchema
@@ -43,6 +44,8 @@ from seamline.rows import RowSchema
 log = logging.getLogger(__name__)
 
 CONNECTOR = "postgres_cdc"
+UNREPRESENTABLE = "UnrepresentableValue"
+"""The error class of a change refused for a value its Avro type cannot hold."""
 _FETCH = 2000
 
 TableName = tuple[str, str]
@@ -65,11 +68,39 @@ class Shape:
     types: dict[str, ColumnType]
 
     def load(self, values: Tuple | None) -> Row | None:
-        """Typed values from text bytes."""
+        """Typed values from text bytes; Unrepresentable names every column whose value its type cannot hold."""
         if values is None:
             return None
         types = self.types
-        return {name: None if raw is None else types[name].load(raw) for name, raw in values.items()}
+        try:
+            return {name: None if raw is None else types[name].load(raw) for name, raw in values.items()}
+        except Exception:
+            raise Unrepresentable(self._refusals(values)) from None
+
+    def _refusals(self, values: Tuple) -> str:
+        """What is wrong with each column of a row that does not load (only Unrepresentable's messages are used:
+        psycopg's quote the value)."""
+        refusals = []
+        for name, raw in values.items():
+            if raw is None:
+                continue
+            try:
+                self.types[name].load(raw)
+            except Unrepresentable as exc:
+                refusals.append(f"column {name} {exc}")
+            except Exception as exc:
+                refusals.append(
+                    f"column {name} cannot be read as its Avro type ({type(exc).__name__}): ALTER the column to text "
+                    "to publish PostgreSQL's text form, and report this as a seamline bug"
+                )
+        return "; ".join(refusals)
+
+
+def as_text(values: Tuple | None) -> Row | None:
+    """A row's text bytes as text: what a refused change carries, so its letter holds every value as written."""
+    if values is None:
+        return None
+    return {name: None if raw is None else raw.decode(errors="backslashreplace") for name, raw in values.items()}
 
 
 class PostgresCdc(Source):
@@ -214,9 +245,7 @@ class PostgresCdc(Source):
         shape = self._shapes.get((table, columns))
         if shape is None:
             assert self._types is not None
-            types = {
-                c.name: self._types.column(c.type_oid, c.typmod, f"{table[0]}.{table[1]}.{c.name}") for c in columns
-            }
+            types = {c.name: self._types.column(c.type_oid, c.typmod) for c in columns}
             schema = RowSchema.of(self.config.system, table[1], ((name, t.avro) for name, t in types.items()))
             shape = self._shapes[(table, columns)] = Shape(schema, types)
             log.info(
@@ -224,7 +253,7 @@ class PostgresCdc(Source):
             )
         return shape
 
-    def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
+    def changes(self) -> Generator[Change | Refused | Checkpoint | None, None, None]:
         if self._snapshot is not None:
             snapshot_name, consistent_point = self._snapshot
             yield from self._read_snapshot(snapshot_name, consistent_point)
@@ -237,7 +266,7 @@ class PostgresCdc(Source):
         assert self._incremental is not None
         return Checkpoint(position, snapshot_done=True, state=self._incremental.state())
 
-    def _read_snapshot(self, snapshot_name: str, position: str) -> Generator[Change, None, None]:
+    def _read_snapshot(self, snapshot_name: str, position: str) -> Generator[Change | Refused, None, None]:
         with psycopg.connect(self._dsn, options=SESSION_OPTIONS) as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
@@ -260,11 +289,11 @@ class PostgresCdc(Source):
 
     def snapshot_change(
         self, table: TableName, columns: tuple[TableColumn, ...], raw: Tuple, position: str, ts_ms: int
-    ) -> Change:
+    ) -> Change | Refused:
         """A snapshot read (op r) of one row given as text bytes."""
         return self._change("r", table, self._shape(table, columns), None, raw, position, ts_ms, snapshot=True)
 
-    def _stream(self) -> Generator[Change | Checkpoint | None, None, None]:
+    def _stream(self) -> Generator[Change | Refused | Checkpoint | None, None, None]:
         assert self._cursor is not None and self._replication is not None and self._incremental is not None
         self._cursor.start_replication(
             slot_name=self.config.slot,
@@ -364,24 +393,63 @@ class PostgresCdc(Source):
         position: str,
         ts_ms: int,
         snapshot: bool = False,
-    ) -> Change:
+    ) -> Change | Refused:
         image = after if after is not None else before or {}
         key = {name: (image.get(name) or b"").decode() for name in self._keys[table]}
         if after is not None and len(after) < len(shape.types):
             after = self._fill_unchanged(table, shape, before, after)
+        try:
+            typed_after = shape.load(after)
+            typed_before = self._before(table, shape, before)
+        except Unrepresentable as exc:
+            change = Change(
+                system=self.config.system,
+                object=table[1],
+                connector=CONNECTOR,
+                op=op,  # type: ignore[arg-type]
+                key=key,
+                before=as_text(before),
+                after=as_text(after),
+                position=position,
+                source_ts_ms=ts_ms,
+                snapshot=snapshot,
+            )
+            reason = (
+                f"{table[0]}.{table[1]}: {exc}. The change is in this letter with its columns as PostgreSQL's text "
+                "(`seamline dlq show`); once the value is fixed in the source, the row's next change is published"
+            )
+            return Refused(change, UNREPRESENTABLE, reason)
         return Change(
             system=self.config.system,
             object=table[1],
             connector=CONNECTOR,
             op=op,  # type: ignore[arg-type]
             key=key,
-            before=shape.load(before),
-            after=shape.load(after),
+            before=typed_before,
+            after=typed_after,
             position=position,
             source_ts_ms=ts_ms,
             snapshot=snapshot,
             row_schema=shape.row_schema,
         )
+
+    def _before(self, table: TableName, shape: Shape, before: Tuple | None) -> Row | None:
+        """The typed before-image; with a value its type cannot hold, its key columns only (as REPLICA IDENTITY
+        DEFAULT sends), so that the update fixing that value, or the row's delete, is published."""
+        try:
+            return shape.load(before)
+        except Unrepresentable as exc:
+            assert before is not None, "a missing image loads"
+            keys = self._keys[table]
+            reduced = shape.load({name: raw if name in keys else None for name, raw in before.items()})
+            log.warning(
+                "source %s: %s.%s: a before-image is published with its key columns only: %s",
+                self.name,
+                *table,
+                exc,
+            )
+            self.metrics.errors.labels("source", "unrepresentable_before").inc()
+            return reduced
 
     def _fill_unchanged(self, table: TableName, shape: Shape, before: Tuple | None, after: Tuple) -> Tuple:
         """Unchanged TOAST values are not sent; take them from a full before-image when there is one."""

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 dlq_app = typer.Typer(help="Dead letters: list, show, replay once the cause is fixed, purge.", no_args_is_help=True)
 
-StageOption = Annotated[str | None, typer.Option("--stage", help="Only this stage: cleanse, resolve, sink.<name>.")]
+StageOption = Annotated[
+    str | None, typer.Option("--stage", help="Only this stage: source.<name>, cleanse, resolve, sink.<name>.")
+]
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="Only letters whose reason or error class has this text.")
 ]
@@ -121,7 +123,7 @@ def dlq_replay(
     """Send dead letters back to the stage that refused them, once the cause is fixed: a processor stage's to the
     topic it reads, a sink's through the sink (version-guarded, so a letter older than the target changes nothing)."""
     from seamline.connectors.registry import sink_kind
-    from seamline.dead_letters.letters import SINK_STAGE, DeadLetterError, letters, republish
+    from seamline.dead_letters.letters import SINK_STAGE, SOURCE_STAGE, DeadLetterError, letters, republish
     from seamline.dead_letters.write_back import write_back
 
     loaded = load(config)
@@ -131,6 +133,12 @@ def dlq_replay(
         for letter in chosen:
             by_stage.setdefault(letter.stage, []).append(letter)
         for name, batch in by_stage.items():
+            if name.startswith(SOURCE_STAGE):
+                console.print(
+                    f"{name}: {len(batch)} letter(s) left alone: a source's letter holds a value its topic's type "
+                    "cannot, so fix the value in the source (each reason says how) and its next change is published"
+                )
+                continue
             if not name.startswith(SINK_STAGE):
                 console.print(f"{name}: {republish(loaded.kafka, batch)} letter(s) sent back to the stage's input")
                 continue

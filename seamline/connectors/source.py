@@ -37,6 +37,19 @@ class Checkpoint:
     state: str | None = None
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A change the source read but cannot publish as typed, for a value its Avro type cannot hold.
+
+    The runner sends it to the source's DLQ (`dlq.source.<name>`): `change` carries its rows as text (no row
+    schema), so the letter loses no value; `reason` says which columns and what to do, never quoting a value.
+    """
+
+    change: Change
+    error_class: str
+    reason: str
+
+
 class Source(ABC):
     """A source of change events. Constructed as `Kind(name, config, metrics)`.
 
@@ -51,8 +64,8 @@ class Source(ABC):
         """Connect and prepare to resume after `resume` (None: nothing stored yet)."""
 
     @abstractmethod
-    def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
-        """Yield changes and checkpoints in source order; yield None when idle for a moment."""
+    def changes(self) -> Generator[Change | Refused | Checkpoint | None, None, None]:
+        """Yield changes (or refused ones) and checkpoints in source order; yield None when idle for a moment."""
 
     @abstractmethod
     def commit(self, checkpoint: Checkpoint) -> None:

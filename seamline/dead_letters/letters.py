@@ -22,6 +22,7 @@ from seamline.topic_reader import read_to_end, record_position, watermarks
 from seamline.topics import dlq_topic, tool_group
 
 SINK_STAGE = "sink."
+SOURCE_STAGE = "source."
 
 
 class DeadLetterError(Exception):
@@ -123,6 +124,11 @@ def republish(kafka: KafkaConfig, chosen: Iterable[Letter]) -> int:
         for letter in chosen:
             if letter.stage.startswith(SINK_STAGE):
                 raise DeadLetterError(f"{letter.ref} is a sink's letter: it is written back through its sink")
+            if letter.stage.startswith(SOURCE_STAGE):
+                raise DeadLetterError(
+                    f"{letter.ref} is a source's letter: its value has no form on the typed topic; fix the value in "
+                    "the source, and the row's next change is published (its reason says how)"
+                )
             original = letter.headers.get("original.topic")
             if not original:
                 raise DeadLetterError(f"{letter.ref} has no original.topic header: it cannot be sent back")

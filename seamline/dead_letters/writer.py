@@ -28,6 +28,7 @@ class Failed:
     topic: str
     partition: int
     offset: int
+    """-1 with partition -1: a source's change that never reached its topic."""
     key: bytes | None
     value: bytes | None
     error_class: str
@@ -82,11 +83,11 @@ class DeadLetters:
 
     def send(self, failed: Failed) -> None:
         """Queue one dead letter; the caller flushes the publisher before committing its input."""
+        where = failed.topic
+        origin = f"from {where}[{failed.partition}]@{failed.offset}" if failed.offset >= 0 else f"for {where}"
         log.warning(
-            "dead letter from %s[%d]@%d: %s",
-            failed.topic,
-            failed.partition,
-            failed.offset,
+            "dead letter %s: %s",
+            origin,
             failed.reason,
             extra={"event_id": failed.event_id, "stage": self._stage},
         )

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from producers.postgres_cdc.config import PostgresCdcSource
 from producers.postgres_cdc.source import PostgresCdc
-from seamline.connectors.source import Checkpoint
+from seamline.connectors.source import Checkpoint, Refused
 from seamline.events import Change
 from seamline.metrics import Metrics
 from seamline.operations.local_pipeline import drop_slot
@@ -46,7 +46,7 @@ class Erp:
 
     def source(
         self, resume: Checkpoint | None, **overrides: Any
-    ) -> tuple[PostgresCdc, Generator[Change | Checkpoint | None, None, None]]:
+    ) -> tuple[PostgresCdc, Generator[Change | Refused | Checkpoint | None, None, None]]:
         config = self.config(**overrides)
         cdc = PostgresCdc("erp", config, Metrics.create())
         self.sources.append(cdc)

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
 
-from seamline.connectors.source import Checkpoint
+from seamline.connectors.source import Checkpoint, Refused
 from seamline.events import Change
 
 Item = Change | Checkpoint
+CdcItem = Change | Refused | Checkpoint
+"""What postgres_cdc yields: it refuses a change holding a value its Avro type cannot hold."""
 
 
-def take(changes: Iterator[Item | None], until: Callable[[list[Item]], bool], timeout: float = 15) -> list[Item]:
+@overload
+def take(changes: Iterator[Item | None], until: Callable[[list[Item]], bool], timeout: float = 15) -> list[Item]: ...
+@overload
+def take(
+    changes: Iterator[CdcItem | None], until: Callable[[list[CdcItem]], bool], timeout: float = 15
+) -> list[CdcItem]: ...
+def take(changes: Iterator[Any], until: Callable[[list[Any]], bool], timeout: float = 15) -> list[Any]:
     """Items from the generator until `until(items)` holds; fail after `timeout` seconds."""
-    items: list[Item] = []
+    items: list[Any] = []
     deadline = time.monotonic() + timeout
     while not until(items):
         if time.monotonic() > deadline:
@@ -24,14 +33,18 @@ def take(changes: Iterator[Item | None], until: Callable[[list[Item]], bool], ti
     return items
 
 
-def checkpoints(n: int) -> Callable[[list[Item]], bool]:
+def checkpoints(n: int) -> Callable[[Sequence[CdcItem]], bool]:
     """A condition for take(): at least n checkpoints."""
     return lambda items: sum(isinstance(i, Checkpoint) for i in items) >= n
 
 
-def idle(changes: Iterator[Item | None], seconds: float = 2.0) -> list[Item]:
+@overload
+def idle(changes: Iterator[Item | None], seconds: float = 2.0) -> list[Item]: ...
+@overload
+def idle(changes: Iterator[CdcItem | None], seconds: float = 2.0) -> list[CdcItem]: ...
+def idle(changes: Iterator[Any], seconds: float = 2.0) -> list[Any]:
     """Everything the generator yields during `seconds` (it yields None when idle)."""
-    items: list[Item] = []
+    items: list[Any] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         item = next(changes)
@@ -40,6 +53,6 @@ def idle(changes: Iterator[Item | None], seconds: float = 2.0) -> list[Item]:
     return items
 
 
-def changes_in(items: list[Item]) -> list[Change]:
+def changes_in(items: Sequence[CdcItem]) -> list[Change]:
     """The changes among the items, checkpoints left out."""
     return [i for i in items if isinstance(i, Change)]

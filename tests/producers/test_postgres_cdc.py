@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from producers.postgres_cdc.kind import lsn_order
 from producers.postgres_cdc.pgoutput import lsn_from_str, lsn_to_str
 from seamline.config import KafkaConfig
-from seamline.connectors.source import Checkpoint, SourceSetupError
+from seamline.connectors.source import Checkpoint, Refused, SourceSetupError
 from seamline.events import Change, event_id
 from seamline.serde import AvroSerde, registry_client, subject_name
 from seamline.stack import StackInfo
@@ -46,7 +46,7 @@ def test_snapshot_rows_then_checkpoint(erp: Erp) -> None:
     assert {(r.system, r.object, r.connector) for r in rows if isinstance(r, Change)} == {
         ("erp", "customers", "postgres_cdc")
     }
-    assert {lsn_order(r.position)[0] for r in rows} == {lsn_from_str(done.position)}
+    assert {lsn_order(r.position)[0] for r in rows if isinstance(r, Change)} == {lsn_from_str(done.position)}
 
 
 def test_stream_insert_update_delete(erp: Erp) -> None:
@@ -67,7 +67,7 @@ def test_stream_insert_update_delete(erp: Erp) -> None:
         assert change.key == {"id": "10"}
         assert (change.system, change.object, change.connector) == ("erp", "customers", "postgres_cdc")
         assert change.source_ts_ms == pytest.approx(time.time() * 1000, abs=60_000)
-    positions = [lsn_order(i.position) for i in items]
+    positions = [lsn_order(i.position) for i in items if not isinstance(i, Refused)]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
     assert all(isinstance(i, Checkpoint) and i.snapshot_done for i in items[1::2])
 
@@ -92,7 +92,7 @@ def test_one_checkpoint_per_transaction(erp: Erp) -> None:
         conn.execute("INSERT INTO customers (full_name) VALUES ('A'), ('B')")
     items = take(changes, checkpoints(1))
     assert [type(i).__name__ for i in items] == ["Change", "Change", "Checkpoint"]
-    first, second, commit = (lsn_order(i.position) for i in items)
+    first, second, commit = (lsn_order(i.position) for i in items if not isinstance(i, Refused))
     assert first < second < commit
 
 
@@ -218,15 +218,20 @@ def test_column_types_map_to_avro_the_same_in_snapshot_and_stream(erp: Erp, kafk
     assert fields["counts"] == {"type": "array", "items": ["null", "int"]}
 
 
-def test_infinite_timestamps_and_nan_numerics_do_not_stop_the_stream(erp: Erp) -> None:
+def test_infinite_timestamps_are_clamped_and_a_nan_decimal_is_refused_without_stopping_the_stream(erp: Erp) -> None:
     erp.sql("CREATE TABLE odd (id int PRIMARY KEY, moment timestamptz, price numeric(6, 2))")
     _cdc, changes = erp.source(None, tables=["odd"])
     take(changes, checkpoints(1))
-    erp.sql("INSERT INTO odd VALUES (1, 'infinity', 'NaN'), (2, '-infinity', 1)")
-    first, second, _ = take(changes, checkpoints(1))
-    assert isinstance(first, Change) and isinstance(second, Change)
-    assert first.after == {"id": 1, "moment": datetime.max.replace(tzinfo=UTC), "price": None}
-    assert second.after == {"id": 2, "moment": datetime.min.replace(tzinfo=UTC), "price": Decimal("1.00")}
+    erp.sql("INSERT INTO odd VALUES (1, 'infinity', 'NaN'), (2, '-infinity', 1), (3, 'infinity', 2)")
+    refused, *published, _ = take(changes, checkpoints(1))
+    assert isinstance(refused, Refused)
+    assert refused.change.key == {"id": "1"} and refused.change.row_schema is None
+    assert refused.change.after == {"id": "1", "moment": "infinity", "price": "NaN"}
+    assert refused.reason.startswith("public.odd: column price is NaN, which an Avro decimal cannot hold")
+    assert [change.after for change in published if isinstance(change, Change)] == [
+        {"id": 2, "moment": datetime.min.replace(tzinfo=UTC), "price": Decimal("1.00")},
+        {"id": 3, "moment": datetime.max.replace(tzinfo=UTC), "price": Decimal("2.00")},
+    ]
 
 
 def test_columns_added_and_dropped_while_streaming_register_compatible_versions(erp: Erp, kafka: KafkaConfig) -> None:
