@@ -15,6 +15,7 @@ from processors import iso_codes, locale_values, normalise
 from seamline.mapping import as_text, to_decimal
 from seamline.mapping_check import canonical_fields, line_fields
 from seamline.processor_config import EntityMapping
+from seamline.shapes import shape
 
 Normaliser = Callable[[Any, EntityMapping], Any]
 
@@ -58,7 +59,7 @@ def _decimal(precision: int, scale: int) -> Normaliser:
             return None
         if abs(number) >= limit:
             raise normalise.InvalidField(
-                f"number ({normalise.shape(str(number))}) needs more than {precision - scale} digits before the point"
+                f"number ({shape(str(number))}) needs more than {precision - scale} digits before the point"
             )
         return str(number.quantize(quantum))
 
@@ -75,7 +76,7 @@ def _integer(value: Any, mapping: EntityMapping) -> int | None:
     if number is None:
         return None
     if number != number.to_integral_value():
-        raise normalise.InvalidField(f"number ({normalise.shape(str(number))}) is not a whole number")
+        raise normalise.InvalidField(f"number ({shape(str(number))}) is not a whole number")
     return int(number)
 
 
@@ -87,7 +88,7 @@ def _boolean(value: Any, _mapping: EntityMapping) -> bool | None:
         return True
     if word in ("false", "f", "no", "n", "0", ""):
         return False
-    raise normalise.InvalidField(f"truth value ({normalise.shape(word)}) is not one of true/false, yes/no, 1/0")
+    raise normalise.InvalidField(f"truth value ({shape(word)}) is not one of true/false, yes/no, 1/0")
 
 
 def _normaliser(name: str, avro_type: Any) -> Normaliser:

@@ -11,7 +11,8 @@ from functools import cache, lru_cache
 
 import pycountry
 
-from processors.normalise import InvalidField, shape, text
+from processors.normalise import InvalidField, text
+from seamline.shapes import shape
 
 # Names people commonly write that pycountry's English names and translations lack. Keys are folded like input.
 COUNTRY_ALIASES: dict[str, str] = {

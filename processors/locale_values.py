@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 
 from processors.iso_codes import AMBIGUOUS_CURRENCY_SYMBOLS, CURRENCY_SYMBOLS
-from processors.normalise import InvalidField, shape, text
+from processors.normalise import InvalidField, text
+from seamline.shapes import shape
 
 _DIGITS = frozenset("0123456789")
 _GROUP_SPACES = " \u00a0\u202f\u2009"

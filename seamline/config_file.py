@@ -5,14 +5,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from seamline.sections import LOCATED, Section
+from seamline.sections import LOCATED, Problem, Section
 
 
 class ConfigError(Exception):
@@ -92,16 +92,27 @@ def explain(error: ValidationError, text: str, path: Path) -> str:
     problems = []
     for loc, kind, message in _located(error):
         parts = [str(part) for part in loc]
-        dotted, line = "", None
-        for index, part in enumerate(parts):
-            candidate = f"{dotted}.{part}" if dotted else part
-            if candidate in lines:
-                dotted, line = candidate, lines[candidate]
-            elif index == len(parts) - 1:
-                dotted = candidate  # a missing key: name it; other unknown parts are union tags
-        where = f"{path}:{line}" if line else str(path)
-        problems.append(f"{where}: {dotted or '(top level)'}: {_with_fix(kind, message, parts)}")
+        problems.append(f"{_place(parts, lines, path)}: {_with_fix(kind, message, parts)}")
     return "\n".join(problems)
+
+
+def explain_problems(problems: Sequence[Problem], text: str, path: Path) -> str:
+    """The problems a check of the whole file found (`seamline validate`), one line each, located like `explain`'s."""
+    lines = _key_lines(text)
+    return "\n".join(f"{_place([str(part) for part in loc], lines, path)}: {message}" for loc, message in problems)
+
+
+def _place(parts: list[str], lines: dict[str, int], path: Path) -> str:
+    """`file:line: dotted.key` of a location: the deepest key written in the file, with its line."""
+    dotted, line = "", None
+    for index, part in enumerate(parts):
+        candidate = f"{dotted}.{part}" if dotted else part
+        if candidate in lines:
+            dotted, line = candidate, lines[candidate]
+        elif index == len(parts) - 1:
+            dotted = candidate  # a missing key: name it; other unknown parts are union tags
+    where = f"{path}:{line}" if line else str(path)
+    return f"{where}: {dotted or '(top level)'}"
 
 
 def _with_fix(kind: str, message: str, parts: list[str]) -> str:

@@ -21,13 +21,15 @@ from seamline.field_rules import (
     SplitRule,
     UnitColumn,
 )
+from seamline.shapes import shape
 
 Row = Mapping[str, Any]
 Lookups = Mapping[str, Mapping[str, Any]]
 
 
 class MappingError(ValueError):
-    """A row the rules cannot map; the message names each failing rule and what was wrong."""
+    """A row the rules cannot map; the message names each failing rule and what was wrong, describing a value by
+    its shape (seamline/shapes.py), never quoting it."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)
@@ -124,7 +126,8 @@ def _lookup(rule: LookupRule, row: Row, lookups: Lookups) -> Any:
     if rule.has_default:
         return rule.default
     raise _RuleFailed(
-        f"{rule.column} {text!r} is not in lookup table {rule.lookup!r}: add it to the table or give the rule a default"
+        f"{rule.column} ({shape(text)}) is not in lookup table {rule.lookup!r}: add the record's value to the table "
+        "(`seamline dlq show` shows the record), or give the rule a default"
     )
 
 
@@ -163,11 +166,19 @@ def _to_bool(value: Any) -> bool:
 def _to_date(value: Any) -> date:
     if isinstance(value, datetime):
         return value.date()
-    return value if isinstance(value, date) else date.fromisoformat(str(value).strip())
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:  # its message quotes the value
+        raise ValueError("not an ISO 8601 date such as 2024-02-29") from None
 
 
 def _to_timestamp(value: Any) -> datetime:
-    stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
+    try:
+        stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
+    except ValueError:  # its message quotes the value
+        raise ValueError("not an ISO 8601 time such as 2024-02-29T13:14:15+01:00") from None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
@@ -188,7 +199,7 @@ def _cast(rule: CastRule, row: Row, _lookups: Lookups) -> Any:
     try:
         return _CASTS[rule.cast](value)
     except (ValueError, TypeError) as exc:
-        raise _RuleFailed(f"cannot cast {rule.column} {as_text(value)!r} to {rule.cast}: {exc}") from None
+        raise _RuleFailed(f"cannot cast {rule.column} ({shape(value)}) to {rule.cast}: {exc}") from None
 
 
 def _convert(rule: ConvertRule, row: Row, lookups: Lookups) -> Decimal | None:
@@ -198,7 +209,7 @@ def _convert(rule: ConvertRule, row: Row, lookups: Lookups) -> Decimal | None:
     try:
         amount = to_decimal(value)
     except ValueError as exc:
-        raise _RuleFailed(f"cannot convert {rule.convert} {as_text(value)!r}: {exc}") from None
+        raise _RuleFailed(f"cannot convert {rule.convert} ({shape(value)}): {exc}") from None
     source = rule.from_unit if isinstance(rule.from_unit, str) else _row_unit(rule.from_unit, row, rule)
     if source == rule.to_unit:
         return amount
@@ -209,12 +220,17 @@ def _convert(rule: ConvertRule, row: Row, lookups: Lookups) -> Decimal | None:
         raise _RuleFailed(f"lookup table {rule.rates!r} is not declared under processor.lookups")
     if source not in rates:
         raise _RuleFailed(
-            f"no rate for {source} in lookup table {rule.rates!r}: add {source} (its value in {rule.to_unit})"
+            f"no rate for {_currency(rule)} in lookup table {rule.rates!r}: add it (its value in {rule.to_unit})"
         )
     try:
         return amount * to_decimal(rates[source])
     except ValueError as exc:
-        raise _RuleFailed(f"rate {source} in lookup table {rule.rates!r} is {exc}") from None
+        raise _RuleFailed(f"the rate for {_currency(rule)} in lookup table {rule.rates!r} is {exc}") from None
+
+
+def _currency(rule: ConvertRule) -> str:
+    """The currency converted from, as a message may name it: the configured one, or the column holding it."""
+    return rule.from_unit if isinstance(rule.from_unit, str) else f"the currency of column {rule.from_unit.column}"
 
 
 def _row_unit(unit: UnitColumn, row: Row, rule: ConvertRule) -> str:
@@ -222,11 +238,11 @@ def _row_unit(unit: UnitColumn, row: Row, rule: ConvertRule) -> str:
     if rule.rates is not None:
         if len(text) == 3 and text.isalpha():
             return text.upper()
-        raise _RuleFailed(f"{unit.column} {text!r} is not a currency code such as EUR")
+        raise _RuleFailed(f"{unit.column} ({shape(text)}) is not a currency code such as EUR")
     if text in UNITS and UNITS[text][0] == UNITS[rule.to_unit][0]:
         return text
     units = ", ".join(name for name, (kind, _) in UNITS.items() if kind == UNITS[rule.to_unit][0])
-    raise _RuleFailed(f"{unit.column} {text!r} is not a unit convertible to {rule.to_unit}: use one of {units}")
+    raise _RuleFailed(f"{unit.column} ({shape(text)}) is not a unit convertible to {rule.to_unit}: use one of {units}")
 
 
 def _each(rule: EachRule, row: Row, lookups: Lookups) -> list[dict[str, Any]] | None:

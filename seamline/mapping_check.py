@@ -108,7 +108,7 @@ def read_problems(
     canonical record does not have, or an undeclared lookup table."""
     sources = record_fields(entity) if sources is None else sources
     for name, rule in rules.items():
-        for column in _columns_read(rule):
+        for column in columns_read(rule):
             if column.partition(".")[0] not in sources:
                 yield (name,), f"{entity} has no field {column!r} to read: use one of {', '.join(sources)}"
         if isinstance(rule, LookupRule | ConvertRule):
@@ -124,7 +124,7 @@ def read_problems(
                 yield from (((name, "fields", *where), message) for where, message in inner)
 
 
-def _columns_read(rule: FieldRule) -> list[str]:
+def columns_read(rule: FieldRule) -> list[str]:
     """The fields a rule reads from its row (for `each`, the list itself; its lines are checked apart)."""
     if isinstance(rule, str):
         return [rule]

@@ -73,6 +73,18 @@ process_stop = Stop()
 """This process's stop: a loop's `on_signals()` makes SIGTERM and SIGINT request it; sources idle on it."""
 
 
+def exit_on_sigterm() -> None:
+    """Until a loop asks for a graceful stop (`Stop.on_signals`), or in a command without one, have SIGTERM end the
+    process through SystemExit (exit 143) rather than at once, so that its exit hooks still run. Only from the main
+    thread, and only where SIGTERM has no handler yet."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit)
+
+
+def _exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(main: Callable[[], None]) -> None:
     """Run a long-running process's main loop; a failure ends the process with its exit code (see `report`)."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 from typing import Any
 
@@ -88,7 +89,7 @@ class AvroSerde:
         try:
             fastavro.schemaless_writer(out, parsed, value)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise SerdeError(f"value does not fit the schema of {topic}: {exc}") from exc
+            raise SerdeError(f"value does not fit the schema of {topic}: {_without_datum(exc)}") from exc
         return out.getvalue()
 
     def decode(self, topic: str, data: bytes | None, *, key: bool = False) -> Any:
@@ -112,8 +113,10 @@ class AvroSerde:
                 f"the record on {topic} was written with schema id {schema_id} ({_name(writer)}), which cannot be "
                 f"read as {_name(reader)}: produce it to the topic of its own schema"
             ) from exc
-        except Exception as exc:  # fastavro raises many kinds on corrupt input
-            raise SerdeError(f"cannot read the Avro body on {topic} with schema id {schema_id}: {exc!r}") from exc
+        except Exception as exc:  # fastavro raises many kinds on corrupt input; their repr may hold the bytes read
+            raise SerdeError(
+                f"cannot read the Avro body on {topic} with schema id {schema_id}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _reader(self, topic: str, key: bool, schema_id: int) -> tuple[Any, Any]:
         """Writer and reader schema; the reader is None when both are the same, sparing schema resolution."""
@@ -139,6 +142,16 @@ class AvroSerde:
             writer = parse(text)
             self._writers_by_id[schema_id] = writer
         return writer
+
+
+_DATUM = re.compile(r"^.*\(type <class '([\w.]+)'>\) do not match", re.DOTALL)
+"""fastavro's "<the value's repr> (type <class 'str'>) do not match ...": up to the last such mark, so that no
+part of the value is left."""
+
+
+def _without_datum(exc: Exception) -> str:
+    """fastavro's message about a value that does not fit, without the value (a record's, maybe personal data)."""
+    return _DATUM.sub(r"a value of type \1 does not match", str(exc), count=1)
 
 
 def _name(schema: Any) -> str:

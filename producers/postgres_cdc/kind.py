@@ -9,7 +9,7 @@ import psycopg2
 from producers.postgres_cdc.config import PostgresCdcSource
 from seamline.config import KafkaConfig
 from seamline.connectors.registry import Order, SourceKind
-from seamline.connectors.source import Source
+from seamline.connectors.source import Source, SourceTables
 from seamline.metrics import Metrics
 
 
@@ -32,4 +32,10 @@ def _open(name: str, section: Any, _kafka: KafkaConfig, metrics: Metrics) -> Sou
     return PostgresCdc(name, section, metrics)
 
 
-KIND = SourceKind("postgres_cdc", PostgresCdcSource, _open, lsn_order, is_transient)
+def _tables(name: str, section: Any) -> SourceTables:
+    from producers.postgres_cdc.source import source_tables
+
+    return source_tables(name, section)
+
+
+KIND = SourceKind("postgres_cdc", PostgresCdcSource, _open, lsn_order, is_transient, _tables)

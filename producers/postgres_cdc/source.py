@@ -36,10 +36,19 @@ from producers.postgres_cdc.pgoutput import (
     lsn_from_str,
     lsn_to_str,
 )
-from seamline.connectors.source import Checkpoint, Refused, Source, SourceSetupError, first_line, split_table
+from seamline.connectors.source import (
+    Checkpoint,
+    Refused,
+    Source,
+    SourceSetupError,
+    SourceTables,
+    first_line,
+    split_table,
+)
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
 from seamline.rows import RowSchema
+from seamline.sections import Problem
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +110,56 @@ def as_text(values: Tuple | None) -> Row | None:
     if values is None:
         return None
     return {name: None if raw is None else raw.decode(errors="backslashreplace") for name, raw in values.items()}
+
+
+def connect(source: str, dsn: str) -> psycopg.Connection:
+    """A catalog connection (autocommit) to the source's database; SourceSetupError saying what to check."""
+    try:
+        return psycopg.connect(dsn, autocommit=True, options=SESSION_OPTIONS)
+    except psycopg.OperationalError as exc:
+        raise SourceSetupError(
+            f"source {source}: cannot connect to PostgreSQL ({first_line(exc)}); check the dsn's host, "
+            "port, database, user and password"
+        ) from exc
+
+
+def catalog_columns(conn: psycopg.Connection, table: TableName) -> list[tuple[TableColumn, bool]]:
+    """The table's columns in order, each with whether it is in the primary key; none if the table does not
+    exist (or the role cannot see it)."""
+    rows = conn.execute(
+        """
+        SELECT a.attname, a.atttypid, a.atttypmod, coalesce(a.attnum = ANY(i.indkey), false)
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+        WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum
+        """,
+        table,
+    ).fetchall()
+    return [(TableColumn(name, oid, typmod), is_key) for name, oid, typmod, is_key in rows]
+
+
+def _missing(table: TableName) -> str:
+    return (
+        f"table {table[0]}.{table[1]} does not exist (or the role cannot see it); fix 'tables' of the source or "
+        "create the table"
+    )
+
+
+def source_tables(name: str, config: PostgresCdcSource) -> SourceTables:
+    """The columns of each captured table (object = table name), and a problem for each table the database lacks."""
+    columns: dict[str, frozenset[str]] = {}
+    problems: list[Problem] = []
+    with connect(name, config.dsn.get_secret_value()) as conn:
+        for index, table in enumerate(map(split_table, config.tables)):
+            found = catalog_columns(conn, table)
+            if found:
+                columns[table[1]] = frozenset(column.name for column, _ in found)
+            else:
+                problems.append((("tables", index), _missing(table)))
+    return SourceTables(columns, problems)
 
 
 class PostgresCdc(Source):
@@ -176,13 +235,7 @@ class PostgresCdc(Source):
             self._confirmed = lsn_from_str(resume.position)
 
     def _connect(self) -> psycopg.Connection:
-        try:
-            return psycopg.connect(self._dsn, autocommit=True, options=SESSION_OPTIONS)
-        except psycopg.OperationalError as exc:
-            raise SourceSetupError(
-                f"source {self.name}: cannot connect to PostgreSQL ({first_line(exc)}); check the dsn's host, "
-                "port, database, user and password"
-            ) from exc
+        return connect(self.name, self._dsn)
 
     def _ensure_publication(self, conn: psycopg.Connection) -> None:
         wanted = [*self._tables, self._signals.table]
@@ -210,24 +263,10 @@ class PostgresCdc(Source):
 
     def _catalog_columns(self, table: TableName) -> list[tuple[TableColumn, bool]]:
         assert self._catalog is not None
-        rows = self._catalog.execute(
-            """
-            SELECT a.attname, a.atttypid, a.atttypmod, coalesce(a.attnum = ANY(i.indkey), false)
-            FROM pg_attribute a
-            JOIN pg_class c ON c.oid = a.attrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-            WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
-            ORDER BY a.attnum
-            """,
-            table,
-        ).fetchall()
-        if not rows:
-            raise SourceSetupError(
-                f"source {self.name}: table {table[0]}.{table[1]} does not exist (or the role cannot see it); "
-                "fix 'tables' of the source or create the table"
-            )
-        return [(TableColumn(name, oid, typmod), is_key) for name, oid, typmod, is_key in rows]
+        columns = catalog_columns(self._catalog, table)
+        if not columns:
+            raise SourceSetupError(f"source {self.name}: {_missing(table)}")
+        return columns
 
     def _describe(self, table: TableName) -> tuple[tuple[TableColumn, ...], list[str]]:
         pairs = self._catalog_columns(table)

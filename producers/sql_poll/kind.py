@@ -7,7 +7,7 @@ from typing import Any
 from producers.sql_poll.config import SqlPollSource
 from seamline.config import KafkaConfig
 from seamline.connectors.registry import SourceKind
-from seamline.connectors.source import Source
+from seamline.connectors.source import Source, SourceTables
 from seamline.events import watermark_order
 from seamline.metrics import Metrics
 
@@ -18,4 +18,10 @@ def _open(name: str, section: Any, kafka: KafkaConfig, metrics: Metrics) -> Sour
     return SqlPoll(name, section, metrics, kafka)
 
 
-KIND = SourceKind("sql_poll", SqlPollSource, _open, watermark_order)
+def _tables(name: str, section: Any) -> SourceTables:
+    from producers.sql_poll.table import source_tables
+
+    return source_tables(name, section)
+
+
+KIND = SourceKind("sql_poll", SqlPollSource, _open, watermark_order, tables=_tables)

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from producers.sql_poll.config import SQL_POLL_SCHEMES, SqlPollSource
 from producers.sql_poll.sql_types import ColumnType, column_type, is_boolean, is_timestamp, key_text, key_value, utc
-from seamline.connectors.source import SourceSetupError, first_line
+from seamline.connectors.source import SourceSetupError, SourceTables, first_line
 from seamline.events import Row
 from seamline.rows import RowSchema
 
@@ -116,6 +116,18 @@ def reflect(source: str, engine: sa.Engine, config: SqlPollSource) -> PolledTabl
     row_schema = RowSchema.of(config.system, name, [(column, kind.avro) for column, kind in types.items()])
     row_values = engine.dialect.name in _ROW_VALUES
     return PolledTable(table, where, config.key_column, config.timestamp_column, types, row_schema, row_values)
+
+
+def source_tables(name: str, config: SqlPollSource) -> SourceTables:
+    """The polled table's columns (object = table name), or the problem `reflect` finds with it."""
+    engine = connect_engine(name, config.dsn.get_secret_value())
+    try:
+        polled = reflect(name, engine, config)
+    except SourceSetupError as exc:
+        return SourceTables({}, [(("table",), str(exc))])
+    finally:
+        engine.dispose()
+    return SourceTables({config.topic_objects()[0]: frozenset(polled.types)}, [])
 
 
 @dataclass(frozen=True)

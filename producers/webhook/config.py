@@ -113,6 +113,10 @@ class WebhookSource(SourceSection):
         """The endpoints' fixed objects; those named by a payload field are known only on arrival."""
         return [endpoint.object for endpoint in self.endpoints if endpoint.object is not None]
 
+    def listening_ports(self) -> dict[str, int]:
+        """The receiver's port besides the metrics port."""
+        return {**super().listening_ports(), "port": self.port}
+
     @model_validator(mode="after")
     def _distinct_paths(self) -> WebhookSource:
         paths = [endpoint.path for endpoint in self.endpoints]

@@ -46,9 +46,25 @@ for command in (replay, reconcile, status, acls):
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="The seamline YAML file.")] = DEFAULT_CONFIG) -> None:
+def validate(
+    config: Annotated[Path, typer.Argument(help="The seamline YAML file.")] = DEFAULT_CONFIG,
+    connect: Annotated[
+        bool,
+        typer.Option(
+            "--connect", help="Also read the sources' databases: every table and every mapped column must exist."
+        ),
+    ] = False,
+) -> None:
     """Validate a configuration file; exit 2 with the line, key and expectation if it is wrong."""
+    from seamline.config_checks import port_clashes, source_problems
+    from seamline.config_file import explain_problems
+
     loaded = load(config)
+    problems = port_clashes(loaded) + (source_problems(loaded) if connect else [])
+    if problems:
+        located = explain_problems(problems, config.read_text(encoding="utf-8"), config)
+        console.print(f"[red]invalid configuration[/red]\n{located}", highlight=False)
+        raise typer.Exit(2)
     console.print(
         f"[green]ok[/green] {config}: {len(loaded.sources)} source(s), "
         f"{'a' if loaded.processor else 'no'} processor, {len(loaded.sinks)} sink(s)"
@@ -102,7 +118,7 @@ def source_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     settings = source_settings(loaded, name, config)
     logs.configure()
     metrics = Metrics.create()
-    serve_metrics(metrics, settings.metrics_port)
+    serve_metrics(metrics, settings.metrics_port, "source", name)
     opened = source_kind(settings.kind).open(name, settings, loaded.kafka, metrics)
     if isinstance(opened, Source):  # pulled by the shared runner; a push source runs its own server
         runtime.run(SourceRunner(loaded.kafka, opened, metrics).run)
@@ -191,7 +207,7 @@ def _run_worker(loaded: Config, processor: ProcessorConfig) -> None:
     from seamline.consumer_lag import LagExporter
 
     metrics = Metrics.create()
-    serve_metrics(metrics, processor.metrics_port)
+    serve_metrics(metrics, processor.metrics_port, "processor", processor.app_id)
     app = build_app(loaded, metrics)
     read = [*processor_input_topics(loaded.kafka, processor), identity_topic(loaded.kafka)]
     LagExporter(loaded.kafka, {processor.app_id: read}, metrics).start()

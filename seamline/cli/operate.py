@@ -120,7 +120,7 @@ def reconcile(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     if metrics_port is not None:
-        serve_metrics(metrics, metrics_port)
+        serve_metrics(metrics, metrics_port, "reconcile", f"sink.{sink}" if sink else f"source.{source}")
     while True:
         report = reconciliation.check()
         if as_json:
@@ -197,7 +197,11 @@ def _status_tables(status: Status) -> Group:
     for source in status.positions:
         age = "" if source.age_s is None else f"{source.age_s:,.0f}s ago"
         positions.add_row(source.source, source.position, age)
-    return Group(health, groups, letters, positions)
+    targets = Table("job", "process", "instance", "health", "last scrape error", title="prometheus targets")
+    for target in status.targets:
+        state = f"[green]{target.health}[/green]" if target.health == "up" else f"[red]{target.health}[/red]"
+        targets.add_row(target.job, target.process, target.instance, state, target.error)
+    return Group(health, groups, letters, positions, *([targets] if status.targets else []))
 
 
 def status(

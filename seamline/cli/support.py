@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from seamline import runtime
 from seamline.config import Config, ConfigError, load_config
 from seamline.connectors.sections import SinkSection as Sink
 from seamline.connectors.sections import SourceSection as Source
@@ -23,9 +25,18 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The seamline
 DEFAULT_CONFIG = Path("seamline.yaml")
 
 
-def serve_metrics(metrics: Metrics, port: int) -> None:
-    """Serve /metrics on SEAMLINE_METRICS_HOST (127.0.0.1 unless set; 0.0.0.0 in containers, for Prometheus)."""
-    metrics.serve(port, os.environ.get("SEAMLINE_METRICS_HOST", "127.0.0.1"))
+def serve_metrics(metrics: Metrics, port: int, kind: str, name: str) -> None:
+    """Serve /metrics on SEAMLINE_METRICS_HOST (127.0.0.1 unless set; 0.0.0.0 in containers, for Prometheus); on
+    a machine with the local stack, have its Prometheus scrape it (job seamline-<kind>) until the process exits."""
+    from seamline.stack.scrape_targets import register, unregister
+
+    host = os.environ.get("SEAMLINE_METRICS_HOST", "127.0.0.1")
+    metrics.serve(port, host)
+    registered = register(kind, name, port, "127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
+    if registered is not None:
+        # Runs on every exit but os._exit (a crash of the processor's agents) and SIGKILL, whose files are stale
+        atexit.register(unregister, registered)
+        runtime.exit_on_sigterm()
 
 
 def load(path: Path) -> Config:
@@ -63,7 +74,7 @@ def sink_runner(loaded: Config, name: str, group_id: str | None = None, serve: b
     settings = loaded.sinks[name]
     metrics = Metrics.create()
     if serve:
-        serve_metrics(metrics, settings.metrics_port)
+        serve_metrics(metrics, settings.metrics_port, "sink", name)
     return SinkRunner(
         name,
         loaded.kafka,

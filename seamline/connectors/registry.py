@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from seamline.connectors.sections import SinkSection, SourceSection
 from seamline.connectors.sink import Sink
-from seamline.connectors.source import Source
+from seamline.connectors.source import Source, SourceTables
 
 if TYPE_CHECKING:  # seamline.config builds its sections from this registry
     from seamline.config import KafkaConfig
@@ -47,6 +47,9 @@ class SourceKind:
     change_order: Callable[[str, int], Order]
     is_transient: Callable[[BaseException], bool] = _never
     """Errors of this kind's own drivers that a restart cures (the core knows Kafka's, HTTP's and psycopg's)."""
+    tables: Callable[[str, Any], SourceTables] | None = None
+    """`tables(name, section)` reads the objects and columns the source system has, for `seamline validate
+    --connect` (SourceSetupError if it cannot connect); None for kinds whose objects are known only on arrival."""
 
 
 @dataclass(frozen=True)

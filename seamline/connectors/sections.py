@@ -24,6 +24,10 @@ class SourceSection(Section):
     def topic_objects(self) -> list[str]:
         """The objects whose topics (src.<system>.<object>) are known before the first change arrives."""
 
+    def listening_ports(self) -> dict[str, int]:
+        """Key of this section -> the port the source's process listens on through it."""
+        return {"metrics_port": self.metrics_port}
+
 
 class SinkSection(Section):
     """What every sink's section has: its kind, consumer group, batch size and metrics port."""
@@ -39,6 +43,10 @@ class SinkSection(Section):
     @abstractmethod
     def entities_written(self) -> list[Entity]:
         """The canonical entities this sink reads and writes."""
+
+    def listening_ports(self) -> dict[str, int]:
+        """Key of this section -> the port the sink's process listens on through it."""
+        return {"metrics_port": self.metrics_port}
 
 
 class TargetFields(Section):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+MASK = "<value>"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,25 @@ class Rejected:
     record: SinkRecord
     reason: str
     error_class: str
+
+
+def without_values(message: str, sent: object) -> str:
+    """A target's error message for a dead letter, every value of `sent` (the row or record written, nested lines
+    included) longer than two characters replaced by MASK, the longest first: targets quote what they refuse."""
+    for text in sorted({str(value) for value in _scalars(sent) if len(str(value)) > 2}, key=len, reverse=True):
+        message = message.replace(text, MASK)
+    return message
+
+
+def _scalars(value: object) -> Iterator[object]:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _scalars(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _scalars(item)
+    elif value is not None:
+        yield value
 
 
 @dataclass

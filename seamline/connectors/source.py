@@ -7,6 +7,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from seamline.events import Change
+from seamline.sections import Problem
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -23,6 +24,15 @@ def first_line(exc: BaseException | None) -> str:
     """The first line of an error's message (drivers add hints and context below it), or its type's name."""
     text = str(exc).strip() if exc is not None else ""
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class SourceTables:
+    """What a source system holds, as `seamline validate --connect` reads it: object -> its columns, and the
+    problems found (a configured table that does not exist), located under the source's section."""
+
+    columns: dict[str, frozenset[str]]
+    problems: list[Problem]
 
 
 @dataclass(frozen=True)

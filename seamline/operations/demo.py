@@ -94,7 +94,6 @@ def run_demo() -> int:
     finally:
         crashed = supervisor.crashed()
         supervisor.stop_all()
-        pipeline.unregister()
         pipeline.drop_slot(info.postgres_dsn)
     for process, code in crashed.items():
         console.print(f"[red]{process} exited with code {code}[/red]\n{supervisor.log_tail(process)}")

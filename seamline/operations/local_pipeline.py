@@ -20,7 +20,6 @@ from seamline.pii import KeyRing
 from seamline.stack import StackInfo, postgres_dsn
 from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
-from seamline.stack.prometheus import register_targets
 from seamline.subjects import delete_subjects
 from seamline.topics import delete_prefixed
 
@@ -52,8 +51,6 @@ class LocalPipeline:
     erp_dsn: str
     target_dsn: str
     config_path: Path
-    targets: tuple[Path, ...] = ()
-    """The Prometheus target files that have the stack's Prometheus scrape this pipeline's processes."""
     secrets: tuple[str, ...] = ()
     """The pipeline's secret values (its database role's password), which no log line may hold."""
 
@@ -62,8 +59,8 @@ class LocalPipeline:
         cls, stack: StackInfo, name: str, work_dir: Path, partitions: int = 3, pii: bool = False
     ) -> LocalPipeline:
         """Create the ERP and target databases (fresh, owned by a role of the pipeline's own with a random
-        password, which can replicate), write the configuration file and have the stack's
-        Prometheus scrape the processes (as `<name>-source`, `<name>-processor`, `<name>-sink`).
+        password, which can replicate) and write the configuration file. Each process registers with the
+        stack's Prometheus itself when it starts.
 
         With `pii`, the customers' name, e-mail and phone are encrypted on the canonical topic, with a key file
         made in `work_dir`."""
@@ -123,24 +120,15 @@ class LocalPipeline:
             config["pii"] = {"key_file": str(key_file), "fields": {"customer": PII_FIELDS}}
         config_path = work_dir / "seamline.yaml"
         config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
-        targets = tuple(
-            register_targets(stack.state_dir, name, kind, {f"{name}-{kind}": port}) for kind, port in ports.items()
-        )
-        return cls(name, work_dir, erp_dsn, target_dsn, config_path, targets, (password,))
-
-    def unregister(self) -> None:
-        """Stop Prometheus scraping this pipeline's processes (once they are stopped)."""
-        for path in self.targets:
-            path.unlink(missing_ok=True)
+        return cls(name, work_dir, erp_dsn, target_dsn, config_path, (password,))
 
     def drop_slot(self, admin_dsn: str) -> None:
         """Drop the replication slot (stop the source first): an unused slot makes PostgreSQL keep WAL forever."""
         drop_slot(admin_dsn, self.name)
 
     def destroy(self, admin_dsn: str) -> None:
-        """Drop the slot, both databases and the role, delete the pipeline's topics, consumer groups and subjects, and
-        unregister its processes from Prometheus."""
-        self.unregister()
+        """Drop the slot, both databases and the role, and delete the pipeline's topics, consumer groups and
+        subjects."""
         self.drop_slot(admin_dsn)
         kafka = self.config.kafka
         delete_subjects(kafka, delete_prefixed(kafka))

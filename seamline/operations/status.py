@@ -1,6 +1,7 @@
 """What `seamline status` shows: the stack's health, each process, consumer group lag and throughput, DLQ depth,
-and each source's stored position. Everything is read from Kafka, the registry and the processes' metrics
-endpoints, so it needs nothing but the configuration file."""
+each source's stored position, and on a machine with the local stack how its Prometheus scrapes the processes.
+Everything is read from Kafka, the registry, the processes' metrics endpoints and Prometheus, so it needs nothing
+but the configuration file."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from seamline.consumer_lag import group_lag
 from seamline.kafka_settings import client_settings
 from seamline.retry import HTTP_ERRORS, retrying
 from seamline.serde import registry_client
+from seamline.stack.scrape_targets import ScrapeTarget, local_prometheus, remove_stale, scrape_targets
 from seamline.topic_reader import read_to_end
 from seamline.topics import canonical_topic, dlq_topic, identity_topic, processor_input_topics, sink_group
 
@@ -58,6 +60,8 @@ class Status:
     groups: list[GroupStatus] = field(default_factory=list)
     dead_letters: dict[str, int] = field(default_factory=dict)
     positions: list[SourcePosition] = field(default_factory=list)
+    targets: list[ScrapeTarget] = field(default_factory=list)
+    """The configured processes as the local stack's Prometheus scrapes them."""
 
 
 class StatusReader:
@@ -72,6 +76,7 @@ class StatusReader:
     def look(self) -> Status:
         """The pipeline now; a part that does not answer is reported down, never raised."""
         status = Status(health=[self._kafka(), self._registry(), *self._processes()])
+        self._scraped(status)
         if not status.health[0].up:
             return status
         status.groups = [self._group(group, process, topics) for group, (process, topics) in self._groups().items()]
@@ -94,13 +99,16 @@ class StatusReader:
             return Health("schema registry", False, f"{url}: {exc}")
         return Health("schema registry", True, f"{len(subjects)} subject(s) at {url}")
 
-    def _processes(self) -> list[Health]:
+    def _ports(self) -> dict[str, int]:
+        """Each configured process -> its metrics port."""
         ports = {f"source {name}": source.metrics_port for name, source in self.config.sources.items()}
         if self.config.processor is not None:
             ports["processor"] = self.config.processor.metrics_port
-        ports |= {f"sink {name}": sink.metrics_port for name, sink in self.config.sinks.items()}
+        return ports | {f"sink {name}": sink.metrics_port for name, sink in self.config.sinks.items()}
+
+    def _processes(self) -> list[Health]:
         found = []
-        for process, port in ports.items():
+        for process, port in self._ports().items():
             url = f"http://{self.host}:{port}/metrics"
             try:
                 httpx.get(url, timeout=3).raise_for_status()
@@ -108,6 +116,27 @@ class StatusReader:
             except httpx.HTTPError as exc:
                 found.append(Health(process, False, f"{url}: {type(exc).__name__}"))
         return found
+
+    def _scraped(self, status: Status) -> None:
+        """Where the local stack runs: its Prometheus's health, and the targets of the configured processes (the
+        target files of processes that are gone are removed first)."""
+        prometheus = local_prometheus()
+        if prometheus is None:
+            return
+        remove_stale(prometheus.targets)
+        try:
+            targets = scrape_targets(prometheus)
+        except httpx.HTTPError as exc:
+            status.health.append(Health("prometheus", False, f"{prometheus.url}: {type(exc).__name__}"))
+            return
+        ports = {str(port) for port in self._ports().values()}
+        status.targets = [target for target in targets if target.instance.rpartition(":")[2] in ports]
+        up = sum(target.health == "up" for target in status.targets)
+        status.health.append(
+            Health(
+                "prometheus", True, f"{up} of {len(status.targets)} target(s) of these processes up at {prometheus.url}"
+            )
+        )
 
     def _groups(self) -> dict[str, tuple[str, list[str]]]:
         """Consumer group -> the process that owns it and the topics it reads."""

@@ -14,13 +14,18 @@ HOST = "127.0.0.1"
 DEFAULT_STATE_DIR = Path("/var/tmp/seamline")
 
 
+def state_root() -> Path:
+    """Where the state dir is (`SEAMLINE_STATE_DIR`, default /var/tmp/seamline), whether it exists or not."""
+    return Path(os.environ.get("SEAMLINE_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
+
+
 def state_dir() -> Path:
-    """The state dir (`SEAMLINE_STATE_DIR`, default /var/tmp/seamline), created if missing.
+    """The state dir (`state_root`), created if missing.
 
     It is world-traversable so that PostgreSQL, running as the `postgres` user, can
     reach its data directory and socket inside it.
     """
-    root = Path(os.environ.get("SEAMLINE_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
+    root = state_root()
     if not root.is_dir():
         root.mkdir(parents=True)
         root.chmod(0o755)

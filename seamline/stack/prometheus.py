@@ -1,6 +1,6 @@
-"""Prometheus from the system's packages, scraping the seamline processes the local pipelines register."""
+"""Prometheus from the system's packages, scraping the seamline processes that register with it
+(seamline/stack/scrape_targets.py)."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -74,16 +74,3 @@ class Prometheus(Service):
 
     def purge(self) -> None:
         shutil.rmtree(self.home, ignore_errors=True)
-
-
-def register_targets(root: Path, name: str, kind: str, ports: dict[str, int]) -> Path:
-    """Have the stack's Prometheus scrape these processes (process name -> metrics port on 127.0.0.1), as
-    `targets/<kind>-<name>.json`; kind is source, processor or sink. Returns the file, to delete when done."""
-    targets = root / "prometheus" / "targets"
-    targets.mkdir(parents=True, exist_ok=True)
-    path = targets / f"{kind}-{name}.json"
-    entries = [{"targets": [f"{HOST}:{port}"], "labels": {"process": process}} for process, port in ports.items()]
-    staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps(entries))
-    staging.replace(path)
-    return path

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import httpx
 
 from seamline.connectors.http_auth import BasicAuth, BearerAuth
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing, without_values
 from seamline.mapping import MappingError
 from seamline.metrics import Metrics
 from seamline.outbound import http_client, path_segment
@@ -308,10 +308,7 @@ class HttpTarget(Sink):
                 text = f"{inner.get('code', '')} {message or ''}".strip()
             else:
                 text = str(inner)[:300]
-        for value in (body or {}).values():
-            if isinstance(value, str) and len(value) > 2:
-                text = text.replace(value, "<value>")
-        return text
+        return without_values(text, body)
 
 
 def _held_version(held: dict[str, Any], resource: HttpResource) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing, without_values
 from sinks.postgres.config import PostgresSink
 from sinks.postgres.tables import ChildTable, EntityTable, ensure, entity_table
 from sinks.target_errors import database_failing, whose_database_error
@@ -146,7 +146,7 @@ class PostgresTarget(Sink):
                 except psycopg.Error as exc:
                     if whose_database_error(exc, self._written) != "record":
                         raise
-                    reason = (exc.diag.message_primary or str(exc)).strip()
+                    reason = without_values((exc.diag.message_primary or str(exc)).strip(), record.value)
                     table = self._tables[record.entity].name
                     rejected.append(Rejected(record, f"{table}: {reason}", type(exc).__name__))
         return rejected

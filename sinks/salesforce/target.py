@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing
+from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, TargetFailing, without_values
 from seamline.connectors.source import SourceSetupError
 from seamline.mapping import MappingError
 from seamline.salesforce_api import SalesforceError
@@ -221,12 +221,9 @@ def _code(result: dict[str, Any]) -> str:
 
 def _refused(record: SinkRecord, sobject: str, action: str, result: dict[str, Any], row: dict[str, Any]) -> Rejected:
     """A record Salesforce refused, for the DLQ: status codes, messages and field names, the values masked."""
-    sent = sorted({str(value) for value in row.values() if value not in (None, "") and len(str(value)) > 2}, key=len)
     parts = []
     for error in result.get("errors") or []:
-        message = str(error.get("message", ""))
-        for value in reversed(sent):
-            message = message.replace(value, "<value>")
+        message = without_values(str(error.get("message", "")), row)
         fields = ", ".join(error.get("fields") or [])
         parts.append(f"{error.get('statusCode', 'UNKNOWN')}: {message}" + (f" [{fields}]" if fields else ""))
     return Rejected(record, f"Salesforce refused the {action} of {sobject}: {'; '.join(parts)}", _code(result))

@@ -23,7 +23,6 @@ from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline
 from seamline.stack import StackInfo
 from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
-from seamline.stack.prometheus import register_targets
 from tests.conftest import wait_until
 from tests.sinks.s4_customers import customer_sink
 
@@ -266,10 +265,6 @@ def test_every_panel_query_returns_data_from_a_running_pipeline(
         *extra_ports.values(),
     ]
     instance = "127.0.0.1:(" + "|".join(str(port) for port in ports) + ")"
-    registered = [
-        register_targets(stack.state_dir, f"{pipeline.name}-{name}", kind, {f"{pipeline.name}-{name}": port})
-        for (name, port), kind in zip(extra_ports.items(), ("source", "sink"), strict=True)
-    ]
     extra = Supervisor(
         pipeline.config_path,
         pipeline.work_dir / "logs",
@@ -287,8 +282,6 @@ def test_every_panel_query_returns_data_from_a_running_pipeline(
     finally:
         extra.stop_all()
         erp_api.stop()
-        for path in registered:
-            path.unlink(missing_ok=True)
 
 
 def watch_every_panel(

@@ -53,6 +53,19 @@ def test_a_signal_requests_a_graceful_stop_and_tells_the_loops(signum: signal.Si
     assert late == ["late"]
 
 
+@pytest.mark.usefixtures("signal_handlers")
+def test_before_a_loop_handles_sigterm_it_exits_through_the_exit_hooks() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    runtime.exit_on_sigterm()
+    with pytest.raises(SystemExit) as exited:
+        signal.raise_signal(signal.SIGTERM)
+    assert exited.value.code == 128 + signal.SIGTERM
+    stop = Stop()
+    stop.on_signals()  # a loop's own graceful stop takes over, and exit_on_sigterm leaves it alone
+    runtime.exit_on_sigterm()
+    assert getattr(signal.getsignal(signal.SIGTERM), "__self__", None) is stop
+
+
 def test_the_idle_wait_ends_at_once_on_a_stop() -> None:
     stop = Stop()
     waiting = stop.idle(3600)

@@ -128,6 +128,15 @@ def test_corrupt_body_raises_serde_error(kafka: KafkaConfig) -> None:
         serde.decode(topic, data[:12])
 
 
+def test_an_unreadable_body_is_described_without_its_bytes(kafka: KafkaConfig) -> None:
+    topic = canonical_topic(kafka, "customer")
+    serde = AvroSerde(kafka)
+    garbled = serde.encode(topic, customer()).replace(b"Santiniketan", b"\xffantiniketan")
+    with pytest.raises(SerdeError, match="cannot read the Avro body") as error:
+        serde.decode(topic, garbled)
+    assert "antiniketan" not in str(error.value)
+
+
 @pytest.mark.parametrize(
     "change",
     [{"version": "three"}, {"xrefs": None}, {"name": 42}, {"id": None}],
@@ -137,6 +146,16 @@ def test_value_not_fitting_schema_raises_serde_error(kafka: KafkaConfig, change:
     topic = canonical_topic(kafka, "customer")
     with pytest.raises(SerdeError, match=f"does not fit the schema of {topic}"):
         AvroSerde(kafka).encode(topic, {**customer(), **change})
+
+
+def test_a_value_not_fitting_the_schema_is_not_quoted(kafka: KafkaConfig) -> None:
+    topic = canonical_topic(kafka, "customer")
+    with pytest.raises(SerdeError) as error:
+        AvroSerde(kafka).encode(topic, {**customer(), "name": ["Ada (type <class 'int'>) do not match Lovelace"]})
+    assert str(error.value) == (
+        f"value does not fit the schema of {topic}: a value of type list does not match ['null', 'string'] on field "
+        "name"
+    )
 
 
 def test_confluent_deserializer_reads_our_records(kafka: KafkaConfig) -> None:

@@ -114,20 +114,21 @@ def test_registry_round_trip(stack: StackInfo) -> None:
 def test_prometheus_scrapes_the_processes_registered_with_it(stack: StackInfo) -> None:
     from seamline.metrics import Metrics
     from seamline.stack.ports import free_port
-    from seamline.stack.prometheus import register_targets
+    from seamline.stack.scrape_targets import register
     from tests.conftest import wait_until
 
-    metrics, port, process = Metrics.create(), free_port(), f"sink-{uuid.uuid4().hex[:8]}"
+    metrics, port, name = Metrics.create(), free_port(), uuid.uuid4().hex[:8]
     metrics.serve(port)
-    metrics.sink_retries.labels(process).inc(3)
-    targets = register_targets(stack.state_dir, process, "sink", {process: port})
+    metrics.sink_retries.labels(name).inc(3)
+    targets = register("sink", name, port)
+    assert targets is not None, "the stack's Prometheus has a targets directory"
     try:
-        query = f'seamline_sink_retries_total{{job="seamline-sink", process="{process}"}}'
+        query = f'seamline_sink_retries_total{{job="seamline-sink", process="sink-{name}"}}'
 
         def scraped() -> bool:
             result = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=5).json()
             return [sample["value"][1] for sample in result["data"]["result"]] == ["3"]
 
-        wait_until(scraped, 60, f"Prometheus scraping {process}")
+        wait_until(scraped, 60, f"Prometheus scraping sink {name}")
     finally:
         targets.unlink()

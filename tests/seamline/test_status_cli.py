@@ -101,7 +101,13 @@ def test_status_reports_health_lag_dead_letters_and_positions(
         supervisor.stop_all()
 
     health = {part["name"]: part["up"] for part in look["health"]}
-    assert health == {"kafka": True, "schema registry": True, "source erp": False, "sink warehouse": True}
+    assert health == {
+        "kafka": True,
+        "schema registry": True,
+        "source erp": False,
+        "sink warehouse": True,
+        "prometheus": True,
+    }
     assert done.returncode == 1, "a configured process that does not answer makes status fail"
     assert look["groups"] == [
         {"group": group, "process": "sink warehouse", "lag": 0, "committed": 40, "per_second": None}

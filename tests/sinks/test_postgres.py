@@ -188,6 +188,18 @@ def test_refused_record_is_rejected_and_rest_written(target: PostgresTarget, dat
     assert row(database, "c2") is None
 
 
+def test_a_refusal_quoting_the_record_reaches_the_dlq_without_its_values(target: PostgresTarget, database: str) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'customer % (%) is on the block list', NEW.name, NEW.email; END $$"
+        )
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION refuse()")
+    value = {**customer("c1", 1, name="Grace Hopper"), "email": "grace@example.com"}
+    rejected = target.write([record("c1", value)]).rejected
+    assert [r.reason for r in rejected] == ["customers: customer <value> (<value>) is on the block list"]
+
+
 TABLES = {"customer": "customers", "product": "products", "sales_order": "orders", "inventory_level": "stock"}
 LINES = "SELECT sales_order_id, line_number, product_id, quantity FROM orders_lines ORDER BY 1, 2"
 
