@@ -37,6 +37,7 @@ from producers.postgres_cdc.pgoutput import (
     lsn_to_str,
 )
 from seamline.connectors.source import (
+    UNREPRESENTABLE,
     Checkpoint,
     Refused,
     Source,
@@ -53,8 +54,6 @@ from seamline.sections import Problem
 log = logging.getLogger(__name__)
 
 CONNECTOR = "postgres_cdc"
-UNREPRESENTABLE = "UnrepresentableValue"
-"""The error class of a change refused for a value its Avro type cannot hold."""
 _FETCH = 2000
 
 TableName = tuple[str, str]

@@ -3,6 +3,8 @@
 Delivery: at-least-once. The position is the watermark: the (timestamp, key) of the last row read,
 written "2026-11-22T04:05:06.123456+00:00|42", meaning "the next thing to read is strictly after
 this". Each row's own position is its "timestamp|key", so a re-read row has the same event_id.
+A row holding a value its Avro type cannot hold is yielded as Refused (for the runner's DLQ) with its columns
+as text, and the poll goes on past it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from sqlalchemy import exc as sa_exc
 
 from producers.sql_poll.config import SqlPollSource
 from producers.sql_poll.live_keys import LiveKeys
-from producers.sql_poll.sql_types import key_text, utc
-from producers.sql_poll.table import PolledTable, connect_engine, reflect
+from producers.sql_poll.sql_types import Unrepresentable, key_text, utc
+from producers.sql_poll.table import EARLIEST, PolledTable, connect_engine, reflect
 from seamline.config import KafkaConfig
-from seamline.connectors.source import Checkpoint, Source, SourceSetupError, first_line
-from seamline.events import Change, Row
+from seamline.connectors.source import UNREPRESENTABLE, Checkpoint, Refused, Source, SourceSetupError, first_line
+from seamline.events import Change, Op, Row
 from seamline.metrics import Metrics
 from seamline.runtime import process_stop
 from seamline.topics import source_topic
@@ -75,7 +77,12 @@ class SqlPoll(Source):
       overlap_s > 0 every poll also re-reads the window [watermark - overlap_s, watermark]; rows
       already published by this process are skipped, others are published. After a restart the
       window is re-published once: at-least-once, with the same event_id per (row, timestamp).
-    - Rows whose timestamp or key is NULL have no position and are never captured.
+    - Values at the edges: ±infinity dates and timestamps are published as the largest / smallest value Python
+      holds; a row with a date or timestamp Python cannot hold (BC, after 9999, a MariaDB zero date) or NaN in a
+      decimal is refused to the DLQ with its columns as text, naming the columns; its position is passed all the
+      same. A soft-deleted row holding one is published as a delete whose `before` has the key column only.
+    - Rows whose timestamp or key is NULL, or whose timestamp no position can hold (±infinity, BC, after 9999, a
+      zero date), have no position and are never captured; setup counts the latter in a warning.
     """
 
     def __init__(self, name: str, config: SqlPollSource, metrics: Metrics, kafka: KafkaConfig | None = None) -> None:
@@ -106,6 +113,7 @@ class SqlPoll(Source):
         if self._compare and self.kafka is not None:
             topic = source_topic(self.kafka, self.config.system, self._table.object)
             self._live.rebuild(self.kafka, topic, self.config.key_column)
+        self._warn_unpositioned()
         log.info("source %s polls %s after %s", self.name, self._table.where, self._watermark)
 
     def _connect(self) -> None:
@@ -117,7 +125,21 @@ class SqlPoll(Source):
             raise
         self._engine = engine
 
-    def changes(self) -> Generator[Change | Checkpoint | None, None, None]:
+    def _warn_unpositioned(self) -> None:
+        assert self._engine is not None and self._table is not None
+        with self._engine.connect() as conn:
+            count = conn.execute(self._table.unpositioned()).scalar_one()
+        if count:
+            log.warning(
+                "source %s: %d rows of %s have %s before year 1 or after 9999 (±infinity, BC or a zero date), which "
+                "no position can hold: they are not captured until it is set within years 1 to 9999",
+                self.name,
+                count,
+                self._table.where,
+                self.config.timestamp_column,
+            )
+
+    def changes(self) -> Generator[Change | Refused | Checkpoint | None, None, None]:
         while True:
             try:
                 if self._engine is None:
@@ -143,10 +165,10 @@ class SqlPoll(Source):
         with self._engine.connect() as conn:  # a transaction per page: every page sees the newest commits
             return list(conn.execute(query).all())
 
-    def _reread_window(self, watermark: tuple[datetime, str]) -> Iterator[Change | Checkpoint | None]:
+    def _reread_window(self, watermark: tuple[datetime, str]) -> Iterator[Change | Refused | Checkpoint | None]:
         """Publish rows inside [watermark - overlap, watermark] that this process has not published."""
         assert self._table is not None
-        lower = watermark[0] - self._overlap
+        lower = watermark[0] - min(self._overlap, watermark[0] - EARLIEST)
         self._seen = {seen for seen in self._seen if seen[0] >= lower}
         after: Mark = (lower, None)
         while True:
@@ -160,7 +182,7 @@ class SqlPoll(Source):
                 return
             after = self._table.mark(rows[-1])
 
-    def _read_forward(self) -> Iterator[Change | Checkpoint | None]:
+    def _read_forward(self) -> Iterator[Change | Refused | Checkpoint | None]:
         """Publish every row past the watermark, a checkpoint after each batch, until caught up."""
         assert self._table is not None
         while True:
@@ -209,43 +231,63 @@ class SqlPoll(Source):
             self._comparing_at = at
             yield from self._checkpoint()  # a crash from here on redoes this comparison with the same time
         for key in vanished:
-            yield Change(
-                system=self.config.system,
-                object=self._table.object,
-                connector=CONNECTOR,
-                op="d",
-                key={self.config.key_column: key},
-                before=self._table.key_row(key),
-                after=None,
-                position=format_position(at, key),
-                source_ts_ms=int(at.timestamp() * 1000),
-                row_schema=self._table.row_schema,
-            )
+            yield self._event("d", key, at, self._table.key_row(key), None)
             self._live.published(key, deleted=True)
         self._compared_at, self._comparing_at = at, None
         if vanished:
             log.info("source %s: %d rows of %s were deleted", self.name, len(vanished), self._table.where)
             yield from self._checkpoint()
 
-    def _change(self, row: sa.Row[Any]) -> Change:
+    def _change(self, row: sa.Row[Any]) -> Change | Refused:
         assert self._table is not None
         moment, key = self._table.mark(row)
-        values: Row = self._table.values(row)
         soft = self.config.soft_delete_column
-        deleted = soft is not None and values.get(soft) is True
+        try:
+            values = self._table.values(row)
+        except Unrepresentable as exc:
+            if soft is None or not row._mapping[soft]:
+                return self._refused(row, moment, key, exc)
+            # the delete still reaches the targets, as postgres_cdc publishes a delete whose before-image holds one
+            log.warning(
+                "source %s: %s: a soft delete is published with its key column only: %s",
+                self.name,
+                self._table.where,
+                exc,
+            )
+            self.metrics.errors.labels("source", "unrepresentable_before").inc()
+            values = self._table.key_row(key)
+        deleted = soft is not None and bool(row._mapping[soft])
         if self._compare:
             self._live.published(key, deleted)
+        return self._event(
+            "d" if deleted else "u", key, moment, values if deleted else None, None if deleted else values
+        )
+
+    def _refused(self, row: sa.Row[Any], moment: datetime, key: str, exc: Unrepresentable) -> Refused:
+        """The row as text, for the DLQ, with a reason naming its table and refused columns."""
+        assert self._table is not None
+        reason = (
+            f"{self._table.where}: {exc}. The row is in this letter with its columns as text (`seamline dlq show`); "
+            f"once the value is fixed in the source and {self.config.timestamp_column} updated, the row is published"
+        )
+        return Refused(self._event("u", key, moment, None, self._table.text(row), typed=False), UNREPRESENTABLE, reason)
+
+    def _event(
+        self, op: Op, key: str, moment: datetime, before: Row | None, after: Row | None, typed: bool = True
+    ) -> Change:
+        """A change of the row with this key, at position "moment|key"; typed rows follow the table's row schema."""
+        assert self._table is not None
         return Change(
             system=self.config.system,
             object=self._table.object,
             connector=CONNECTOR,
-            op="d" if deleted else "u",
+            op=op,
             key={self.config.key_column: key},
-            before=values if deleted else None,
-            after=None if deleted else values,
+            before=before,
+            after=after,
             position=format_position(moment, key),
             source_ts_ms=int(moment.timestamp() * 1000),
-            row_schema=self._table.row_schema,
+            row_schema=self._table.row_schema if typed else None,
         )
 
     def commit(self, checkpoint: Checkpoint) -> None:

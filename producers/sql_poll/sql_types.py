@@ -1,7 +1,10 @@
 """Column types of a reflected SQL table as Avro types, and database values as the Python values fastavro expects.
 
 Naive database timestamps (PostgreSQL `timestamp`, MariaDB `DATETIME`/`TIMESTAMP` read in a UTC session)
-are read as UTC.
+are read as UTC. A value its Avro type cannot carry to every reader raises Unrepresentable, which says why and
+what to do without quoting the value: a date or timestamp Python cannot hold, which the drivers hand back as
+text (PostgreSQL BC or after 9999: producers/sql_poll/pg_loaders.py; MariaDB zero dates: PyMySQL), and NaN
+in a decimal. docs/sources.md has the table of edge values.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +21,24 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 Convert = Callable[[Any], Any]
+
+_BEYOND_PYTHON = (
+    "{}, which Python consumers (the processor among them) cannot read from an Avro {}: set it within years 1 to "
+    "9999 or to NULL in the source, or change the column to a text type to publish the database's text form"
+)
+_DATE = _BEYOND_PYTHON.format("is a date BC, after year 9999 or with a zero year, month or day", "date")
+_TIMESTAMP = _BEYOND_PYTHON.format(
+    "is a timestamp BC, after year 9999 in UTC or with a zero year, month or day", "timestamp-micros"
+)
+_NAN = (
+    "is NaN, which an Avro decimal cannot hold (and null would mean NULL): set it to a number or NULL, or change the "
+    "column to numeric without a precision, published as its text ('NaN' included)"
+)
+
+
+class Unrepresentable(ValueError):
+    """A value its column's Avro type cannot hold. The message says what kind of value it is and what to do, never
+    the value itself: values are never logged."""
 
 
 def utc(moment: datetime) -> datetime:
@@ -35,7 +56,26 @@ class ColumnType:
 
 def _decimal(scale: int) -> Convert:
     exponent = Decimal(1).scaleb(-scale)
-    return lambda value: Decimal(value).quantize(exponent)
+
+    def convert(value: Any) -> Decimal:
+        number = Decimal(value)
+        if number.is_nan():
+            raise Unrepresentable(_NAN)
+        return number.quantize(exponent)
+
+    return convert
+
+
+def _date(value: date | str) -> date:
+    if isinstance(value, str):  # the driver's text of a date Python cannot hold
+        raise Unrepresentable(_DATE)
+    return value
+
+
+def _timestamp(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        raise Unrepresentable(_TIMESTAMP)
+    return utc(value)
 
 
 def _json(value: Any) -> str:
@@ -72,9 +112,9 @@ def column_type(column_type: sa.types.TypeEngine[Any]) -> ColumnType:
         avro = {"type": "bytes", "logicalType": "decimal", "precision": column_type.precision, "scale": scale}
         return ColumnType(avro, _decimal(scale))
     if is_timestamp(column_type):
-        return ColumnType({"type": "long", "logicalType": "timestamp-micros"}, utc)
+        return ColumnType({"type": "long", "logicalType": "timestamp-micros"}, _timestamp)
     if isinstance(column_type, sa.Date):
-        return ColumnType({"type": "int", "logicalType": "date"}, lambda value: value)
+        return ColumnType({"type": "int", "logicalType": "date"}, _date)
     if isinstance(column_type, sa.Uuid):
         return ColumnType({"type": "string", "logicalType": "uuid"}, str)
     if isinstance(column_type, sa.JSON):
@@ -87,6 +127,11 @@ def column_type(column_type: sa.types.TypeEngine[Any]) -> ColumnType:
 def key_text(value: Any) -> str:
     """A key value as text, as it appears in positions and in the change's key."""
     return value.hex() if isinstance(value, bytes | bytearray | memoryview) else str(value)
+
+
+def value_text(value: Any) -> str:
+    """A database value as text, as a refused row carries it: bytes in hex, JSON as JSON, the rest as str."""
+    return _json(value) if isinstance(value, dict | list) else key_text(value)
 
 
 def key_value(column_type: sa.types.TypeEngine[Any], text: str) -> Any:

@@ -11,7 +11,18 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from producers.sql_poll.config import SQL_POLL_SCHEMES, SqlPollSource
-from producers.sql_poll.sql_types import ColumnType, column_type, is_boolean, is_timestamp, key_text, key_value, utc
+from producers.sql_poll.pg_loaders import load_leniently
+from producers.sql_poll.sql_types import (
+    ColumnType,
+    Unrepresentable,
+    column_type,
+    is_boolean,
+    is_timestamp,
+    key_text,
+    key_value,
+    utc,
+    value_text,
+)
 from seamline.connectors.source import SourceSetupError, SourceTables, first_line
 from seamline.events import Row
 from seamline.rows import RowSchema
@@ -23,7 +34,15 @@ log = logging.getLogger(__name__)
 # and a sort, while it reads the expanded form as an index range.
 _ROW_VALUES = {"postgresql", "sqlite"}
 # The session time zone is UTC, so that timestamps without a zone are UTC in both directions.
-_UTC_SESSION = {"postgresql": "SET TIME ZONE 'UTC'", "mysql": "SET time_zone = '+00:00'"}
+_UTC_SESSION = {
+    "postgresql": "SET TIME ZONE 'UTC'",
+    "mysql": "SET time_zone = '+00:00'",
+    "mariadb": "SET time_zone = '+00:00'",  # mariadb+pymysql:// URLs name their dialect so
+}
+# Dialects that store dates with a zero month or day ('2024-00-15', '0000-00-00'), which have no position.
+_ZERO_DATES = {"mysql", "mariadb"}
+EARLIEST, LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+"""The timestamps a position can hold: Python's."""
 
 
 class UnsupportedUrl(SourceSetupError, ValueError):
@@ -43,7 +62,8 @@ class UnfitColumn(SourceSetupError, TypeError):
 
 
 def connect_engine(source: str, dsn: str) -> sa.Engine:
-    """An engine for the source's URL whose connections run in UTC, checked by connecting once."""
+    """An engine for the source's URL whose connections run in UTC, checked by connecting once. On PostgreSQL its
+    connections read dates and times Python cannot hold without failing (producers/sql_poll/pg_loaders.py)."""
     try:
         url = sa.make_url(dsn)
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2)
@@ -62,6 +82,8 @@ def connect_engine(source: str, dsn: str) -> sa.Engine:
             cursor.execute(statement)
             cursor.close()
             dbapi_connection.commit()  # PostgreSQL would undo the SET with the first rollback
+            if engine.dialect.driver == "psycopg":
+                load_leniently(dbapi_connection)
 
     try:
         engine.connect().close()
@@ -114,8 +136,16 @@ def reflect(source: str, engine: sa.Engine, config: SqlPollSource) -> PolledTabl
         log.warning("source %s: rows of %s with NULL %s are not captured", source, where, " or ".join(nullable))
     types = {column.name: column_type(column.type) for column in table.columns}
     row_schema = RowSchema.of(config.system, name, [(column, kind.avro) for column, kind in types.items()])
-    row_values = engine.dialect.name in _ROW_VALUES
-    return PolledTable(table, where, config.key_column, config.timestamp_column, types, row_schema, row_values)
+    return PolledTable(
+        table,
+        where,
+        config.key_column,
+        config.timestamp_column,
+        types,
+        row_schema,
+        row_values=engine.dialect.name in _ROW_VALUES,
+        zero_dates=engine.dialect.name in _ZERO_DATES,
+    )
 
 
 def source_tables(name: str, config: SqlPollSource) -> SourceTables:
@@ -141,6 +171,7 @@ class PolledTable:
     types: dict[str, ColumnType]
     row_schema: RowSchema
     row_values: bool
+    zero_dates: bool
 
     @property
     def object(self) -> str:
@@ -169,7 +200,7 @@ class PolledTable:
         """Rows strictly after `after` (at or after its timestamp if its key is None), at or before `upto`,
         in (timestamp, key) order, at most limit."""
         ts, key = self.table.c[self.timestamp_column], self.table.c[self.key_column]
-        conditions: list[sa.ColumnElement[bool]] = [ts.is_not(None), key.is_not(None)]
+        conditions = [*self._positionable(), key.is_not(None)]
         if after is not None and after[1] is None:
             conditions.append(ts >= self._bound(after[0], None)[0])
         elif after is not None and after[1] is not None:
@@ -177,6 +208,21 @@ class PolledTable:
         if upto is not None:
             conditions.append(self._compare(upto[0], upto[1], after=False))
         return sa.select(self.table).where(*conditions).order_by(ts, key).limit(limit)
+
+    def _positionable(self) -> list[sa.ColumnElement[bool]]:
+        """The timestamp is one a position can hold: within Python's years 1 to 9999, with no zero month or day."""
+        ts = self.table.c[self.timestamp_column]
+        within = [ts >= self._bound(EARLIEST, None)[0], ts <= self._bound(LATEST, None)[0]]
+        return within + ([sa.extract("month", ts) > 0, sa.extract("day", ts) > 0] if self.zero_dates else [])
+
+    def unpositioned(self) -> Any:
+        """How many rows have a timestamp no position can hold (±infinity, BC, after 9999, a zero date): never read."""
+        ts = self.table.c[self.timestamp_column]
+        return (
+            sa.select(sa.func.count())
+            .select_from(self.table)
+            .where(ts.is_not(None), sa.not_(sa.and_(*self._positionable())))
+        )
 
     def keys(self) -> Any:
         """Every key of the table (for the key comparison)."""
@@ -189,10 +235,23 @@ class PolledTable:
         return utc(mapping[self.timestamp_column]), key_text(mapping[self.key_column])
 
     def values(self, row: sa.Row[Any]) -> Row:
-        """The row as Python values of its Avro types."""
-        return {
-            name: None if value is None else self.types[name].convert(value) for name, value in row._mapping.items()
-        }
+        """The row as Python values of its Avro types; Unrepresentable names every column whose value its type
+        cannot hold."""
+        values: Row = {}
+        refusals = []
+        for name, value in row._mapping.items():
+            try:
+                values[name] = None if value is None else self.types[name].convert(value)
+            except Unrepresentable as exc:
+                refusals.append(f"column {name} {exc}")
+        if refusals:
+            raise Unrepresentable("; ".join(refusals))
+        return values
+
+    @staticmethod
+    def text(row: sa.Row[Any]) -> Row:
+        """The row as text, as a refused change carries it."""
+        return {name: None if value is None else value_text(value) for name, value in row._mapping.items()}
 
     def key_row(self, key: str) -> Row:
         """The row of a deleted key: the key column alone."""

@@ -47,6 +47,10 @@ class Checkpoint:
     state: str | None = None
 
 
+UNREPRESENTABLE = "UnrepresentableValue"
+"""The error class of a change refused for a value its Avro type cannot hold."""
+
+
 @dataclass(frozen=True)
 class Refused:
     """A change the source read but cannot publish as typed, for a value its Avro type cannot hold.

@@ -11,7 +11,7 @@ from seamline.events import Change
 
 Item = Change | Checkpoint
 CdcItem = Change | Refused | Checkpoint
-"""What postgres_cdc yields: it refuses a change holding a value its Avro type cannot hold."""
+"""What postgres_cdc and sql_poll yield: they refuse a change holding a value its Avro type cannot hold."""
 
 
 @overload

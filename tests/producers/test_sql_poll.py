@@ -23,14 +23,14 @@ from producers.sql_poll.source import SqlPoll, format_position, parse_position
 from producers.sql_poll.table import connect_engine
 from seamline.config import ConfigError, KafkaConfig, load_config
 from seamline.connectors.registry import source_kind
-from seamline.connectors.source import Checkpoint, SourceSetupError
+from seamline.connectors.source import Checkpoint, Refused, SourceSetupError
 from seamline.events import Change, event_id, watermark_order
 from seamline.metrics import Metrics
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.stack import StackInfo
 from seamline.topics import config_topics, ensure_topics, offsets_topic
-from tests.producers.draining import Item, changes_in, idle
+from tests.producers.draining import CdcItem, changes_in, idle
 
 T0 = datetime(2026, 11, 22, 4, 5, 6, 123456, tzinfo=UTC)
 # The same table in each database; MariaDB's DATETIME(6) keeps microseconds.
@@ -84,7 +84,7 @@ class Db:
             **settings,
         )
 
-    def source(self, resume: Checkpoint | None = None, **settings: Any) -> tuple[SqlPoll, Iterator[Item | None]]:
+    def source(self, resume: Checkpoint | None = None, **settings: Any) -> tuple[SqlPoll, Iterator[CdcItem | None]]:
         poll = SqlPoll("erp", self.config(**settings), Metrics.create(), self.kafka)
         self.sources.append(poll)
         poll.setup(resume)
@@ -110,7 +110,7 @@ def db(request: pytest.FixtureRequest, stack: StackInfo) -> Iterator[Db]:
     made.engine.dispose()
 
 
-def keys(items: list[Item]) -> list[str]:
+def keys(items: list[CdcItem]) -> list[str]:
     return [c.key["id"] for c in changes_in(items)]
 
 
@@ -159,7 +159,7 @@ def test_resume_from_a_checkpoint_continues_exactly_after_it(db: Db) -> None:
     for key in range(1, 6):
         db.insert(key, f"n{key}", T0 + timedelta(seconds=key // 3))  # 1,2 at T0; 3,4,5 at T0+1s
     first, changes = db.source(batch_size=2)
-    items: list[Item] = []
+    items: list[CdcItem] = []
     while sum(isinstance(i, Checkpoint) for i in items) < 2:  # two batches: 1,2 | 3,4
         item = next(changes)
         if item is not None:
@@ -198,6 +198,29 @@ def test_a_soft_deleted_row_is_a_delete(db: Db) -> None:
     (change,) = changes_in(idle(changes))
     assert change.op == "d" and change.after is None and change.key == {"id": "1"}
     assert change.before is not None and change.before["deleted"] is True
+
+
+# a date no Python date holds, in each database
+NO_DATE = {"postgresql": "0044-03-15 BC", "mysql": "0000-00-00"}
+
+
+def test_a_row_with_a_value_python_cannot_hold_is_refused_and_its_soft_delete_is_still_a_delete(db: Db) -> None:
+    db.sql("ALTER TABLE customers ADD COLUMN born date")
+    db.insert(1, "Ada", T0)
+    db.sql("UPDATE customers SET born = %s WHERE id = 1", NO_DATE[db.dialect])
+    db.insert(2, "Grace", T0 + timedelta(seconds=1))
+    poll, changes = db.source(soft_delete_column="deleted")
+    refused, published, _checkpoint = idle(changes)
+    assert isinstance(refused, Refused) and isinstance(published, Change) and published.key == {"id": "2"}
+    assert refused.change.key == {"id": "1"} and refused.change.row_schema is None
+    assert refused.change.after is not None and refused.change.after["born"] == NO_DATE[db.dialect]
+    assert refused.reason.startswith(f"{db.name if db.dialect == 'mysql' else 'public'}.customers: column born is a")
+    assert NO_DATE[db.dialect] not in refused.reason
+    db.sql("UPDATE customers SET deleted = true, updated_at = %s WHERE id = 1", T0 + timedelta(seconds=2))
+    (deleted,) = changes_in(idle(changes))
+    assert (deleted.op, deleted.key, deleted.before, deleted.after) == ("d", {"id": "1"}, {"id": 1}, None)
+    errors = {"stage": "source", "kind": "unrepresentable_before"}
+    assert poll.metrics.registry.get_sample_value("seamline_errors_total", errors) == 1
 
 
 def test_overlap_rereads_late_commits_behind_the_watermark(db: Db) -> None:
@@ -258,14 +281,14 @@ def test_missing_table_or_column_is_a_clear_lookup_error(db: Db) -> None:
         db.source(timestamp_column="full_name")
 
 
-def publish(db: Db, kafka: KafkaConfig, items: list[Item]) -> Checkpoint | None:
+def publish(db: Db, kafka: KafkaConfig, items: list[CdcItem]) -> Checkpoint | None:
     """Publish changes and commit the newest checkpoint as the source runner does; return that checkpoint."""
     runner = SourceRunner(kafka, db.sources[-1], Metrics.create())
     checkpoint = None
     for item in items:
         if isinstance(item, Change):
             runner._publish(item)
-        else:
+        elif isinstance(item, Checkpoint):
             checkpoint = item
     if checkpoint is not None:
         ensure_topics(kafka, [offsets_topic(kafka)])
