@@ -1,7 +1,8 @@
 """One batch of each processor stage, with per-record errors sent to the stage's DLQ.
 
 - cleanse: raw change events -> cleansed changes on the identity topic (`dlq.cleanse` for bad records).
-- resolve: cleansed changes -> golden state -> canonical records and merge suggestions (`dlq.resolve`).
+- resolve: cleansed changes -> golden state -> canonical records and merge suggestions (`dlq.resolve`); a
+  record changed several times in one batch is published once, at its newest version.
 
 Delivery: a cleanse batch's frames and dead letters are flushed to Kafka before the batch is acknowledged
 (at-least-once). A resolve batch's canonical records, suggestions, dead letters and state writes go out in one
@@ -15,6 +16,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from processors.canonical import avro_record
@@ -154,6 +156,37 @@ class CleanseBatch(_Stage):
         return cleanse(event, key["columns"], mapping, self.lookups)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """An output of a resolve batch, with the change and the identity-topic record that made it."""
+
+    output: Output
+    event_id: str
+    record: RawRecord
+    item: bytes
+
+
+def _newest(pending: list[_Pending]) -> list[_Pending]:
+    """The batch's outputs without the canonical versions a later version of the same record in the batch
+    supersedes: a record changed ten times in one batch is published once, at its newest version (its version
+    numbers still count every change). A version before a tombstone (a merged or deleted record's final one) is
+    kept; suggestions are kept whole."""
+    kept: list[_Pending] = []
+    newer: set[tuple[str, str]] = set()  # records with a newer version later in the batch, and no tombstone between
+    for each in reversed(pending):
+        output = each.output
+        if not output.topic.startswith("canonical."):
+            kept.append(each)
+        elif output.value is None:
+            newer.discard((output.topic, output.key))
+            kept.append(each)
+        elif (output.topic, output.key) not in newer:
+            newer.add((output.topic, output.key))
+            kept.append(each)
+    kept.reverse()
+    return kept
+
+
 class ResolveBatch(_Stage):
     """Resolves cleansed changes to golden records and publishes the versions that changed."""
 
@@ -190,6 +223,7 @@ class ResolveBatch(_Stage):
         state = StagedState(store, self.caches)
         resolver = Resolver(self.processor, state.tables)
         changes, published, merges = 0, Counter[str](), Counter[str]()
+        pending: list[_Pending] = []
         for record in records:
             if record.value is None:
                 self._dead_letter(record, InvalidRecord("the identity topic holds no tombstones: the value is empty"))
@@ -207,11 +241,12 @@ class ResolveBatch(_Stage):
                 except Exception as exc:
                     self._dead_letter(record, exc, item, encoded_event_id(item))
                     continue
-                try:
-                    for output in outputs:
-                        self._publish(output, change.event_id, published, merges)
-                except RecordTooLarge as exc:
-                    self._dead_letter(record, exc, item, change.event_id)
+                pending += [_Pending(output, change.event_id, record, item) for output in outputs]
+        for each in _newest(pending):
+            try:
+                self._publish(each.output, each.event_id, published, merges)
+            except RecordTooLarge as exc:
+                self._dead_letter(each.record, exc, each.item, each.event_id)
         # On the event loop's thread, which waits only for the commit's round trip (~20 ms a batch): in an executor
         # thread the commit's encoding fought the loop for the GIL, costing 30-50 µs of CPU per event
         self.checkpoint.commit(state.writes())
