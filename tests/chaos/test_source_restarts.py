@@ -30,6 +30,7 @@ from seamline.topic_reader import end_offset, read_to_end
 from seamline.topics import source_topic
 from tests.command import seamline
 from tests.conftest import wait_until
+from tests.replication import wait_streaming
 
 pytestmark = pytest.mark.slow
 
@@ -93,24 +94,6 @@ def write_changes(dsn: str, ledger: Ledger, stop: threading.Event) -> None:
                 versions[item] += 1
                 ledger.add([(item, versions[item])])
             time.sleep(0.002)
-
-
-def wait_streaming(admin_dsn: str, slot: str) -> None:
-    """Until a walsender streams from the slot: the snapshot is behind the source, every change from now on is
-    read from the slot (what was overwritten before the snapshot never is, by design). The slot is active while
-    it is being created too, waiting for the server's running transactions (other tests' too), so the walsender
-    must be past START_REPLICATION: in state streaming."""
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-
-        def streaming() -> bool:
-            row = admin.execute(
-                "SELECT 1 FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
-                "WHERE s.slot_name = %s AND r.state = 'streaming'",
-                (slot,),
-            ).fetchone()
-            return row is not None
-
-        wait_until(streaming, 60, "the source to stream from its slot", interval=0.2)
 
 
 def published(kafka: KafkaConfig, topic: str) -> set[tuple[int, int]]:

@@ -37,6 +37,7 @@ from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic, source_topic
 from tests.conftest import wait_until
+from tests.replication import wait_streaming
 
 
 @dataclass(frozen=True)
@@ -338,21 +339,6 @@ def edge_source(stack: StackInfo, database: str, kafka: KafkaConfig, tmp_path: P
     drop_slot(stack.postgres_dsn, slot)
 
 
-def wait_streaming(supervisor: Supervisor, admin_dsn: str, slot: str) -> None:
-    """Until the source has read its snapshot and streams from its slot; fail at once if it exits."""
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-
-        def streaming() -> bool:
-            assert not supervisor.crashed(), supervisor.log_tail("source")
-            query = (
-                "SELECT 1 FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
-                "WHERE s.slot_name = %s AND r.state = 'streaming'"
-            )
-            return admin.execute(query, (slot,)).fetchone() is not None
-
-        wait_until(streaming, 60, "the source to stream from its slot", interval=0.2)
-
-
 def make_changes(conn: psycopg.Connection, rng: random.Random, streamed: dict[int, Row]) -> list[Expected]:
     """Insert the rows in transactions of 25, then fix refused values (their before-images still hold them), spoil
     clean rows, and delete rows of both kinds; what each change must become."""
@@ -431,7 +417,7 @@ def test_every_value_is_published_as_documented_or_dead_lettered_and_the_source_
     with psycopg.connect(database, autocommit=True) as conn:
         insert(conn, snapshot_rows)
         edge_source.start("source")
-        wait_streaming(edge_source, stack.postgres_dsn, slot)
+        wait_streaming(stack.postgres_dsn, slot, edge_source)
         expected += make_changes(conn, rng, streamed_rows)
 
     topic, dlq = source_topic(kafka, "erp", "edge"), dlq_topic(kafka, "source.erp")
