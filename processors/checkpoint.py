@@ -8,6 +8,10 @@ A resolve batch runs between `Checkpoint.begin` and `Checkpoint.commit`:
 3. the local store takes the same writes and the changelog position after them, in one RocksDB write batch;
 4. the caller returns, and Faust commits the input offsets.
 
+A state value over kafka.max_record_bytes (a golden record of very many members, an order of thousands of lines)
+goes to the changelog in chunks, records keyed `<key>`, NUL, `<i>`, then the key's record holding CHUNKED and
+their count; the store holds the whole value. A restore joins the chunks again when it reaches the key's record.
+
 A crash before 2 completes aborts the transaction (the next owner's producer fences it): the batch is read and
 resolved again from the state before it. A crash between 2 and 3 leaves the store behind its changelog: `open`
 replays the changelog's tail into it. A crash between 2 and 4 resolves the batch again against the state after
@@ -34,6 +38,10 @@ from seamline.topics import state_changelog_topic
 
 log = logging.getLogger(__name__)
 
+CHUNKED = b"\xc1"
+"""First byte of a changelog value that says the value is in chunks before it: a byte msgpack never writes."""
+CHUNK_SEPARATOR = b"\x00"
+"""Between a state key and its chunk's number; state keys are text without NUL."""
 RESTORE_CHUNK = 10_000
 """Changelog records applied to the store per write batch while restoring."""
 STALL_S = 60.0
@@ -88,6 +96,13 @@ class Checkpoint:
         assert self._store is not None and self._producer is not None and self._ends is not None, "open() first"
         encoded = [(key.encode(), None if value is None else encode(value)) for key, value in writes]
         for key, value in encoded:
+            limit = self.kafka.max_record_bytes - len(key) - 16  # room for the key and the chunk's number
+            if value is not None and len(value) > limit:
+                parts = range(0, len(value), limit)
+                for number, start in enumerate(parts):
+                    chunk_key = key + CHUNK_SEPARATOR + str(number).encode()
+                    self._producer.send(self.topic, value[start : start + limit], key=chunk_key)
+                value = CHUNKED + str(len(parts)).encode()
             self._producer.send(self.topic, value, key=key)
         self._producer.commit()
         if encoded:
@@ -131,6 +146,7 @@ class Checkpoint:
         the position passes transaction markers, which are not records)."""
         consumer.assign([TopicPartition(self.topic, self.partition, start)])
         applied = 0
+        chunks: dict[bytes, dict[int, bytes]] = {}  # key -> its chunks read since its last record
         stalled_since = time.monotonic()
         while True:
             messages = consumer.consume(RESTORE_CHUNK, timeout=1.0)
@@ -142,9 +158,16 @@ class Checkpoint:
             for message in messages:
                 if message.error() is not None:
                     continue
-                key = message.key()
+                key, value = message.key(), message.value()
                 assert key is not None, f"{self.topic} holds a record without a key at offset {message.offset()}"
-                chunk.append((key, message.value()))
+                if CHUNK_SEPARATOR in key:
+                    whole, _, number = key.partition(CHUNK_SEPARATOR)
+                    chunks.setdefault(whole, {})[int(number)] = value or b""
+                    continue
+                parts = chunks.pop(key, {})
+                if value is not None and value.startswith(CHUNKED):
+                    value = b"".join(parts[number] for number in range(int(value[1:])))
+                chunk.append((key, value))
             position = consumer.position([TopicPartition(self.topic, self.partition)])[0].offset
             done = position >= end
             if chunk or done:

@@ -140,3 +140,30 @@ def test_a_batch_s_records_are_read_with_its_state_writes_or_never(
         old.commit([("golden:a", {"v": "late"})])
     assert [m.value() for m in read_to_end(kafka, output)] == [b"version 1", b"version 2 again"]
     assert committed(kafka, app_id) == {b"golden:a": encode({"v": 2})}
+
+
+def test_a_state_value_over_the_record_limit_goes_in_chunks_and_is_restored_whole(
+    kafka: KafkaConfig, app_id: str, tmp_path: Path
+) -> None:
+    small = kafka.model_copy(update={"max_record_bytes": 64 * 1024})
+    order = {"lines": {f"line-{n}": {"sku": f"SKU-{n}", "text": "x" * 200} for n in range(1000)}}  # ~230 KB
+    checkpoint = Checkpoint(small, app_id, tmp_path / "one")
+    try:
+        checkpoint.open()
+        batch(checkpoint, [("golden:big", order), ("golden:shrinks", order), ("golden:small", {"v": 1})])
+        batch(checkpoint, [("golden:shrinks", {"v": 2})])
+        batch(checkpoint, [("golden:big", {**order, "v": 3})])
+    finally:
+        checkpoint.close()
+    records = list(read_to_end(kafka, state_changelog_topic(app_id)))
+    assert max(len(m.value() or b"") for m in records) <= small.max_record_bytes
+    assert sum(1 for m in records if (m.key() or b"").startswith(b"golden:big\x00")) >= 2 * 4
+
+    rebuilt = Checkpoint(small, app_id, tmp_path / "two")
+    try:
+        store = rebuilt.open()
+        assert store.get("golden:big") == {**order, "v": 3}
+        assert store.get("golden:shrinks") == {"v": 2} and store.get("golden:small") == {"v": 1}
+        assert store.get("golden:big\x000") is None, "chunks are not state"
+    finally:
+        rebuilt.close()
