@@ -10,6 +10,7 @@ COPY seamline ./seamline
 COPY producers ./producers
 COPY processors ./processors
 COPY sinks ./sinks
+COPY notify ./notify
 COPY sandbox ./sandbox
 COPY schemas ./schemas
 # Only the local stack's files (.dockerignore): the wheel ships them, not the Compose or Kubernetes ones.

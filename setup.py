@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     packages=[
-        *find_packages(include=["seamline*", "producers*", "processors*", "sinks*", "sandbox*"]),
+        *find_packages(include=["seamline*", "producers*", "processors*", "sinks*", "notify*", "sandbox*"]),
         "seamline.avro_schemas",
         "seamline.deploy",
     ]

@@ -11,6 +11,7 @@ from seamline.config_file import ConfigError, explain, read_config_file
 from seamline.connectors.registry import sink_kinds, source_kinds
 from seamline.connectors.sections import SinkSection, SourceSection
 from seamline.mapping_check import canonical_fields
+from seamline.notify_config import NotifyConfig
 from seamline.pii import FieldCipher, KeyRing
 from seamline.processor_config import DATA_ROOT, DEFAULT_APP_ID, Entity, ProcessorConfig
 from seamline.sections import Section as _Section
@@ -88,6 +89,7 @@ class Config(_Section):
     processor: ProcessorConfig | None = None
     sinks: dict[str, SinkSection] = Field(default_factory=dict)
     pii: PiiConfig | None = None
+    notify: NotifyConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

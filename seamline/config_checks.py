@@ -22,6 +22,8 @@ def listening_ports(config: Config) -> dict[Location, int]:
         ports[("processor", "metrics_port")] = config.processor.metrics_port
     for name, sink in config.sinks.items():
         ports |= {("sinks", name, key): port for key, port in sink.listening_ports().items()}
+    if config.notify is not None:
+        ports[("notify", "metrics_port")] = config.notify.metrics_port
     return ports
 
 
@@ -58,6 +60,9 @@ def _default(where: Location, config: Config) -> str:
     if where[0] == "processor":
         assert config.processor is not None
         section: BaseModel = config.processor
+    elif where[0] == "notify":
+        assert config.notify is not None
+        section = config.notify
     else:
         section = (config.sources if where[0] == "sources" else config.sinks)[str(where[1])]
     return "" if where[-1] in section.model_fields_set else " (its default)"

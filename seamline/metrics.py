@@ -35,6 +35,7 @@ class Metrics:
     sink_failing: Gauge
     consumer_lag: Gauge
     reconcile_misaligned: Gauge
+    notifications: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "seamline") -> Metrics:
@@ -160,6 +161,14 @@ class Metrics:
                 "Records a connector (sink.<name>, source.<name>) lacks (missing), holds without a live canonical "
                 "record (extra) or holds with other values (differs), at the last `seamline reconcile`.",
                 ["connector", "entity", "kind"],
+                registry=registry,
+            ),
+            notifications=Counter(
+                f"{prefix}_notifications",
+                "What `seamline notify` did per channel: sent (a message or digest the channel took), failed (an "
+                "attempt the channel refused or missed, retried), suppressed (a record that failed again within the "
+                "repeat window), digested (a record announced in its route's digest instead of a message of its own).",
+                ["channel", "outcome"],
                 registry=registry,
             ),
         )

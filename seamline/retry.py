@@ -77,7 +77,10 @@ def _backoff(exc: Exception) -> bool | float:
     return True
 
 
-def retrying(timeout_s: float | None = 240.0) -> Iterable[stamina.Attempt]:
-    """Attempts of one operation: transient failures are retried with exponential backoff and jitter, or after
-    the wait the server asked for; `timeout_s` None retries for as long as it takes."""
-    return stamina.retry_context(on=_backoff, attempts=None, timeout=timeout_s, wait_initial=0.2, wait_max=15.0)
+def retrying(timeout_s: float | None = 240.0, wait_max_s: float = 15.0) -> Iterable[stamina.Attempt]:
+    """Attempts of one operation: transient failures are retried with exponential backoff and jitter (up to
+    `wait_max_s` between two attempts), or after the wait the server asked for; `timeout_s` None retries for as
+    long as it takes."""
+    return stamina.retry_context(
+        on=_backoff, attempts=None, timeout=timeout_s, wait_initial=min(0.2, wait_max_s), wait_max=wait_max_s
+    )

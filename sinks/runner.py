@@ -8,12 +8,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord
 from seamline.consumer_lag import LagExporter
 from seamline.dead_letters.writer import EVENT_ID_HEADER, HEADER_PREFIX, DeadLetters, Failed, read_headers
+from seamline.group_member import GroupCommits, readable
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
 from seamline.pii import FieldCipher
@@ -22,15 +23,13 @@ from seamline.retry import is_transient, retrying
 from seamline.runtime import process_stop
 from seamline.serde import AvroSerde
 from seamline.topic_reader import record_position
-from seamline.topics import AUTHORIZATION_FAILURES, canonical_topic, denied, ensure_topics, sink_group
+from seamline.topics import canonical_topic, ensure_topics, sink_group
 from sinks.deleted_versions import DeletedVersions
 from sinks.target_health import TargetHealth
 
 log = logging.getLogger(__name__)
 
 STAGE = "sink"
-COMMIT_RETRY_S = 120.0
-_REBALANCED = (KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.UNKNOWN_MEMBER_ID)
 _RETRY_ROUND_S = 20.0  # retries between two polls of the paused consumer; well under max.poll.interval.ms
 
 
@@ -66,7 +65,7 @@ class SinkRunner:
         self.deleted = None if sink.remembers_deletes else DeletedVersions(kafka, name, self.publisher)
         self.health = TargetHealth(name, metrics.sink_failing)
         self._stopping = False
-        self._committed: dict[tuple[str, int], int] = {}  # what this member committed last, per partition
+        self._commits = GroupCommits()
 
     def stop(self, *_: object) -> None:
         """Finish the current batch and return from run()."""
@@ -98,7 +97,7 @@ class SinkRunner:
         try:
             while not self._stopping and (until is None or remaining):
                 messages = consumer.consume(self.batch_size, timeout=0.1)
-                messages = [m for m in messages if self._readable(m)]
+                messages = [m for m in messages if readable(self.kafka, self.group_id, m)]
                 if messages:
                     self._write_batch(consumer, messages)
                 self._commit(consumer)
@@ -119,27 +118,11 @@ class SinkRunner:
         run ends. Retried while the group's coordinator moves (a broker died). When the group rebalanced
         meanwhile, the partitions' new owner reads the batch again and its version-guarded writes change nothing:
         consuming goes on, no restart needed."""
-        moved = [
-            tp
-            for tp in consumer.position(consumer.assignment())
-            if tp.offset >= 0 and self._committed.get((tp.topic, tp.partition)) != tp.offset
-        ]
-        if not moved:
-            return
-        for attempt in retrying(timeout_s=COMMIT_RETRY_S):
-            with attempt:
-                try:
-                    consumer.commit(offsets=moved, asynchronous=False)
-                except KafkaException as exc:
-                    if exc.args[0].code() not in _REBALANCED:
-                        raise
-                    log.info("sink %s: the group rebalanced before the commit; the batch is read again", self.name)
-                    return
-        self._committed.update(((tp.topic, tp.partition), tp.offset) for tp in moved)
+        if not self._commits.commit(consumer, consumer.position(consumer.assignment())):
+            log.info("sink %s: the group rebalanced before the commit; the batch is read again", self.name)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:  # another member may have committed it since
-            self._committed.pop((tp.topic, tp.partition), None)
+        self._commits.forget(partitions)
         log.info(
             "sink %s: partitions assigned: %s",
             self.name,
@@ -147,17 +130,6 @@ class SinkRunner:
         )
         if self.deleted is not None:
             self.deleted.load()  # the partitions' previous owner may have deleted records since
-
-    def _readable(self, message: Message) -> bool:
-        error = message.error()
-        if error is None:
-            return True
-        if error.name() in AUTHORIZATION_FAILURES:
-            raise PermissionError(
-                denied(self.kafka, f"reading {message.topic()} in group {self.group_id}", error.str())
-            )
-        log.warning("consumer error on %s: %s", message.topic(), error)
-        return False
 
     def _write_batch(self, consumer: Consumer, messages: list[Message]) -> None:
         started = time.perf_counter()

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = "seamline|producers|processors|sinks|sandbox|schemas|deploy|examples|bench|tests|docs"
+FOLDERS = "seamline|producers|processors|sinks|notify|sandbox|schemas|deploy|examples|bench|tests|docs"
 PATH = re.compile(rf"(?<![\w/.-])(?:{FOLDERS})/[\w./*-]*[\w*]")
 """A path from the repository's root, or a glob; a bare `name.py` is not checked (it may be any module's file)."""
 

@@ -1,7 +1,7 @@
 """The dependency rule of docs/ARCHITECTURE.md, checked on every import statement of the project's packages.
 
-core (seamline/, but for its command line, operations and local stack) <- producers / processors / sinks (never
-each other) <- seamline/cli and seamline/operations. sandbox/ serves the demo, the benchmarks and the tests only.
+core (seamline/, but for its command line, operations and local stack) <- producers / processors / sinks / notify
+(never each other) <- seamline/cli and seamline/operations. sandbox/ serves the demo, the benchmarks and the tests only.
 Lazy imports inside functions count too.
 """
 
@@ -14,14 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP = ("seamline.__main__", "seamline.cli", "seamline.operations")
-STAGES = ("producers", "processors", "sinks")
+STAGES = ("producers", "processors", "sinks", "notify")
+"""The three stages, and the notify process that reads what they dead-letter."""
 
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "seamline": (*STAGES, "sandbox", *TOP, "seamline.stack"),
     "seamline.stack": (*STAGES, "sandbox", *TOP),
-    "producers": ("processors", "sinks", "sandbox", *TOP, "seamline.stack"),
-    "processors": ("producers", "sinks", "sandbox", *TOP, "seamline.stack"),
-    "sinks": ("producers", "processors", "sandbox", *TOP, "seamline.stack"),
+    **{stage: (*(other for other in STAGES if other != stage), "sandbox", *TOP, "seamline.stack") for stage in STAGES},
     "sandbox": (*STAGES, *TOP),
 }
 """Package -> what no module in it may import (the most specific package listed applies)."""
@@ -91,6 +90,9 @@ def test_no_module_imports_across_the_layers() -> None:
         ("seamline.operations.demo", "from sandbox.erp import SampleData\n", False),
         ("seamline.operations.status", "from sandbox.erp import SampleData\n", True),
         ("producers.sql_poll.source", "from seamline.connectors.source import Source\n", False),
+        ("notify.runner", "from sinks.runner import SinkRunner\n", True),
+        ("sinks.runner", "from notify.outbox import Outbox\n", True),
+        ("notify.runner", "from seamline.dead_letters.writer import read_headers\n", False),
     ],
 )
 def test_the_rule_refuses_what_it_should(tmp_path: Path, module: str, source: str, refused: bool) -> None:

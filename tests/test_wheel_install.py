@@ -21,7 +21,7 @@ from seamline.subjects import delete_subjects
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("seamline", "producers", "processors", "sinks", "sandbox")
+PACKAGES = ("seamline", "producers", "processors", "sinks", "notify", "sandbox")
 #: What a build reads, as the Dockerfile's build stage copies it.
 SOURCES = ("pyproject.toml", "setup.py", "README.md", *PACKAGES, "schemas", "deploy")
 EXAMPLE = ROOT / "examples" / "erp-to-warehouse.yaml"
@@ -43,7 +43,9 @@ from seamline.stack.layout import DEPLOY_DIR
 from seamline.stack.prometheus import CONFIG_DIR
 
 print(json.dumps({
-    "modules": [import_module(name).__file__ for name in ("seamline", "producers", "processors", "sinks", "sandbox")],
+    "modules": [
+        import_module(name).__file__ for name in ("seamline", "producers", "processors", "sinks", "notify", "sandbox")
+    ],
     "data_dirs": [str(SCHEMA_DIR), str(DEPLOY_DIR), str(CONFIG_DIR)],
     "schemas": sorted(path.name for path in SCHEMA_DIR.glob("*.avsc")),
     "deploy_local": sorted(str(path.relative_to(DEPLOY_DIR)) for path in DEPLOY_DIR.rglob("*") if path.is_file()),

@@ -224,6 +224,23 @@ def sink_run(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 
 @app.command()
+def notify(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Announce every failed record (dead letters, data-quality records) on its route's channels until SIGTERM."""
+    from notify.runner import NotifyRunner, notify_group
+
+    loaded = load(config)
+    if loaded.notify is None:
+        console.print(
+            f"[red]{config} has no 'notify' section[/red]: add one with channels and routes (docs/operations.md)"
+        )
+        raise typer.Exit(2)
+    logs.configure()
+    metrics = Metrics.create()
+    serve_metrics(metrics, loaded.notify.metrics_port, "notify", notify_group(loaded))
+    runtime.run(NotifyRunner(loaded, metrics).run)
+
+
+@app.command()
 def demo() -> None:
     """Bring the stack up and run a live ERP → target sync on sample data; exit 0 only if source = target."""
     from seamline.operations.demo import run_demo

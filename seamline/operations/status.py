@@ -5,6 +5,7 @@ but the configuration file."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from notify.runner import notify_group, topic_pattern
 from seamline.config import Config
 from seamline.consumer_lag import group_lag
 from seamline.kafka_settings import client_settings
@@ -104,6 +106,8 @@ class StatusReader:
         ports = {f"source {name}": source.metrics_port for name, source in self.config.sources.items()}
         if self.config.processor is not None:
             ports["processor"] = self.config.processor.metrics_port
+        if self.config.notify is not None:
+            ports["notify"] = self.config.notify.metrics_port
         return ports | {f"sink {name}": sink.metrics_port for name, sink in self.config.sinks.items()}
 
     def _processes(self) -> list[Health]:
@@ -151,6 +155,10 @@ class StatusReader:
         if self.config.processor is not None:
             read = [*processor_input_topics(kafka, self.config.processor), identity_topic(kafka)]
             groups[self.config.processor.app_id] = ("processor", read)
+        if self.config.notify is not None:
+            pattern = re.compile(topic_pattern(self.config))
+            read = sorted(topic for topic in self.admin.list_topics(timeout=10).topics if pattern.match(topic))
+            groups[notify_group(self.config)] = ("notify", read)
         return groups
 
     def _group(self, group: str, process: str, topics: list[str]) -> GroupStatus:

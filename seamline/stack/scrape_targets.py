@@ -16,7 +16,7 @@ from seamline.stack import processes
 from seamline.stack.layout import HOST, state_root
 from seamline.stack.prometheus import Prometheus
 
-JOBS = ("source", "processor", "sink", "reconcile")
+JOBS = ("source", "processor", "sink", "reconcile", "notify")
 """The kinds of process, each scraped by the job seamline-<kind> of deploy/prometheus/prometheus.yml."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from sandbox.erp import ChangeStream, SampleData, insert
 from sandbox.s4hana import S4HanaSim
+from sandbox.serving import BackgroundServer
+from sandbox.slack import Slack
 from seamline.metrics import Metrics
 from seamline.operations.local_pipeline import SINK, SOURCE, LocalPipeline
 from seamline.stack import StackInfo
@@ -241,6 +243,20 @@ def add_polling_source_and_http_sink(pipeline: LocalPipeline, erp_api: S4HanaSim
     return ports
 
 
+def add_notify(pipeline: LocalPipeline, slack_url: str) -> int:
+    """A notify process announcing the pipeline's dead letters (the sample's invalid e-mails) on a Slack
+    simulation; its metrics port."""
+    config = yaml.safe_load(pipeline.config_path.read_text())
+    port = free_port()
+    config["notify"] = {
+        "metrics_port": port,
+        "channels": {"slack": {"kind": "slack", "webhook_url": slack_url}},
+        "routes": [{"channels": ["slack"]}],
+    }
+    pipeline.config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    return port
+
+
 def target_rows(pipeline: LocalPipeline) -> int:
     with psycopg.connect(pipeline.target_dsn) as conn:
         if conn.execute("SELECT to_regclass('customers')").fetchone() == (None,):
@@ -258,6 +274,8 @@ def test_every_panel_query_returns_data_from_a_running_pipeline(
     erp_api = S4HanaSim()
     erp_api.start()
     extra_ports = add_polling_source_and_http_sink(pipeline, erp_api)
+    slack, slack_server = Slack(), BackgroundServer("slack-sim")
+    extra_ports["notify"] = add_notify(pipeline, slack_server.start(slack.app()) + slack.path)
     ports = [
         config.sources[SOURCE].metrics_port,
         config.processor.metrics_port,
@@ -268,7 +286,7 @@ def test_every_panel_query_returns_data_from_a_running_pipeline(
     extra = Supervisor(
         pipeline.config_path,
         pipeline.work_dir / "logs",
-        {"poll": ["source", "run", "poll"], "erp-api": ["sink", "run", "erp-api"]},
+        {"poll": ["source", "run", "poll"], "erp-api": ["sink", "run", "erp-api"], "notify": ["notify"]},
     )
     prometheus = PrometheusApi(stack.prometheus_url)
     match_customers_by_email(pipeline)
@@ -282,6 +300,7 @@ def test_every_panel_query_returns_data_from_a_running_pipeline(
     finally:
         extra.stop_all()
         erp_api.stop()
+        slack_server.stop()
 
 
 def watch_every_panel(
