@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lint test test-unit fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-replay bench-restart clean
+.PHONY: demo lint test test-unit fuzz chaos bench bench-processor bench-postgres-sink bench-http-sink bench-zendesk-sink bench-replay bench-restart clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -58,6 +58,11 @@ bench-postgres-sink: $(STAMP)
 # The http sink against the S/4HANA simulation at 20 ms per call: records/s per concurrency (docs/sinks.md).
 bench-http-sink: $(STAMP)
 	$(PY) bench/http_sink_bench.py
+
+# The zendesk sink against the Zendesk simulation at 20 ms per call, jobs run after 200 ms: records/s and CPU µs per
+# record per batch size (docs/sinks.md).
+bench-zendesk-sink: $(STAMP)
+	$(PY) bench/zendesk_sink_bench.py
 
 # A processor worker holding 1,000,000 golden customers restarted: seconds until it resolves again (docs/performance.md).
 bench-restart: $(STAMP)

@@ -1,4 +1,5 @@
-"""A Zendesk Support simulation of the Incremental Export API (tickets, users, organizations), in memory.
+"""A Zendesk Support simulation, in memory: the Incremental Export API (tickets, users, organizations) here, and
+the write API a sink uses (bulk upserts as jobs, reads by external id, deletes, merges) in sandbox/zendesk_writes.py.
 
 What it follows from Zendesk's public documentation:
 - `GET /api/v2/incremental/{tickets,users}/cursor.json?start_time=<epoch>` then `?cursor=<after_cursor>`:
@@ -13,7 +14,8 @@ What it follows from Zendesk's public documentation:
 - Deleted tickets stay in the export with `status: "deleted"`; deleted users with `active: false`;
   deleted organizations with `deleted_at` set.
 - Authentication: basic `{email}/token:{api_token}` or `Bearer {oauth_token}`; otherwise
-  401 `{"error": "Couldn't authenticate you"}`. Rate limit: 429 with `Retry-After` (seconds).
+  401 `{"error": "Couldn't authenticate you"}`. Rate limit: `rate_limit` requests a minute (X-Rate-Limit and
+  X-Rate-Limit-Remaining on every answer), then 429 with `Retry-After` (seconds); `throttle()` forces 429s.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import argparse
 import asyncio
 import base64
 import binascii
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,14 +35,21 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.zendesk_writes import RateWindow, Refused, ZendeskWrites
+
 MAX_PER_PAGE = 1000
 _UNAUTHORIZED = {"error": "Couldn't authenticate you"}
 _RATE_LIMITED = {"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}
 _NOT_FOUND = {"error": "InvalidEndpoint", "description": "Not found"}
 _TOO_RECENT = {"error": "InvalidValue", "description": "Too recent start_time. Use a start_time older than 1 minute"}
 _BAD_CURSOR = {"error": "InvalidPaginationParameter", "description": "cursor is invalid"}
+_BAD_JSON = {"error": "InvalidValue", "description": "The request body is not valid JSON"}
+_ID = r"/(?P<id>\d+)(?:\.json)?"
 
 Record = dict[str, Any]
+Handler = Callable[[web.Request, Any, re.Match[str]], Any]
+"""A route's handler: (request, its JSON body or None, the path's match) -> the JSON answer, or None for 204."""
+Route = tuple[str, re.Pattern[str], Handler]
 
 
 def _iso(epoch: int) -> str:
@@ -56,11 +66,6 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     return int(float(stamp)), int(rest.rstrip("|"))
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, body: Record) -> None:
-        self.status, self.body = status, body
-
-
 @dataclass
 class Zendesk:
     """The account's data and the API's behaviour; thread-safe (tests write while the server reads)."""
@@ -73,13 +78,31 @@ class Zendesk:
     tickets: dict[int, Record] = field(default_factory=dict)
     users: dict[int, Record] = field(default_factory=dict)
     organizations: dict[int, Record] = field(default_factory=dict)
+    custom_fields: dict[str, dict[str, str]] = field(default_factory=lambda: {"user": {}, "organization": {}})
+    """Custom field key -> type, of users and of organizations (add_field)."""
+    job_s: float = 0.0
+    """Seconds a background job waits before it runs."""
+    rate_limit: int | None = None
+    """Requests a minute; None: no limit."""
+    latency_s: float = 0.0
+    """Seconds added to every answer."""
     requests: list[tuple[float, str, int]] = field(default_factory=list)
     """(time.monotonic(), path with query, status) of every request served."""
+    writes: list[tuple[str, str]] = field(default_factory=list)
+    """(method, path) of every POST, PUT and DELETE served with a success."""
     _throttled: int = 0
     _failing: int = 0
     _retry_after: int = 1
     _next_id: int = 1000
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _window: RateWindow | None = None
+    write_api: ZendeskWrites = field(init=False)
+    _table: list[Route] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.write_api = ZendeskWrites(self)
+        self._window = None if self.rate_limit is None else RateWindow(self.rate_limit)
+        self._table = self._routes()
 
     # ---- data API for tests and demos
     def _stamp(self, kind: dict[int, Record], key: int, fields: Record) -> Record:
@@ -151,6 +174,17 @@ class Zendesk:
     def delete_organization(self, key: int) -> Record:
         return self._change(self.organizations, key, {"deleted_at": _iso(int(time.time()))})
 
+    def add_field(self, kind: str, key: str, field_type: str = "text") -> None:
+        """Define a custom field of users or organizations (`kind` user or organization), as an admin does."""
+        with self._lock:
+            self.custom_fields[kind][key] = field_type
+
+    def identities(self, key: int) -> list[str]:
+        """A user's e-mail addresses: the primary one first, then the secondary identities."""
+        with self._lock:
+            primary = self.users[key].get("email")
+            return [*([primary] if primary else []), *self.write_api.identities.get(key, [])]
+
     def throttle(self, requests: int, retry_after: int = 1) -> None:
         """The next `requests` requests get 429 with `Retry-After: retry_after`."""
         with self._lock:
@@ -173,7 +207,7 @@ class Zendesk:
                     return
             except (binascii.Error, UnicodeDecodeError):
                 pass
-        raise _Refused(401, _UNAUTHORIZED)
+        raise Refused(401, _UNAUTHORIZED)
 
     def _horizon(self) -> int:
         """Items stamped before this second are exported; the last minute (delay_s) is not yet."""
@@ -182,10 +216,10 @@ class Zendesk:
     def _start_time(self, request: web.Request) -> int:
         raw = request.query.get("start_time")
         if raw is None or not raw.lstrip("-").isdigit():
-            raise _Refused(400, {"error": "InvalidValue", "description": "start_time is required (a Unix epoch time)"})
+            raise Refused(400, {"error": "InvalidValue", "description": "start_time is required (a Unix epoch time)"})
         start = int(raw)
         if start > time.time() - self.delay_s:
-            raise _Refused(422, _TOO_RECENT)
+            raise Refused(422, _TOO_RECENT)
         return start
 
     @staticmethod
@@ -211,7 +245,7 @@ class Zendesk:
             try:
                 after: tuple[int, int] = decode_cursor(cursor)
             except (binascii.Error, UnicodeDecodeError, ValueError):
-                raise _Refused(400, _BAD_CURSOR) from None
+                raise Refused(400, _BAD_CURSOR) from None
             items = [m for m in self._ordered(kind) if (m[0], m[1]) > after]
         else:
             start = self._start_time(request)
@@ -246,36 +280,97 @@ class Zendesk:
             "end_of_stream": len(page) == len(items),
         }
 
+    def _routes(self) -> list[Route]:
+        writes = self.write_api
+        resource = r"/api/v2/(?P<resource>users|organizations)"
+        return [
+            ("GET", re.compile(r"/api/v2/incremental/tickets/cursor\.json"), self._export("tickets")),
+            ("GET", re.compile(r"/api/v2/incremental/users/cursor\.json"), self._export("users")),
+            ("GET", re.compile(r"/api/v2/incremental/organizations\.json"), self._export("organizations")),
+            (
+                "POST",
+                re.compile(resource + r"/create_or_update_many(?:\.json)?"),
+                lambda _r, body, m: writes.submit(m["resource"], body),
+            ),
+            (
+                "GET",
+                re.compile(r"/api/v2/job_statuses/(?P<id>\w+)(?:\.json)?"),
+                lambda _r, _b, m: writes.job_status(m["id"]),
+            ),
+            (
+                "GET",
+                re.compile(resource + r"/show_many(?:\.json)?"),
+                lambda r, _b, m: writes.show_many(m["resource"], r.query),
+            ),
+            ("DELETE", re.compile(resource + _ID), lambda _r, _b, m: writes.delete(m["resource"], int(m["id"]))),
+            (
+                "PUT",
+                re.compile(r"/api/v2/users/(?P<id>\d+)/merge(?:\.json)?"),
+                lambda _r, body, m: writes.merge(int(m["id"]), body),
+            ),
+            (
+                "GET",
+                re.compile(r"/api/v2/(?P<kind>user|organization)_fields(?:\.json)?"),
+                lambda _r, _b, m: writes.field_list(m["kind"]),
+            ),
+        ]
+
+    def _export(self, name: str) -> Handler:
+        kind = getattr(self, name)
+        export = self._time_export if name == "organizations" else self._cursor_export
+        return lambda request, _body, _match: export(request, kind, name)
+
     async def _serve(self, request: web.Request) -> web.Response:
-        routes = {
-            "/api/v2/incremental/tickets/cursor.json": (self._cursor_export, self.tickets, "tickets"),
-            "/api/v2/incremental/users/cursor.json": (self._cursor_export, self.users, "users"),
-            "/api/v2/incremental/organizations.json": (self._time_export, self.organizations, "organizations"),
-        }
+        body: Any = None
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = _BAD_JSON
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         with self._lock:
+            headers: dict[str, str] = {}
             try:
                 self._check(request)
+                if self._window is not None:
+                    left, wait = self._window.take(time.time())
+                    headers = {"X-Rate-Limit": str(self._window.limit), "X-Rate-Limit-Remaining": str(left)}
+                    if wait is not None:
+                        raise Refused(429, _RATE_LIMITED, wait)
                 if self._failing > 0:
                     self._failing -= 1
-                    raise _Refused(503, {"error": "ServiceUnavailable", "description": "Please try again"})
+                    raise Refused(503, {"error": "ServiceUnavailable", "description": "Please try again"})
                 if self._throttled > 0:
                     self._throttled -= 1
-                    raise _Refused(429, _RATE_LIMITED)
-                if request.path not in routes:
-                    raise _Refused(404, _NOT_FOUND)
-                export, kind, name = routes[request.path]
-                response = web.json_response(export(request, kind, name))
-            except _Refused as refused:
+                    raise Refused(429, _RATE_LIMITED, self._retry_after)
+                if body is _BAD_JSON:
+                    raise Refused(400, _BAD_JSON)
+                self.write_api.run_due_jobs()
+                answer = self._answer(request, body)
+                response = web.Response(status=204) if answer is None else web.json_response(answer)
+                if request.method != "GET":
+                    self.writes.append((request.method, request.path))
+            except Refused as refused:
                 response = web.json_response(refused.body, status=refused.status)
-                if refused.status == 429:
-                    response.headers["Retry-After"] = str(self._retry_after)
+                if refused.retry_after is not None:
+                    response.headers["Retry-After"] = str(refused.retry_after)
+            response.headers.update(headers)
             self.requests.append((time.monotonic(), request.path_qs, response.status))
         return response
 
+    def _answer(self, request: web.Request, body: Any) -> Any:
+        """The JSON answer of the route the request matches (None: 204 No Content); Refused if none does."""
+        for method, pattern, handler in self._table:
+            match = pattern.fullmatch(request.path)
+            if match is not None and request.method == method:
+                return handler(request, body, match)
+        raise Refused(404, _NOT_FOUND)
+
     def app(self) -> web.Application:
-        """The aiohttp application serving the export endpoints."""
+        """The aiohttp application serving the export and write endpoints."""
         application = web.Application()
-        application.router.add_route("GET", "/{tail:.*}", self._serve)
+        application.router.add_route("*", "/{tail:.*}", self._serve)
         return application
 
 
@@ -310,18 +405,29 @@ def running(zendesk: Zendesk, port: int | None = None) -> Iterator[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve a simulated Zendesk incremental export API.")
+    parser = argparse.ArgumentParser(description="Serve a simulated Zendesk Support API (exports and writes).")
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--tickets", type=int, default=50, help="sample tickets to create")
     parser.add_argument("--delay", type=int, default=60, help="seconds before a change is exported")
     parser.add_argument("--email", default="admin@example.com", help="the API token's user")
     parser.add_argument("--token", default="sim-api-token", help="the API token")
+    parser.add_argument("--sync-field", default="seamline_sync", help="custom field a sink marks records in")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="milliseconds added to every answer")
+    parser.add_argument("--job-ms", type=float, default=0.0, help="milliseconds before a background job runs")
     args = parser.parse_args()
-    zendesk = Zendesk(email=args.email, api_token=args.token, delay_s=args.delay)
+    zendesk = Zendesk(
+        email=args.email,
+        api_token=args.token,
+        delay_s=args.delay,
+        latency_s=args.latency_ms / 1000,
+        job_s=args.job_ms / 1000,
+    )
+    for kind in ("user", "organization"):
+        zendesk.add_field(kind, args.sync_field)
     for number in range(args.tickets):
         user = zendesk.create_user(f"Customer {number}", f"customer{number}@example.com")
         zendesk.create_ticket(f"Sample ticket {number}", requester_id=user["id"], priority="normal")
-    print(f"Zendesk simulation on http://127.0.0.1:{args.port} (API token user {zendesk.email})")
+    print(f"Zendesk simulation on http://127.0.0.1:{args.port} (API token user {zendesk.email})", flush=True)
     web.run_app(zendesk.app(), host="127.0.0.1", port=args.port, print=None)
 
 

@@ -19,6 +19,11 @@ create (the collection does not exist) are the target's; any other 4xx (400, 413
 
 Salesforce (sObject Collections): a refusal of a whole call (its fields, its object, the run-as user's access, the
 credentials) is the target's; an error in one record's result (validation rule, required field, ...) is the record's.
+
+Zendesk (bulk jobs): a bulk call or read answered 408, 425, 429, 500, 502, 503 or 504 passes; any other refusal of
+it is the target's, as it names no record (401, 403, a 404 of the collection, 400 or 422 of the whole call, other
+5xx), and so is a job that ends `failed` or `killed`; an item's error in a completed job's results is the record's,
+and so is a refusal of one record's delete or merge (404 there: the record is gone, nothing to do).
 """
 
 from __future__ import annotations
@@ -99,10 +104,12 @@ def whose_status(status: int, operation: Operation) -> Whose:
     return "record"
 
 
-def http_failing(status: int, call: str, detail: str = "") -> TargetFailing:
+def http_failing(status: int, call: str, detail: str = "", fix: str | None = None) -> TargetFailing:
     """The TargetFailing of an HTTP answer every record would get: `call` names the method and the configured path
-    (not a record's), `detail` is the target's error message."""
-    fix = _HTTP_FIXES.get(status) or (
-        "check the target's health" if status >= 500 else "fix what the target's message says"
+    (not a record's), `detail` is the target's error message, `fix` what to do (by default, said per status)."""
+    fix = (
+        fix
+        or _HTTP_FIXES.get(status)
+        or ("check the target's health" if status >= 500 else "fix what the target's message says")
     )
     return TargetFailing(f"HTTP {status} from {call}" + (f": {detail}" if detail else ""), fix)

@@ -29,6 +29,12 @@ class HttpPollObject(Section):
     deleted_value: bool | int | str | None = Field(
         None, description="Value of deleted_field on a deleted record, e.g. 'deleted' (tickets) or false (users)."
     )
+    sync_mark_field: str | None = Field(
+        None,
+        description="Dotted path of the field where a seamline sink keeps its sync mark (seamline/sync_marks.py), "
+        "e.g. user_fields.seamline_sync: a record that still holds what the sink wrote is its echo, left out "
+        "instead of published; deletes are always published.",
+    )
 
 
 ZENDESK_OBJECTS = {
@@ -45,12 +51,14 @@ ZENDESK_OBJECTS = {
         records_field="users",
         deleted_field="active",
         deleted_value=False,
+        sync_mark_field="user_fields.seamline_sync",
     ),
     "organizations": HttpPollObject(
         name="organizations",
         path="/api/v2/incremental/organizations.json",
         records_field="organizations",
         cursor_style="time",
+        sync_mark_field="organization_fields.seamline_sync",
     ),
 }
 """Zendesk's incremental exports, usable in `objects` by name."""

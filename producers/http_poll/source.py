@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -15,13 +14,14 @@ import httpx
 
 from producers.http_poll.config import HttpPollObject, HttpPollSource
 from producers.sql_poll.source import format_position
-from seamline.connectors.http_auth import ApiTokenAuth
+from seamline.connectors.http_auth import authorization
 from seamline.connectors.source import Checkpoint, Source, SourceSetupError
 from seamline.events import Change, Row
 from seamline.metrics import Metrics
 from seamline.outbound import http_client
 from seamline.retry import ServerUnavailable, retry_after, retrying
 from seamline.runtime import process_stop
+from seamline.sync_marks import holds_its_mark
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class HttpPoll(Source):
     a crash, a time-based export repeating its last second) keeps its event_id.
     - op: every record is an upsert "u", or "d" (record in `before`) when its deleted marker is set.
     - An export keeps only the newest state of a record: versions overwritten between two polls are not seen.
+    - A record that still holds what a seamline sink wrote into it (its sync mark, `sync_mark_field`) is that
+      sink's echo: it is left out (counted in the log), so a write does not come back as a change.
     - 429 waits exactly Retry-After, then asks for the same page again; 5xx and network errors are
       retried through seamline.retry; refused credentials or an unknown path stop the source at setup.
     """
@@ -84,7 +86,9 @@ class HttpPoll(Source):
         stored = self._parse_position(resume.position) if resume is not None else {}
         first = int(min(self.config.start_time.timestamp(), time.time() - _NEWEST_START_S))
         self._cursors = {obj.name: stored.get(obj.name, {"start_time": first}) for obj in self.config.objects}
-        self._client = http_client(self.config.timeout_s, base_url=self.config.base_url, headers=self._auth_header())
+        self._client = http_client(
+            self.config.timeout_s, base_url=self.config.base_url, headers=authorization(self.config.auth)
+        )
         for obj in self.config.objects:  # the first page checks credentials, path and response shape
             for _ in self._fetch(obj):
                 pass
@@ -103,13 +107,6 @@ class HttpPoll(Source):
             f"source {self.name}: stored position {position!r} is not an http_poll position "
             "(was the source renamed from another kind?): give this source a new name"
         )
-
-    def _auth_header(self) -> dict[str, str]:
-        auth = self.config.auth
-        if isinstance(auth, ApiTokenAuth):
-            basic = f"{auth.user}/token:{auth.token.get_secret_value()}".encode()
-            return {"Authorization": f"Basic {base64.b64encode(basic).decode()}"}
-        return {"Authorization": f"Bearer {auth.token.get_secret_value()}"}
 
     def _fetch(self, obj: HttpPollObject) -> Generator[None, None, None]:
         """Read the next page of `obj` into self._ahead, waiting out 429s (yielding None meanwhile)."""
@@ -183,11 +180,16 @@ class HttpPoll(Source):
                     if obj.name not in self._ahead:
                         yield from self._fetch(obj)
                     page = self._ahead.pop(obj.name)
-                    newest_ms = 0
+                    newest_ms = echoes = 0
                     for record in page.records:
                         change = self._change(obj, record)
                         newest_ms = max(newest_ms, change.source_ts_ms)
+                        if change.op == "u" and obj.sync_mark_field and holds_its_mark(record, obj.sync_mark_field):
+                            echoes += 1
+                            continue
                         yield change
+                    if echoes:
+                        log.info("source %s: left out %d %s a seamline sink wrote", self.name, echoes, obj.name)
                     if not page.end_of_stream and newest_ms:
                         self._fresh_as_of[obj.name] = newest_ms / 1000
                     if page.next != self._cursors[obj.name]:

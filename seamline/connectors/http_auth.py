@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -40,3 +41,11 @@ class OAuthClientCredentials(Section):
     client_id: str = Field(min_length=1, description="Client id, sent with the secret as basic auth.")
     client_secret: SecretStr = Field(description="Client secret; write it as ${ENV_VAR}.")
     scope: str | None = Field(None, description="Scope to ask for, if the server needs one.")
+
+
+def authorization(auth: ApiTokenAuth | BearerAuth) -> dict[str, str]:
+    """The Authorization header of an API token (basic '<user>/token:<token>') or of a bearer token."""
+    if isinstance(auth, ApiTokenAuth):
+        basic = f"{auth.user}/token:{auth.token.get_secret_value()}".encode()
+        return {"Authorization": f"Basic {base64.b64encode(basic).decode()}"}
+    return {"Authorization": f"Bearer {auth.token.get_secret_value()}"}

@@ -9,6 +9,7 @@ from seamline.connectors.sink import Outcome, Rejected, Sink, SinkRecord, Target
 from seamline.connectors.source import SourceSetupError
 from seamline.mapping import MappingError
 from seamline.salesforce_api import SalesforceError
+from sinks.newest_versions import newest_per_key
 from sinks.reverse_mapping import ReverseMapping, unmappable
 from sinks.salesforce.config import SalesforceObjectTarget, SalesforceSink
 from sinks.salesforce.sobject_collections import SalesforceCollections
@@ -74,7 +75,7 @@ class SalesforceTarget(Sink):
     def write(self, records: Sequence[SinkRecord]) -> Outcome:
         """Write the batch; a whole call Salesforce refuses (not one record of it) raises TargetFailing."""
         outcome = Outcome()
-        latest = _latest(records, outcome)
+        latest = newest_per_key(records, outcome)
         try:
             for entity, target in self.config.entities.items():
                 group = [record for record in latest if record.entity == entity]
@@ -165,31 +166,6 @@ class SalesforceTarget(Sink):
             if other is None or _rank(row, target) > _rank(other, target):
                 held[key] = row
         return held
-
-
-def _latest(records: Sequence[SinkRecord], outcome: Outcome) -> list[SinkRecord]:
-    """The batch with one record per key: a tombstone, else the highest version; the others are unchanged."""
-    chosen: dict[tuple[str, str], SinkRecord] = {}
-    for record in records:
-        key = (record.entity, record.id)
-        other = chosen.get(key)
-        if other is None or _newer(record, other):
-            if other is not None:
-                outcome.unchanged.append(other)
-            chosen[key] = record
-        else:
-            outcome.unchanged.append(record)
-    return list(chosen.values())
-
-
-def _newer(record: SinkRecord, other: SinkRecord) -> bool:
-    """Whether `record` supersedes `other` (same key, later in Kafka order): a tombstone keeps the deleted
-    version before it, whose version the delete stamps; a value after a tombstone is a new life."""
-    if record.value is None:
-        return other.value is None or not other.value["deleted"]
-    if other.value is None:
-        return True
-    return bool(record.value["version"] >= other.value["version"])
 
 
 def _rank(row: dict[str, Any], target: SalesforceObjectTarget) -> tuple[bool, float]:

@@ -1,0 +1,1 @@
+"""A Zendesk Support account: customers upserted as users and organizations in bulk jobs."""
