@@ -150,7 +150,7 @@ def _top(profiler: cProfile.Profile, limit: int) -> list[dict[str, Any]]:
 def in_process(kafka: KafkaConfig, processor: ProcessorConfig, records: list[Raw]) -> list[dict[str, Any]]:
     """Per-stage figures of one worker's work, without Kafka in between."""
     serde = AvroSerde(kafka)
-    cleanser = CleanseBatch(kafka, processor.mappings, serde, Publisher(kafka), Metrics.create(), processor.lookups)
+    cleanser = CleanseBatch(kafka, processor, serde, Publisher(kafka), Metrics.create())
     count = len(records)
 
     def cleanse_all(records: list[Raw]) -> list[Cleansed]:

@@ -33,6 +33,7 @@ from seamline.serde import AvroSerde
 from seamline.topics import (
     canonical_topic,
     dlq_topic,
+    dq_topic,
     ensure_topics,
     identity_topic,
     processor_input_topics,
@@ -136,6 +137,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
             state_changelog_topic(processor.app_id),
             suggestions_topic(kafka),
             *(canonical_topic(kafka, e) for e in entities),
+            *(dq_topic(kafka, e) for e in entities),
             dlq_topic(kafka, "cleanse"),
             dlq_topic(kafka, "resolve"),
         ],
@@ -163,7 +165,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         identity_topic(kafka), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
-    cleanse = CleanseBatch(kafka, processor.mappings, serde, publisher, metrics, processor.lookups)
+    cleanse = CleanseBatch(kafka, processor, serde, publisher, metrics)
     checkpoint = Checkpoint(kafka, processor.app_id, processor.data_dir)
     resolve = ResolveBatch(kafka, processor, serde, metrics, config.cipher(), checkpoint)
     raw_continuity = Continuity(kafka, processor.app_id, topics)

@@ -22,15 +22,16 @@ from typing import Protocol
 from processors.canonical import avro_record
 from processors.checkpoint import Checkpoint
 from processors.cleanse import Cleansed, InvalidRecord, cleanse, encoded_changes, encoded_event_id
+from processors.field_policy import field_policy
 from processors.framing import frames
 from processors.resolve import Output, Resolver
 from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
+from seamline.data_quality import DataQuality
 from seamline.dead_letters.writer import EVENT_ID_HEADER, DeadLetters, Failed
-from seamline.mapping import Lookups
 from seamline.metrics import Metrics
 from seamline.pii import FieldCipher
-from seamline.processor_config import EntityMapping, ProcessorConfig
+from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher, RecordTooLarge
 from seamline.retry import is_transient
 from seamline.serde import AvroSerde
@@ -85,23 +86,20 @@ class _Stage:
 
 
 class CleanseBatch(_Stage):
-    """Maps and normalises raw changes; a record that fails a rule becomes a dead letter with its reason."""
+    """Maps and normalises raw changes; a record that fails a rule becomes a dead letter with its reason, a field
+    its mapping lets it go on without (or with as written) a record on `dq.<entity>`, flushed with the batch."""
 
     name = "cleanse"
 
     def __init__(
-        self,
-        kafka: KafkaConfig,
-        mappings: Sequence[EntityMapping],
-        serde: AvroSerde,
-        publisher: Publisher,
-        metrics: Metrics,
-        lookups: Lookups | None = None,
+        self, kafka: KafkaConfig, processor: ProcessorConfig, serde: AvroSerde, publisher: Publisher, metrics: Metrics
     ) -> None:
         super().__init__(kafka, serde, metrics)
         self._publish_through(publisher)
-        self.mappings = {mapping.source: mapping for mapping in mappings}
-        self.lookups = lookups or {}
+        self.quality = DataQuality(kafka, serde, publisher, metrics)
+        self.mappings = {mapping.source: mapping for mapping in processor.mappings}
+        self.policies = {m.source: field_policy(m, processor.rules(m.entity)) for m in processor.mappings}
+        self.lookups = processor.lookups
         self.output = identity_topic(kafka)
         self._out = metrics.events_out.labels(self.name, self.output)
 
@@ -111,9 +109,14 @@ class CleanseBatch(_Stage):
         cleansed: list[bytes] = []
         for record in records:
             try:
-                cleansed.append(self._sized(self.cleanse(record).encode()))
+                change = self.cleanse(record)
+                cleansed.append(self._sized(change.encode()))
             except Exception as exc:
                 self._dead_letter(record, exc, event_id=self._event_id(record))
+                continue
+            if change.issues:
+                key = self.serde.decode(record.topic, record.key, key=True)["columns"]
+                self.quality.send(change, key, change.issues)
         for frame in frames(cleansed):
             self.publisher.send(self.output, frame)
         await asyncio.get_running_loop().run_in_executor(None, self.publisher.flush)
@@ -153,7 +156,7 @@ class CleanseBatch(_Stage):
             raise InvalidRecord(
                 f"no processor mapping for {source['system']}.{source['object']}: add one under processor.mappings"
             )
-        return cleanse(event, key["columns"], mapping, self.lookups)
+        return cleanse(event, key["columns"], mapping, self.lookups, self.policies[mapping.source])
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """The canonical entities as the processor sees them: each field's normaliser, required fields, Avro values.
 
+A normaliser takes a mapped value, its mapping and the record's region: the ISO country phones, postcodes and tax
+numbers written without a country of their own are read in (processors/cleanse.py chooses it).
+
 Cleansed values are kept JSON-safe (they travel between stages and live in the golden tables): decimals as
 text quantized to the schema's scale, times as epoch milliseconds. `avro_record` turns them into Avro values.
 """
@@ -11,13 +14,14 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from processors import iso_codes, locale_values, normalise
+from processors import iso_codes, locale_values, normalise, phones, postcodes
 from seamline.mapping import as_text, to_decimal
 from seamline.mapping_check import canonical_fields, line_fields
 from seamline.processor_config import EntityMapping
 from seamline.shapes import shape
 
-Normaliser = Callable[[Any, EntityMapping], Any]
+Normaliser = Callable[[Any, EntityMapping, str], Any]
+"""(mapped value, mapping, the record's region) -> the canonical value, or InvalidField."""
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "customer": ("name",),
@@ -28,13 +32,13 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 _BY_NAME: dict[str, Normaliser] = {
-    "email": lambda value, _m: normalise.email(as_text(value)),
-    "phone": lambda value, mapping: normalise.phone(as_text(value), mapping.default_region),
-    "country": lambda value, _m: iso_codes.country(as_text(value)),
-    "currency": lambda value, _m: iso_codes.currency(as_text(value)),
-    "tax_id": lambda value, _m: normalise.tax_id(as_text(value)),
-    "postcode": lambda value, _m: normalise.postcode(as_text(value)),
-    "status": lambda value, _m: _lower(normalise.text(as_text(value))),
+    "email": lambda value, _m, _r: normalise.email(as_text(value)),
+    "phone": lambda value, _m, region: phones.phone(as_text(value), region),
+    "country": lambda value, _m, _r: iso_codes.country(as_text(value)),
+    "currency": lambda value, _m, _r: iso_codes.currency(as_text(value)),
+    "tax_id": lambda value, _m, region: normalise.tax_id(as_text(value), region),
+    "postcode": lambda value, _m, region: postcodes.postcode(as_text(value), region),
+    "status": lambda value, _m, _r: _lower(normalise.text(as_text(value))),
 }
 
 
@@ -53,34 +57,35 @@ def _decimal(precision: int, scale: int) -> Normaliser:
     quantum = Decimal(1).scaleb(-scale)
     limit = Decimal(10) ** (precision - scale)
 
-    def normalised(value: Any, mapping: EntityMapping) -> str | None:
+    def normalised(value: Any, mapping: EntityMapping, _region: str) -> str | None:
         number = locale_values.decimal_number(value, mapping.decimal_separator)
         if number is None:
             return None
         if abs(number) >= limit:
             raise normalise.InvalidField(
-                f"number ({shape(str(number))}) needs more than {precision - scale} digits before the point"
+                f"number ({shape(str(number))}) needs more than {precision - scale} digits before the point",
+                "out_of_range",
             )
         return str(number.quantize(quantum))
 
     return normalised
 
 
-def _time(value: Any, mapping: EntityMapping) -> int | None:
+def _time(value: Any, mapping: EntityMapping, _region: str) -> int | None:
     moment = locale_values.utc_time(value, mapping.time_zone, mapping.day_first)
     return None if moment is None else int(moment.timestamp() * 1000)
 
 
-def _integer(value: Any, mapping: EntityMapping) -> int | None:
+def _integer(value: Any, mapping: EntityMapping, _region: str) -> int | None:
     number = locale_values.decimal_number(value, mapping.decimal_separator)
     if number is None:
         return None
     if number != number.to_integral_value():
-        raise normalise.InvalidField(f"number ({shape(str(number))}) is not a whole number")
+        raise normalise.InvalidField(f"number ({shape(str(number))}) is not a whole number", "malformed")
     return int(number)
 
 
-def _boolean(value: Any, _mapping: EntityMapping) -> bool | None:
+def _boolean(value: Any, _mapping: EntityMapping, _region: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     word = (as_text(value) or "").strip().lower()
@@ -88,7 +93,7 @@ def _boolean(value: Any, _mapping: EntityMapping) -> bool | None:
         return True
     if word in ("false", "f", "no", "n", "0", ""):
         return False
-    raise normalise.InvalidField(f"truth value ({shape(word)}) is not one of true/false, yes/no, 1/0")
+    raise normalise.InvalidField(f"truth value ({shape(word)}) is not one of true/false, yes/no, 1/0", "malformed")
 
 
 def _normaliser(name: str, avro_type: Any) -> Normaliser:
@@ -103,7 +108,7 @@ def _normaliser(name: str, avro_type: Any) -> Normaliser:
         return _integer
     if base == "boolean":
         return _boolean
-    return lambda value, _m: normalise.text(as_text(value))
+    return lambda value, _m, _r: normalise.text(as_text(value))
 
 
 @cache

@@ -10,6 +10,8 @@ from processors.normalise import match_key
 from seamline.processor_config import IdentityRules
 
 _NAMESPACE = uuid.UUID("6f1c3b0e-5a2d-4f4e-9a53-2b1c7d9e0a11")
+_EXACT = frozenset({"email"})
+"""Fields whose accents and script tell two things apart: 'müller@' and 'muller@' are two mailboxes."""
 
 
 def xref(system: str, obj: str, source_key: str) -> str:
@@ -28,8 +30,10 @@ def xref_key(ref: str) -> str:
 
 
 def field_key(entity: str, fields: tuple[str, ...], values: tuple[Any, ...]) -> str:
-    """The match key of a rule's values: 'entity|field+field|value|value', compared case-folded."""
-    return f"{entity}|{'+'.join(fields)}|" + "|".join(match_key(str(value)) or "" for value in values)
+    """The match key of a rule's values: 'entity|field+field|value|value', each value's `match_key` (case, accents
+    and script folded; e-mail addresses only case-folded)."""
+    keys = (match_key(str(value), exact=name in _EXACT) or "" for name, value in zip(fields, values, strict=True))
+    return f"{entity}|{'+'.join(fields)}|" + "|".join(keys)
 
 
 def match_keys(entity: str, fields: Mapping[str, Any], rules: IdentityRules) -> list[str]:

@@ -197,9 +197,11 @@ def _currency_index() -> _NameIndex:
 def _by_name(kind: str, raw: str, index: _NameIndex, hint: str) -> str:
     codes = index.codes(raw)
     if len(codes) > 1:
-        raise InvalidField(f"{kind} ({shape(raw)}) is ambiguous: it names {', '.join(sorted(codes))}; write the code")
+        raise InvalidField(
+            f"{kind} ({shape(raw)}) is ambiguous: it names {', '.join(sorted(codes))}; write the code", "ambiguous"
+        )
     if not codes:
-        raise InvalidField(f"{kind} ({shape(raw)}) is not {hint}")
+        raise InvalidField(f"{kind} ({shape(raw)}) is not {hint}", "unknown")
     return next(iter(codes))
 
 
@@ -235,7 +237,9 @@ def currency(value: str | None) -> str | None:
     if compact in _SYMBOLS:
         return _SYMBOLS[compact]
     if compact in _AMBIGUOUS:
-        raise InvalidField(f"currency ({shape(raw)}) is a symbol of {_AMBIGUOUS[compact]}: write the ISO 4217 code")
+        raise InvalidField(
+            f"currency ({shape(raw)}) is a symbol of {_AMBIGUOUS[compact]}: write the ISO 4217 code", "ambiguous"
+        )
     if raw.isascii() and raw.isdigit():
         found = pycountry.currencies.get(numeric=raw.zfill(3))
     else:

@@ -117,13 +117,13 @@ def decimal_number(value: str | int | float | Decimal | None, locale_hint: str) 
     if value is None:
         return None
     if isinstance(value, bool):
-        raise InvalidField(f"number ({shape(value)}) is a truth value, not a number")
+        raise InvalidField(f"number ({shape(value)}) is a truth value, not a number", "malformed")
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float | Decimal):
         number = Decimal(repr(value)) if isinstance(value, float) else value
         if not number.is_finite():
-            raise InvalidField(f"number ({shape(value)}) is not a finite number")
+            raise InvalidField(f"number ({shape(value)}) is not a finite number", "out_of_range")
         return number
     raw = text(value)
     if raw is None:
@@ -142,7 +142,8 @@ def decimal_number(value: str | int | float | Decimal | None, locale_hint: str) 
         pass
     raise InvalidField(
         f"number ({shape(raw)}) is not a number: write digits with one decimal separator and optional "
-        "thousands marks (1.234,56 or 1,234.56), a sign and a currency"
+        "thousands marks (1.234,56 or 1,234.56), a sign and a currency",
+        "malformed",
     )
 
 
@@ -177,7 +178,9 @@ def _in_zone(naive: datetime, zone: ZoneInfo) -> datetime:
     """A wall-clock time in `zone` as UTC; a repeated hour reads as its first occurrence (fold=0)."""
     aware = naive.replace(tzinfo=zone, fold=0)
     if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive.replace(fold=0):
-        raise InvalidField(f"time ({shape(naive)}) does not exist in {zone.key}: the clocks were put forward then")
+        raise InvalidField(
+            f"time ({shape(naive)}) does not exist in {zone.key}: the clocks were put forward then", "invalid"
+        )
     return aware.astimezone(UTC)
 
 
@@ -220,7 +223,7 @@ def utc_time(
     if value is None:
         return None
     if isinstance(value, bool):
-        raise InvalidField(f"time ({shape(value)}) is a truth value, not a time")
+        raise InvalidField(f"time ({shape(value)}) is a truth value, not a time", "malformed")
     raw = text(value) if isinstance(value, str) else value
     if raw is None:
         return None
@@ -231,7 +234,8 @@ def utc_time(
     except (ValueError, OverflowError, ArithmeticError):
         hint = "" if day_first else "; if the source writes dd/mm/yyyy, read it with day_first"
         raise InvalidField(
-            f"time ({shape(raw)}) is not ISO 8601, an epoch, dd.mm.yyyy or mm/dd/yyyy time in range{hint}"
+            f"time ({shape(raw)}) is not ISO 8601, an epoch, dd.mm.yyyy or mm/dd/yyyy time in range{hint}",
+            "malformed",
         ) from None
 
 

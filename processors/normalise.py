@@ -1,5 +1,6 @@
-"""Field cleansing of text, e-mail and phone; countries and currencies are in iso_codes, numbers and times in
-locale_values. Each function returns a value's canonical form or raises InvalidField describing its shape.
+"""Field cleansing of text, match keys, e-mail and tax numbers; phones are in phones, postcodes in postcodes,
+countries and currencies in iso_codes, numbers and times in locale_values. Each function returns a value's
+canonical form or raises InvalidField describing its shape.
 
 Every cleanser is total and idempotent: on any input it returns a value or raises InvalidField (never another
 exception), and applied to its own output it returns that output unchanged. Messages describe a value's shape
@@ -11,15 +12,26 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Literal
 
-import phonenumbers
+from anyascii import anyascii
 from email_validator import EmailNotValidError, validate_email
+from stdnum.eu import vat
 
 from seamline.shapes import shape
 
+Reason = Literal["malformed", "invalid", "unknown", "ambiguous", "out_of_range"]
+"""Why a value was refused, as a metric label and a data-quality record say it: it cannot be read as the field's
+kind (malformed), it reads but is not valid (invalid), a name no code list has (unknown), a name or number of
+several meanings (ambiguous), a number or time beyond what the field holds (out_of_range)."""
+
 
 class InvalidField(ValueError):
-    """A field value that cannot be normalised; the message says what was wrong."""
+    """A field value that cannot be normalised; the message says what was wrong, `reason` which kind of wrong."""
+
+    def __init__(self, message: str, reason: Reason = "invalid") -> None:
+        super().__init__(message)
+        self.reason: Reason = reason
 
 
 def text(value: str | None) -> str | None:
@@ -30,16 +42,21 @@ def text(value: str | None) -> str | None:
     return cleaned or None
 
 
-def match_key(value: str | None) -> str | None:
-    """The form used only to compare values, never stored: NFKC, case-folded, whitespace collapsed, accents kept.
+def match_key(value: str | None, *, exact: bool = False) -> str | None:
+    """The form used only to compare values, never stored: NFKC, case-folded, whitespace collapsed, and unless
+    `exact`, accents folded and other scripts transliterated (anyascii), so that a name matches however a system
+    spelled it: "Müller", "MULLER" and "Muller" share a key, as do "王小明" and "Wang XiaoMing" (spaces aside).
 
-    "Straße", "STRASSE" and "ｓｔｒａｓｓｅ" share a key; "Müller" and "Muller" do not. Names keep `text()` form.
+    `exact` keeps accents and scripts, for values where they make two different things (an e-mail's mailbox).
     """
     if value is None:
         return None
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
-    key = " ".join(folded.split())
-    return key or None
+    exact_key = " ".join(folded.split())
+    if exact:
+        return exact_key or None
+    key = " ".join(anyascii(exact_key).casefold().split())
+    return key or exact_key or None  # a script anyascii has no letters for keeps its own
 
 
 _ATOM = r"[a-zA-Z0-9_!#$%&'*+/=?^`{|}~-]+"
@@ -79,37 +96,28 @@ def email(value: str | None) -> str | None:
     except EmailNotValidError as exc:
         # Parenthesised details quoting the domain (IDNA errors) are dropped: they would reveal the address.
         reason = re.sub(r" ?\([^()]*['\"][^()]*\)", "", str(exc))
-        raise InvalidField(f"email ({shape(raw)}) is not a valid address: {reason}") from None
+        raise InvalidField(f"email ({shape(raw)}) is not a valid address: {reason}", "invalid") from None
     return result.normalized.lower()
 
 
-def phone(value: str | None, region: str) -> str | None:
-    """A valid phone number in E.164; numbers without +code are read as in `region`."""
-    raw = text(value)
-    if raw is None:
-        return None
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidField(f"phone ({shape(raw)}) is not a phone number: {exc}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidField(f"phone ({shape(raw)}) is not a valid number for region {region}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def tax_id(value: str | None) -> str | None:
+def tax_id(value: str | None, region: str | None = None) -> str | None:
     """A VAT or tax number as compared across systems: upper-case letters and digits only ("de 123.456.789" ->
-    "DE123456789")."""
+    "DE123456789"). In a record of an EU country (`region`), a valid VAT number of that country written without
+    its prefix gets it ("00743110157" of an Italian customer -> "IT00743110157"), so that it matches a system
+    writing it with one; anything else is kept as written (a national tax code is no VAT number)."""
     raw = text(value)
     if raw is None:
         return None
     compact = "".join(char for char in raw.upper() if char.isascii() and char.isalnum())
     if len(compact) < 4:
-        raise InvalidField(f"tax_id ({shape(raw)}) has fewer than 4 letters or digits: it is no tax number")
+        raise InvalidField(
+            f"tax_id ({shape(raw)}) has fewer than 4 letters or digits: it is no tax number", "malformed"
+        )
+    prefix = _VAT_PREFIXES.get(region or "")
+    if prefix and not vat.is_valid(compact) and vat.is_valid(prefix + compact):
+        return prefix + compact
     return compact
 
 
-def postcode(value: str | None) -> str | None:
-    """A postal code upper-cased, whitespace collapsed ("sw1a  1aa" -> "SW1A 1AA")."""
-    cleaned = text(value)
-    return None if cleaned is None else cleaned.upper()
+_VAT_PREFIXES = {code.upper(): code.upper() for code in vat.MEMBER_STATES if code != "xi"} | {"GR": "EL"}
+"""EU country -> the prefix of its VAT numbers (Greece's is EL; XI, Northern Ireland, is no ISO country)."""

@@ -1,10 +1,10 @@
 """The Kafka ACLs each component needs, one principal per component, derived from the configuration file.
 
 Least privilege by prefix: sources write their raw topics and the positions topic; the processor reads raw
-topics and owns its identity, canonical, suggestion and DLQ topics, its Faust topics, state changelog, group
-and the transactional ids of its state; sinks read
-the canonical topics and own their group, DLQ and deleted-versions topics. A principal acting outside them
-is refused by the broker (TOPIC_ or GROUP_AUTHORIZATION_FAILED), and seamline stops with that message.
+topics and owns its identity, canonical, data-quality, suggestion and DLQ topics, its Faust topics, state
+changelog, group and the transactional ids of its state; sinks read the canonical topics and own their group,
+DLQ and deleted-versions topics. A principal acting outside them is refused by the broker (TOPIC_ or
+GROUP_AUTHORIZATION_FAILED), and seamline stops with that message.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def processor_grants(config: Config) -> list[Grant]:
     return [
         *_grants(TOPIC, f"{prefix}src.", PREFIXED, (*READ, AclOperation.CREATE)),
         *_grants(TOPIC, f"{prefix}canonical.", PREFIXED, OWN),
+        *_grants(TOPIC, f"{prefix}dq.", PREFIXED, OWN),
         *(grant for topic in owned for grant in _grants(TOPIC, topic, LITERAL, OWN)),
         *_grants(TOPIC, app_id, PREFIXED, OWN),
         *_grants(GROUP, app_id, LITERAL, READ),

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from seamline.config import Config
 from seamline.connectors.registry import source_kind
 from seamline.connectors.source import SourceSetupError
+from seamline.field_rules import FieldRule
 from seamline.mapping_check import Location, columns_read
 from seamline.processor_config import EntityMapping
 from seamline.sections import Problem
@@ -97,10 +98,12 @@ def source_problems(config: Config) -> list[Problem]:
 
 def _missing_columns(mapping: EntityMapping, source: str, obj: str, columns: frozenset[str]) -> list[Problem]:
     """Each rule of the mapping that reads a column the source's table lacks (a dotted path: its first part)."""
-    rules = {("fields", name): rule for name, rule in mapping.fields.items()}
+    rules: dict[Location, FieldRule] = {("fields", name): rule for name, rule in mapping.fields.items()}
     rules |= {("same_as", name): rule for name, rule in mapping.same_as.items()}
     if mapping.line_of is not None:
         rules[("line_of", "column")] = mapping.line_of.column
+    if mapping.region_from is not None:
+        rules[("region_from",)] = mapping.region_from
     problems: list[Problem] = []
     for where, rule in rules.items():
         for column in columns_read(rule):

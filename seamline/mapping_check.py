@@ -45,6 +45,11 @@ def line_fields(entity: str) -> dict[str, Any] | None:
     return None if lines is None else _line_fields(lines)
 
 
+def string_typed(avro_type: Any) -> bool:
+    """Whether a canonical field holds text (a string, nullable or not)."""
+    return avro_type == "string" or (isinstance(avro_type, list) and "string" in avro_type)
+
+
 def _line_fields(avro_type: Any) -> dict[str, Any] | None:
     """The fields of the records of an array-of-records type (nullable or not), else None."""
     for branch in avro_type if isinstance(avro_type, list) else [avro_type]:

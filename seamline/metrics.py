@@ -27,6 +27,7 @@ class Metrics:
     webhook_requests: Counter
     held_records: Gauge
     merges: Counter
+    field_invalid: Counter
     sink_writes: Counter
     sink_retries: Counter
     sink_batch_size: Histogram
@@ -108,6 +109,14 @@ class Metrics:
                 f"{prefix}_processor_merges",
                 "Golden records absorbed into another because a change linked them.",
                 ["entity"],
+                registry=registry,
+            ),
+            field_invalid=Counter(
+                f"{prefix}_field_invalid",
+                "Fields whose value could not be normalised in records that went on all the same (without the field, "
+                "or with the value as written), by reason (malformed, invalid, unknown, ambiguous, out_of_range); "
+                "each is on dq.<entity>, `seamline dq list` shows them.",
+                ["entity", "field", "reason"],
                 registry=registry,
             ),
             sink_writes=Counter(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from seamline.field_rules import FieldRule, LookupTables, Scalar
-from seamline.mapping_check import canonical_fields, line_fields, reference_problems, rule_problems
+from seamline.field_rules import EachRule, FieldRule, LookupTables, Scalar
+from seamline.mapping_check import canonical_fields, line_fields, reference_problems, rule_problems, string_typed
 from seamline.sections import Problem, Section, raise_problems
 
 Entity = Literal["customer", "product", "sales_order", "inventory_level"]
 ENTITIES: tuple[Entity, ...] = ("customer", "product", "sales_order", "inventory_level")
+OnInvalid = Literal["reject", "drop", "keep"]
+"""What a field whose value cannot be normalised does to its record: refuse it (to dlq.cleanse), leave the field
+out of it, or keep the value as written (text, not normalised); the last two report it on dq.<entity>."""
 
 
 STATE_CACHE_ENTRIES = 20_000
@@ -68,7 +71,26 @@ class EntityMapping(Section):
         "external id): records so linked are one golden record.",
     )
     line_of: LineOf | None = Field(None, description="Set when each row is one line of a sales order header.")
-    default_region: str = Field("US", description="ISO country used to parse phone numbers written without +code.")
+    default_region: str = Field(
+        "US",
+        pattern=r"^[A-Z]{2}$",
+        description="ISO country whose conventions read phone numbers, postcodes and tax numbers of a record that "
+        "has no country of its own (see region_from).",
+    )
+    region_from: FieldRule | None = Field(
+        None,
+        description="Rule giving the record's country (a name or code, read like `country`), in which its phone "
+        "numbers, postcodes and tax numbers are read; by default the record's mapped `country` field. A record "
+        "without one is read in default_region.",
+    )
+    on_invalid: dict[str, OnInvalid] = Field(
+        default_factory=dict,
+        description="mapped field ('lines.<field>' for a field of the order lines) -> what a value that cannot be "
+        "normalised does: reject (the record goes to dlq.cleanse), drop (the record goes on without the field) or "
+        "keep (the value as written, text fields only); drop and keep are reported on dq.<entity>. Defaults: "
+        "reject for the entity's required fields, the fields of its identity match rules and references, drop for "
+        "the rest. Required fields always reject.",
+    )
     decimal_separator: Literal[".", ","] = Field(
         ".", description="The source's decimal mark, deciding ambiguous numbers such as '1,234' ('.' or ',')."
     )
@@ -200,7 +222,33 @@ def _mapping_problems(
         for path, ref in mapping.references.items()
         if ref.source is not None and ref.source not in sources
     ]
-    return problems
+    if mapping.region_from is not None:
+        checked = rule_problems(mapping.entity, {"country": mapping.region_from}, lookups, {"country": "string"})
+        problems += [(("region_from", *where[1:]), message) for where, message in checked]
+    return problems + _on_invalid_problems(mapping, targets)
+
+
+def _on_invalid_problems(mapping: EntityMapping, targets: dict[str, Any]) -> list[Problem]:
+    """on_invalid naming a field the mapping does not map, or keeping a value that is no text or a reference."""
+    found = ((path, _on_invalid_problem(mapping, targets, path, action)) for path, action in mapping.on_invalid.items())
+    return [(("on_invalid", path), message) for path, message in found if message]
+
+
+def _on_invalid_problem(mapping: EntityMapping, targets: dict[str, Any], path: str, action: OnInvalid) -> str | None:
+    head, _, line_field = path.partition(".")
+    rule = mapping.fields.get(head)
+    if line_field and isinstance(rule, EachRule):
+        kinds, mapped = line_fields(mapping.entity) or {}, line_field in rule.fields
+    else:
+        kinds, mapped = targets, rule is not None and not line_field and not isinstance(rule, EachRule)
+    name = line_field or head
+    if not mapped:
+        return f"{path!r} is not a mapped field: use one of {', '.join(mapping.fields)}"
+    if action == "keep" and path in mapping.references:
+        return f"{path} is a reference: a value kept as written would name no record, so use drop or reject"
+    if action == "keep" and name in kinds and not string_typed(kinds[name]):
+        return f"{path} is not a text field, so its value cannot be kept as written: use drop or reject"
+    return None
 
 
 def _identity_problems(entity: str, rules: IdentityRules) -> list[Problem]:

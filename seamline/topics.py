@@ -37,6 +37,11 @@ def dlq_topic(kafka: KafkaConfig, stage: str) -> str:
     return f"{kafka.topic_prefix}dlq.{stage}"
 
 
+def dq_topic(kafka: KafkaConfig, entity: str) -> str:
+    """Data-quality records of one entity, `dq.<entity>`: fields its records went on without, or with as written."""
+    return f"{kafka.topic_prefix}dq.{entity}"
+
+
 def offsets_topic(kafka: KafkaConfig) -> str:
     """The compacted topic that holds source positions."""
     return f"{kafka.topic_prefix}{OFFSETS}"
@@ -155,13 +160,15 @@ def delete_prefixed(kafka: KafkaConfig) -> list[str]:
 
 
 def config_topics(config: Config) -> list[str]:
-    """Every Avro topic the configuration file implies: raw changes, canonical entities, suggestions, positions."""
+    """Every Avro topic the configuration file implies: raw changes, canonical entities, data quality, suggestions,
+    positions."""
     kafka = config.kafka
     topics = {offsets_topic(kafka)}
     for source in config.sources.values():
         topics.update(source_topic(kafka, source.system, obj) for obj in source.topic_objects())
     if config.processor is not None:
         topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
+        topics.update(dq_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
         if any(rules.fuzzy for rules in config.processor.identity.values()):
             topics.add(suggestions_topic(kafka))
     for sink in config.sinks.values():

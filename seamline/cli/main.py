@@ -13,6 +13,7 @@ from producers.postgres_cdc.config import PostgresCdcSource
 from seamline import logs, runtime
 from seamline.cli.acls import acls
 from seamline.cli.dlq import dlq_app
+from seamline.cli.dq import dq_app
 from seamline.cli.operate import reconcile, replay, status
 from seamline.cli.pii import pii_app
 from seamline.cli.stack import stack_app
@@ -40,6 +41,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(source_app, name="source")
 app.add_typer(sink_app, name="sink")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(dq_app, name="dq")
 app.add_typer(pii_app, name="pii")
 for command in (replay, reconcile, status, acls):
     app.command()(command)

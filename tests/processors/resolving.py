@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from processors.cleanse import cleanse
+from processors.field_policy import field_policy
 from processors.resolve import Output, Resolver, Tables
+from seamline.data_quality import FieldIssue
 from seamline.processor_config import ProcessorConfig
 
 
@@ -17,6 +19,8 @@ class Harness:
         self.tables = Tables.in_memory()
         self.resolver = Resolver(self.processor, self.tables)
         self.mappings = {mapping.source: mapping for mapping in self.processor.mappings}
+        self.policies = {m.source: field_policy(m, self.processor.rules(m.entity)) for m in self.processor.mappings}
+        self.issues: list[tuple[str, FieldIssue]] = []  # (xref, issue): what cleanse reported on dq.<entity>
         self.canonical: dict[str, dict[str, Any]] = {}  # "entity/id" -> latest record; tombstones remove
         self.suggestions: list[dict[str, Any]] = []
         self.ticks = 0
@@ -54,7 +58,9 @@ class Harness:
         if row is not None:
             self.before[source, key] = row
         key_columns = {} if op == "t" else {"id": key}
-        outputs = self.resolver.apply(cleanse(event, key_columns, mapping, self.processor.lookups))
+        change = cleanse(event, key_columns, mapping, self.processor.lookups, self.policies[source])
+        self.issues += [(change.xref, issue) for issue in change.issues]
+        outputs = self.resolver.apply(change)
         for output in outputs:
             entity = output.topic.removeprefix("canonical.")
             if output.topic == "seamline.suggestions":

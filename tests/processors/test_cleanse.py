@@ -1,6 +1,7 @@
 """Cleanse as a plain function: mapping, normalisation per canonical field, validation, references."""
 
 import json
+import re
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -8,10 +9,12 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from processors import framing
 from processors.cleanse import Cleansed, InvalidRecord, cleanse, encoded_changes, encoded_event_id
-from seamline.processor_config import EntityMapping
+from processors.field_policy import field_policy
+from seamline.processor_config import EntityMapping, IdentityRules, ProcessorConfig
 
 MAPPING = EntityMapping(
     source="erp.customers",
@@ -261,3 +264,156 @@ def test_a_whole_number_beyond_64_bits_is_refused_at_cleanse() -> None:
     huge = replace(ORDER, fields={"line_number": 10**30})
     with pytest.raises(InvalidRecord, match="^shop.orders: a whole number is beyond 64 bits"):
         huge.encode()
+
+
+CONTACTS = EntityMapping(
+    source="crm.contacts",
+    entity="customer",
+    fields={name: name for name in ("name", "email", "phone", "country", "tax_id", "postcode")},
+    default_region="US",
+)
+RULES = IdentityRules(match=["email", "tax_id"])
+CONTACT = {"name": "Nicolò Rossi", "email": "n.rossi@example.it", "phone": "347 1234567", "country": "Italia"}
+
+
+def contact(row: dict[str, Any], mapping: EntityMapping = CONTACTS, rules: IdentityRules = RULES) -> Cleansed:
+    full = {"tax_id": None, "postcode": None, **row}
+    return cleanse(event("c", "0/10", full), {"id": "7"}, mapping, policy=field_policy(mapping, rules))
+
+
+@pytest.mark.parametrize(
+    "country, phone, postcode, expected",
+    [
+        ("Italia", "347 1234567", "184", ("IT", "+393471234567", "00184")),
+        ("中国", "13800138000", "100000", ("CN", "+8613800138000", "100000")),
+        ("Bangladesh", "01811223344", "1212", ("BD", "+8801811223344", "1212")),
+        ("Deutschland", "030 1234567", "1067", ("DE", "+49301234567", "01067")),
+        ("España", "612 34 56 78", "8001", ("ES", "+34612345678", "08001")),
+        ("United Kingdom", "020 7946 0958", "sw1a1aa", ("GB", "+442079460958", "SW1A 1AA")),
+        (None, "(212) 555-0147", "2134", (None, "+12125550147", "02134")),  # no country: default_region US
+    ],
+)
+def test_phones_and_postcodes_are_read_in_the_records_own_country(
+    country: str | None, phone: str, postcode: str, expected: tuple[str | None, str, str]
+) -> None:
+    fields = contact({**CONTACT, "country": country, "phone": phone, "postcode": postcode}).fields
+    assert fields is not None
+    assert (fields["country"], fields["phone"], fields["postcode"]) == expected
+
+
+def test_a_vat_number_without_prefix_is_read_in_the_records_country() -> None:
+    fields = contact({**CONTACT, "tax_id": "00743110157"}).fields
+    assert fields is not None and fields["tax_id"] == "IT00743110157"
+
+
+def test_region_from_reads_the_country_from_another_column() -> None:
+    mapping = CONTACTS.model_copy(update={"region_from": "land", "fields": {**CONTACTS.fields, "country": "country"}})
+    fields = contact({**CONTACT, "country": None, "land": "IT"}, mapping).fields
+    assert fields is not None and fields["phone"] == "+393471234567" and fields["country"] is None
+
+
+def test_an_invalid_optional_field_is_dropped_and_reported_without_its_value() -> None:
+    change = contact({**CONTACT, "country": "United States", "phone": "347 1234567"})
+    assert change.fields is not None and "phone" not in change.fields
+    assert change.fields["email"] == "n.rossi@example.it" and change.fields["country"] == "US"
+    (issue,) = change.issues
+    assert (issue.field, issue.reason, issue.action) == ("phone", "invalid", "dropped")
+    assert issue.message.startswith("phone (text of 11 chars: digits, spaces) is not a valid number")
+    assert "347" not in issue.message
+
+
+def test_an_unknown_country_is_dropped_and_the_phone_read_in_the_default_region() -> None:
+    change = contact({**CONTACT, "country": "Atlantis", "phone": "(212) 555-0147"})
+    assert change.fields is not None and "country" not in change.fields
+    assert change.fields["phone"] == "+12125550147"
+    assert [(issue.field, issue.reason) for issue in change.issues] == [("country", "unknown")]
+
+
+def test_keep_keeps_the_value_as_written_and_reports_it() -> None:
+    mapping = CONTACTS.model_copy(update={"on_invalid": {"phone": "keep"}})
+    change = contact({**CONTACT, "phone": " call  me "}, mapping)
+    assert change.fields is not None and change.fields["phone"] == "call me"
+    assert [(issue.field, issue.action) for issue in change.issues] == [("phone", "kept")]
+
+
+def test_reject_refuses_the_record_for_an_optional_field() -> None:
+    mapping = CONTACTS.model_copy(update={"on_invalid": {"phone": "reject"}})
+    with pytest.raises(InvalidRecord, match="^phone .* is not a valid number"):
+        contact({**CONTACT, "phone": "12"}, mapping)
+
+
+def test_match_fields_and_required_fields_refuse_by_default() -> None:
+    with pytest.raises(InvalidRecord, match=r"^email \(text of 2 chars: letters, '@'\) is not a valid address"):
+        contact({**CONTACT, "email": "x@"})
+    with pytest.raises(InvalidRecord, match=r"tax_id \(text of 2 chars: letters\) has fewer than 4"):
+        contact({**CONTACT, "tax_id": "no"})
+    with pytest.raises(InvalidRecord, match="name is required but empty"):
+        contact({**CONTACT, "name": " "}, CONTACTS.model_copy(update={"on_invalid": {"name": "drop"}}))
+    change = contact({**CONTACT, "email": "x@"}, rules=IdentityRules(match=["tax_id"]))  # no longer a match field
+    assert [issue.field for issue in change.issues] == ["email"]
+
+
+def test_a_refused_record_reports_no_issue_and_names_every_bad_field() -> None:
+    with pytest.raises(InvalidRecord) as error:
+        contact({**CONTACT, "email": "x@", "phone": "12", "country": "Atlantis"})
+    assert str(error.value).startswith("email (text of 2 chars")  # only what refuses it; the rest is not reported
+
+
+def test_without_a_policy_every_invalid_value_refuses_the_record() -> None:
+    with pytest.raises(InvalidRecord, match="phone"):
+        cleanse(event("c", "0/10", {**ROW, "phone": "12"}), {"id": "7"}, MAPPING)
+
+
+def test_an_invalid_line_field_is_dropped_from_its_line_and_a_reference_refuses() -> None:
+    orders = mapping(
+        entity="sales_order",
+        fields={"customer_id": "buyer", "lines": {"each": "items", "fields": {"line_number": "n", "quantity": "q"}}},
+        references={"customer_id": {"match": "customer.email"}},
+    )
+
+    def order(row: dict[str, Any], on_invalid: dict[str, str] | None = None) -> Cleansed:
+        chosen = orders.model_copy(update={"on_invalid": on_invalid or {}})
+        return cleanse(event("c", "0/10", row), {"id": "1"}, chosen, policy=field_policy(chosen, IdentityRules()))
+
+    row = {"buyer": "ada@example.com", "items": [{"n": 1, "q": "2"}, {"n": 2, "q": "lots"}]}
+    change = order(row)
+    assert change.fields is not None
+    assert change.fields["lines"] == [{"line_number": 1, "quantity": "2.000"}, {"line_number": 2}]
+    assert [(issue.field, issue.reason) for issue in change.issues] == [("lines.quantity", "malformed")]
+    assert change.issues[0].message.startswith("lines[1].quantity: number (text of 4 chars: letters)")
+    with pytest.raises(InvalidRecord, match=r"^customer_id: email .* is not a valid address"):
+        order({**row, "buyer": "x@"})
+    change = order({**row, "buyer": "x@"}, {"customer_id": "drop"})
+    assert change.fields is not None and change.fields["customer_id"] is None
+    assert [issue.field for issue in change.issues] == ["lines.quantity", "customer_id"]
+
+
+@pytest.mark.parametrize(
+    "on_invalid, extra, says",
+    [
+        ({"fax": "drop"}, {}, "on_invalid.fax: 'fax' is not a mapped field"),
+        ({"lines.quantity": "drop"}, {}, "'lines.quantity' is not a mapped field"),
+        ({"country": "keep"}, {"entity": "product", "fields": {"name": "n", "active": "a"}}, "'country' is not a"),
+        (
+            {"active": "keep"},
+            {"entity": "product", "fields": {"name": "n", "active": "a"}},
+            "active is not a text field",
+        ),
+        ({"phone": "ignore"}, {}, "on_invalid.phone"),
+        ({}, {"region_from": {"lookup": "lands", "column": "c"}}, "region_from.lookup: lookup table 'lands' is not"),
+        ({}, {"default_region": "Italy"}, "default_region"),
+    ],
+)
+def test_on_invalid_and_region_settings_are_checked(
+    on_invalid: dict[str, str], extra: dict[str, Any], says: str
+) -> None:
+    mapping = {"source": "crm.contacts", "entity": "customer", "fields": {"name": "n", "phone": "p"}, **extra}
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        ProcessorConfig(mappings=[{**mapping, "on_invalid": on_invalid}])
+
+
+def test_a_reference_cannot_be_kept_as_written() -> None:
+    orders = {"source": "shop.orders", "entity": "sales_order", "fields": {"customer_id": "email"}}
+    orders |= {"references": {"customer_id": {"match": "customer.email"}}, "on_invalid": {"customer_id": "keep"}}
+    with pytest.raises(ValidationError, match="customer_id is a reference"):
+        ProcessorConfig(mappings=[orders])

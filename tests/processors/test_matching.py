@@ -21,7 +21,7 @@ from seamline.serde import AvroSerde
 from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.topic_reader import read_to_end, record_position
-from seamline.topics import canonical_topic, dlq_topic
+from seamline.topics import canonical_topic, dlq_topic, dq_topic
 from tests.conftest import wait_until
 from tests.processors.companies import DataSet, companies, pairwise
 from tests.processors.raw_events import RawChange, publish
@@ -119,8 +119,11 @@ def data() -> DataSet:
 
 def test_deterministic_rules_never_merge_different_companies(data: DataSet) -> None:
     linked, refused, harness = in_process(data)
-    assert refused == data.invalid
-    truth = {ref: company for ref, company in data.truth.items() if ref not in data.invalid}
+    flawed = {ref for ref, issue in harness.issues if issue.field == "country" and issue.action == "dropped"}
+    assert refused and flawed, "a broken e-mail (a match field) refuses its row, a broken country is dropped"
+    assert refused | flawed == data.invalid and not refused & flawed
+    assert {ref for ref, _ in harness.issues} == flawed
+    truth = {ref: company for ref, company in data.truth.items() if ref not in refused}
     precision, recall = pairwise(truth, linked)
     report("in-process", precision, recall, data, len(harness.live("customer")))
     assert precision == 1.0
@@ -132,7 +135,7 @@ def test_deterministic_rules_never_merge_different_companies(data: DataSet) -> N
 def test_on_the_real_stack_and_a_replay_rebuilds_the_same_records(
     data: DataSet, kafka: KafkaConfig, tmp_path: Path
 ) -> None:
-    expected, _, harness = in_process(data)
+    expected, refused, harness = in_process(data)
     publish(kafka, changes(data), key_column="id")
     topic = canonical_topic(kafka, "customer")
     serde = AvroSerde(kafka)
@@ -178,7 +181,9 @@ def test_on_the_real_stack_and_a_replay_rebuilds_the_same_records(
     report("real stack", precision, recall, data, len(first))
     assert precision == 1.0
     dead = {message.key() for message in read_to_end(kafka, dlq_topic(kafka, "cleanse"))}
-    assert len(dead) >= len(data.invalid)
+    assert len(dead) >= len(refused)
+    reported = {message.key() for message in read_to_end(kafka, dq_topic(kafka, "customer"))}
+    assert len(reported) == len(harness.issues)
 
     replayed = run("replay")
     assert set(replayed) == set(first)
