@@ -11,19 +11,15 @@ Run: make bench-zendesk-sink   (or: .venv/bin/python bench/zendesk_sink_bench.py
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 from json_result import write_result
 from rich.console import Console
 from rich.table import Table
+from simulated_target import simulation, three_phases
 
 from sandbox.zendesk import Zendesk
-from seamline.connectors.sink import Outcome, SinkRecord
-from seamline.stack.ports import free_port, port_open
+from seamline.connectors.sink import SinkRecord
 from sinks.zendesk.config import ZendeskSink
 from sinks.zendesk.target import ZendeskTarget
 
@@ -57,52 +53,10 @@ def config(url: str) -> ZendeskSink:
     )
 
 
-def timed(write: Callable[[list[SinkRecord]], Outcome], records: list[SinkRecord], batch: int) -> tuple[float, float]:
-    """(records/s, CPU µs per record) of writing the records in batches; every record must be written."""
-    started, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, len(records), batch):
-        outcome = write(records[start : start + batch])
-        if outcome.rejected or outcome.unchanged:
-            raise SystemExit(f"unexpected: {len(outcome.rejected)} rejected, {len(outcome.unchanged)} unchanged")
-    seconds = time.perf_counter() - started
-    return len(records) / seconds, (time.process_time() - cpu) / len(records) * 1e6
-
-
 def measure(batch: int, count: int, latency_ms: float, job_ms: float) -> dict[str, Any]:
-    port = free_port()
-    argv = [sys.executable, "-m", "sandbox.zendesk", "--port", str(port), "--tickets", "0"]
-    argv += ["--latency-ms", str(latency_ms), "--job-ms", str(job_ms)]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not port_open("127.0.0.1", port):
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the Zendesk simulation did not start")
-            time.sleep(0.1)
-        target = ZendeskTarget("bench", config(f"http://127.0.0.1:{port}"))
-        target.setup()
-        try:
-            creates, create_cpu = timed(target.write, [customer(n, 1) for n in range(count)], batch)
-            updates, update_cpu = timed(target.write, [customer(n, 2) for n in range(count)], batch)
-            started = time.perf_counter()
-            stale = target.write([customer(n, 1) for n in range(count)])
-            stale_per_s = count / (time.perf_counter() - started)
-        finally:
-            target.close()
-    finally:
-        server.terminate()
-        server.wait(10)
-    if stale.rejected or len(stale.unchanged) != count:
-        raise SystemExit("the account does not hold version 2 of every record")
-    return {
-        "batch": batch,
-        "records": count,
-        "create_per_s": creates,
-        "update_per_s": updates,
-        "stale_per_s": stale_per_s,
-        "create_cpu_us": create_cpu,
-        "update_cpu_us": update_cpu,
-    }
+    args = ("--tickets", "0", "--latency-ms", str(latency_ms), "--job-ms", str(job_ms))
+    with simulation("sandbox.zendesk", *args) as url:
+        return {"batch": batch, **three_phases(ZendeskTarget("bench", config(url)), customer, count, batch)}
 
 
 def main() -> None:

@@ -20,10 +20,12 @@ class HttpPollObject(Section):
     records_field: str = Field(description="Response field holding the page's records, e.g. 'tickets'.")
     key_field: str = Field("id", description="Record field that identifies a record.")
     updated_at_field: str = Field("updated_at", description="Record field with its last change (ISO 8601 or epoch).")
-    cursor_style: Literal["cursor", "time"] = Field(
+    cursor_style: Literal["cursor", "time", "since"] = Field(
         "cursor",
         description="'cursor': start_time, then after_cursor until end_of_stream; "
-        "'time': start_time, then end_time as the next start_time until end_of_stream.",
+        "'time': start_time, then end_time as the next start_time until end_of_stream; "
+        "'since': since_last_changed, count and offset until total_items (Mailchimp's members), then the newest "
+        "change read as the next since_last_changed.",
     )
     deleted_field: str | None = Field(None, description="Record field that marks a deleted record (op 'd').")
     deleted_value: bool | int | str | None = Field(

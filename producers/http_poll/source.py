@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from producers.http_poll.config import HttpPollObject, HttpPollSource
+from producers.http_poll.since_paging import first_cursor, next_cursor, since_params
 from producers.sql_poll.source import format_position
 from seamline.connectors.http_auth import authorization
 from seamline.connectors.source import Checkpoint, Source, SourceSetupError
@@ -30,7 +31,8 @@ _DEFAULT_RETRY_AFTER_S = 60.0
 _NEWEST_START_S = 61  # the exports refuse a start_time less than a minute in the past
 
 Cursor = dict[str, str | int]
-"""Where an object's export continues: {"cursor": after_cursor} or {"start_time": epoch seconds}."""
+"""Where an object's export continues: {"cursor": after_cursor}, {"start_time": epoch seconds} or
+{"since": ISO 8601, "offset": n}."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,11 @@ class HttpPoll(Source):
     def setup(self, resume: Checkpoint | None) -> None:
         stored = self._parse_position(resume.position) if resume is not None else {}
         first = int(min(self.config.start_time.timestamp(), time.time() - _NEWEST_START_S))
-        self._cursors = {obj.name: stored.get(obj.name, {"start_time": first}) for obj in self.config.objects}
+        self._cursors = {
+            obj.name: stored.get(obj.name)
+            or (first_cursor(self.config.start_time) if obj.cursor_style == "since" else {"start_time": first})
+            for obj in self.config.objects
+        }
         self._client = http_client(
             self.config.timeout_s, base_url=self.config.base_url, headers=authorization(self.config.auth)
         )
@@ -98,7 +104,7 @@ class HttpPoll(Source):
         try:
             cursors = json.loads(position)
             if isinstance(cursors, dict) and all(
-                isinstance(c, dict) and set(c) <= {"cursor", "start_time"} for c in cursors.values()
+                isinstance(c, dict) and set(c) <= {"cursor", "start_time", "since", "offset"} for c in cursors.values()
             ):
                 return cursors
         except ValueError:
@@ -110,7 +116,9 @@ class HttpPoll(Source):
 
     def _fetch(self, obj: HttpPollObject) -> Generator[None, None, None]:
         """Read the next page of `obj` into self._ahead, waiting out 429s (yielding None meanwhile)."""
-        params = {**self._cursors[obj.name], "per_page": self.config.per_page}
+        cursor = self._cursors[obj.name]
+        since = obj.cursor_style == "since"
+        params = since_params(cursor, self.config.per_page) if since else {**cursor, "per_page": self.config.per_page}
         while True:
             asked_at = time.time()
             response = self._get(obj, params)
@@ -159,6 +167,14 @@ class HttpPoll(Source):
         if not isinstance(records, list):
             fields = ", ".join(body) if isinstance(body, dict) else type(body).__name__
             raise SourceSetupError(f"{where} has no list {obj.records_field!r} (it has: {fields}): fix records_field")
+        if obj.cursor_style == "since":
+            if not isinstance(body.get("total_items"), int):
+                raise SourceSetupError(
+                    f"{where} has no 'total_items': it is not a since-style listing: fix cursor_style"
+                )
+            return Page(
+                records, *next_cursor(self._cursors[obj.name], records, body["total_items"], obj.updated_at_field)
+            )
         marker = "after_cursor" if obj.cursor_style == "cursor" else "end_time"
         if marker not in body or not isinstance(body.get("end_of_stream"), bool):
             raise SourceSetupError(

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from seamline.connectors.sections import SourceSection
 from seamline.sections import Section
 
-WebhookProvider = Literal["stripe", "shopify", "zendesk", "salesforce_om"]
+WebhookProvider = Literal["stripe", "shopify", "zendesk", "salesforce_om", "mailchimp"]
 
 
 class WebhookEndpoint(Section):
@@ -21,11 +21,14 @@ class WebhookEndpoint(Section):
 
     path: str = Field(pattern=r"^/[A-Za-z0-9/_.-]*$", description="URL path the provider posts to, e.g. /stripe.")
     provider: WebhookProvider = Field(
-        description="Payload format and authentication: stripe, shopify, zendesk (HMAC-SHA256 signatures) or "
-        "salesforce_om (Outbound Messaging SOAP, checked against org_id)."
+        description="Payload format and authentication: stripe, shopify, zendesk (HMAC-SHA256 signatures), "
+        "salesforce_om (Outbound Messaging SOAP, checked against org_id) or mailchimp (audience webhooks, "
+        "form-encoded, the secret as the last segment of the URL path: <path>/<secret>)."
     )
     secret: SecretStr | None = Field(
-        None, description="Signing secret of stripe, shopify and zendesk endpoints; write it as ${ENV_VAR}."
+        None,
+        description="Signing secret of stripe, shopify and zendesk endpoints, or mailchimp's secret path segment; "
+        "write it as ${ENV_VAR}.",
     )
     previous_secret: SecretStr | None = Field(
         None,
@@ -41,7 +44,7 @@ class WebhookEndpoint(Section):
         None,
         pattern=r"^[A-Za-z0-9_]+$",
         description="Object name of every change (topic src.<system>.<object>); salesforce_om defaults to the "
-        "sObject type of each notification.",
+        "sObject type of each notification, mailchimp to members.",
     )
     object_field: str | None = Field(
         None, description="JSON providers: dotted path of the payload field naming the object, when `object` is unset."
@@ -78,6 +81,12 @@ class WebhookEndpoint(Section):
         "X-Shopify-Triggered-At); older or future requests get 401 as replays. Default 300; shopify 14700, "
         "because Shopify retries a delivery for 4 hours and a retry may carry the first X-Shopify-Triggered-At.",
     )
+    sync_field: str | None = Field(
+        None,
+        pattern=r"^[A-Z0-9_]{1,10}$",
+        description="mailchimp: merge tag where a mailchimp sink keeps its sync mark (e.g. SEAMLINE): a subscribe or "
+        "profile event whose member still holds what the sink wrote is the sink's echo and is not published.",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1, description="Larger request bodies get 413 without being read.")
 
     @model_validator(mode="after")
@@ -87,7 +96,7 @@ class WebhookEndpoint(Section):
                 raise ValueError(f"endpoint {self.path}: salesforce_om needs org_id (Setup > Company Information)")
         elif self.secret is None:
             raise ValueError(f"endpoint {self.path}: {self.provider} needs the signing secret in `secret`")
-        elif self.object is None and self.object_field is None:
+        elif self.object is None and self.object_field is None and self.provider != "mailchimp":
             raise ValueError(f"endpoint {self.path}: set `object` or `object_field` to name the changed object")
         return self
 
@@ -111,7 +120,10 @@ class WebhookSource(SourceSection):
 
     def topic_objects(self) -> list[str]:
         """The endpoints' fixed objects; those named by a payload field are known only on arrival."""
-        return [endpoint.object for endpoint in self.endpoints if endpoint.object is not None]
+        fixed = [
+            endpoint.object or ("members" if endpoint.provider == "mailchimp" else None) for endpoint in self.endpoints
+        ]
+        return [obj for obj in fixed if obj is not None]
 
     def listening_ports(self) -> dict[str, int]:
         """The receiver's port besides the metrics port."""

@@ -11,10 +11,17 @@ from aiohttp import web
 
 from producers.webhook.acked_publisher import AckedPublisher, KafkaUnavailable
 from producers.webhook.config import WebhookEndpoint, WebhookSource
+from producers.webhook.mailchimp import mailchimp_changes
 from producers.webhook.payloads import PayloadError, json_change
 from producers.webhook.recent_deliveries import RecentDeliveries
 from producers.webhook.salesforce_om import ACK, UnknownOrg, notifications
-from producers.webhook.signatures import SignatureError, shopify_timestamp, stripe_timestamp, zendesk_timestamp
+from producers.webhook.signatures import (
+    SignatureError,
+    shopify_timestamp,
+    stripe_timestamp,
+    url_secret,
+    zendesk_timestamp,
+)
 from seamline.config import KafkaConfig
 from seamline.connectors.source import SourceSetupError
 from seamline.events import Change
@@ -25,13 +32,22 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _VERIFIERS = {"stripe": stripe_timestamp, "shopify": shopify_timestamp, "zendesk": zendesk_timestamp}
-DEFAULT_TOLERANCE_S = {"stripe": 300.0, "shopify": 4 * 3600 + 300.0, "zendesk": 300.0, "salesforce_om": 300.0}
+DEFAULT_TOLERANCE_S = {
+    "stripe": 300.0,
+    "shopify": 4 * 3600 + 300.0,
+    "zendesk": 300.0,
+    "salesforce_om": 300.0,
+    "mailchimp": 300.0,
+}
 MEDIA_TYPES = {
     "stripe": ("application/json",),
     "shopify": ("application/json",),
     "zendesk": ("application/json",),
     "salesforce_om": ("text/xml", "application/xml"),
+    "mailchimp": ("application/x-www-form-urlencoded",),
 }
+SECRET_SEGMENT = "/{secret}"
+"""Where a mailchimp endpoint's secret is: the path's last segment."""
 
 
 class BodyTooLarge(ValueError):
@@ -81,7 +97,8 @@ class WebhookReceiver:
         """The aiohttp application: one route per endpoint, every answer counted."""
         app = web.Application(middlewares=[self._count])
         for endpoint in self.config.endpoints:
-            app.router.add_route("*", endpoint.path, self._handler(endpoint))
+            tail = SECRET_SEGMENT if endpoint.provider == "mailchimp" else ""
+            app.router.add_route("*", endpoint.path.rstrip("/") + tail, self._handler(endpoint))
         return app
 
     @web.middleware
@@ -111,6 +128,12 @@ class WebhookReceiver:
         return handle
 
     async def _receive(self, endpoint: WebhookEndpoint, request: web.Request) -> web.Response:
+        if endpoint.provider == "mailchimp" and request.method == "GET":  # Mailchimp checks the URL before use
+            try:
+                url_secret(request.match_info.get("secret"), self._secrets(endpoint))
+            except SignatureError as exc:
+                return _text(401, f"not authenticated: {exc}")
+            return web.json_response({"received": 0})
         if request.method != "POST":
             return web.Response(status=405, text="only POST is accepted\n", headers={"Allow": "POST"})
         if request.content_type not in MEDIA_TYPES[endpoint.provider]:
@@ -124,6 +147,8 @@ class WebhookReceiver:
             return response
         received = time.time()
         try:
+            if endpoint.provider == "mailchimp":
+                url_secret(request.match_info.get("secret"), self._secrets(endpoint))
             stamp = self._verify(endpoint, request.headers, body, received)
             changes = self._changes(endpoint, request.headers, body, int((stamp or received) * 1000))
         except (SignatureError, UnknownOrg) as exc:
@@ -157,16 +182,22 @@ class WebhookReceiver:
     @staticmethod
     def _verify(endpoint: WebhookEndpoint, headers: Mapping[str, str], body: bytes, now: float) -> float | None:
         """The signed time of the request (unix seconds) if the provider signs one; SignatureError if not authentic."""
-        if endpoint.provider == "salesforce_om":
-            return None  # not signed: notifications() checks the OrganizationId
-        secrets = [secret.get_secret_value() for secret in (endpoint.secret, endpoint.previous_secret) if secret]
+        if endpoint.provider in ("salesforce_om", "mailchimp"):
+            return None  # not signed: notifications() checks the OrganizationId, _receive Mailchimp's URL secret
+        secrets = WebhookReceiver._secrets(endpoint)
         return _VERIFIERS[endpoint.provider](headers, body, secrets, _tolerance_s(endpoint), now)
+
+    @staticmethod
+    def _secrets(endpoint: WebhookEndpoint) -> list[str]:
+        return [secret.get_secret_value() for secret in (endpoint.secret, endpoint.previous_secret) if secret]
 
     def _changes(
         self, endpoint: WebhookEndpoint, headers: Mapping[str, str], body: bytes, source_ts_ms: int
     ) -> list[Change]:
         if endpoint.provider == "salesforce_om":
             return notifications(self.config.system, endpoint, body, source_ts_ms)
+        if endpoint.provider == "mailchimp":
+            return mailchimp_changes(self.config.system, endpoint, body, source_ts_ms)
         return [json_change(self.config.system, endpoint, body, headers, source_ts_ms)]
 
     async def serve(self, stop: asyncio.Event) -> None:

@@ -118,6 +118,13 @@ def zendesk_timestamp(
     return stamp
 
 
+def url_secret(given: str | None, secrets: Sequence[str]) -> None:
+    """Check the secret Mailchimp posts to as the last segment of the URL path, as its documentation advises."""
+    outcomes = [hmac.compare_digest((given or "").encode(), secret.encode()) for secret in secrets]
+    if not any(outcomes):
+        raise SignatureError("the secret in the URL path does not match the endpoint secret")
+
+
 def same_org(configured: str, given: str) -> bool:
     """Whether two Salesforce org ids (15 or 18 characters) name the same org, in constant time.
 

@@ -20,7 +20,7 @@ from seamline.config import KafkaConfig, load_config
 from seamline.dead_letters.writer import DeadLetters, Failed, dlq_headers
 from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
-from seamline.processor_config import EntityMapping
+from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
 from seamline.serde import AvroSerde
 from seamline.stack.ports import free_port
@@ -54,8 +54,8 @@ def cleanse_letter(kafka: KafkaConfig) -> None:
     (message,) = read_to_end(kafka, source_topic(kafka, "erp", "customers"))
     ensure_topics(kafka, [dlq_topic(kafka, "cleanse"), identity_topic(kafka)])
     publisher = Publisher(kafka)
-    mapping = EntityMapping.model_validate(MAPPING)
-    batch = CleanseBatch(kafka, [mapping], AvroSerde(kafka), publisher, Metrics.create())
+    processor = ProcessorConfig.model_validate({"mappings": [MAPPING]})
+    batch = CleanseBatch(kafka, processor, AvroSerde(kafka), publisher, Metrics.create())
     asyncio.run(batch.process([_Raw(*record_position(message), message.key(), message.value())]))
     publisher.close()
 

@@ -76,7 +76,7 @@ def write(tmp_path: Path, body: str) -> Path:
 
 def test_the_shipped_kinds_come_from_the_entry_points() -> None:
     assert list(source_kinds()) == ["http_poll", "postgres_cdc", "salesforce", "sql_poll", "webhook"]
-    assert sorted(registry.sink_kinds()) == ["http", "postgres", "salesforce", "zendesk"]
+    assert sorted(registry.sink_kinds()) == ["http", "mailchimp", "postgres", "salesforce", "zendesk"]
 
 
 def test_a_registered_kind_is_validated_named_in_topics_ordered_and_opened(
