@@ -33,6 +33,8 @@ EXAMPLE_SUBJECTS = {
     "canonical.customer-value": "customer.avsc",
     "seamline.offsets-key": "position_key.avsc",
     "seamline.offsets-value": "position.avsc",
+    "dq.customer-key": "source_key.avsc",
+    "dq.customer-value": "data_quality.avsc",
 }
 #: Run by the installed interpreter: where its seamline and the data files it reads come from.
 PROBE = """

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from processors.cleanse import InvalidRecord, cleanse
+from processors.field_policy import field_policy
 from processors.identity import born_id, xref
 from seamline.config import Config
 from seamline.dead_letters.writer import read_headers
@@ -42,10 +43,12 @@ def _expected(row: dict[str, str | None], config: Config) -> dict[str, object] |
         "source": {"system": "erp", "object": "customers", "connector": "postgres_cdc", "position": "0/0", "ts_ms": 0},
         "event_id": "",
     }
+    policy = field_policy(mapping, config.processor.rules(mapping.entity))
     try:
-        return cleanse(event, {"id": row["id"] or ""}, mapping, config.processor.lookups).fields or {}
+        fields = cleanse(event, {"id": row["id"] or ""}, mapping, config.processor.lookups, policy).fields or {}
     except InvalidRecord as exc:
         return str(exc)
+    return {name: fields.get(name) for name in _FIELDS}  # a field left out for its value is null in the target
 
 
 def dead_letter_reasons(config: Config) -> dict[str, str]:

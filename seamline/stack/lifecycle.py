@@ -50,9 +50,9 @@ def _in_parallel(action: Callable[[Service], None], services: Iterable[Service])
 def up() -> StackInfo:
     """Install what is missing, start what is not running, wait until all are healthy.
 
-    Idempotent: a running service of ours is left alone, so a second call takes
-    seconds. Raises StackError (missing Java, busy port, failed download, a service
-    that does not become healthy) before anything is started where it can.
+    Idempotent: a running service of ours is left running (its configuration refreshed where it can take it
+    without a restart), so a second call takes seconds. Raises StackError (missing Java, busy port, failed
+    download, a service that does not become healthy) before anything is started where it can.
     """
     root = state_dir()
     kafka, registry, _, _, prometheus = services = _services(root)
@@ -64,6 +64,8 @@ def up() -> StackInfo:
         _in_parallel(launch, pending)
         for service in services:
             wait_healthy(service)
+            if service not in pending:
+                service.refresh()
     return StackInfo(kafka.address, registry.url, postgres.dsn(), mariadb.url(), prometheus.url, root)
 
 

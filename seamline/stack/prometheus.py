@@ -53,6 +53,12 @@ class Prometheus(Service):
         for name in ("prometheus.yml", "alerts.yml"):
             shutil.copyfile(CONFIG_DIR / name, self.home / name)
 
+    def refresh(self) -> None:
+        """Write this checkout's configuration and alert rules and have the running Prometheus reload them (its
+        lifecycle API is on), so scrape jobs added since it started are scraped."""
+        self.prepare()
+        httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
+
     def command(self) -> processes.Command:
         return processes.Command(
             [

@@ -41,6 +41,11 @@ class Service(ABC):
     def prepare(self) -> None:
         """Initialise data and config before a start (idempotent)."""
 
+    def refresh(self) -> None:
+        """Bring a running instance's configuration up to this checkout's, where it can take it without a restart
+        (an instance left running by an earlier checkout); by default there is nothing to refresh."""
+        return None
+
     @abstractmethod
     def command(self) -> processes.Command:
         """The foreground command; its argv must mention the state dir."""
