@@ -15,9 +15,7 @@ import argparse
 from typing import Any
 
 from json_result import write_result
-from rich.console import Console
-from rich.table import Table
-from simulated_target import simulation, three_phases
+from simulated_target import print_results, simulation, three_phases
 
 from seamline.connectors.sink import SinkRecord
 from sinks.mailchimp.config import MailchimpSink
@@ -75,21 +73,7 @@ def main() -> None:
     results = [measure(mode, args.batch, args.records, args.latency_ms, args.batch_ms) for mode in MODES]
     title = f"mailchimp sink into the simulation, {args.latency_ms:.0f} ms per call, "
     title += f"batches run after {args.batch_ms:.0f} ms"
-    table = Table(title=title)
-    for column in ("mode", "batch", "records", "creates/s", "updates/s", "stale/s", "CPU µs/create", "CPU µs/update"):
-        table.add_column(column, justify="right")
-    for r in results:
-        table.add_row(
-            r["mode"],
-            str(r["batch"]),
-            f"{r['records']:,}",
-            f"{r['create_per_s']:,.0f}",
-            f"{r['update_per_s']:,.0f}",
-            f"{r['stale_per_s']:,.0f}",
-            f"{r['create_cpu_us']:,.0f}",
-            f"{r['update_cpu_us']:,.0f}",
-        )
-    Console(stderr=True).print(table)
+    print_results(title, results, ("mode", "batch"))
     write_result({"latency_ms": args.latency_ms, "batch_ms": args.batch_ms, "results": results}, args.json)
 
 

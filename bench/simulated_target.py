@@ -10,6 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from seamline.connectors.sink import Outcome, Sink, SinkRecord
 from seamline.stack.ports import free_port, port_open
 
@@ -64,3 +67,21 @@ def three_phases(target: Sink, customer: Callable[[int, int], SinkRecord], count
         "create_cpu_us": create_cpu,
         "update_cpu_us": update_cpu,
     }
+
+
+def print_results(title: str, results: list[dict[str, Any]], leading: tuple[str, ...]) -> None:
+    """The results of `three_phases` as a table on stderr, with the `leading` keys of each result first."""
+    table = Table(title=title)
+    for column in (*leading, "records", "creates/s", "updates/s", "stale/s", "CPU µs/create", "CPU µs/update"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            *(str(r[key]) for key in leading),
+            f"{r['records']:,}",
+            f"{r['create_per_s']:,.0f}",
+            f"{r['update_per_s']:,.0f}",
+            f"{r['stale_per_s']:,.0f}",
+            f"{r['create_cpu_us']:,.0f}",
+            f"{r['update_cpu_us']:,.0f}",
+        )
+    Console(stderr=True).print(table)

@@ -14,9 +14,7 @@ import argparse
 from typing import Any
 
 from json_result import write_result
-from rich.console import Console
-from rich.table import Table
-from simulated_target import simulation, three_phases
+from simulated_target import print_results, simulation, three_phases
 
 from sandbox.zendesk import Zendesk
 from seamline.connectors.sink import SinkRecord
@@ -69,20 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     results = [measure(int(n), args.records, args.latency_ms, args.job_ms) for n in args.batches.split(",")]
     title = f"zendesk sink into the simulation, {args.latency_ms:.0f} ms per call, jobs run after {args.job_ms:.0f} ms"
-    table = Table(title=title)
-    for column in ("batch", "records", "creates/s", "updates/s", "stale/s", "CPU µs/create", "CPU µs/update"):
-        table.add_column(column, justify="right")
-    for r in results:
-        table.add_row(
-            str(r["batch"]),
-            f"{r['records']:,}",
-            f"{r['create_per_s']:,.0f}",
-            f"{r['update_per_s']:,.0f}",
-            f"{r['stale_per_s']:,.0f}",
-            f"{r['create_cpu_us']:,.0f}",
-            f"{r['update_cpu_us']:,.0f}",
-        )
-    Console(stderr=True).print(table)
+    print_results(title, results, ("batch",))
     write_result({"latency_ms": args.latency_ms, "job_ms": args.job_ms, "results": results}, args.json)
 
 
