@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import faust
+from faust.sensors import Monitor
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, EventT, Message
@@ -121,6 +122,26 @@ class _Transport(aiokafka_driver.Transport):
     Consumer = _Consumer
 
 
+class _QuietMonitor(Monitor):
+    """Faust's monitor without its bookkeeping of every message and event (counters, times, string keys): about
+    3 µs of CPU a record for statistics only Faust's web page shows, which is off; seamline.metrics counts."""
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        """Nothing: no per-message statistics."""
+
+    def on_stream_event_in(self, tp: TP, offset: int, stream: faust.StreamT, event: EventT) -> dict[str, Any] | None:
+        """Nothing: no per-event statistics."""
+        return None
+
+    def on_stream_event_out(
+        self, tp: TP, offset: int, stream: faust.StreamT, event: EventT, state: dict[str, Any] | None = None
+    ) -> None:
+        """Nothing: no per-event statistics."""
+
+    def on_message_out(self, tp: TP, offset: int, message: Message) -> None:
+        """Nothing: no per-message statistics."""
+
+
 def build_app(config: Config, metrics: Metrics) -> faust.App:
     """The processor's Faust app; topics are created before it starts."""
     processor = config.processor
@@ -158,6 +179,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
         consumer_auto_offset_reset="earliest",
         key_serializer="json",
         value_serializer="json",
+        Monitor=_QuietMonitor,
     )
     app.transport = _Transport(app.conf.broker_consumer, app)
     raw = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

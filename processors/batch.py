@@ -225,26 +225,17 @@ class ResolveBatch(_Stage):
         self._publish_through(self.checkpoint.begin())
         state = StagedState(store, self.caches)
         resolver = Resolver(self.processor, state.tables)
-        changes, published, merges = 0, Counter[str](), Counter[str]()
+        published, merges = Counter[str](), Counter[str]()
+        changes, decoded = self._decoded(records)
+        state.prefetch(resolver.reads([change for _, _, change in decoded]))
         pending: list[_Pending] = []
-        for record in records:
-            if record.value is None:
-                self._dead_letter(record, InvalidRecord("the identity topic holds no tombstones: the value is empty"))
-                continue
+        for record, item, change in decoded:
             try:
-                items = encoded_changes(record.value)
-            except InvalidRecord as exc:
-                self._dead_letter(record, exc)
+                outputs = resolver.apply(change)
+            except Exception as exc:
+                self._dead_letter(record, exc, item, change.event_id)
                 continue
-            for item in items:
-                changes += 1
-                try:
-                    change = Cleansed.decode(item)
-                    outputs = resolver.apply(change)
-                except Exception as exc:
-                    self._dead_letter(record, exc, item, encoded_event_id(item))
-                    continue
-                pending += [_Pending(output, change.event_id, record, item) for output in outputs]
+            pending += [_Pending(output, change.event_id, record, item) for output in outputs]
         for each in _newest(pending):
             try:
                 self._publish(each.output, each.event_id, published, merges)
@@ -261,6 +252,27 @@ class ResolveBatch(_Stage):
             self.metrics.merges.labels(entity).inc(count)
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    def _decoded(self, records: Sequence[RawRecord]) -> tuple[int, list[tuple[RawRecord, bytes, Cleansed]]]:
+        """How many changes the records hold, and those that decode, each with its record and bytes; a record or
+        change that is not one the cleanse stage wrote goes to the DLQ."""
+        count, decoded = 0, []
+        for record in records:
+            if record.value is None:
+                self._dead_letter(record, InvalidRecord("the identity topic holds no tombstones: the value is empty"))
+                continue
+            try:
+                items = encoded_changes(record.value)
+            except InvalidRecord as exc:
+                self._dead_letter(record, exc)
+                continue
+            count += len(items)
+            for item in items:
+                try:
+                    decoded.append((record, item, Cleansed.decode(item)))
+                except Exception as exc:
+                    self._dead_letter(record, exc, item, encoded_event_id(item))
+        return count, decoded
 
     def _publish(self, output: Output, event_id: str, published: Counter[str], merges: Counter[str]) -> None:
         """Send one output; count it (metrics are set once per batch)."""

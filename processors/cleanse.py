@@ -12,6 +12,7 @@ import msgpack
 from processors import canonical, framing, iso_codes, normalise
 from processors.field_policy import STRICT, FieldPolicy
 from processors.identity import field_key, xref, xref_key
+from processors.packing import pack
 from seamline.data_quality import FieldIssue
 from seamline.events import format_key
 from seamline.mapping import Lookups, MappingError, apply_rule, as_text, map_row
@@ -84,7 +85,7 @@ class Cleansed:
     def encode(self) -> bytes:
         """The record as it travels from cleanse to resolve: its `values` in msgpack."""
         try:
-            return msgpack.packb(self.values())
+            return pack(self.values())
         except OverflowError:
             raise InvalidRecord(f"{self.source}: a whole number is beyond 64 bits, more than any field holds") from None
 

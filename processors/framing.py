@@ -11,6 +11,8 @@ from typing import TypeVar
 
 import msgpack
 
+from processors.packing import pack
+
 T = TypeVar("T")
 
 FRAME_BYTES = 512 * 1024
@@ -37,7 +39,7 @@ def frames(items: Sequence[bytes]) -> list[bytes]:
     if not items:
         return []
     sizes = [len(item) + _HEADER_BYTES for item in items]
-    return [msgpack.packb(group) for group in groups(items, sizes, FRAME_BYTES - _HEADER_BYTES)]
+    return [pack(group) for group in groups(items, sizes, FRAME_BYTES - _HEADER_BYTES)]
 
 
 def items(frame: bytes) -> list[bytes]:

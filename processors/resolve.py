@@ -55,6 +55,10 @@ class Table(Protocol):
 class MemoryTable(dict[str, Any]):
     """A table in a dict: for resolving without a store (tests, benchmarks)."""
 
+    def get_many(self, keys: list[str]) -> list[Any]:
+        """The values of keys, None for each one absent."""
+        return [self.get(key) for key in keys]
+
     def scan(self, prefix: str) -> list[str]:
         """The keys that start with `prefix`, sorted."""
         return sorted(key for key in self if key.startswith(prefix))
@@ -85,6 +89,16 @@ class Tables:
 
 
 @dataclass
+class Reads:
+    """Keys of each table that resolving some changes reads first (the state reads them at once)."""
+
+    golden: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    index: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Step:
     """What applying one change produced: outputs, and keys that became known (they may release held changes)."""
 
@@ -104,6 +118,18 @@ class Resolver:
             self.references.setdefault(mapping.entity, set()).update(prefix + path for path in mapping.references)
         self.processor = processor
         self.tables = tables
+
+    def reads(self, changes: list[Cleansed]) -> Reads:
+        """The keys applying `changes` reads whatever the state holds: each record's link (and its order header's)
+        and the cross-reference keys it claims."""
+        reads = Reads()
+        for change in changes:
+            reads.links.append(change.xref)
+            if change.parent is not None:
+                reads.links.append(change.parent)
+            reads.index.append(xref_key(change.xref))
+            reads.index += map(xref_key, change.same_as)
+        return reads
 
     def apply(self, change: Cleansed) -> list[Output]:
         """Apply one change, then every held change it released."""

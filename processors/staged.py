@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from processors.resolve import Tables
+from processors.resolve import Reads, Tables
 from processors.state_store import Write
 from seamline.processor_config import STATE_CACHE_ENTRIES
 
@@ -21,15 +21,41 @@ class Committed(Protocol):
 
     def get(self, key: str) -> Any: ...
 
+    def get_many(self, keys: list[str]) -> list[Any]: ...
+
     def scan(self, prefix: str) -> list[str]: ...
 
 
 class Cache(dict[str, Any]):
-    """Committed values of one table (_DELETED for known-absent keys); cleared when it grows past `limit`."""
+    """Committed values of one table (_DELETED for known-absent keys), in two generations of about `limit` / 2
+    entries each: when the young one (the dict itself) is full it becomes the old one, whose keys move back as they
+    are read. The keys in use stay cached; the others are gone after two generations."""
 
     def __init__(self, limit: int = STATE_CACHE_ENTRIES) -> None:
         super().__init__()
         self.limit = limit
+        self.old: dict[str, Any] = {}
+
+    def lookup(self, key: str) -> Any:
+        """The cached value of a key, or None when it is not cached."""
+        value = self.get(key)
+        if value is None:
+            value = self.old.pop(key, None)
+            if value is not None:
+                self[key] = value
+        return value
+
+    def keep(self, values: dict[str, Any]) -> None:
+        """Cache a batch's committed writes, starting a new generation first when they do not fit."""
+        if len(self) + len(values) > self.limit // 2:
+            self.old = dict(self)
+            super().clear()
+        self.update(values)
+
+    def clear(self) -> None:
+        """Forget both generations."""
+        super().clear()
+        self.old = {}
 
 
 class Staged:
@@ -46,12 +72,21 @@ class Staged:
         """The batch's value of a key: its own write, else the committed one."""
         value = self._values.get(key)
         if value is None:
-            value = self.cache.get(key)
+            value = self.cache.lookup(key)
             if value is None:
                 table_value = self.store.get(self.prefix + key)
                 value = self.cache[key] = _DELETED if table_value is None else table_value
             self._values[key] = value
         return None if value is _DELETED else value
+
+    def prefetch(self, keys: list[str]) -> None:
+        """Read the committed values of the keys not cached yet in one call to the store, into the cache: a batch's
+        later `get`s of them cost a dict lookup."""
+        cache = self.cache
+        missing = [key for key in dict.fromkeys(keys) if key not in self._values and cache.lookup(key) is None]
+        if missing:
+            found = self.store.get_many([self.prefix + key for key in missing])
+            cache.update((key, _DELETED if value is None else value) for key, value in zip(missing, found, strict=True))
 
     def scan(self, prefix: str) -> list[str]:
         """The keys that start with `prefix` as the batch sees them: committed ones and its own writes, sorted."""
@@ -70,17 +105,14 @@ class Staged:
 
     def writes(self) -> list[Write]:
         """The batch's writes in the order first made, as keys of the store; None deletes."""
-        return [
-            (self.prefix + key, None if self._values[key] is _DELETED else self._values[key]) for key in self._written
-        ]
+        prefix, values = self.prefix, self._values
+        return [(prefix + key, None if (value := values[key]) is _DELETED else value) for key in self._written]
 
     def settle(self) -> None:
         """The batch's writes are committed: keep them as the cached values and start the next batch."""
-        if len(self.cache) + len(self._written) > self.cache.limit:
-            self.cache.clear()
-        for key in self._written:
-            self.cache[key] = self._values[key]
-        self._values.clear()
+        values = self._values
+        self.cache.keep({key: values[key] for key in self._written})
+        values.clear()
         self._written.clear()
 
 
@@ -92,6 +124,11 @@ class StagedState:
         caches = caches or [Cache() for _ in TABLES]
         self._staged = [Staged(store, f"{name}:", cache) for name, cache in zip(TABLES, caches, strict=True)]
         self.tables = Tables(*self._staged)
+
+    def prefetch(self, reads: Reads) -> None:
+        """Read what a batch will read first, a table's keys at a time (`Resolver.reads`)."""
+        for staged, keys in zip(self._staged, (reads.golden, reads.links, reads.index, reads.held), strict=True):
+            staged.prefetch(keys)
 
     def writes(self) -> list[Write]:
         """Every table's writes of the batch, in a fixed order; None deletes."""

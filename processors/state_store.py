@@ -12,10 +12,12 @@ import logging
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
+
+from processors.packing import pack
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ Write = tuple[str, Any]
 
 def encode(value: Any) -> bytes:
     """A state value as compact bytes (the store's and the changelog's codec)."""
-    return msgpack.packb(value, use_bin_type=True)
+    return pack(value)
 
 
 def decode(data: bytes) -> Any:
@@ -53,6 +55,7 @@ class StateStore:
         options.set_max_write_buffer_number(2)
         table = BlockBasedOptions()
         table.set_block_cache(Cache(BLOCK_CACHE_BYTES))
+        table.set_bloom_filter(10, False)
         options.set_block_based_table_factory(table)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -72,6 +75,11 @@ class StateStore:
         """The committed value of a key, or None."""
         data = self._db.get(key.encode())
         return None if data is None else decode(data)
+
+    def get_many(self, keys: list[str]) -> list[Any]:
+        """The committed values of keys (None for each one absent), read at once: cheaper than one `get` each."""
+        found = cast(list[bytes | None], self._db.get([key.encode() for key in keys]))
+        return [None if data is None else decode(data) for data in found]
 
     def scan(self, prefix: str) -> list[str]:
         """The committed keys that start with `prefix`, in order."""

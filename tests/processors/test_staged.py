@@ -48,16 +48,18 @@ def test_the_cache_serves_committed_and_absent_keys_without_reading_the_store() 
     assert store.reads == reads
 
 
-def test_a_full_cache_starts_over() -> None:
-    cache = Cache(limit=2)
-    staged = Staged(MemoryTable(), "", cache)
-    for key in "abc":
-        staged[key] = key
-    staged.settle()
-    assert len(cache) <= 3
-    staged["d"] = "d"
-    staged.settle()
-    assert "a" not in cache and cache["d"] == "d"
+def test_a_full_cache_keeps_the_keys_in_use_and_forgets_the_others() -> None:
+    store = CountingTable({"a": "a"})
+    cache = Cache(limit=4)
+    staged = Staged(store, "", cache)
+    for batch in ("bc", "de", "fg"):  # each batch fills a generation of 2
+        staged.get("a")  # read in every batch: it stays cached
+        for key in batch:
+            staged[key] = key
+        staged.settle()
+    reads = store.reads
+    assert Staged(store, "", cache).get("a") == "a" and store.reads == reads
+    assert Staged(store, "", cache).get("b") is None and store.reads == reads + 1
 
 
 def test_a_scan_sees_committed_keys_and_the_batch_s_writes_and_deletes() -> None:
