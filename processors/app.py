@@ -21,7 +21,7 @@ from faust.types import TP, EventT, Message
 from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
-from processors.batch import CleanseBatch, ResolveBatch
+from processors.batch import DECISIONS_CHECK_S, CleanseBatch, ResolveBatch
 from processors.checkpoint import Checkpoint
 from processors.continuity import Continuity, Partition, Refetched
 from seamline import logs
@@ -33,6 +33,7 @@ from seamline.runtime import exit_now
 from seamline.serde import AvroSerde
 from seamline.topics import (
     canonical_topic,
+    decisions_topic,
     dlq_topic,
     dq_topic,
     ensure_topics,
@@ -157,6 +158,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
             identity_topic(kafka),
             state_changelog_topic(processor.app_id),
             suggestions_topic(kafka),
+            decisions_topic(kafka),
             *(canonical_topic(kafka, e) for e in entities),
             *(dq_topic(kafka, e) for e in entities),
             dlq_topic(kafka, "cleanse"),
@@ -195,7 +197,8 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
 
     @app.on_partitions_revoked.connect
     async def forget_state(*_: object, **__: object) -> None:
-        resolve.forget()
+        async with resolve.lock:  # not while a timer's batch is resolving
+            resolve.forget()
 
     # mode types every signal receiver as (sender, *args, signal=, **kwargs); this signal sends one positional set
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -219,6 +222,14 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
             return
         for continuity in (raw_continuity, identity_continuity):
             await _guarded(_read_stalled(app, continuity))
+
+    @app.timer(DECISIONS_CHECK_S)
+    async def apply_decisions() -> None:
+        # A steward's decision takes effect within seconds though no change arrives; only on the identity
+        # partition's owner, whose producer alone may write the resolve state
+        if app.rebalancing or app.in_recovery or TP(identity_topic(kafka), 0) not in app.consumer.assignment():
+            return
+        await _guarded(resolve.steer())
 
     @app.agent(raw)
     async def cleanse_changes(stream: faust.StreamT) -> None:

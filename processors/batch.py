@@ -2,7 +2,9 @@
 
 - cleanse: raw change events -> cleansed changes on the identity topic (`dlq.cleanse` for bad records).
 - resolve: cleansed changes -> golden state -> canonical records and merge suggestions (`dlq.resolve`); a
-  record changed several times in one batch is published once, at its newest version.
+  record changed several times in one batch is published once, at its newest version. Stewards' decisions
+  (`seamline.decisions`) new since the last batch are applied first, at most once a second and always in the first
+  batch after the state is opened; the offset applied is part of the state, so each takes effect once.
 
 Delivery: a cleanse batch's frames and dead letters are flushed to Kafka before the batch is acknowledged
 (at-least-once). A resolve batch's canonical records, suggestions, dead letters and state writes go out in one
@@ -13,6 +15,7 @@ runs ahead of the canonical topics, nor they ahead of it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -22,6 +25,9 @@ from typing import Protocol
 from processors.canonical import avro_record
 from processors.checkpoint import Checkpoint
 from processors.cleanse import Cleansed, InvalidRecord, cleanse, encoded_changes, encoded_event_id
+from processors.constraints import Constraints
+from processors.decision_feed import DecisionFeed, DecisionRecord
+from processors.decisions import apply_decision
 from processors.field_policy import field_policy
 from processors.framing import frames
 from processors.resolve import Output, Resolver
@@ -29,6 +35,7 @@ from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
 from seamline.data_quality import DataQuality
 from seamline.dead_letters.writer import EVENT_ID_HEADER, DeadLetters, Failed
+from seamline.decisions import Decision
 from seamline.metrics import Metrics
 from seamline.pii import FieldCipher
 from seamline.processor_config import ProcessorConfig
@@ -36,6 +43,11 @@ from seamline.publisher import Publisher, RecordTooLarge
 from seamline.retry import is_transient
 from seamline.serde import AvroSerde
 from seamline.topics import canonical_topic, identity_topic, suggestions_topic
+
+log = logging.getLogger(__name__)
+
+DECISIONS_CHECK_S = 1.0
+"""How often the resolve stage looks for new stewards' decisions (in a batch, or on the timer when idle)."""
 
 
 class RawRecord(Protocol):
@@ -210,25 +222,44 @@ class ResolveBatch(_Stage):
         self.checkpoint = checkpoint
         self.input = identity_topic(kafka)
         self.caches = [Cache(processor.state_cache_entries) for _ in TABLES]
+        self.decisions = DecisionFeed(kafka)
+        self.lock = asyncio.Lock()
+        """Held by each batch: the timer's batches (`steer`) and the agent's never interleave."""
+        self._checked = 0.0  # when decisions were last looked for; 0: in the next batch
 
     def forget(self) -> None:
         """Drop the state in hand (cache, store, producer): another worker may change it once it is reassigned."""
         for cache in self.caches:
             cache.clear()
         self.checkpoint.close()
+        self.decisions.close()
+        self._checked = 0.0
 
     async def process(self, records: Sequence[RawRecord]) -> None:
         """Resolve a batch against the state; publish its records, then commit it (processors/checkpoint.py)."""
+        async with self.lock:
+            await self._process(records)
+
+    async def steer(self) -> None:
+        """Apply the stewards' decisions no batch has applied in the last second, in a batch of no changes."""
+        async with self.lock:
+            if time.monotonic() - self._checked >= DECISIONS_CHECK_S:
+                await self._process([])
+
+    async def _process(self, records: Sequence[RawRecord]) -> None:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         store = await loop.run_in_executor(None, self.checkpoint.open)
-        self._publish_through(self.checkpoint.begin())
         state = StagedState(store, self.caches)
+        decisions = await self._new_decisions(state)
+        if not records and not decisions:
+            return
+        self._publish_through(self.checkpoint.begin())
         resolver = Resolver(self.processor, state.tables)
         published, merges = Counter[str](), Counter[str]()
+        pending = self._decide(resolver, decisions)
         changes, decoded = self._decoded(records)
         state.prefetch(resolver.reads([change for _, _, change in decoded]))
-        pending: list[_Pending] = []
         for record, item, change in decoded:
             try:
                 outputs = resolver.apply(change)
@@ -252,6 +283,35 @@ class ResolveBatch(_Stage):
             self.metrics.merges.labels(entity).inc(count)
         self.metrics.held_records.set(resolver.held_count())
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _new_decisions(self, state: StagedState) -> list[DecisionRecord]:
+        """The decisions past the state's decisions offset, if a second has passed since the last look."""
+        if time.monotonic() - self._checked < DECISIONS_CHECK_S:
+            return []
+        start = Constraints(state.tables.index).position
+        found = await asyncio.get_running_loop().run_in_executor(None, self.decisions.read, start)
+        self._checked = time.monotonic()
+        return found
+
+    def _decide(self, resolver: Resolver, records: list[DecisionRecord]) -> list[_Pending]:
+        """Apply decisions in offset order (one that cannot be applied goes to the DLQ); their outputs."""
+        pending: list[_Pending] = []
+        constraints = Constraints(resolver.tables.index)
+        for record in records:
+            event_id = f"decision:{record.offset}"
+            try:
+                value = self.serde.decode(record.topic, record.value)
+                if value is None:
+                    raise InvalidRecord("the decisions topic holds no tombstones: the value is empty")
+                decision = Decision.from_value(value)
+                outputs = apply_decision(resolver, record.offset, decision)
+            except Exception as exc:
+                self._dead_letter(record, exc, event_id=event_id)
+            else:
+                log.info("%s decision %s (offset %d) applied", decision.kind, decision.key, record.offset)
+                pending += [_Pending(output, event_id, record, record.value or b"") for output in outputs]
+            constraints.advance(record.offset)
+        return pending
 
     def _decoded(self, records: Sequence[RawRecord]) -> tuple[int, list[tuple[RawRecord, bytes, Cleansed]]]:
         """How many changes the records hold, and those that decode, each with its record and bytes; a record or

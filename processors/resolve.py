@@ -9,7 +9,8 @@ race-free by construction. The state is four tables:
   l: {line xref: line fields}}.
 - `links`: xref -> {g: golden id or None once deleted, o: position order applied, ft: first ts}.
 - `index`: match key -> golden id; 'd:<id>|<referencing id>' -> 1 for each record referencing <id>; 'v:<id>' ->
-  last version of a deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions.
+  last version of a deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions; 's:...' -> stewards'
+  decisions in force (processors/constraints.py).
 - `held`: 'r:<key>' -> changes (each as `Cleansed.values`) waiting for the record a key names; 'w:<xref>' -> the
   key a record waits on; 'n' -> how many changes wait.
 
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from rapidfuzz import fuzz, process
 
 from processors.cleanse import Cleansed
+from processors.constraints import Constraints
 from processors.identity import born_id, match_keys, xref_key
 from processors.normalise import match_key
 from processors.survivorship import cleared_fields, survive
@@ -233,7 +235,7 @@ class Resolver:
     # --- upserts, merges and deletes ---------------------------------------------------------------------
 
     def _upsert(self, change: Cleansed, link: dict[str, Any] | None, order: list[Any], step: _Step) -> None:
-        golden, index = self.tables.golden, self.tables.index
+        index = self.tables.index
         rules = self.processor.rules(change.entity)
         assert change.fields is not None
         own = xref_key(change.xref)
@@ -241,7 +243,7 @@ class Resolver:
         keys += match_keys(change.entity, self._resolved(change.source, change.fields), rules)
         first_ts = link["ft"] if link is not None else change.source_ts_ms
         candidates = {gid for gid in [link["g"] if link else None, *(index.get(key) for key in keys)] if gid}
-        states = [state for gid in sorted(candidates) if (state := golden.get(gid)) is not None]
+        states = self._steered(change.xref, link["g"] if link else None, candidates)
         founder = [first_ts, change.xref]
         survivor = min(states, key=lambda state: state["f"], default=None)
         if survivor is None or (link is None or link["g"] is None) and founder < survivor["f"]:
@@ -273,6 +275,18 @@ class Resolver:
         step.announced += keys  # every time, not only when new: a release a crash undid happens again
         self.tables.links[change.xref] = {"g": survivor["id"], "o": order, "ft": first_ts}
         self._publish(survivor, change, step)
+
+    def _steered(self, ref: str, own: str | None, candidates: set[str]) -> list[State]:
+        """The candidate golden records of record `ref` (in golden record `own`), sorted by id, as stewards'
+        decisions leave them: with those of records accepted as one with it, without those kept apart from it or
+        from each other (processors/constraints.py)."""
+        golden, constraints = self.tables.golden, Constraints(self.tables.index)
+        if not constraints.active():
+            return [state for gid in sorted(candidates) if (state := golden.get(gid)) is not None]
+        links = [self.tables.links.get(partner) for partner in constraints.partners(ref)]
+        candidates = candidates | {link["g"] for link in links if link is not None and link["g"]}
+        states = [state for gid in sorted(candidates) if (state := golden.get(gid)) is not None]
+        return constraints.compatible(states, ref, own)
 
     def _absorb(self, absorbed: State, survivor: State, change: Cleansed, step: _Step) -> None:
         """Move every member of `absorbed` into `survivor`; its final record points at the survivor."""
@@ -508,9 +522,10 @@ class Resolver:
             limit=None,
         )
         outputs = []
+        constraints = Constraints(self.tables.index)
         for _, score, position in matches:
             other = bucket[position][0]
-            if other not in suggested:
+            if other not in suggested and not (constraints.active() and self._kept_apart(state, other, constraints)):
                 suggested.add(other)
                 value = {
                     "entity": state["e"],
@@ -523,6 +538,11 @@ class Resolver:
         state["sg"] = sorted(suggested)
         self.tables.golden[state["id"]] = state
         return outputs
+
+    def _kept_apart(self, state: State, other: str, constraints: Constraints) -> bool:
+        """Whether a steward decided golden record `other` is not the same as `state` (so it is not suggested)."""
+        other_state = self.tables.golden.get(other)
+        return other_state is not None and constraints.separated(state, other_state)
 
     def _unblock(self, state: State) -> None:
         """Take a golden record out of its fuzzy block."""

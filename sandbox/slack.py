@@ -10,7 +10,9 @@ What it follows from Slack's public documentation of incoming webhooks:
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -62,3 +64,18 @@ class Slack:
         application = web.Application()
         application.router.add_post("/{tail:.*}", self._post)
         return application
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a simulated Slack incoming webhook; each request is logged.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8094)
+    parser.add_argument("--path", default="/services/T0SAMPLE/B0SEAMLINE/sample", help="the webhook's path")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(f"Slack incoming webhook simulation on http://{args.host}:{args.port}{args.path}", flush=True)
+    web.run_app(Slack(path=args.path).app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

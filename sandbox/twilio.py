@@ -16,8 +16,10 @@ What it follows from Twilio's public API documentation (Messages resource, API r
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
+import logging
 import re
 import threading
 import uuid
@@ -131,3 +133,20 @@ class Twilio:
         application = web.Application()
         application.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._create)
         return application
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a simulated Twilio Messages API; each request is logged.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8093)
+    parser.add_argument("--account-sid", default=Twilio.account_sid)
+    parser.add_argument("--auth-token", default=Twilio.auth_token)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(f"Twilio Messages API simulation on http://{args.host}:{args.port} (account {args.account_sid})", flush=True)
+    twilio = Twilio(account_sid=args.account_sid, auth_token=args.auth_token)
+    web.run_app(twilio.app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

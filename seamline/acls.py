@@ -56,6 +56,7 @@ def processor_grants(config: Config) -> list[Grant]:
     owned = [
         f"{prefix}seamline.identity",
         f"{prefix}seamline.suggestions",
+        f"{prefix}seamline.decisions",
         f"{prefix}dlq.cleanse",
         f"{prefix}dlq.resolve",
     ]

@@ -30,13 +30,15 @@ def schema_name(bare_topic: str, *, key: bool) -> str:
         return "position_key" if key else "position"
     if bare_topic == "seamline.suggestions":
         return "entity_key" if key else "merge_suggestion"
+    if bare_topic == "seamline.decisions":
+        return "decision_key" if key else "decision"
     if bare_topic.startswith("dlq.source."):  # changes a source refused, their columns as text
         return "source_key" if key else "change_event"
     if kind == "dq":  # fields a record went on without, or with as written
         return "source_key" if key else "data_quality"
     raise SchemaNotFound(
         f"topic {bare_topic!r} has no schema: seamline topics start with src., canonical., dlq.source., dq. or are "
-        "seamline.offsets or seamline.suggestions"
+        "seamline.offsets, seamline.suggestions or seamline.decisions"
     )
 
 

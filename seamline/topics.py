@@ -14,6 +14,7 @@ from seamline.processor_config import ProcessorConfig
 OFFSETS = "seamline.offsets"
 IDENTITY = "seamline.identity"
 SUGGESTIONS = "seamline.suggestions"
+DECISIONS = "seamline.decisions"
 STATE_CHANGELOG = "-resolve-state-changelog"
 
 
@@ -63,6 +64,12 @@ def suggestions_topic(kafka: KafkaConfig) -> str:
     return f"{kafka.topic_prefix}{SUGGESTIONS}"
 
 
+def decisions_topic(kafka: KafkaConfig) -> str:
+    """Data stewards' decisions about merges (accept, reject, split): compacted and one partition, so the resolve
+    stage applies them in one order, and a replay applies the same ones."""
+    return f"{kafka.topic_prefix}{DECISIONS}"
+
+
 def sink_group(kafka: KafkaConfig, name: str, group_id: str | None) -> str:
     """The consumer group of sink `name`: its configured group_id, else <topic_prefix>seamline-sink-<name>, so
     pipelines sharing a cluster under different prefixes never share a group."""
@@ -80,19 +87,20 @@ def deleted_versions_topic(kafka: KafkaConfig, sink: str) -> str:
 
 
 def partition_count(kafka: KafkaConfig, topic: str) -> int:
-    """The identity topic and the resolve state's changelog have one partition; every other `kafka.partitions`."""
-    one = topic.removeprefix(kafka.topic_prefix) == IDENTITY or topic.endswith(STATE_CHANGELOG)
+    """The identity topic, the decisions topic and the resolve state's changelog have one partition; every other
+    `kafka.partitions`."""
+    one = topic.removeprefix(kafka.topic_prefix) in (IDENTITY, DECISIONS) or topic.endswith(STATE_CHANGELOG)
     return 1 if one else kafka.partitions
 
 
 def is_compacted(kafka: KafkaConfig, topic: str) -> bool:
-    """Canonical topics, the offsets topic, the sinks' deleted versions and the resolve state's changelog keep the
-    latest record per key."""
+    """Canonical topics, the offsets topic, the decisions topic, the sinks' deleted versions and the resolve state's
+    changelog keep the latest record per key."""
     bare = topic.removeprefix(kafka.topic_prefix)
     return (
         bare.endswith(STATE_CHANGELOG)
         or bare.startswith("canonical.")
-        or bare == OFFSETS
+        or bare in (OFFSETS, DECISIONS)
         or (bare.startswith("seamline.sink.") and bare.endswith(".deleted"))
     )
 
@@ -161,7 +169,7 @@ def delete_prefixed(kafka: KafkaConfig) -> list[str]:
 
 def config_topics(config: Config) -> list[str]:
     """Every Avro topic the configuration file implies: raw changes, canonical entities, data quality, suggestions,
-    positions."""
+    decisions, positions."""
     kafka = config.kafka
     topics = {offsets_topic(kafka)}
     for source in config.sources.values():
@@ -169,6 +177,7 @@ def config_topics(config: Config) -> list[str]:
     if config.processor is not None:
         topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
         topics.update(dq_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
+        topics.add(decisions_topic(kafka))
         if any(rules.fuzzy for rules in config.processor.identity.values()):
             topics.add(suggestions_topic(kafka))
     for sink in config.sinks.values():

@@ -14,6 +14,12 @@ SECRETS = {
     "SALESFORCE_CLIENT_SECRET": "seamline-secret",
     "SHOPIFY_CLIENT_SECRET": "shpss_sample_business",
     "WAREHOUSE_PASSWORD": "seamline",
+    "MAILCHIMP_API_KEY": "sim-key-us1",  # sandbox/mailchimp.py's default key
+    "MAILCHIMP_WEBHOOK_SECRET": "mc-hook-secret-sample",
+    "ZENDESK_API_TOKEN": "sim-api-token",  # sandbox/zendesk.py's default token
+    "SMTP_PASSWORD": "seamline",
+    "SLACK_WEBHOOK_URL": "http://127.0.0.1:8094/services/T0SAMPLE/B0SEAMLINE/sample",
+    "TWILIO_AUTH_TOKEN": "sim-auth-token",
 }
 
 

@@ -53,10 +53,12 @@ def pipeline_config(
     sources = config["sources"]
     sources["erp"].update(dsn=erp_dsn, slot=f"slot_{suffix}", publication=f"pub_{suffix}")
     sources["crm"].update(login_url=crm_url, poll_interval_s=0.5)
-    sources["shop"]["port"] = free_port()
+    for source in sources.values():
+        if source["kind"] == "webhook":
+            source["port"] = free_port()
     warehouse = config["sinks"]["warehouse"]
     warehouse.update(dsn=warehouse_dsn, group_id=f"{kafka['topic_prefix']}warehouse")
-    for section in (*sources.values(), config["processor"], warehouse):
+    for section in (*sources.values(), config["processor"], *config["sinks"].values(), config["notify"]):
         section["metrics_port"] = free_port()
     processor = {"app_id": f"{kafka['topic_prefix']}business", "data_dir": str(work / "processor"), "batch_size": 200}
     config["processor"].update(processor)

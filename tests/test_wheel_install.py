@@ -35,6 +35,8 @@ EXAMPLE_SUBJECTS = {
     "seamline.offsets-value": "position.avsc",
     "dq.customer-key": "source_key.avsc",
     "dq.customer-value": "data_quality.avsc",
+    "seamline.decisions-key": "decision_key.avsc",
+    "seamline.decisions-value": "decision.avsc",
 }
 #: Run by the installed interpreter: where its seamline and the data files it reads come from.
 PROBE = """

@@ -21,8 +21,9 @@ from producers.webhook.payloads import CONNECTOR, PayloadError, text_row
 from seamline.events import Change
 from seamline.sync_marks import holds_its_mark
 
-MEMBER_TYPES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "profile": "subscribed", "cleaned": "cleaned"}
-"""Event type -> the status the member has after it."""
+MEMBER_TYPES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "profile": None, "cleaned": "cleaned"}
+"""Event type -> the status the member has after it; a profile event does not say (any member's profile changes)."""
+STATUSES = ("subscribed", "unsubscribed", "pending", "transactional", "cleaned")
 _FIELD = re.compile(r"data(?:\[(\w+)\])(?:\[(\w+)\])?")
 MAX_FIELDS = 1000
 
@@ -80,7 +81,7 @@ def mailchimp_changes(system: str, endpoint: WebhookEndpoint, body: bytes, sourc
     position = f"{moment.isoformat()}|{kind}"
     obj = endpoint.object or "members"
 
-    def change(op: Literal["u", "d"], email: str, status: str) -> Change:
+    def change(op: Literal["u", "d"], email: str, status: str | None) -> Change:
         row = text_row({"id": subscriber_hash(email), "email_address": email, "status": status} | member)
         return Change(
             system=system,
@@ -101,7 +102,16 @@ def mailchimp_changes(system: str, endpoint: WebhookEndpoint, body: bytes, sourc
     if kind not in MEMBER_TYPES:
         raise PayloadError(f"field type is not one of {', '.join([*MEMBER_TYPES, 'upemail', 'campaign'])}")
     email = _required(data, "email", "field data[email]")
-    shaped = {"email_address": email, "status": MEMBER_TYPES[kind], "merge_fields": merges}
-    if endpoint.sync_field and holds_its_mark(shaped, f"merge_fields.{endpoint.sync_field}"):
+    status = MEMBER_TYPES[kind]
+    if endpoint.sync_field and _sink_wrote(email, status, merges, endpoint.sync_field):
         return []  # the mailchimp sink's own write, sent back by Mailchimp
-    return [change("u", email, MEMBER_TYPES[kind])]
+    return [change("u", email, status)]
+
+
+def _sink_wrote(email: str, status: str | None, merges: Any, sync_field: str) -> bool:
+    """Whether the member still holds what the mailchimp sink marked in it. The mark covers the member's status too;
+    a profile event does not carry it, so its member is the sink's write if it holds the mark with any status."""
+    return any(
+        holds_its_mark({"email_address": email, "status": held, "merge_fields": merges}, f"merge_fields.{sync_field}")
+        for held in ([status] if status else STATUSES)
+    )

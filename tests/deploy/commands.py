@@ -23,6 +23,8 @@ def check_process_command(args: list[str], config: Config) -> None:
         assert path[2] in config.sources, f"{args}: no source {path[2]!r} in the configuration"
     elif path[:2] == ["sink", "run"]:
         assert path[2] in config.sinks, f"{args}: no sink {path[2]!r} in the configuration"
+    elif path[:1] == ["notify"]:
+        assert config.notify is not None, "`seamline notify` needs a notify section"
     else:
-        assert path[:1] == ["process"], f"{args} is not one of source run, process, sink run"
+        assert path[:1] == ["process"], f"{args} is not one of source run, process, sink run, notify"
         assert config.processor is not None, "`seamline process` needs a processor section"

@@ -48,11 +48,13 @@ class SeamlineService:
 
 
 def seamline_services(compose: dict[str, Any]) -> list[SeamlineService]:
-    """The services whose command is `seamline source run NAME`, `seamline process` or `seamline sink run NAME`."""
+    """The services whose command is `seamline source run NAME`, `seamline process`, `seamline sink run NAME` or
+    `seamline notify`."""
     found = []
     for name, service in compose["services"].items():
         command = service.get("command") or []
-        if service.get("entrypoint") is not None or not command or command[0] not in ("source", "process", "sink"):
+        runs_seamline = bool(command) and command[0] in ("source", "process", "sink", "notify")
+        if service.get("entrypoint") is not None or not runs_seamline:
             continue
         mounts = dict(reversed(volume.split(":")[:2]) for volume in service.get("volumes", []))
         config_path = service["environment"]["SEAMLINE_CONFIG"]

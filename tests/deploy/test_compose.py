@@ -53,6 +53,9 @@ def metrics_port(config: Config, command: list[str]) -> int:
     if command[0] == "process":
         assert config.processor is not None
         return config.processor.metrics_port
+    if command[0] == "notify":
+        assert config.notify is not None
+        return config.notify.metrics_port
     sections: dict[str, Any] = config.sources if command[0] == "source" else config.sinks
     return int(sections[command[2]].metrics_port)
 
@@ -79,8 +82,9 @@ def test_the_schema_check_refuses_an_unknown_service_key() -> None:
 
 def test_the_whole_stack_is_there() -> None:
     assert INFRASTRUCTURE <= set(SERVICES)
-    assert {service.command[0] for service in SEAMLINE} == {"source", "process", "sink"}
-    assert {"crm", "shop", "erp-seed"} <= set(SERVICES), "the sample business's sandbox systems"
+    assert {service.command[0] for service in SEAMLINE} == {"source", "process", "sink", "notify"}
+    assert {"crm", "shop", "erp-seed", "mailchimp", "zendesk"} <= set(SERVICES), "the sample business's systems"
+    assert {"mailpit", "slack", "twilio"} <= set(SERVICES), "where notify's e-mails, Slack messages and SMS go"
     assert "KAFKA_PROCESS_ROLES" in SERVICES["kafka"]["environment"], "Kafka runs in KRaft mode"
 
 
@@ -155,6 +159,15 @@ def test_the_processor_is_the_sample_business_processor() -> None:
     assert {**compose_config["processor"], "data_dir": None} == {**example["processor"], "data_dir": None}
     assert compose_config["sources"].keys() == example["sources"].keys()
     assert compose_config["sinks"].keys() == example["sinks"].keys()
+    assert compose_config["notify"]["routes"] == example["notify"]["routes"]
+    assert compose_config["notify"]["channels"].keys() == example["notify"]["channels"].keys()
+
+
+def test_every_process_of_the_configuration_runs_in_a_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = loaded(SEAMLINE[0], monkeypatch)
+    expected = [["source", "run", name] for name in config.sources] + [["process"], ["notify"]]
+    expected += [["sink", "run", name] for name in config.sinks]
+    assert sorted(service.command for service in SEAMLINE) == sorted(expected)
 
 
 def test_compose_prometheus_configuration_is_valid(tmp_path: Path) -> None:

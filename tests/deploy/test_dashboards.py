@@ -186,8 +186,8 @@ def empty_queries(prometheus: PrometheusApi, instance: str) -> list[str]:
 
 
 def drive_changes(pipeline: LocalPipeline, data: SampleData) -> None:
-    """Updates, inserts and deletes, two customers merged by a shared e-mail, and the sink's connection dropped
-    under a write so that the sink retries."""
+    """Updates, inserts and deletes, two customers merged by a shared e-mail, the sink's connection dropped
+    under a write so that the sink retries, and a phone that is no number."""
     with psycopg.connect(pipeline.erp_dsn, autocommit=True) as conn:
         changes = ChangeStream(conn, data)
         for _ in range(30):
@@ -209,6 +209,8 @@ def drive_changes(pipeline: LocalPipeline, data: SampleData) -> None:
         )
         for _ in range(10):
             changes.step()
+        # a phone that is no number: the customer goes on without it, a data-quality record counts it
+        conn.execute("UPDATE customers SET phone = 'call me', updated_at = now() WHERE id = %s", (first,))
 
 
 def match_customers_by_email(pipeline: LocalPipeline) -> None:

@@ -71,7 +71,7 @@ def test_each_process_of_the_configuration_has_a_deployment_running_a_real_comma
     commands = [container(deployment)["args"] for deployment in DEPLOYMENTS]
     for args in commands:
         check_process_command(args, config)
-    expected = [["source", "run", name] for name in config.sources] + [["process"]]
+    expected = [["source", "run", name] for name in config.sources] + [["process"], ["notify"]]
     expected += [["sink", "run", name] for name in config.sinks]
     assert sorted(map(tuple, commands)) == sorted(map(tuple, expected))
 
@@ -83,6 +83,9 @@ def test_deployment_probes_resources_and_scraping(deployment: dict[str, Any], co
     if args[0] == "process":
         assert config.processor is not None
         port = config.processor.metrics_port
+    elif args[0] == "notify":
+        assert config.notify is not None
+        port = config.notify.metrics_port
     else:
         port = (config.sources if args[0] == "source" else config.sinks)[args[2]].metrics_port
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
@@ -98,12 +101,13 @@ def test_deployment_probes_resources_and_scraping(deployment: dict[str, Any], co
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["metadata"]["name"])
-def test_sources_have_one_owner_and_scaling_stages_a_disruption_budget(deployment: dict[str, Any]) -> None:
+def test_sources_and_notify_have_one_owner_and_scaling_stages_a_disruption_budget(deployment: dict[str, Any]) -> None:
     name = deployment["metadata"]["name"]
     budgets = {
         manifest["metadata"]["name"]: manifest for manifest in MANIFESTS if manifest["kind"] == "PodDisruptionBudget"
     }
-    if container(deployment)["args"][0] == "source":
+    # notify's rate limits and repeat window count what one process sees
+    if container(deployment)["args"][0] in ("source", "notify"):
         assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
         assert name not in budgets
     else:

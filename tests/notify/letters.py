@@ -60,13 +60,16 @@ def cleanse_letter(kafka: KafkaConfig) -> None:
     publisher.close()
 
 
-def write_letters(kafka: KafkaConfig, stage: str, count: int, reason: str = "email: not an address (text(9))") -> None:
-    """`count` letters of distinct records in dlq.<stage>, as a stage writes them."""
+def write_letters(
+    kafka: KafkaConfig, stage: str, count: int, reason: str = "email: not an address (text(9))", first: int = 0
+) -> None:
+    """`count` letters of distinct records in dlq.<stage>, as a stage writes them: records `first`, `first` + 1, ...
+    (each its own event id and original offset)."""
     publisher = Publisher(kafka)
     letters = DeadLetters(kafka, publisher, stage, Metrics.create())
     ensure_topics(kafka, [letters.topic])
     original = source_topic(kafka, "erp", "customers")
-    for n in range(count):
+    for n in range(first, first + count):
         letters.send(Failed(original, n % 3, n, None, b"value", "InvalidRecord", reason, event_id=f"{stage}-{n}"))
     publisher.flush()
     publisher.close()

@@ -1,13 +1,15 @@
 """`seamline notify` on the real stack: a dead letter reaches e-mail (a real SMTP server), Slack, SMS and a webhook
 once, with its reason and without the record's values; a flood becomes one digest per channel; an SMTP server
-that is down delays the e-mail and loses nothing while the other channels go on; a restarted process does not
-announce again what it committed."""
+that is down for a minute delays the e-mail and loses nothing while the other channels go on; a restarted process
+does not announce again what it committed."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+
+import pytest
 
 from seamline.config import KafkaConfig
 from seamline.metrics import Metrics
@@ -105,36 +107,47 @@ def test_a_thousand_failures_within_a_minute_make_one_digest_per_channel(kafka: 
     assert "995 × cleanse: email: not an address (text(9))" in received["mail"][-1]
 
 
-def test_an_smtp_server_down_delays_the_email_and_loses_nothing_while_slack_and_sms_go_out(
+OUTAGE_S = 60
+
+
+@pytest.mark.slow
+def test_an_smtp_server_down_for_a_minute_delays_the_email_and_loses_nothing_while_slack_and_sms_go_out(
     kafka: KafkaConfig, tmp_path: Path
 ) -> None:
     receivers = Receivers().start()
     mailbox = Mailbox()
-    port = free_port()  # nothing listens there for the first 10 s
+    port = free_port()  # nothing listens there for the first minute
     channels = receivers.channels(port)
     del channels["hook"]
     config = write_config(tmp_path / "seamline.yaml", kafka, channels)
     metrics = Metrics.create()
     group, topics = tool_group(kafka, "notify"), [dlq_topic(kafka, "cleanse")]
     smtp = smtp_server(mailbox, port)
+    announced = lambda count: len(receivers.slack.messages) == len(receivers.twilio.messages) == count  # noqa: E731
     try:
         write_letters(kafka, "cleanse", 3)
-        down_until = time.monotonic() + 10
+        down_until = time.monotonic() + OUTAGE_S
         with notifying(config, metrics):
-            wait_until(
-                lambda: len(receivers.slack.messages) == len(receivers.twilio.messages) == 3, 20, "Slack and SMS", 0.2
-            )
-            assert time.monotonic() < down_until, "Slack and SMS went out while the SMTP server was down"
+            wait_until(lambda: announced(3), 20, "Slack and SMS", 0.2)
             assert committed(kafka, group, topics) == 0, "nothing is committed before the e-mails are sent"
+            # halfway through the outage two more records fail: Slack and SMS announce them at once too
+            time.sleep(max(0.0, down_until - OUTAGE_S / 2 - time.monotonic()))
+            write_letters(kafka, "cleanse", 2, first=3)
+            wait_until(lambda: announced(5), 20, "Slack and SMS during the outage", 0.2)
+            assert time.monotonic() < down_until, "Slack and SMS went out while the SMTP server was down"
             time.sleep(max(0.0, down_until - time.monotonic()))
-            assert mailbox.mails == [] and sent(metrics, "mail", "failed") >= 3
+            assert mailbox.mails == [] and sent(metrics, "mail", "failed") >= 5
+            assert committed(kafka, group, topics) == 0, "a minute down: still nothing committed"
             smtp.start()
             wait_until(lambda: all_committed(kafka, group, topics), 30, "the e-mails once the server is up", 0.2)
+            time.sleep(1)  # anything sent twice would come now
     finally:
         smtp.stop()
         receivers.stop()
-    assert len(mailbox.mails) == 3 and len(receivers.slack.messages) == len(receivers.twilio.messages) == 3
-    assert sent(metrics, "mail", "sent") == 3
+    assert len(mailbox.mails) == 5 and announced(5)
+    offsets = [[n for n in range(5) if f"]@{n}" in mail.text] for mail in mailbox.mails]
+    assert sorted(offsets) == [[n] for n in range(5)], "each failed record in one e-mail"
+    assert sent(metrics, "mail", "sent") == 5
 
 
 def test_a_restarted_notify_process_does_not_announce_committed_letters_again(

@@ -14,6 +14,7 @@ from seamline.config import load_config
 from seamline.config_checks import port_clashes
 from seamline.config_file import explain_problems
 from tests.command import ROOT, seamline
+from tests.sample_business import SECRETS
 
 SOURCE = {
     "kind": "postgres_cdc",
@@ -99,8 +100,7 @@ def test_a_receiver_on_its_own_metrics_port_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_shipped_configurations_use_each_port_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    secrets = ("ERP", "WAREHOUSE", "SALESFORCE_CLIENT", "SHOPIFY_CLIENT", "STRIPE_WEBHOOK", "ZENDESK_WEBHOOK")
-    for name in (f"{secret}_{'PASSWORD' if secret in ('ERP', 'WAREHOUSE') else 'SECRET'}" for secret in secrets):
+    for name in (*SECRETS, "STRIPE_WEBHOOK_SECRET", "ZENDESK_WEBHOOK_SECRET"):
         monkeypatch.setenv(name, "x")
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         assert port_clashes(load_config(path)) == [], path
