@@ -8,7 +8,9 @@
    start-up (from /proc), and the seamline_batch_seconds histogram of their /metrics;
 2. in process, without Kafka, on the same records: decode + cleanse (CleanseBatch.cleanse on the raw bytes), the
    msgpack hop to the identity topic, resolve (Resolver.apply over dict tables) and the Avro encoding of the
-   canonical records, per event, with a cProfile top 15 (cumulative) of each stage.
+   canonical records, per event, with a cProfile top 15 (cumulative) of each stage;
+3. what probabilistic matching costs: the resolve stage run again with the customer's probabilistic rule (the
+   default comparisons, seamline/match_config.py), CPU µs per event with and without it (--matching-only skips 1).
 Run: make bench-processor   (or: .venv/bin/python bench/processor_bench.py --help). Needs `seamline stack up`.
 """
 
@@ -187,6 +189,34 @@ def in_process(kafka: KafkaConfig, processor: ProcessorConfig, records: list[Raw
         events=count,
     )
     return [cleanse_figures, hop_figures, resolve_figures, encode_figures]
+
+
+def matching_cost(kafka: KafkaConfig, processor: ProcessorConfig, records: list[Raw]) -> dict[str, Any]:
+    """CPU µs per event of resolve + merge without and with a probabilistic rule on customers (best of 3 runs each,
+    the CPU time of this process: the figure a noisy machine does not move much), and its suggestions."""
+    cleanser = CleanseBatch(kafka, processor, AvroSerde(kafka), Publisher(kafka), Metrics.create())
+    cleansed = [cleanser.cleanse(record) for record in records]
+    customer = processor.rules("customer").model_dump()
+    matched = ProcessorConfig(
+        **{**processor.model_dump(), "identity": {**processor.identity, "customer": {**customer, "probabilistic": {}}}}
+    )
+    figures: dict[str, Any] = {
+        "events": len(cleansed),
+        "customer_changes": sum(c.entity == "customer" for c in cleansed),
+    }
+    for name, config in (("without", processor), ("with", matched)):
+        runs = []
+        for _ in range(3):
+            resolver = Resolver(config, Tables.in_memory())
+            started = time.process_time()
+            outputs = [output for change in cleansed for output in resolver.apply(change)]
+            runs.append(time.process_time() - started)
+        figures[f"{name}_us_per_event"] = round(min(runs) / len(cleansed) * 1e6, 1)
+        figures[f"{name}_suggestions"] = sum(output.topic == "seamline.suggestions" for output in outputs)
+    extra = figures["with_us_per_event"] - figures["without_us_per_event"]
+    figures["matching_us_per_event"] = round(extra, 1)
+    figures["matching_us_per_customer_change"] = round(extra * len(cleansed) / max(figures["customer_changes"], 1), 1)
+    return figures
 
 
 # --- 2. end to end ------------------------------------------------------------------------------------------
@@ -393,6 +423,15 @@ def write_config(path: Path, info: stack.StackInfo, prefix: str, data_dir: Path,
     return path
 
 
+def report_matching(figures: dict[str, Any], console: Console) -> None:
+    console.print(
+        f"probabilistic matching: resolve + merge {figures['without_us_per_event']} -> {figures['with_us_per_event']} "
+        f"µs of CPU per event, {figures['matching_us_per_event']} µs more per event "
+        f"({figures['matching_us_per_customer_change']} µs per customer change, {figures['customer_changes']:,} of "
+        f"{figures['events']:,}); suggestions {figures['without_suggestions']:,} -> {figures['with_suggestions']:,}"
+    )
+
+
 def report(result: dict[str, Any], console: Console) -> None:
     workers = result["end_to_end"]["workers"]
     table = Table(title=f"processor benchmark: {result['events']:,} events, {workers} worker(s)")
@@ -432,6 +471,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the processor may take")
     parser.add_argument("--workers", type=int, default=1, help="processor workers in the group (scale-out)")
     parser.add_argument("--state-cache", type=int, help="the processor's state_cache_entries (memory against speed)")
+    parser.add_argument(
+        "--matching-only",
+        action="store_true",
+        help="only publish the events and measure what probabilistic matching costs",
+    )
     args = parser.parse_args()
 
     console = Console(stderr=True)
@@ -443,12 +487,18 @@ def main() -> None:
         config = load_config(config_path)
         assert config.processor is not None
         try:
+            if args.matching_only:
+                matching = matching_cost(config.kafka, config.processor, publish(config.kafka, mix))
+                report_matching(matching, console)
+                write_result({"events": args.events, "matching": matching}, args.json)
+                return
             console.print(f"{args.workers} worker(s), then {args.events:,} events under {prefix} …")
             e2e, records = end_to_end(
                 config_path, Path(work), mix, partial(publish, config.kafka, mix), args.timeout, args.workers
             )
             console.print("in-process stages …")
             stages = in_process(config.kafka, config.processor, records)
+            matching = matching_cost(config.kafka, config.processor, records)
         finally:
             if not args.keep_topics:
                 delete_subjects(config.kafka, delete_prefixed(config.kafka))
@@ -460,9 +510,11 @@ def main() -> None:
         "in_process": stages,
         "in_process_total": {"us_per_event": round(us, 1), "events_per_s": round(1e6 / us)},
         "end_to_end": e2e,
+        "matching": matching,
         "topic_prefix": prefix,
     }
     report(result, console)
+    report_matching(matching, console)
     write_result(result, args.json)
 
 

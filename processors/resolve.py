@@ -9,7 +9,8 @@ race-free by construction. The state is four tables:
   l: {line xref: line fields}}.
 - `links`: xref -> {g: golden id or None once deleted, o: position order applied, ft: first ts}.
 - `index`: match key -> golden id; 'd:<id>|<referencing id>' -> 1 for each record referencing <id>; 'v:<id>' ->
-  last version of a deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions; 's:...' -> stewards'
+  last version of a deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions; 'p:<xref>' and
+  'b:<entity>|<field>=<value>' for probabilistic matching (processors/matching.py); 's:...' -> stewards'
   decisions in force (processors/constraints.py).
 - `held`: 'r:<key>' -> changes (each as `Cleansed.values`) waiting for the record a key names; 'w:<xref>' -> the
   key a record waits on; 'n' -> how many changes wait.
@@ -31,6 +32,7 @@ from rapidfuzz import fuzz, process
 from processors.cleanse import Cleansed
 from processors.constraints import Constraints
 from processors.identity import born_id, match_keys, xref_key
+from processors.matching import Matcher, Probable
 from processors.normalise import match_key
 from processors.survivorship import cleared_fields, survive
 from seamline.connectors.registry import change_order
@@ -114,12 +116,15 @@ class Resolver:
 
     def __init__(self, processor: ProcessorConfig, tables: Tables) -> None:
         self.mappings: dict[str, EntityMapping] = {mapping.source: mapping for mapping in processor.mappings}
+        self.line_sources = {m.line_of.source: m.source for m in processor.mappings if m.line_of}
+        """Header source -> the source of its lines, for orders whose lines have a table of their own."""
         self.references: dict[str, set[str]] = {}  # entity -> fields (or 'lines.<field>') holding golden ids
         for mapping in processor.mappings:
             prefix = "lines." if mapping.line_of else ""
             self.references.setdefault(mapping.entity, set()).update(prefix + path for path in mapping.references)
         self.processor = processor
         self.tables = tables
+        self.matcher = Matcher(tables.index, tables.links)
 
     def reads(self, changes: list[Cleansed]) -> Reads:
         """The keys applying `changes` reads whatever the state holds: each record's link (and its order header's)
@@ -240,9 +245,12 @@ class Resolver:
         assert change.fields is not None
         own = xref_key(change.xref)
         keys = [own, *(xref_key(ref) for ref in change.same_as)]
-        keys += match_keys(change.entity, self._resolved(change.source, change.fields), rules)
+        resolved = self._resolved(change.source, change.fields)
+        keys += match_keys(change.entity, resolved, rules)
         first_ts = link["ft"] if link is not None else change.source_ts_ms
-        candidates = {gid for gid in [link["g"] if link else None, *(index.get(key) for key in keys)] if gid}
+        probable = self._probable(change, link, resolved)
+        found = [link["g"] if link else None, *(index.get(key) for key in keys), *sorted(probable.merge)]
+        candidates = {gid for gid in found if gid}
         states = self._steered(change.xref, link["g"] if link else None, candidates)
         founder = [first_ts, change.xref]
         survivor = min(states, key=lambda state: state["f"], default=None)
@@ -275,6 +283,7 @@ class Resolver:
         step.announced += keys  # every time, not only when new: a release a crash undid happens again
         self.tables.links[change.xref] = {"g": survivor["id"], "o": order, "ft": first_ts}
         self._publish(survivor, change, step)
+        step.outputs += self._probable_suggestions(survivor, probable)
 
     def _steered(self, ref: str, own: str | None, candidates: set[str]) -> list[State]:
         """The candidate golden records of record `ref` (in golden record `own`), sorted by id, as stewards'
@@ -316,6 +325,7 @@ class Resolver:
             return
         member = state["m"].pop(change.xref)
         self._reindex(state, member["k"], [])
+        self.matcher.forget(change.xref)
         for line_ref in member["l"]:
             self._relink(line_ref, None)
         rules = self.processor.rules(change.entity)
@@ -419,12 +429,9 @@ class Resolver:
         """A member's fields as the golden record sees them: references resolved, separate lines gathered."""
         fields = self._resolved(member["o"], member["f"])
         if member["l"]:
-            lines = [self._resolved(self._line_source(member["o"]), line) for line in member["l"].values()]
+            lines = [self._resolved(self.line_sources[member["o"]], line) for line in member["l"].values()]
             fields = {**fields, "lines": sorted(lines, key=lambda line: line["line_number"])}
         return fields
-
-    def _line_source(self, header: str) -> str:
-        return next(m.source for m in self.processor.mappings if m.line_of and m.line_of.source == header)
 
     def _publish(self, state: State, change: Cleansed, step: _Step) -> None:
         """Publish a new version if the record's fields or xrefs changed; store the state."""
@@ -492,6 +499,30 @@ class Resolver:
                 del index[f"d:{target}"]
         return sorted({*(key.partition("|")[2] for key in keys), *legacy})
 
+    # --- probabilistic matches ---------------------------------------------------------------------------
+
+    def _probable(self, change: Cleansed, link: dict[str, Any] | None, fields: dict[str, Any]) -> Probable:
+        """The golden records the change's record probably belongs to, or resembles (processors/matching.py)."""
+        rule = self.processor.rules(change.entity).probabilistic
+        if rule is None:
+            return Probable()
+        return self.matcher.place(change.entity, change.xref, link["g"] if link else None, fields, rule)
+
+    def _probable_suggestions(self, state: State, probable: Probable) -> list[Output]:
+        """A suggestion for each golden record the record resembles that is neither merged with it nor gone."""
+        outputs = []
+        for gid, (weight, agreements) in sorted(probable.suggest.items()):
+            if gid != state["id"] and self.tables.golden.get(gid) is not None and not self._kept_apart(state, gid):
+                value = {
+                    "entity": state["e"],
+                    "id": state["id"],
+                    "candidate_id": gid,
+                    "score": round(weight, 2),
+                    "rule": f"probabilistic:{agreements or 'none'}",
+                }
+                outputs.append(Output("seamline.suggestions", state["id"], value))
+        return outputs
+
     # --- fuzzy suggestions -------------------------------------------------------------------------------
 
     def _suggest(self, state: State, record: dict[str, Any]) -> list[Output]:
@@ -522,10 +553,9 @@ class Resolver:
             limit=None,
         )
         outputs = []
-        constraints = Constraints(self.tables.index)
         for _, score, position in matches:
             other = bucket[position][0]
-            if other not in suggested and not (constraints.active() and self._kept_apart(state, other, constraints)):
+            if other not in suggested and not self._kept_apart(state, other):
                 suggested.add(other)
                 value = {
                     "entity": state["e"],
@@ -539,8 +569,11 @@ class Resolver:
         self.tables.golden[state["id"]] = state
         return outputs
 
-    def _kept_apart(self, state: State, other: str, constraints: Constraints) -> bool:
+    def _kept_apart(self, state: State, other: str) -> bool:
         """Whether a steward decided golden record `other` is not the same as `state` (so it is not suggested)."""
+        constraints = Constraints(self.tables.index)
+        if not constraints.active():
+            return False
         other_state = self.tables.golden.get(other)
         return other_state is not None and constraints.separated(state, other_state)
 

@@ -28,8 +28,9 @@ MANAGED = frozenset({"id", "version", "deleted", "xrefs", "links", "origin", "up
 
 
 @cache
-def canonical_fields(entity: str) -> dict[str, Any]:
-    """The mappable fields of schemas/<entity>.avsc: name -> Avro type."""
+@cache
+def canonical_fields(entity: str) -> Mapping[str, Any]:
+    """The mappable fields of schemas/<entity>.avsc: name -> Avro type (shared: not to be changed)."""
     return {name: avro_type for name, avro_type in record_fields(entity).items() if name not in MANAGED}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,6 +10,7 @@ from pydantic import Field, model_validator
 
 from seamline.field_rules import EachRule, FieldRule, LookupTables, Scalar
 from seamline.mapping_check import canonical_fields, line_fields, reference_problems, rule_problems, string_typed
+from seamline.match_config import ProbabilisticRule
 from seamline.sections import Problem, Section, raise_problems
 
 Entity = Literal["customer", "product", "sales_order", "inventory_level"]
@@ -120,6 +122,11 @@ class IdentityRules(Section):
         "identify the entity; equal normalised values make one golden record.",
     )
     fuzzy: FuzzyRule | None = Field(None, description="Opt-in fuzzy rule; its matches are suggestions only.")
+    probabilistic: ProbabilisticRule | None = Field(
+        None,
+        description="Opt-in probabilistic (Fellegi–Sunter) rule: pairs scoring above its upper threshold merge, "
+        "those between its thresholds are suggestions.",
+    )
     priority: list[str] = Field(
         default_factory=list,
         description="Systems, most trusted first: a field takes the value of the most trusted system that has "
@@ -228,15 +235,16 @@ def _mapping_problems(
     return problems + _on_invalid_problems(mapping, targets)
 
 
-def _on_invalid_problems(mapping: EntityMapping, targets: dict[str, Any]) -> list[Problem]:
+def _on_invalid_problems(mapping: EntityMapping, targets: Mapping[str, Any]) -> list[Problem]:
     """on_invalid naming a field the mapping does not map, or keeping a value that is no text or a reference."""
     found = ((path, _on_invalid_problem(mapping, targets, path, action)) for path, action in mapping.on_invalid.items())
     return [(("on_invalid", path), message) for path, message in found if message]
 
 
-def _on_invalid_problem(mapping: EntityMapping, targets: dict[str, Any], path: str, action: OnInvalid) -> str | None:
+def _on_invalid_problem(mapping: EntityMapping, targets: Mapping[str, Any], path: str, action: OnInvalid) -> str | None:
     head, _, line_field = path.partition(".")
     rule = mapping.fields.get(head)
+    kinds: Mapping[str, Any]
     if line_field and isinstance(rule, EachRule):
         kinds, mapped = line_fields(mapping.entity) or {}, line_field in rule.fields
     else:
@@ -264,8 +272,35 @@ def _identity_problems(entity: str, rules: IdentityRules) -> list[Problem]:
         named += [(("fuzzy", "fields"), name) for name in rules.fuzzy.fields] + [
             (("fuzzy", "block"), rules.fuzzy.block)
         ]
-    return [
+    problems: list[Problem] = [
         (where, f"{entity} has no field {name!r}: use one of {', '.join(fields)}")
         for where, name in named
         if name not in fields
     ]
+    if rules.probabilistic is not None:
+        problems += [(("probabilistic", *where), message) for where, message in _probabilistic_problems(entity, rules)]
+    return problems
+
+
+def _probabilistic_problems(entity: str, rules: IdentityRules) -> list[Problem]:
+    """Comparisons of fields the entity lacks or compared twice, and blocks on fields not compared."""
+    assert rules.probabilistic is not None
+    fields, problems = canonical_fields(entity), list[Problem]()
+    compared: set[str] = set()
+    for index, comparison in enumerate(rules.probabilistic.comparisons):
+        if comparison.field not in fields:
+            hint = (
+                "" if entity == "customer" else " (the default comparisons are the customer's: list this entity's own)"
+            )
+            message = f"{entity} has no field {comparison.field!r}{hint}: use one of {', '.join(fields)}"
+            problems.append((("comparisons", index, "field"), message))
+        elif comparison.field in compared:
+            problems.append((("comparisons", index, "field"), f"{comparison.field} is compared twice: keep one"))
+        compared.add(comparison.field)
+    problems += [
+        (("blocking", index), f"block field {name!r} is not compared: add a comparison for it or block on another")
+        for index, block in enumerate(rules.probabilistic.blocks())
+        for name in block
+        if name not in compared
+    ]
+    return problems

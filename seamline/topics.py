@@ -60,7 +60,7 @@ def state_changelog_topic(app_id: str) -> str:
 
 
 def suggestions_topic(kafka: KafkaConfig) -> str:
-    """Merge suggestions of fuzzy match rules, for a data steward to review."""
+    """Merge suggestions of fuzzy and probabilistic match rules, for a data steward to review."""
     return f"{kafka.topic_prefix}{SUGGESTIONS}"
 
 
@@ -178,7 +178,7 @@ def config_topics(config: Config) -> list[str]:
         topics.update(canonical_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
         topics.update(dq_topic(kafka, mapping.entity) for mapping in config.processor.mappings)
         topics.add(decisions_topic(kafka))
-        if any(rules.fuzzy for rules in config.processor.identity.values()):
+        if any(rules.fuzzy or rules.probabilistic for rules in config.processor.identity.values()):
             topics.add(suggestions_topic(kafka))
     for sink in config.sinks.values():
         topics.update(canonical_topic(kafka, entity) for entity in sink.entities_written)

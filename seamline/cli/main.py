@@ -15,6 +15,7 @@ from seamline.cli.acls import acls
 from seamline.cli.dlq import dlq_app
 from seamline.cli.dq import dq_app
 from seamline.cli.golden import golden_app
+from seamline.cli.match import match_app
 from seamline.cli.operate import reconcile, replay, status
 from seamline.cli.pii import pii_app
 from seamline.cli.stack import stack_app
@@ -44,6 +45,7 @@ app.add_typer(source_app, name="source")
 app.add_typer(sink_app, name="sink")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(dq_app, name="dq")
+app.add_typer(match_app, name="match")
 app.add_typer(pii_app, name="pii")
 app.add_typer(suggestions_app, name="suggestions")
 app.add_typer(golden_app, name="golden")
