@@ -14,7 +14,8 @@ import yaml
 from seamline.config import Config, load_config
 from tests.deploy.commands import check_process_command
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.37.0"
 KUSTOMIZATION = yaml.safe_load((K8S / "kustomization.yaml").read_text())
 MANIFESTS = [
@@ -63,8 +64,19 @@ def test_the_validation_refuses_an_unknown_field() -> None:
 
 
 def test_the_configuration_is_valid_and_every_secret_it_names_is_in_the_secret(config: Config) -> None:
-    assert set(config.sources) == {"erp", "crm", "shop"} and config.processor is not None
+    assert set(config.sources) >= {"erp", "crm", "shop", "marketing", "marketing-poll", "support"}
+    assert config.processor is not None
     assert "replace-me" in the("Secret")["stringData"].values(), "a template, not real secrets"
+
+
+def test_the_configuration_is_the_sample_business() -> None:
+    cluster = yaml.safe_load(the("ConfigMap")["data"]["seamline.yaml"])
+    example = yaml.safe_load((ROOT / "examples" / "business.yaml").read_text())
+    assert {**cluster["processor"], "data_dir": None} == {**example["processor"], "data_dir": None}
+    assert cluster["sources"].keys() == example["sources"].keys()
+    assert cluster["sinks"].keys() == example["sinks"].keys()
+    assert cluster["notify"]["routes"] == example["notify"]["routes"]
+    assert cluster["notify"]["channels"].keys() == example["notify"]["channels"].keys()
 
 
 def test_each_process_of_the_configuration_has_a_deployment_running_a_real_command(config: Config) -> None:
@@ -115,11 +127,16 @@ def test_sources_and_notify_have_one_owner_and_scaling_stages_a_disruption_budge
         assert budgets[name]["spec"]["selector"] == deployment["spec"]["selector"]
 
 
-def test_the_webhook_source_is_reachable_through_its_service(config: Config) -> None:
-    shop = config.sources["shop"]
-    assert getattr(shop, "host", None) == "0.0.0.0"
-    service = the("Service")
-    (port,) = service["spec"]["ports"]
-    assert port["port"] == getattr(shop, "port", None)
-    (deployment,) = [d for d in DEPLOYMENTS if d["metadata"]["name"] == service["metadata"]["name"]]
-    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+def test_each_webhook_source_is_reachable_through_its_service(config: Config) -> None:
+    webhooks = sorted(name for name, source in config.sources.items() if source.kind == "webhook")
+    services = {manifest["metadata"]["name"]: manifest for manifest in MANIFESTS if manifest["kind"] == "Service"}
+    assert sorted(services) == [f"seamline-source-{name}" for name in webhooks] and webhooks
+    for name in webhooks:
+        source = config.sources[name]
+        assert getattr(source, "host", None) == "0.0.0.0", f"{name} listens beyond the pod"
+        service = services[f"seamline-source-{name}"]
+        (port,) = service["spec"]["ports"]
+        assert port["port"] == getattr(source, "port", None)
+        (deployment,) = [d for d in DEPLOYMENTS if d["metadata"]["name"] == service["metadata"]["name"]]
+        assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        assert {"name": port["targetPort"], "containerPort": port["port"]} in container(deployment)["ports"]
