@@ -94,12 +94,10 @@ class Tables:
 
 @dataclass
 class Reads:
-    """Keys of each table that resolving some changes reads first (the state reads them at once)."""
+    """Keys of the links and index tables that resolving some changes reads first (the state reads them at once)."""
 
-    golden: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     index: list[str] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
 
 
 @dataclass

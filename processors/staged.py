@@ -127,8 +127,9 @@ class StagedState:
 
     def prefetch(self, reads: Reads) -> None:
         """Read what a batch will read first, a table's keys at a time (`Resolver.reads`)."""
-        for staged, keys in zip(self._staged, (reads.golden, reads.links, reads.index, reads.held), strict=True):
-            staged.prefetch(keys)
+        _, links, index, _ = self._staged
+        links.prefetch(reads.links)
+        index.prefetch(reads.index)
 
     def writes(self) -> list[Write]:
         """Every table's writes of the batch, in a fixed order; None deletes."""

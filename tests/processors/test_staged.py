@@ -1,17 +1,25 @@
 """Staged state: a batch sees its own writes, the store never changes under it, the cache spares reads."""
 
+from pathlib import Path
 from typing import Any
 
-from processors.resolve import MemoryTable
+
+from processors.resolve import MemoryTable, Reads
 from processors.staged import Cache, Staged, StagedState
+from processors.state_store import StateStore, encode
 
 
 class CountingTable(MemoryTable):
     reads = 0
+    many = 0
 
     def get(self, key: str, default: Any = None) -> Any:
         self.reads += 1
         return super().get(key, default)
+
+    def get_many(self, keys: list[str]) -> list[Any]:
+        self.many += 1
+        return [super(CountingTable, self).get(key) for key in keys]
 
 
 def test_a_batch_reads_its_own_writes_and_hands_them_over_without_touching_the_store() -> None:
@@ -70,3 +78,24 @@ def test_a_scan_sees_committed_keys_and_the_batch_s_writes_and_deletes() -> None
     staged["d:c|6"] = 1
     assert staged.scan("d:a|") == ["d:a|2", "d:a|5"]
     assert staged.scan("d:") == sorted(["d:a|2", "d:a|5", "d:ab|3", "d:b|4", "d:c|6"])
+
+
+def test_a_prefetch_reads_the_uncached_keys_in_one_call_and_the_batch_then_reads_none() -> None:
+    store = CountingTable({"links:a": 1, "links:b": 2, "index:x:a": "g"})
+    state = StagedState(store)
+    links = state.tables.links
+    assert links.get("b") == 2 and store.reads == 1  # read before: not read again
+    state.prefetch(Reads(links=["a", "b", "new", "a"], index=["x:a"]))
+    assert store.many == 2 and store.reads == 1  # one call per table, "b" left out
+    values = (links.get("a"), links.get("b"), links.get("new"), state.tables.index.get("x:a"))
+    assert values == (1, 2, None, "g") and store.reads == 1
+
+
+def test_the_store_reads_many_keys_at_once_as_it_reads_each(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "store")
+    try:
+        store.apply([(b"links:a", encode({"g": "1"})), (b"index:x:a", encode("1"))], 2)
+        keys = ["links:a", "links:missing", "index:x:a"]
+        assert store.get_many(keys) == [store.get(key) for key in keys] == [{"g": "1"}, None, "1"]
+    finally:
+        store.close()
