@@ -3,7 +3,6 @@
 from pathlib import Path
 from typing import Any
 
-
 from processors.resolve import MemoryTable, Reads
 from processors.staged import Cache, Staged, StagedState
 from processors.state_store import StateStore, encode
