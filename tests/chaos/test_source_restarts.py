@@ -209,7 +209,19 @@ def test_a_dropped_slot_stops_the_source_saying_what_to_do(
         with psycopg.connect(stack.postgres_dsn, autocommit=True) as admin:
             with psycopg.connect(database, autocommit=True) as conn:
                 conn.execute("INSERT INTO items VALUES (1, 1, 'before the slot was dropped')")
-            time.sleep(2)  # read and confirmed
+                inserted = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+            assert inserted is not None
+
+            def confirmed() -> bool:
+                row = admin.execute(
+                    "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                    (inserted[0], slot),
+                ).fetchone()
+                return row is not None and bool(row[0])
+
+            # read, published and confirmed: the source's position is committed, so its next start resumes from it
+            # (a source without one takes the dropped slot for a first start and makes a new one)
+            wait_until(confirmed, 60, "the source to confirm the insert")
             admin.execute(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s", (slot,)
             )
