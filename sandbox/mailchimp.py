@@ -16,7 +16,7 @@ What it follows from Mailchimp's public documentation:
   "response"}]`, as plain JSON at `response_body_url`.
 - Errors are `application/problem+json`: `{"type", "title", "status", "detail", "instance"}`. Auth is HTTP basic
   with any user and the API key as password (else 401 "API Key Invalid"). At most 10 simultaneous connections:
-  an 11th request gets 429 with Retry-After; `throttle()` forces 429s, `fail()` 503s.
+  an 11th request gets 429 with Retry-After; `faults` (sandbox/injected_faults.py) forces 429s and 503s.
 - Webhooks (sandbox/mailchimp_webhooks.py): form-encoded POSTs (`type`, `fired_at`, `data[email]`,
   `data[merges][FNAME]`, ...) to `webhook_url`
   (its secret in the path, as Mailchimp users configure it). Mailchimp sends changes made through the API only
@@ -45,6 +45,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.injected_faults import InjectedFaults
 from sandbox.mailchimp_webhooks import HookSender
 from sandbox.serving import BackgroundServer
 
@@ -106,9 +107,7 @@ class Mailchimp:
     most_concurrent: int = 0
     """The most requests served at once."""
     _in_flight: int = 0
-    _throttled: int = 0
-    _retry_after: int = 1
-    _failing: int = 0
+    faults: InjectedFaults = field(default_factory=InjectedFaults)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _sender: HookSender | None = None
     _base_url: str = ""
@@ -138,16 +137,6 @@ class Mailchimp:
             member = self.members[subscriber_hash(email)]
             member.update(status="archived", last_changed=_now())
             return dict(member)
-
-    def throttle(self, requests: int, retry_after: int = 1) -> None:
-        """The next `requests` requests get 429 with `Retry-After: retry_after`."""
-        with self._lock:
-            self._throttled, self._retry_after = requests, retry_after
-
-    def fail(self, requests: int) -> None:
-        """The next `requests` requests get 503."""
-        with self._lock:
-            self._failing = requests
 
     # ---- members
     def _member(self, list_id: str, key: str) -> Record:
@@ -359,11 +348,11 @@ class Mailchimp:
                 raise Refused(
                     429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections.", 1
                 )
-            if self._throttled > 0:
-                self._throttled -= 1
-                raise Refused(429, "Too Many Requests", "You have exceeded the limit of requests.", self._retry_after)
-            if self._failing > 0:
-                self._failing -= 1
+            if self.faults.throttled_now():
+                raise Refused(
+                    429, "Too Many Requests", "You have exceeded the limit of requests.", self.faults.retry_after
+                )
+            if self.faults.failing_now():
                 raise Refused(503, "Service Unavailable", "Please try again later.")
             if body is ValueError:
                 raise Refused(400, "JSON Parse Exception", "The request body could not be parsed as JSON.")

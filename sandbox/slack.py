@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.injected_faults import InjectedFaults
+
 
 @dataclass
 class Slack:
@@ -30,22 +32,18 @@ class Slack:
     )
     messages: list[dict[str, Any]] = field(default_factory=list)
     archived: bool = False
-    _throttled: int = 0
+    faults: InjectedFaults = field(default_factory=InjectedFaults)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def throttle(self, requests: int) -> None:
-        """The next `requests` requests get 429 with Retry-After: 1."""
-        with self._lock:
-            self._throttled = requests
 
     async def _post(self, request: web.Request) -> web.Response:
         raw = await request.read()
         with self._lock:
             if request.path != self.path:
                 return web.Response(status=404, text="no_service")
-            if self._throttled > 0:
-                self._throttled -= 1
-                return web.Response(status=429, text="rate_limited", headers={"Retry-After": "1"})
+            if self.faults.throttled_now():
+                return web.Response(
+                    status=429, text="rate_limited", headers={"Retry-After": str(self.faults.retry_after)}
+                )
             if self.archived:
                 return web.Response(status=410, text="channel_is_archived")
             try:

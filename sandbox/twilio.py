@@ -29,6 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.injected_faults import InjectedFaults
+
 BODY_MAX_CHARS = 1600
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
@@ -51,19 +53,9 @@ class Twilio:
     messages: list[Record] = field(default_factory=list)
     unreachable: set[str] = field(default_factory=set)
     """Numbers refused with error 21612, as a landline or a number out of coverage is."""
-    _failing: int = 0
-    _throttled: int = 0
+    faults: InjectedFaults = field(default_factory=InjectedFaults)
+    """Its next requests answered 503 (an outage) or 429 (error 20429)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fail(self, requests: int) -> None:
-        """The next `requests` requests get 503 Service Unavailable (an outage)."""
-        with self._lock:
-            self._failing = requests
-
-    def throttle(self, requests: int) -> None:
-        """The next `requests` requests get 429 Too Many Requests (error 20429)."""
-        with self._lock:
-            self._throttled = requests
 
     def _authenticated(self, request: web.Request) -> bool:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -81,11 +73,9 @@ class Twilio:
                 return _error(401, 20003, "Authenticate")
             if request.match_info["account"] != self.account_sid:
                 return _error(404, 20404, f"The requested resource {request.path} was not found")
-            if self._failing > 0:
-                self._failing -= 1
+            if self.faults.failing_now():
                 return _error(503, 503, "Service Unavailable")
-            if self._throttled > 0:
-                self._throttled -= 1
+            if self.faults.throttled_now():
                 return _error(429, 20429, "Too Many Requests")
             to, sender, body = (str(form.get(name, "")) for name in ("To", "From", "Body"))
             if not to:

@@ -15,7 +15,7 @@ What it follows from Zendesk's public documentation:
   deleted organizations with `deleted_at` set.
 - Authentication: basic `{email}/token:{api_token}` or `Bearer {oauth_token}`; otherwise
   401 `{"error": "Couldn't authenticate you"}`. Rate limit: `rate_limit` requests a minute (X-Rate-Limit and
-  X-Rate-Limit-Remaining on every answer), then 429 with `Retry-After` (seconds); `throttle()` forces 429s.
+  X-Rate-Limit-Remaining on every answer), then 429 with `Retry-After` (seconds); `faults` forces 429s and 503s.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.injected_faults import InjectedFaults
 from sandbox.zendesk_writes import RateWindow, Refused, ZendeskWrites
 
 MAX_PER_PAGE = 1000
@@ -90,9 +91,7 @@ class Zendesk:
     """(time.monotonic(), path with query, status) of every request served."""
     writes: list[tuple[str, str]] = field(default_factory=list)
     """(method, path) of every POST, PUT and DELETE served with a success."""
-    _throttled: int = 0
-    _failing: int = 0
-    _retry_after: int = 1
+    faults: InjectedFaults = field(default_factory=InjectedFaults)
     _next_id: int = 1000
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _window: RateWindow | None = None
@@ -184,16 +183,6 @@ class Zendesk:
         with self._lock:
             primary = self.users[key].get("email")
             return [*([primary] if primary else []), *self.write_api.identities.get(key, [])]
-
-    def throttle(self, requests: int, retry_after: int = 1) -> None:
-        """The next `requests` requests get 429 with `Retry-After: retry_after`."""
-        with self._lock:
-            self._throttled, self._retry_after = requests, retry_after
-
-    def fail(self, requests: int) -> None:
-        """The next `requests` requests get 503 Service Unavailable (an outage)."""
-        with self._lock:
-            self._failing = requests
 
     # ---- the API
     def _check(self, request: web.Request) -> None:
@@ -338,12 +327,10 @@ class Zendesk:
                     headers = {"X-Rate-Limit": str(self._window.limit), "X-Rate-Limit-Remaining": str(left)}
                     if wait is not None:
                         raise Refused(429, _RATE_LIMITED, wait)
-                if self._failing > 0:
-                    self._failing -= 1
+                if self.faults.failing_now():
                     raise Refused(503, {"error": "ServiceUnavailable", "description": "Please try again"})
-                if self._throttled > 0:
-                    self._throttled -= 1
-                    raise Refused(429, _RATE_LIMITED, self._retry_after)
+                if self.faults.throttled_now():
+                    raise Refused(429, _RATE_LIMITED, self.faults.retry_after)
                 if body is _BAD_JSON:
                     raise Refused(400, _BAD_JSON)
                 self.write_api.run_due_jobs()

@@ -69,7 +69,7 @@ def test_a_number_that_took_the_sms_is_not_texted_again_when_another_numbers_cal
     twilio.unreachable.clear()
     sender.send(NOTICE)
     assert [message["to"] for message in twilio.messages] == ["+4915100000001", "+4915100000002"]
-    twilio.fail(1)
+    twilio.faults.fail(1)
     with pytest.raises(ServerUnavailable, match="HTTP 503"):
         sender.send(Notice("another", "text", "short", {}))
 
@@ -78,7 +78,7 @@ def test_a_throttled_slack_post_asks_for_the_wait_slack_gave(served: list[Backgr
     slack = Slack()
     url = serve(served, slack.app())
     sender = SlackSender("slack", SlackChannel.model_validate({"kind": "slack", "webhook_url": url + slack.path}))
-    slack.throttle(1)
+    slack.faults.throttle(1)
     with pytest.raises(ServerUnavailable) as refused:
         sender.send(NOTICE)
     assert refused.value.retry_after_s == 1 and url not in str(refused.value), "a webhook URL is its secret"

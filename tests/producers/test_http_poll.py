@@ -163,7 +163,7 @@ def test_429_waits_exactly_retry_after_then_asks_for_the_same_page(api: Api) -> 
     api.zendesk.update_ticket(made[0]["id"], status="solved")
     api.settle()
     api.zendesk.requests.clear()
-    api.zendesk.throttle(1, retry_after=2)
+    api.zendesk.faults.throttle(1, retry_after=2)
     items = idle(changes, 3.0)
     assert ids(items) == [str(made[0]["id"])]
     (limited_at, limited_path, status), (again_at, again_path, _) = api.zendesk.requests[:2]
@@ -174,7 +174,7 @@ def test_429_waits_exactly_retry_after_then_asks_for_the_same_page(api: Api) -> 
 def test_5xx_is_retried_through_the_retry_policy(api: Api) -> None:
     api.zendesk.create_ticket("t")
     api.settle()
-    api.zendesk.fail(2)
+    api.zendesk.faults.fail(2)
     _poll, changes = api.source()
     assert len(changes_in(idle(changes, 0.3))) == 1
     assert [status for _, _, status in api.zendesk.requests[:3]] == [503, 503, 200]

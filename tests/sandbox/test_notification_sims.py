@@ -55,7 +55,7 @@ def test_twilio_refuses_wrong_credentials_and_throttles(twilio: tuple[Twilio, st
     sim, url = twilio
     form = {"To": "+4915112345678", "From": "+15005550006", "Body": "x"}
     assert httpx.post(url, data=form, auth=(sim.account_sid, "wrong")).json()["code"] == 20003
-    sim.throttle(1)
+    sim.faults.throttle(1)
     throttled = httpx.post(url, data=form, auth=(sim.account_sid, sim.auth_token))
     assert throttled.status_code == 429 and throttled.json()["code"] == 20429
     assert httpx.post(url, data=form, auth=(sim.account_sid, sim.auth_token)).status_code == 201

@@ -149,7 +149,7 @@ def test_unauthenticated_requests_get_401(zendesk: Zendesk, header: str | None) 
 
 
 def test_rate_limit_answers_429_with_retry_after_then_recovers(zendesk: Zendesk, api: httpx.Client) -> None:
-    zendesk.throttle(2, retry_after=7)
+    zendesk.faults.throttle(2, retry_after=7)
     for _ in range(2):
         limited = api.get(TICKETS, params={"start_time": 0})
         assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"

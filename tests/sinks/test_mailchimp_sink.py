@@ -192,7 +192,7 @@ def test_a_429_with_retry_after_delays_the_batch_and_loses_nothing(
     account, url = mailchimp
     with sink_running(kafka, url, account):
         wait_until(lambda: any("members" in path for _, _, path, _ in account.requests), 30, "the sink's setup")
-        account.throttle(2, retry_after=2)
+        account.faults.throttle(2, retry_after=2)
         publish(kafka, changes(*(customer(n, 1) for n in range(1, 31))))
         wait_until(lambda: len(account.live()) == 30, 60, "30 members written", interval=0.2)
     limited = [n for n, (_, _, _, status) in enumerate(account.requests) if status == 429]

@@ -187,7 +187,7 @@ def test_a_429_with_retry_after_delays_the_batch_and_loses_nothing(
     account, url = zendesk
     with sink_running(kafka, url, account):
         wait_until(lambda: any("organization_fields" in p for _, p, _ in account.requests), 30, "the sink's setup")
-        account.throttle(2, retry_after=2)
+        account.faults.throttle(2, retry_after=2)
         publish(kafka, changes(*(customer(n, 1) for n in range(1, 31))))
         wait_until(lambda: len(users(account)) == 30, 60, "30 users written", interval=0.2)
     limited = [n for n, (_, _, status) in enumerate(account.requests) if status == 429]
@@ -284,7 +284,7 @@ def test_whole_call_refusals_are_the_targets_and_a_job_is_waited_for_a_bounded_t
         with pytest.raises(TargetFailing, match=r"HTTP 401 from GET /api/v2/users/show_many: Couldn't authenticate"):
             target.write([record(customer(1, 1))])
         account.api_token = "sim-api-token"
-        account.fail(1)
+        account.faults.fail(1)
         with pytest.raises(ServerUnavailable, match="HTTP 503"):
             target.write([record(customer(1, 1))])
         account.job_s = 5
