@@ -30,6 +30,19 @@ def customer(number: int, version: int, *, deleted: bool = False) -> dict[str, A
     }
 
 
+def person(number: int, version: int, **values: Any) -> dict[str, Any]:
+    """Customer c<number> as a person in Milano with an e-mail address, as the SaaS sinks write them."""
+    return customer(number, version) | {"email": f"customer{number}@example.com", "city": "Milano"} | values
+
+
+def customer_changes(*records: dict[str, Any] | tuple[str, None]) -> list[Change]:
+    """Changes of the customer topic: each record, or a tombstone for (golden id, None)."""
+    return [
+        ("customer", record[0], None) if isinstance(record, tuple) else ("customer", record["id"], record)
+        for record in records
+    ]
+
+
 def order(number: int, version: int) -> dict[str, Any]:
     """Version `version` of order o<number> of customer c<number>, with `version` lines of quantity `version`."""
     lines = [{"line_number": n, "product_id": f"p{n}", "quantity": Decimal(version)} for n in range(1, version + 1)]

@@ -3,10 +3,8 @@ ends with every record written once in effect; a record the ERP refuses goes alo
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from functools import partial
 
 import pytest
@@ -23,24 +21,24 @@ from sinks.http.target import HttpTarget
 from sinks.runner import SinkRunner
 from tests.conftest import wait_until
 from tests.sinks.canonical_records import Change, customer, order, publish
+from tests.sinks.sink_threads import in_thread
 from tests.sinks.test_http import ORDERS, PARTNERS, s4_config
 
 CUSTOMERS, ORDER_COUNT = 150, 50
 
 
-@contextmanager
-def running(name: str, kafka: KafkaConfig, sim: S4HanaSim, metrics: Metrics) -> Iterator[SinkRunner]:
+def running(name: str, kafka: KafkaConfig, sim: S4HanaSim, metrics: Metrics) -> AbstractContextManager[SinkRunner]:
     config = s4_config(sim, concurrency=8, timeout_s=2)
-    runner = SinkRunner(
-        name, kafka, HttpTarget(name, config, metrics), config.entities_written, metrics, f"{kafka.topic_prefix}{name}"
+    return in_thread(
+        SinkRunner(
+            name,
+            kafka,
+            HttpTarget(name, config, metrics),
+            config.entities_written,
+            metrics,
+            f"{kafka.topic_prefix}{name}",
+        )
     )
-    worker = threading.Thread(target=runner.run, args=(False,), daemon=True)
-    worker.start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
-        worker.join(60)
 
 
 def changes() -> list[Change]:

@@ -5,9 +5,8 @@ refusals as dead letters without values; then the setup and configuration checks
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from copy import deepcopy
 from typing import Any
 
@@ -18,14 +17,17 @@ from sandbox.mailchimp import Mailchimp, running, subscriber_hash
 from seamline.config import KafkaConfig
 from seamline.dead_letters.writer import read_headers
 from seamline.metrics import Metrics
-from seamline.operations.replay import plan
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
 from sinks.mailchimp.config import MailchimpSink
 from sinks.mailchimp.target import MailchimpTarget
 from sinks.runner import SinkRunner
 from tests.conftest import wait_until
-from tests.sinks.canonical_records import Change, publish
+from tests.sinks.canonical_records import customer_changes as changes
+from tests.sinks.canonical_records import person as customer
+from tests.sinks.canonical_records import publish
+from tests.sinks.sink_threads import drain as drain_sink
+from tests.sinks.sink_threads import in_thread
 
 
 @pytest.fixture
@@ -60,51 +62,22 @@ def mc_config(url: str, account: Mailchimp, **overrides: Any) -> MailchimpSink:
     return MailchimpSink.model_validate(settings | overrides)
 
 
-def customer(number: int, version: int, **values: Any) -> dict[str, Any]:
-    """Version `version` of customer c<number>, a person in Milano; its name says the version."""
-    return {
-        "id": f"c{number}",
-        "version": version,
-        "name": f"Customer {number} v{version}",
-        "email": f"customer{number}@example.com",
-        "city": "Milano",
-        "deleted": False,
-        "xrefs": {"erp": str(number)},
-        "links": [f"erp.customers:{number}"],
-        "origin": "erp",
-        "updated_at": 1_700_000_000_000 + version,
-    } | values
-
-
-def changes(*records: dict[str, Any] | tuple[str, None]) -> list[Change]:
-    return [
-        ("customer", record[0], None) if isinstance(record, tuple) else ("customer", record["id"], record)
-        for record in records
-    ]
+def runner(
+    kafka: KafkaConfig, url: str, account: Mailchimp, metrics: Metrics, group: str = "marketing", **overrides: Any
+) -> SinkRunner:
+    target = MailchimpTarget("marketing", mc_config(url, account, **overrides))
+    return SinkRunner("marketing", kafka, target, ["customer"], metrics, group)
 
 
 def drain(kafka: KafkaConfig, url: str, account: Mailchimp, group: str = "marketing", **overrides: Any) -> Metrics:
     """Run the sink until it has committed everything now in the customer topic."""
-    metrics, config = Metrics.create(), mc_config(url, account, **overrides)
-    runner = SinkRunner("marketing", kafka, MailchimpTarget("marketing", config), ["customer"], metrics, group)
-    until = {(r.topic, r.partition): r.end for r in plan(kafka, ["customer"], None) if r.records}
-    runner.run(stop_on_signals=False, until=until)
+    metrics = Metrics.create()
+    drain_sink(kafka, runner(kafka, url, account, metrics, group, **overrides), ["customer"])
     return metrics
 
 
-@contextmanager
-def sink_running(kafka: KafkaConfig, url: str, account: Mailchimp) -> Iterator[SinkRunner]:
-    config = mc_config(url, account)
-    runner = SinkRunner(
-        "marketing", kafka, MailchimpTarget("marketing", config), ["customer"], Metrics.create(), "marketing"
-    )
-    worker = threading.Thread(target=runner.run, args=(False,), daemon=True)
-    worker.start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
-        worker.join(60)
+def sink_running(kafka: KafkaConfig, url: str, account: Mailchimp) -> AbstractContextManager[SinkRunner]:
+    return in_thread(runner(kafka, url, account, Metrics.create()))
 
 
 def writes(account: Mailchimp) -> list[tuple[str, str]]:

@@ -5,10 +5,9 @@ source; then the whole-call refusals, the job bound and the setup and configurat
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from copy import deepcopy
 from typing import Any
 
@@ -23,7 +22,6 @@ from seamline.connectors.http_auth import ApiTokenAuth
 from seamline.connectors.sink import SinkRecord, TargetFailing
 from seamline.dead_letters.writer import read_headers
 from seamline.metrics import Metrics
-from seamline.operations.replay import plan
 from seamline.retry import ServerUnavailable
 from seamline.topic_reader import read_to_end
 from seamline.topics import dlq_topic
@@ -32,7 +30,10 @@ from sinks.zendesk.config import ZendeskSink
 from sinks.zendesk.target import ZendeskTarget
 from tests.conftest import wait_until
 from tests.producers.draining import changes_in, idle
-from tests.sinks.canonical_records import Change, publish
+from tests.sinks.canonical_records import customer_changes as changes
+from tests.sinks.canonical_records import person, publish
+from tests.sinks.sink_threads import drain as drain_sink
+from tests.sinks.sink_threads import in_thread
 
 MARK = "user_fields.seamline_sync"
 
@@ -69,20 +70,8 @@ def zd_config(url: str, account: Zendesk, **overrides: Any) -> ZendeskSink:
 
 
 def customer(number: int, version: int, **values: Any) -> dict[str, Any]:
-    """Version `version` of customer c<number>, a person in Milano; its name says the version."""
-    return {
-        "id": f"c{number}",
-        "version": version,
-        "name": f"Customer {number} v{version}",
-        "email": f"customer{number}@example.com",
-        "phone": f"+49401234{number:03d}",
-        "city": "Milano",
-        "deleted": False,
-        "xrefs": {"erp": str(number)},
-        "links": [f"erp.customers:{number}"],
-        "origin": "erp",
-        "updated_at": 1_700_000_000_000 + version,
-    } | values
+    """Version `version` of customer c<number>, a person in Milano with a phone; its name says the version."""
+    return person(number, version, phone=f"+49401234{number:03d}") | values
 
 
 def company(number: int, version: int, **values: Any) -> dict[str, Any]:
@@ -93,33 +82,19 @@ def company(number: int, version: int, **values: Any) -> dict[str, Any]:
     )
 
 
-def changes(*records: dict[str, Any] | tuple[str, None]) -> list[Change]:
-    return [
-        ("customer", record[0], None) if isinstance(record, tuple) else ("customer", record["id"], record)
-        for record in records
-    ]
+def runner(kafka: KafkaConfig, url: str, account: Zendesk, metrics: Metrics, group: str = "support") -> SinkRunner:
+    return SinkRunner("support", kafka, ZendeskTarget("support", zd_config(url, account)), ["customer"], metrics, group)
 
 
 def drain(kafka: KafkaConfig, url: str, account: Zendesk, group: str = "support") -> Metrics:
     """Run the sink until it has committed everything now in the customer topic."""
-    metrics, config = Metrics.create(), zd_config(url, account)
-    runner = SinkRunner("support", kafka, ZendeskTarget("support", config), ["customer"], metrics, group)
-    until = {(r.topic, r.partition): r.end for r in plan(kafka, ["customer"], None) if r.records}
-    runner.run(stop_on_signals=False, until=until)
+    metrics = Metrics.create()
+    drain_sink(kafka, runner(kafka, url, account, metrics, group), ["customer"])
     return metrics
 
 
-@contextmanager
-def sink_running(kafka: KafkaConfig, url: str, account: Zendesk) -> Iterator[SinkRunner]:
-    config = zd_config(url, account)
-    runner = SinkRunner("support", kafka, ZendeskTarget("support", config), ["customer"], Metrics.create(), "support")
-    worker = threading.Thread(target=runner.run, args=(False,), daemon=True)
-    worker.start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
-        worker.join(60)
+def sink_running(kafka: KafkaConfig, url: str, account: Zendesk) -> AbstractContextManager[SinkRunner]:
+    return in_thread(runner(kafka, url, account, Metrics.create()))
 
 
 def users(account: Zendesk) -> dict[str, dict[str, Any]]:
