@@ -17,28 +17,11 @@ from typing import Any
 from json_result import write_result
 from simulated_target import print_results, simulation, three_phases
 
-from seamline.connectors.sink import SinkRecord
 from sinks.mailchimp.config import MailchimpSink
 from sinks.mailchimp.target import MailchimpTarget
 
 MODES = {"single calls": 1_000_000, "batch operations": 1}
 """Way of writing -> batch_threshold."""
-
-
-def customer(number: int, version: int) -> SinkRecord:
-    value: dict[str, Any] = {
-        "id": f"c{number:07d}",
-        "version": version,
-        "name": f"Kundin {number} v{version}",
-        "email": f"kundin{number}@example.com",
-        "city": "Hamburg",
-        "deleted": False,
-        "xrefs": {"erp": str(number)},
-        "links": [],
-        "origin": "erp",
-        "updated_at": 1_767_225_600_000 + version,
-    }
-    return SinkRecord("customer", value["id"], value, "bench", 0, number, None, None)
 
 
 def config(url: str, threshold: int) -> MailchimpSink:
@@ -59,7 +42,7 @@ def measure(mode: str, batch: int, count: int, latency_ms: float, batch_ms: floa
     args = ("--latency-ms", str(latency_ms), "--batch-ms", str(batch_ms))
     with simulation("sandbox.mailchimp", *args) as url:
         target = MailchimpTarget("bench", config(url, MODES[mode]))
-        return {"mode": mode, "batch": batch, **three_phases(target, customer, count, batch)}
+        return {"mode": mode, "batch": batch, **three_phases(target, count, batch)}
 
 
 def main() -> None:

@@ -45,7 +45,25 @@ def _timed(write: Callable[[list[SinkRecord]], Outcome], records: list[SinkRecor
     return len(records) / seconds, (time.process_time() - cpu) / len(records) * 1e6
 
 
-def three_phases(target: Sink, customer: Callable[[int, int], SinkRecord], count: int, batch: int) -> dict[str, Any]:
+def customer(number: int, version: int) -> SinkRecord:
+    """Version `version` of customer c<number> as the sink reads it: a person in Hamburg with e-mail and phone."""
+    value: dict[str, Any] = {
+        "id": f"c{number:07d}",
+        "version": version,
+        "name": f"Kundin {number} v{version}",
+        "email": f"kundin{number}@example.com",
+        "phone": f"+4940{number:07d}",
+        "city": "Hamburg",
+        "deleted": False,
+        "xrefs": {"erp": str(number)},
+        "links": [],
+        "origin": "erp",
+        "updated_at": 1_767_225_600_000 + version,
+    }
+    return SinkRecord("customer", value["id"], value, "bench", 0, number, None, None)
+
+
+def three_phases(target: Sink, count: int, batch: int) -> dict[str, Any]:
     """Write `count` new customers, then their version 2, then version 1 again (which must change nothing), in
     writes of `batch`; the rates and the CPU per record of the first two."""
     target.setup()

@@ -17,26 +17,8 @@ from json_result import write_result
 from simulated_target import print_results, simulation, three_phases
 
 from sandbox.zendesk import Zendesk
-from seamline.connectors.sink import SinkRecord
 from sinks.zendesk.config import ZendeskSink
 from sinks.zendesk.target import ZendeskTarget
-
-
-def customer(number: int, version: int) -> SinkRecord:
-    value: dict[str, Any] = {
-        "id": f"c{number:07d}",
-        "version": version,
-        "name": f"Kundin {number} v{version}",
-        "email": f"kundin{number}@example.com",
-        "phone": f"+4940{number:07d}",
-        "city": "Hamburg",
-        "deleted": False,
-        "xrefs": {"erp": str(number)},
-        "links": [],
-        "origin": "erp",
-        "updated_at": 1_767_225_600_000 + version,
-    }
-    return SinkRecord("customer", value["id"], value, "bench", 0, number, None, None)
 
 
 def config(url: str) -> ZendeskSink:
@@ -54,7 +36,7 @@ def config(url: str) -> ZendeskSink:
 def measure(batch: int, count: int, latency_ms: float, job_ms: float) -> dict[str, Any]:
     args = ("--tickets", "0", "--latency-ms", str(latency_ms), "--job-ms", str(job_ms))
     with simulation("sandbox.zendesk", *args) as url:
-        return {"batch": batch, **three_phases(ZendeskTarget("bench", config(url)), customer, count, batch)}
+        return {"batch": batch, **three_phases(ZendeskTarget("bench", config(url)), count, batch)}
 
 
 def main() -> None:
