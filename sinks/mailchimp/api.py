@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,13 +16,12 @@ from seamline.connectors.sink import without_values
 from seamline.outbound import http_client, path_segment
 from seamline.retry import ServerUnavailable, retry_after
 from sinks.mailchimp.config import MailchimpSink
+from sinks.status_polling import poll_until_done
 from sinks.target_errors import TRANSIENT_STATUSES, Operation, http_failing, whose_status
 
 Record = dict[str, Any]
 PAGE = 1000
 """Members per page of a members read, Mailchimp's maximum."""
-FIRST_POLL_S = 0.1
-MAX_POLL_S = 5.0
 _FIXES = {
     401: "fix the sink's api_key, and base_url's data center (the key's suffix, e.g. us21)",
     403: "use an API key of a user who may manage the audience",
@@ -114,22 +112,15 @@ class MailchimpApi:
     def _finished(self, key: str) -> Record:
         """The batch's status once finished, polled with a growing pause; one not finished within
         batch_timeout_s raises a transient error (the sink's batch is written again)."""
-        deadline = time.monotonic() + self.config.batch_timeout_s
-        pause = wait = FIRST_POLL_S
-        while True:
-            if time.monotonic() + wait > deadline:
-                raise ServerUnavailable(
-                    f"a Mailchimp batch did not finish within {self.config.batch_timeout_s:g}s (batch_timeout_s)"
-                )
-            time.sleep(wait)
-            pause = wait = min(pause * 2, MAX_POLL_S)
-            try:
-                status = self._whole("GET", f"/3.0/batches/{path_segment(key)}", label="/3.0/batches/{id}")
-            except (ServerUnavailable, httpx.TransportError) as exc:  # polled again, after the wait asked for
-                wait = max(pause, getattr(exc, "retry_after_s", None) or 0.0)
-                continue
-            if status["status"] == "finished":
-                return dict(status)
+
+        def finished() -> Record | None:
+            status = self._whole("GET", f"/3.0/batches/{path_segment(key)}", label="/3.0/batches/{id}")
+            return dict(status) if status["status"] == "finished" else None
+
+        timeout = self.config.batch_timeout_s
+        return poll_until_done(
+            finished, timeout, f"a Mailchimp batch did not finish within {timeout:g}s (batch_timeout_s)"
+        )
 
     def _results(self, url: str) -> list[Record]:
         """A finished batch's results: Mailchimp's tar.gz of JSON arrays (or one JSON array), fetched without

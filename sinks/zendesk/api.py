@@ -4,7 +4,6 @@ says for Zendesk."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 import httpx
@@ -13,6 +12,7 @@ from seamline.connectors.http_auth import authorization
 from seamline.connectors.sink import TargetFailing, without_values
 from seamline.outbound import http_client, on_origin, path_segment
 from seamline.retry import ServerUnavailable, retry_after
+from sinks.status_polling import poll_until_done
 from sinks.target_errors import TRANSIENT_STATUSES, http_failing, whose_status
 from sinks.zendesk.config import ZendeskSink
 
@@ -20,8 +20,6 @@ Resource = Literal["users", "organizations"]
 Record = dict[str, Any]
 BULK = 100
 """Items per create_or_update_many call and ids per show_many call, Zendesk's maximum."""
-FIRST_POLL_S = 0.1
-MAX_POLL_S = 5.0
 _FIXES = {
     401: "fix the sink's auth: the API token and its user's e-mail, or the OAuth token",
     403: "give the token's user a role that may manage end users and organizations",
@@ -71,29 +69,21 @@ class ZendeskApi:
     def results(self, job: str) -> list[Record]:
         """The results of a job, one per item, polled with a growing pause until it completes; a job that does not
         within job_timeout_s raises a transient error (the batch is written again), one that fails TargetFailing."""
-        deadline = time.monotonic() + self.config.job_timeout_s
-        pause = wait = FIRST_POLL_S  # a job is never done as it is queued
-        while True:
-            if time.monotonic() + wait > deadline:
-                raise ServerUnavailable(
-                    f"a Zendesk job did not complete within {self.config.job_timeout_s:g}s (job_timeout_s)"
-                )
-            time.sleep(wait)
-            pause = min(pause * 2, MAX_POLL_S)
-            wait = pause
-            try:
-                status = self._whole("GET", f"/api/v2/job_statuses/{path_segment(job)}", "/api/v2/job_statuses/{id}")
-            except (ServerUnavailable, httpx.TransportError) as exc:  # polled again, after the wait asked for
-                wait = max(pause, getattr(exc, "retry_after_s", None) or 0.0)
-                continue
+
+        def completed() -> list[Record] | None:
+            status = self._whole("GET", f"/api/v2/job_statuses/{path_segment(job)}", "/api/v2/job_statuses/{id}")
             state = status["job_status"]["status"]
-            if state == "completed":
-                return list(status["job_status"].get("results") or [])
             if state in ("failed", "killed"):
                 raise TargetFailing(
                     f"Zendesk ended a bulk job {state}: {status['job_status'].get('message') or 'no message'}",
                     "the batch is written again; if jobs keep failing, check Zendesk's status page",
                 )
+            return list(status["job_status"].get("results") or []) if state == "completed" else None
+
+        timeout = self.config.job_timeout_s
+        return poll_until_done(
+            completed, timeout, f"a Zendesk job did not complete within {timeout:g}s (job_timeout_s)"
+        )
 
     def delete(self, resource: Resource, key: int) -> tuple[int, str]:
         """Delete one record by Zendesk id: (status, Zendesk's error text if refused)."""
