@@ -296,7 +296,7 @@ class ResolveBatch(_Stage):
     def _decide(self, resolver: Resolver, records: list[DecisionRecord]) -> list[_Pending]:
         """Apply decisions in offset order (one that cannot be applied goes to the DLQ); their outputs."""
         pending: list[_Pending] = []
-        constraints = Constraints(resolver.tables.index)
+        constraints = resolver.constraints
         for record in records:
             event_id = f"decision:{record.offset}"
             try:

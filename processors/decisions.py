@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from processors.cleanse import Cleansed
-from processors.constraints import Constraints
 from processors.identity import xref_key
 from processors.resolve import Output, Resolver, State, _Step
 from seamline.decisions import Decision
@@ -31,7 +30,7 @@ def apply_decision(resolver: Resolver, offset: int, decision: Decision) -> list[
             f"a {decision.kind} decision about entity {decision.entity!r}, which no mapping of this processor makes "
             f"(entities: {', '.join(sorted(known))}): publish decisions about the pipeline's own records"
         )
-    Constraints(resolver.tables.index).record(decision.key, offset, decision.kind, decision.records, decision.others)
+    resolver.constraints.record(decision.key, offset, decision.kind, decision.records, decision.others)
     change = Cleansed(
         decision.entity, ORIGIN, "decision", decision.key, "u", {}, "", "", decision.time, f"decision:{offset}"
     )
@@ -58,7 +57,7 @@ def _holding(resolver: Resolver, decision: Decision) -> list[State]:
 def _merge(resolver: Resolver, states: list[State], change: Cleansed, step: _Step) -> None:
     """Merge the golden records into the one with the earliest founder, but those a decision keeps apart."""
     survivor = min(states, key=lambda state: state["f"])
-    merged = Constraints(resolver.tables.index).compatible(states, survivor["f"][1], survivor["id"])
+    merged = resolver.constraints.compatible(states, survivor["f"][1], survivor["id"])
     for state in merged:
         if state["id"] != survivor["id"]:
             resolver._absorb(state, survivor, change, step)

@@ -123,6 +123,7 @@ class Resolver:
         self.processor = processor
         self.tables = tables
         self.matcher = Matcher(tables.index, tables.links)
+        self.constraints = Constraints(tables.index)
 
     def reads(self, changes: list[Cleansed]) -> Reads:
         """The keys applying `changes` reads whatever the state holds: each record's link (and its order header's)
@@ -287,7 +288,7 @@ class Resolver:
         """The candidate golden records of record `ref` (in golden record `own`), sorted by id, as stewards'
         decisions leave them: with those of records accepted as one with it, without those kept apart from it or
         from each other (processors/constraints.py)."""
-        golden, constraints = self.tables.golden, Constraints(self.tables.index)
+        golden, constraints = self.tables.golden, self.constraints
         if not constraints.active():
             return [state for gid in sorted(candidates) if (state := golden.get(gid)) is not None]
         links = [self.tables.links.get(partner) for partner in constraints.partners(ref)]
@@ -569,7 +570,7 @@ class Resolver:
 
     def _kept_apart(self, state: State, other: str) -> bool:
         """Whether a steward decided golden record `other` is not the same as `state` (so it is not suggested)."""
-        constraints = Constraints(self.tables.index)
+        constraints = self.constraints
         if not constraints.active():
             return False
         other_state = self.tables.golden.get(other)

@@ -26,6 +26,7 @@ PairOption = Annotated[
 SuggestionArgument = Annotated[str | None, typer.Argument(help="The suggestion's id (`seamline suggestions list`).")]
 NoteOption = Annotated[str | None, typer.Option("--note", help="Why, in your words (kept with the decision).")]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who decides (default: the user running the command).")]
+EntityOption = Annotated[str, typer.Option("--entity", help="The entity of --pair.")]
 
 
 @suggestions_app.command("list")
@@ -94,7 +95,7 @@ def suggestions_show(
 def suggestions_accept(
     suggestion: SuggestionArgument = None,
     pair: PairOption = None,
-    entity: Annotated[str, typer.Option("--entity", help="The entity of --pair.")] = "customer",
+    entity: EntityOption = "customer",
     note: NoteOption = None,
     by: ByOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -107,7 +108,7 @@ def suggestions_accept(
 def suggestions_reject(
     suggestion: SuggestionArgument = None,
     pair: PairOption = None,
-    entity: Annotated[str, typer.Option("--entity", help="The entity of --pair.")] = "customer",
+    entity: EntityOption = "customer",
     note: NoteOption = None,
     by: ByOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
