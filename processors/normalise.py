@@ -108,16 +108,19 @@ def tax_id(value: str | None, region: str | None = None) -> str | None:
     raw = text(value)
     if raw is None:
         return None
-    compact = "".join(char for char in raw.upper() if char.isascii() and char.isalnum())
+    compact = _NOT_ALPHANUMERIC.sub("", raw.upper())
     if len(compact) < 4:
         raise InvalidField(
             f"tax_id ({shape(raw)}) has fewer than 4 letters or digits: it is no tax number", "malformed"
         )
     prefix = _VAT_PREFIXES.get(region or "")
-    if prefix and not vat.is_valid(compact) and vat.is_valid(prefix + compact):
+    # The prefixed reading first: most numbers already carry their prefix, so it fails and the other check is spared.
+    if prefix and vat.is_valid(prefix + compact) and not vat.is_valid(compact):
         return prefix + compact
     return compact
 
 
+_NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+"""What a tax number's compact form leaves out: all but ASCII letters and digits."""
 _VAT_PREFIXES = {code.upper(): code.upper() for code in vat.MEMBER_STATES if code != "xi"} | {"GR": "EL"}
 """EU country -> the prefix of its VAT numbers (Greece's is EL; XI, Northern Ireland, is no ISO country)."""
