@@ -1,5 +1,6 @@
 """How the processor's Faust consumer hands a fetched record to its stream: at once when the stream has room, else
-through Faust's race against a stop of the flow, which cancels the delivery cleanly."""
+through Faust's race against a stop of the flow, which cancels the delivery cleanly; a full stream buffer takes
+records again once drained to half; the event carries the record's bytes as they are."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import inspect
 from collections.abc import Coroutine
 from typing import Any
 
+import faust
+import pytest
+from faust.types import Message
 from mode.services import WaitResults
+from mode.utils.queues import FlowControlEvent
 
-from processors.app import deliver
+from processors.app import BytesSchema, RefillingQueue, deliver
 
 
 async def race(*coros: Coroutine[Any, Any, Any]) -> WaitResults:
@@ -74,3 +79,52 @@ def test_a_stop_of_the_flow_cancels_a_waiting_delivery_which_cleans_up() -> None
 
     assert asyncio.run(main()).results == [True]
     assert cleaned == ["cancelled"]
+
+
+def test_a_full_buffer_takes_records_again_once_drained_to_half() -> None:
+    async def main() -> list[int]:
+        queue = RefillingQueue(maxsize=4, flow_control=FlowControlEvent(initially_suspended=False))
+        for n in range(4):
+            queue.put_nowait(n)
+        put = asyncio.ensure_future(queue.put(4))
+        await asyncio.sleep(0)
+        queue.get_nowait()
+        await asyncio.sleep(0.01)
+        assert not put.done(), "three records left of four: still waiting"
+        queue.get_nowait()
+        await asyncio.wait_for(put, 1)
+        return [queue.get_nowait() for _ in range(queue.qsize())]
+
+    assert asyncio.run(main()) == [2, 3, 4]
+
+
+def test_a_cleared_buffer_cancels_the_waiting_delivery() -> None:
+    async def main() -> None:
+        queue = RefillingQueue(maxsize=2, flow_control=FlowControlEvent(initially_suspended=False))
+        queue.put_nowait(0)
+        queue.put_nowait(1)
+        put = asyncio.ensure_future(queue.put(2))
+        await asyncio.sleep(0)
+        queue.clear()  # as Faust's flow control does on resuming after a rebalance
+        with pytest.raises(asyncio.CancelledError):
+            await put
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("key", "value"), [(b"k", b"v"), (None, b"v"), (b"k", None), (None, None)])
+def test_the_event_carries_the_records_bytes_as_fausts_raw_decoding_does(
+    key: bytes | None, value: bytes | None
+) -> None:
+    app = faust.App("test-bytes-schema")
+    fausts: faust.Schema[bytes, bytes] = faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    message = Message("raw", 0, 7, 0.0, 0, None, key, value, None)
+
+    async def main() -> tuple[Any, Any]:
+        return await BytesSchema().compile(app)(message), await fausts.compile(app)(message)
+
+    ours, theirs = asyncio.run(main())
+    assert type(ours) is type(theirs)
+    assert (ours.key, ours.value, ours.headers, ours.message) == (theirs.key, theirs.value, theirs.headers, message)
