@@ -255,11 +255,13 @@ class Resolver:
         survivor = min(states, key=lambda state: state["f"], default=None)
         if survivor is None or (link is None or link["g"] is None) and founder < survivor["f"]:
             gid = born_id(change.xref)
+            # An id goes on from its last version if it was born before; a record never linked (links are never
+            # deleted) has founded none, so its id has no last version to look up
             survivor = {
                 "id": gid,
                 "e": change.entity,
                 "f": founder,
-                "v": index.get(f"v:{gid}") or 0,
+                "v": (index.get(f"v:{gid}") or 0) if link is not None else 0,
                 "r": None,
                 "m": {},
             }
@@ -442,9 +444,9 @@ class Resolver:
         for ref, member in state["m"].items():
             firsts[member["s"]] = min(firsts.get(member["s"], (member["ft"], ref)), (member["ft"], ref))
         xrefs = {system: ref.split(":", 1)[1] for system, (_, ref) in sorted(firsts.items())}
-        self._track_references(entity, state["id"], fields)
-        links = sorted(state["m"])
         previous = state["r"]
+        self._track_references(entity, state["id"], fields, previous)
+        links = sorted(state["m"])
         unchanged = previous is not None and previous["xrefs"] == xrefs and previous["links"] == links
         if unchanged and all(previous.get(k) == v for k, v in fields.items()):
             self.tables.golden[state["id"]] = state
@@ -473,18 +475,25 @@ class Resolver:
         step.outputs += [Output(topic, state["id"], final), Output(topic, state["id"], None)]
         self._unblock(state)
 
-    def _track_references(self, state_entity: str, gid: str, fields: dict[str, Any]) -> None:
-        """Remember which golden records this one references, so a merge of those republishes it."""
+    def _track_references(
+        self, state_entity: str, gid: str, fields: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
+        """Remember which golden records this one references, so a merge of those republishes it. Those its
+        previous record referenced are remembered already (a merge that forgets them republishes this one); a new
+        one is written without looking it up: most are misses, and writing one again changes nothing."""
         index = self.tables.index
+        known = self._targets(state_entity, previous) if previous is not None else set()
+        for target in self._targets(state_entity, fields) - known:
+            index[_dependent_key(target, gid)] = 1
+
+    def _targets(self, state_entity: str, fields: dict[str, Any]) -> set[str]:
+        """The golden ids a record's fields reference."""
         targets: set[str] = set()
         for path in self.references.get(state_entity, ()):
             head, _, line_field = path.partition(".")
             values = [line.get(line_field) for line in fields.get("lines") or []] if line_field else [fields.get(path)]
             targets.update(value for value in values if value)
-        for target in targets:
-            key = _dependent_key(target, gid)
-            if index.get(key) is None:
-                index[key] = 1
+        return targets
 
     def _dependents(self, target: str, forget: bool = False) -> list[str]:
         """The golden ids of the records that referenced `target` (some may no longer do); `forget` drops them."""
