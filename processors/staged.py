@@ -6,6 +6,7 @@ kept across batches while the worker owns the store, spares reading and decoding
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from processors.resolve import Reads, Tables
@@ -14,6 +15,8 @@ from seamline.processor_config import STATE_CACHE_ENTRIES
 
 TABLES = ("golden", "links", "index", "held")
 _DELETED = object()
+GROUP_SEPARATOR = "|"
+"""A scan whose prefix ends with it finds the batch's writes in their group, not among all of them ('d:<id>|')."""
 
 
 class Committed(Protocol):
@@ -67,6 +70,7 @@ class Staged:
         self.cache = Cache() if cache is None else cache
         self._values: dict[str, Any] = {}  # what the batch read or wrote; _DELETED for absent
         self._written: dict[str, None] = {}  # ordered, so a batch's writes reach the store in a fixed order
+        self._groups: dict[str, list[str]] = {}  # each written key under each of its prefixes ending in "|"
 
     def get(self, key: str) -> Any:
         """The batch's value of a key: its own write, else the committed one."""
@@ -92,16 +96,29 @@ class Staged:
         """The keys that start with `prefix` as the batch sees them: committed ones and its own writes, sorted."""
         committed = (key.removeprefix(self.prefix) for key in self.store.scan(self.prefix + prefix))
         seen = {key for key in committed if self._values.get(key) is not _DELETED}
-        seen.update(key for key in self._written if key.startswith(prefix) and self._values[key] is not _DELETED)
+        if prefix.endswith(GROUP_SEPARATOR):
+            written: Iterable[str] = self._groups.get(prefix, ())
+        else:
+            written = (key for key in self._written if key.startswith(prefix))
+        seen.update(key for key in written if self._values[key] is not _DELETED)
         return sorted(seen)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._values[key] = value
-        self._written[key] = None
+        self._write(key)
 
     def __delitem__(self, key: str) -> None:
         self._values[key] = _DELETED
+        self._write(key)
+
+    def _write(self, key: str) -> None:
+        if key in self._written:
+            return
         self._written[key] = None
+        end = key.find(GROUP_SEPARATOR)
+        while end >= 0:
+            self._groups.setdefault(key[: end + 1], []).append(key)
+            end = key.find(GROUP_SEPARATOR, end + 1)
 
     def writes(self) -> list[Write]:
         """The batch's writes in the order first made, as keys of the store; None deletes."""
@@ -114,6 +131,7 @@ class Staged:
         self.cache.keep({key: values[key] for key in self._written})
         values.clear()
         self._written.clear()
+        self._groups.clear()
 
 
 class StagedState:

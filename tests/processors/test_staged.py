@@ -75,8 +75,15 @@ def test_a_scan_sees_committed_keys_and_the_batch_s_writes_and_deletes() -> None
     staged["d:a|5"] = 1
     del staged["d:a|1"]
     staged["d:c|6"] = 1
-    assert staged.scan("d:a|") == ["d:a|2", "d:a|5"]
-    assert staged.scan("d:") == sorted(["d:a|2", "d:a|5", "d:ab|3", "d:b|4", "d:c|6"])
+    staged["d:a|7|x"] = 1
+    del staged["d:a|7|x"]
+    staged["d:a|8|y"] = 1
+    assert staged.scan("d:a|") == ["d:a|2", "d:a|5", "d:a|8|y"]
+    assert staged.scan("d:a|8|") == ["d:a|8|y"]
+    assert staged.scan("d:") == sorted(["d:a|2", "d:a|5", "d:a|8|y", "d:ab|3", "d:b|4", "d:c|6"])
+    staged.settle()
+    # the next batch scans only the store (this one took none of the writes): the settled batch's groups are gone
+    assert staged.scan("d:a|8|") == [] and staged.scan("d:c|") == []
 
 
 def test_a_prefetch_reads_the_uncached_keys_in_one_call_and_the_batch_then_reads_none() -> None:
