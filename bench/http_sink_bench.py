@@ -11,41 +11,20 @@ Run: make bench-http-sink   (or: .venv/bin/python bench/http_sink_bench.py --hel
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import time
 from typing import Any
 
 from json_result import write_result
 from rich.console import Console
 from rich.table import Table
+from simulated_target import customer, simulation, timed
 
 from sandbox.s4hana import ROOT, S4HanaSim
-from seamline.connectors.sink import SinkRecord
 from seamline.metrics import Metrics
-from seamline.stack.ports import free_port
 from sinks.http.config import HttpSink
 from sinks.http.target import HttpTarget
 
 PATH = "API_BUSINESS_PARTNER/A_BusinessPartner"
 BATCH = 500
-
-
-def customer(number: int, version: int) -> SinkRecord:
-    value: dict[str, Any] = {
-        "id": f"c{number:07d}",
-        "version": version,
-        "name": f"Kunde {number} GmbH",
-        "email": f"kunde{number}@example.com",
-        "country": "DE",
-        "deleted": False,
-        "xrefs": {"crm": f"001{number:015d}"},
-        "links": [],
-        "origin": "crm",
-        "updated_at": 1_767_225_600_000 + version,
-    }
-    return SinkRecord("customer", f"c{number:07d}", value, "bench", 0, number, None, None)
 
 
 def config(url: str, sim: S4HanaSim, concurrency: int) -> HttpSink:
@@ -68,7 +47,7 @@ def config(url: str, sim: S4HanaSim, concurrency: int) -> HttpSink:
                         "YY1_SeamlineVersion": "version",
                         "BusinessPartnerFullName": "name",
                         "EmailAddress": "email",
-                        "Country": "country",
+                        "CityName": "city",
                     },
                 }
             },
@@ -76,36 +55,17 @@ def config(url: str, sim: S4HanaSim, concurrency: int) -> HttpSink:
     )
 
 
-def timed(target: HttpTarget, records: list[SinkRecord]) -> float:
-    started = time.perf_counter()
-    for start in range(0, len(records), BATCH):
-        outcome = target.write(records[start : start + BATCH])
-        if outcome.rejected or outcome.unchanged:
-            raise SystemExit(
-                f"unexpected outcome: {len(outcome.rejected)} rejected, {len(outcome.unchanged)} unchanged"
-            )
-    return len(records) / (time.perf_counter() - started)
-
-
 def measure(concurrency: int, latency_s: float, seconds: float) -> dict[str, Any]:
     count = max(50, int(seconds * concurrency / (2 * latency_s)))
-    port = free_port()
-    argv = [sys.executable, "-m", "sandbox.s4hana", "--port", str(port), "--latency", str(latency_s)]
-    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        url = json.loads(server.stdout.readline())["base_url"].removesuffix(ROOT)
+    with simulation("sandbox.s4hana", "--latency", str(latency_s)) as url:
         target = HttpTarget("bench", config(url, S4HanaSim(), concurrency), Metrics.create())
         target.setup()
         try:
-            creates = timed(target, [customer(n, 1) for n in range(count)])
-            updates = timed(target, [customer(n, 2) for n in range(count)])
+            creates, _ = timed(target.write, [customer(n, 1) for n in range(count)], BATCH)
+            updates, _ = timed(target.write, [customer(n, 2) for n in range(count)], BATCH)
             stale = target.write([customer(n, 1) for n in range(0, count, max(1, count // 20))])
         finally:
             target.close()
-    finally:
-        server.terminate()
-        server.wait(10)
     if stale.rejected or len(stale.unchanged) != len(range(0, count, max(1, count // 20))):
         raise SystemExit("the target does not hold version 2 of every record")
     ceiling = concurrency / (2 * latency_s)

@@ -34,7 +34,7 @@ def simulation(module: str, *args: str) -> Iterator[str]:
         server.wait(10)
 
 
-def _timed(write: Callable[[list[SinkRecord]], Outcome], records: list[SinkRecord], batch: int) -> tuple[float, float]:
+def timed(write: Callable[[list[SinkRecord]], Outcome], records: list[SinkRecord], batch: int) -> tuple[float, float]:
     """(records/s, CPU µs per record) of writing the records in batches; every record must be written."""
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(records), batch):
@@ -68,8 +68,8 @@ def three_phases(target: Sink, count: int, batch: int) -> dict[str, Any]:
     writes of `batch`; the rates and the CPU per record of the first two."""
     target.setup()
     try:
-        creates, create_cpu = _timed(target.write, [customer(n, 1) for n in range(count)], batch)
-        updates, update_cpu = _timed(target.write, [customer(n, 2) for n in range(count)], batch)
+        creates, create_cpu = timed(target.write, [customer(n, 1) for n in range(count)], batch)
+        updates, update_cpu = timed(target.write, [customer(n, 2) for n in range(count)], batch)
         started = time.perf_counter()
         stale = target.write([customer(n, 1) for n in range(count)])
         stale_per_s = count / (time.perf_counter() - started)
