@@ -25,7 +25,6 @@ from mode.utils.queues import ThrowableQueue
 from mode.utils.times import Seconds
 
 from processors.batch import DECISIONS_CHECK_S, CleanseBatch, ResolveBatch
-from processors.checkpoint import Checkpoint
 from processors.continuity import Continuity, Partition, Refetched
 from seamline import logs
 from seamline.config import Config
@@ -42,6 +41,7 @@ from seamline.topics import (
     ensure_topics,
     identity_topic,
     processor_input_topics,
+    resolve_keys_topic,
     state_changelog_topic,
     suggestions_topic,
 )
@@ -199,12 +199,14 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     kafka = config.kafka
     topics = processor_input_topics(kafka, processor)
     entities = sorted({mapping.entity for mapping in processor.mappings})
+    partitions = processor.resolve_partitions
     ensure_topics(
         kafka,
         [
             *topics,
             identity_topic(kafka),
             state_changelog_topic(processor.app_id),
+            *([resolve_keys_topic(processor.app_id)] if partitions > 1 else []),
             suggestions_topic(kafka),
             decisions_topic(kafka),
             *(canonical_topic(kafka, e) for e in entities),
@@ -212,6 +214,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
             dlq_topic(kafka, "cleanse"),
             dlq_topic(kafka, "resolve"),
         ],
+        {identity_topic(kafka): partitions, state_changelog_topic(processor.app_id): partitions},
     )
 
     (processor.data_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -236,8 +239,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
     identity = app.topic(identity_topic(kafka), schema=BytesSchema())
     serde, publisher = AvroSerde(kafka), Publisher(kafka)
     cleanse = CleanseBatch(kafka, processor, serde, publisher, metrics)
-    checkpoint = Checkpoint(kafka, processor.app_id, processor.data_dir)
-    resolve = ResolveBatch(kafka, processor, serde, metrics, config.cipher(), checkpoint)
+    resolve = ResolveBatch(kafka, processor, serde, metrics, config.cipher())
     raw_continuity = Continuity(kafka, processor.app_id, topics)
     identity_continuity = Continuity(kafka, processor.app_id, [identity_topic(kafka)])
 
@@ -272,11 +274,12 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
 
     @app.timer(DECISIONS_CHECK_S)
     async def apply_decisions() -> None:
-        # A steward's decision takes effect within seconds though no change arrives; only on the identity
-        # partition's owner, whose producer alone may write the resolve state
-        if app.rebalancing or app.in_recovery or TP(identity_topic(kafka), 0) not in app.consumer.assignment():
+        # A steward's decision, or a referenced key another partition changed, takes effect within seconds though no
+        # change arrives; only on each identity partition's owner, whose producer alone may write its state
+        if app.rebalancing or app.in_recovery:
             return
-        await _guarded(resolve.steer())
+        owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == identity_topic(kafka))
+        await _guarded(resolve.steer(owned))
 
     @app.agent(raw)
     async def cleanse_changes(stream: faust.StreamT) -> None:

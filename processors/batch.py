@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,11 +26,13 @@ from processors.canonical import avro_record
 from processors.checkpoint import Checkpoint
 from processors.cleanse import Cleansed, InvalidRecord, cleanse, encoded_changes, encoded_event_id
 from processors.constraints import Constraints
-from processors.decision_feed import DecisionFeed, DecisionRecord
+from processors.decision_feed import DecisionFeed
 from processors.decisions import apply_decision
 from processors.field_policy import field_policy
 from processors.framing import frames
+from processors.reference_keys import KEYS_POSITION, KeysCopy
 from processors.resolve import Output, Resolver
+from processors.routing import Routing, referenced_prefixes
 from processors.staged import TABLES, Cache, StagedState
 from seamline.config import KafkaConfig
 from seamline.data_quality import DataQuality
@@ -42,6 +44,7 @@ from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher, RecordTooLarge
 from seamline.retry import is_transient
 from seamline.serde import AvroSerde
+from seamline.topic_reader import ReadRecord
 from seamline.topics import canonical_topic, identity_topic, suggestions_topic
 
 log = logging.getLogger(__name__)
@@ -112,29 +115,35 @@ class CleanseBatch(_Stage):
         self.mappings = {mapping.source: mapping for mapping in processor.mappings}
         self.policies = {m.source: field_policy(m, processor.rules(m.entity)) for m in processor.mappings}
         self.lookups = processor.lookups
+        self.routing = Routing(processor, processor.resolve_partitions)
         self.output = identity_topic(kafka)
         self._out = metrics.events_out.labels(self.name, self.output)
 
     async def process(self, records: Sequence[RawRecord]) -> None:
         """Cleanse a batch and publish it to the identity topic in frames, flushed before returning."""
         started = time.perf_counter()
-        cleansed: list[bytes] = []
+        cleansed: dict[int, list[bytes]] = {}  # identity partition -> its changes, in order
+        count = 0
         for record in records:
             try:
                 change = self.cleanse(record)
-                cleansed.append(self._sized(change.encode()))
+                encoded = self._sized(change.encode())
             except Exception as exc:
                 self._dead_letter(record, exc, event_id=self._event_id(record))
                 continue
+            for partition in self.routing.partitions(change):
+                cleansed.setdefault(partition, []).append(encoded)
+            count += 1
             if change.issues:
                 key = self.serde.decode(record.topic, record.key, key=True)["columns"]
                 self.quality.send(change, key, change.issues)
-        for frame in frames(cleansed):
-            self.publisher.send(self.output, frame)
+        for partition, changes in sorted(cleansed.items()):
+            for frame in frames(changes):
+                self.publisher.send(self.output, frame, partition=partition)
         await asyncio.get_running_loop().run_in_executor(None, self.publisher.flush)
-        for topic, count in Counter(record.topic for record in records).items():
-            self.metrics.events_in.labels(self.name, topic).inc(count)
-        self._out.inc(len(cleansed))
+        for topic, records_in in Counter(record.topic for record in records).items():
+            self.metrics.events_in.labels(self.name, topic).inc(records_in)
+        self._out.inc(count)
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
     def _sized(self, change: bytes) -> bytes:
@@ -202,62 +211,88 @@ def _newest(pending: list[_Pending]) -> list[_Pending]:
     return kept
 
 
+class _Owned:
+    """What this worker holds of one identity partition while it owns it: its checkpoint and its caches."""
+
+    def __init__(self, checkpoint: Checkpoint, cache_entries: int) -> None:
+        self.checkpoint = checkpoint
+        self.caches = [Cache(cache_entries) for _ in TABLES]
+        self.checked = 0.0
+        """When decisions were last looked for; 0: in the next batch."""
+        self.held = 0
+
+
 class ResolveBatch(_Stage):
-    """Resolves cleansed changes to golden records and publishes the versions that changed."""
+    """Resolves cleansed changes to golden records and publishes the versions that changed; each identity partition
+    of the batch against its own state, in its own transaction."""
 
     name = "resolve"
 
     def __init__(
-        self,
-        kafka: KafkaConfig,
-        processor: ProcessorConfig,
-        serde: AvroSerde,
-        metrics: Metrics,
-        cipher: FieldCipher,
-        checkpoint: Checkpoint,
+        self, kafka: KafkaConfig, processor: ProcessorConfig, serde: AvroSerde, metrics: Metrics, cipher: FieldCipher
     ) -> None:
-        super().__init__(kafka, serde, metrics)  # publishes through the checkpoint's transactions
+        super().__init__(kafka, serde, metrics)  # publishes through the checkpoints' transactions
         self.processor = processor
         self.cipher = cipher
-        self.checkpoint = checkpoint
         self.input = identity_topic(kafka)
-        self.caches = [Cache(processor.state_cache_entries) for _ in TABLES]
+        self.routing = Routing(processor, processor.resolve_partitions)
+        self.referenced = referenced_prefixes(processor)
+        self.keys = KeysCopy(kafka, processor.app_id, processor.data_dir) if processor.resolve_partitions > 1 else None
+        """The referenced keys of every partition, when there are several (processors/reference_keys.py)."""
         self.decisions = DecisionFeed(kafka)
+        self.owned: dict[int, _Owned] = {}
         self.lock = asyncio.Lock()
         """Held by each batch: the timer's batches (`steer`) and the agent's never interleave."""
-        self._checked = 0.0  # when decisions were last looked for; 0: in the next batch
 
     def forget(self) -> None:
-        """Drop the state in hand (cache, store, producer): another worker may change it once it is reassigned."""
-        for cache in self.caches:
-            cache.clear()
-        self.checkpoint.close()
+        """Drop the state in hand (caches, stores, producers): another worker may change it once it is reassigned.
+        The copy of the referenced keys stays: it only ever follows its topic."""
+        for owned in self.owned.values():
+            owned.checkpoint.close()
+        self.owned.clear()
         self.decisions.close()
-        self._checked = 0.0
 
     async def process(self, records: Sequence[RawRecord]) -> None:
-        """Resolve a batch against the state; publish its records, then commit it (processors/checkpoint.py)."""
+        """Resolve a batch against the state of each partition it holds records of, one partition after the other;
+        publish each one's records, then commit it (processors/checkpoint.py)."""
+        partitions: dict[int, list[RawRecord]] = {}
+        for record in records:
+            partitions.setdefault(record.partition, []).append(record)
         async with self.lock:
-            await self._process(records)
+            for partition, batch in sorted(partitions.items()):
+                await self._process(partition, batch)
 
-    async def steer(self) -> None:
-        """Apply the stewards' decisions no batch has applied in the last second, in a batch of no changes."""
+    async def steer(self, partitions: Iterable[int]) -> None:
+        """For each partition no batch has looked at in the last second: apply the stewards' decisions and act on
+        the referenced keys other partitions changed, in a batch of no changes."""
         async with self.lock:
-            if time.monotonic() - self._checked >= DECISIONS_CHECK_S:
-                await self._process([])
+            for partition in partitions:
+                if time.monotonic() - self._owned(partition).checked >= DECISIONS_CHECK_S:
+                    await self._process(partition, [])
 
-    async def _process(self, records: Sequence[RawRecord]) -> None:
+    def _owned(self, partition: int) -> _Owned:
+        owned = self.owned.get(partition)
+        if owned is None:
+            processor = self.processor
+            checkpoint = Checkpoint(self.kafka, processor.app_id, processor.data_dir, partition)
+            owned = self.owned[partition] = _Owned(checkpoint, processor.state_cache_entries)
+        return owned
+
+    async def _process(self, partition: int, records: Sequence[RawRecord]) -> None:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        store = await loop.run_in_executor(None, self.checkpoint.open)
-        state = StagedState(store, self.caches)
-        decisions = await self._new_decisions(state)
-        if not records and not decisions:
+        owned = self._owned(partition)
+        store = await loop.run_in_executor(None, owned.checkpoint.open)
+        state = StagedState(store, owned.caches)
+        decisions = await self._new_decisions(owned, state)
+        announced = await self._new_keys(state)
+        if not records and not decisions and not announced:
             return
-        self._publish_through(self.checkpoint.begin())
-        resolver = Resolver(self.processor, state.tables)
+        self._publish_through(owned.checkpoint.begin())
+        resolver = Resolver(self.processor, state.tables, self.keys, self.referenced)
         published, merges = Counter[str](), Counter[str]()
-        pending = self._decide(resolver, decisions)
+        pending = self._decide(resolver, partition, decisions)
+        pending += self._announce(resolver, announced)
         changes, decoded = self._decoded(records)
         state.prefetch(resolver.reads([change for _, _, change in decoded]))
         for record, item, change in decoded:
@@ -274,27 +309,65 @@ class ResolveBatch(_Stage):
                 self._dead_letter(each.record, exc, each.item, each.event_id)
         # On the event loop's thread, which waits only for the commit's round trip (~20 ms a batch): in an executor
         # thread the commit's encoding fought the loop for the GIL, costing 30-50 µs of CPU per event
-        self.checkpoint.commit(state.writes())
+        owned.checkpoint.commit(state.writes(), list(resolver.announced.values()))
         state.settle()
+        owned.held = resolver.held_count()
         self.metrics.events_in.labels(self.name, self.input).inc(changes)
         for topic, count in published.items():
             self.metrics.events_out.labels(self.name, topic).inc(count)
         for entity, count in merges.items():
             self.metrics.merges.labels(entity).inc(count)
-        self.metrics.held_records.set(resolver.held_count())
+        self.metrics.held_records.set(sum(each.held for each in self.owned.values()))
         self.metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
-    async def _new_decisions(self, state: StagedState) -> list[DecisionRecord]:
-        """The decisions past the state's decisions offset, if a second has passed since the last look."""
-        if time.monotonic() - self._checked < DECISIONS_CHECK_S:
+    async def _new_decisions(self, owned: _Owned, state: StagedState) -> list[ReadRecord]:
+        """The decisions past the partition's decisions offset, if a second has passed since the last look."""
+        if time.monotonic() - owned.checked < DECISIONS_CHECK_S:
             return []
         start = Constraints(state.tables.index).position
         found = await asyncio.get_running_loop().run_in_executor(None, self.decisions.read, start)
-        self._checked = time.monotonic()
+        owned.checked = time.monotonic()
         return found
 
-    def _decide(self, resolver: Resolver, records: list[DecisionRecord]) -> list[_Pending]:
-        """Apply decisions in offset order (one that cannot be applied goes to the DLQ); their outputs."""
+    async def _new_keys(self, state: StagedState) -> list[ReadRecord]:
+        """The referenced keys other partitions changed past the partition's keys offset, the copy brought up to
+        date first (one record each, its value the copy's); the partition's offset moves past them. None with one
+        partition. A partition that never committed a batch has nothing to act on: it starts at the copy's end."""
+        if self.keys is None:
+            return []
+        keys = self.keys
+        end = await asyncio.get_running_loop().run_in_executor(None, keys.catch_up)
+        index = state.tables.index
+        start = index.get(KEYS_POSITION)
+        if start == end:
+            return []
+        index[KEYS_POSITION] = end
+        if start is None:
+            return []
+        announced = await asyncio.get_running_loop().run_in_executor(None, keys.announced, start, end)
+        return [ReadRecord(keys.topic, 0, offset, key.encode(), None) for offset, key in announced]
+
+    def _announce(self, resolver: Resolver, records: list[ReadRecord]) -> list[_Pending]:
+        """Act on referenced keys other partitions changed (`Resolver.announce`); their outputs."""
+        assert self.keys is not None or not records
+        pending: list[_Pending] = []
+        for record in records:
+            event_id = f"key:{record.offset}"
+            key = (record.key or b"").decode()
+            value = self.keys.get(key) if self.keys is not None else None
+            if value is None:
+                continue  # compacted away since: a later record of the key says what it names
+            try:
+                outputs = resolver.announce(key, value, event_id)
+            except Exception as exc:
+                self._dead_letter(record, exc, event_id=event_id)
+                continue
+            pending += [_Pending(output, event_id, record, record.key or b"") for output in outputs]
+        return pending
+
+    def _decide(self, resolver: Resolver, partition: int, records: list[ReadRecord]) -> list[_Pending]:
+        """Apply the decisions about the entities this partition resolves, in offset order (one that cannot be
+        applied goes to the DLQ); their outputs."""
         pending: list[_Pending] = []
         constraints = resolver.constraints
         for record in records:
@@ -304,6 +377,9 @@ class ResolveBatch(_Stage):
                 if value is None:
                     raise InvalidRecord("the decisions topic holds no tombstones: the value is empty")
                 decision = Decision.from_value(value)
+                if not self._decides_here(decision, partition):
+                    constraints.advance(record.offset)
+                    continue
                 outputs = apply_decision(resolver, record.offset, decision)
             except Exception as exc:
                 self._dead_letter(record, exc, event_id=event_id)
@@ -312,6 +388,21 @@ class ResolveBatch(_Stage):
                 pending += [_Pending(output, event_id, record, record.value or b"") for output in outputs]
             constraints.advance(record.offset)
         return pending
+
+    def _decides_here(self, decision: Decision, partition: int) -> bool:
+        """Whether this partition applies the decision: the one its entity resolves in. An entity spread over
+        several partitions by cross-reference cannot take decisions: the first of them says so."""
+        routing = self.routing
+        if routing.count == 1:
+            return True
+        home = routing.home(decision.entity)
+        if home is None and partition == routing.spread[0]:
+            raise InvalidRecord(
+                f"a {decision.kind} decision about {decision.entity}, which has no match rules: with "
+                f"processor.resolve_partitions {routing.count} its records resolve in several partitions, so no "
+                f"decision can merge or split them; give {decision.entity} match rules to steer it"
+            )
+        return home == partition
 
     def _decoded(self, records: Sequence[RawRecord]) -> tuple[int, list[tuple[RawRecord, bytes, Cleansed]]]:
         """How many changes the records hold, and those that decode, each with its record and bytes; a record or

@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -33,8 +34,8 @@ from processors.state_store import StateStore, Write, encode
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.publisher import Publisher, TransactionalPublisher
-from seamline.topic_reader import watermarks
-from seamline.topics import state_changelog_topic
+from seamline.topic_reader import record_position, watermarks
+from seamline.topics import resolve_keys_topic, state_changelog_topic
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ CHUNK_SEPARATOR = b"\x00"
 """Between a state key and its chunk's number; state keys are text without NUL."""
 RESTORE_CHUNK = 10_000
 """Changelog records applied to the store per write batch while restoring."""
+CONSUME_WAIT_S = 0.02
+"""How long one read of a replay waits for RESTORE_CHUNK records: a read returns only when it has them all or this
+has passed, and the end is seen only between reads, so a long wait would be paid by every short replay."""
+Announced = tuple[bytes, bytes]
+"""A referenced key and what it names now, encoded (processors/reference_keys.py)."""
 STALL_S = 60.0
 """A restore that reads nothing for this long fails (transient: the process is restarted)."""
 
@@ -54,6 +60,7 @@ class Checkpoint:
     def __init__(self, kafka: KafkaConfig, app_id: str, data_dir: Path, partition: int = 0) -> None:
         self.kafka = kafka
         self.topic = state_changelog_topic(app_id)
+        self.keys_topic = resolve_keys_topic(app_id)
         self.partition = partition
         self.transactional_id = f"{app_id}-resolve-{partition}"
         self.path = data_dir / f"resolve-{partition}"
@@ -91,9 +98,12 @@ class Checkpoint:
         self._producer.begin()
         return self._producer
 
-    def commit(self, writes: Sequence[Write]) -> None:
-        """Send the batch's state writes, commit its transaction, then write the store (module docstring)."""
+    def commit(self, writes: Sequence[Write], announced: Sequence[Announced] = ()) -> None:
+        """Send the batch's state writes (and the referenced keys it changed, to their topic), commit its transaction,
+        then write the store (module docstring)."""
         assert self._store is not None and self._producer is not None and self._ends is not None, "open() first"
+        for announced_key, announced_value in announced:
+            self._producer.send(self.keys_topic, announced_value, key=announced_key)
         encoded = [(key.encode(), None if value is None else encode(value)) for key, value in writes]
         for key, value in encoded:
             limit = self.kafka.max_record_bytes - len(key) - 16  # room for the key and the chunk's number
@@ -101,9 +111,11 @@ class Checkpoint:
                 parts = range(0, len(value), limit)
                 for number, start in enumerate(parts):
                     chunk_key = key + CHUNK_SEPARATOR + str(number).encode()
-                    self._producer.send(self.topic, value[start : start + limit], key=chunk_key)
+                    self._producer.send(
+                        self.topic, value[start : start + limit], key=chunk_key, partition=self.partition
+                    )
                 value = CHUNKED + str(len(parts)).encode()
-            self._producer.send(self.topic, value, key=key)
+            self._producer.send(self.topic, value, key=key, partition=self.partition)
         self._producer.commit()
         if encoded:
             # Only this producer writes the partition: its end is just past the batch's writes (or past its marker)
@@ -130,7 +142,9 @@ class Checkpoint:
                 store.wipe()
                 position = None
             start = max(low, position or 0)
-            self.restored = self._replay(consumer, store, start, end) if start < end else 0
+            self.restored = (
+                replay(consumer, store, TopicPartition(self.topic, self.partition, start), end) if start < end else 0
+            )
         finally:
             consumer.close()
         log.info(
@@ -141,37 +155,53 @@ class Checkpoint:
             time.monotonic() - started,
         )
 
-    def _replay(self, consumer: Consumer, store: StateStore, start: int, end: int) -> int:
-        """Apply the changelog from `start` until the consumer's position reaches `end` (the last stable offset;
-        the position passes transaction markers, which are not records)."""
-        consumer.assign([TopicPartition(self.topic, self.partition, start)])
-        applied = 0
-        chunks: dict[bytes, dict[int, bytes]] = {}  # key -> its chunks read since its last record
-        stalled_since = time.monotonic()
-        while True:
-            messages = consumer.consume(RESTORE_CHUNK, timeout=1.0)
-            if messages:
-                stalled_since = time.monotonic()
-            elif time.monotonic() - stalled_since > STALL_S:
-                raise KafkaException(f"restoring {self.topic}: nothing read for {STALL_S:.0f} s before offset {end}")
-            chunk = []
-            for message in messages:
-                if message.error() is not None:
-                    continue
-                key, value = message.key(), message.value()
-                assert key is not None, f"{self.topic} holds a record without a key at offset {message.offset()}"
-                if CHUNK_SEPARATOR in key:
-                    whole, _, number = key.partition(CHUNK_SEPARATOR)
-                    chunks.setdefault(whole, {})[int(number)] = value or b""
-                    continue
-                parts = chunks.pop(key, {})
-                if value is not None and value.startswith(CHUNKED):
-                    value = b"".join(parts[number] for number in range(int(value[1:])))
-                chunk.append((key, value))
-            position = consumer.position([TopicPartition(self.topic, self.partition)])[0].offset
-            done = position >= end
-            if chunk or done:
-                store.apply(chunk, position)  # the next offset to read: past the chunk and any transaction marker
-                applied += len(chunk)
-            if done:
-                return applied
+
+class Applier(Protocol):
+    """What `replay` writes to: a StateStore, or anything that takes its writes and position."""
+
+    def apply(self, writes: Iterable[tuple[bytes, bytes | None]], position: int) -> None: ...
+
+
+def replay(
+    consumer: Consumer,
+    store: Applier,
+    at: TopicPartition,
+    end: int,
+    seen: Callable[[int, bytes], None] | None = None,
+) -> int:
+    """Apply a compacted topic's partition to `store` from offset `at.offset` until the consumer's position reaches
+    `end` (the last stable offset; the position passes transaction markers, which are not records), joining chunked
+    values; `seen` hears of each key applied, with its offset. How many records were applied."""
+    consumer.assign([at])
+    applied = 0
+    chunks: dict[bytes, dict[int, bytes]] = {}  # key -> its chunks read since its last record
+    stalled_since = time.monotonic()
+    while True:
+        messages = consumer.consume(RESTORE_CHUNK, timeout=CONSUME_WAIT_S)
+        if messages:
+            stalled_since = time.monotonic()
+        elif time.monotonic() - stalled_since > STALL_S:
+            raise KafkaException(f"restoring {at.topic}: nothing read for {STALL_S:.0f} s before offset {end}")
+        chunk = []
+        for message in messages:
+            if message.error() is not None:
+                continue
+            key, value = message.key(), message.value()
+            assert key is not None, f"{at.topic} holds a record without a key at offset {message.offset()}"
+            if CHUNK_SEPARATOR in key:
+                whole, _, number = key.partition(CHUNK_SEPARATOR)
+                chunks.setdefault(whole, {})[int(number)] = value or b""
+                continue
+            parts = chunks.pop(key, {})
+            if value is not None and value.startswith(CHUNKED):
+                value = b"".join(parts[number] for number in range(int(value[1:])))
+            chunk.append((key, value))
+            if seen is not None:
+                seen(record_position(message)[2], key)
+        position = consumer.position([TopicPartition(at.topic, at.partition)])[0].offset
+        done = position >= end
+        if chunk or done:
+            store.apply(chunk, position)  # the next offset to read: past the chunk and any transaction marker
+            applied += len(chunk)
+        if done:
+            return applied

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
-from seamline.topic_reader import watermarks
+from seamline.topic_reader import ReadRecord, watermarks
 from seamline.topics import decisions_topic
 
 STALL_S = 60.0
 """Reading that gets nothing for this long, short of the end, fails (transient: the process is restarted)."""
-
-
-@dataclass
-class DecisionRecord:
-    """One record of the decisions topic, as a batch dead-letters it if it cannot be applied."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class DecisionFeed:
@@ -40,7 +28,7 @@ class DecisionFeed:
         self.topic = decisions_topic(kafka)
         self._consumer: Consumer | None = None
 
-    def read(self, start: int) -> list[DecisionRecord]:
+    def read(self, start: int) -> list[ReadRecord]:
         """The decisions at `start` and after, up to the end the topic has now."""
         if self._consumer is None:
             settings = {"group.id": f"seamline-decisions-{uuid.uuid4()}", "enable.auto.commit": False}
@@ -51,7 +39,7 @@ class DecisionFeed:
             return []
         partition = TopicPartition(self.topic, 0, start)
         consumer.assign([partition])
-        records: list[DecisionRecord] = []
+        records: list[ReadRecord] = []
         position, stalled_since = start, time.monotonic()
         while position < end:
             messages = consumer.consume(500, timeout=1.0)
@@ -62,7 +50,7 @@ class DecisionFeed:
             for message in messages:
                 offset = message.offset()
                 if message.error() is None and offset is not None:
-                    records.append(DecisionRecord(self.topic, 0, offset, message.key(), message.value()))
+                    records.append(ReadRecord(self.topic, 0, offset, message.key(), message.value()))
             position = consumer.position([TopicPartition(self.topic, 0)])[0].offset
         consumer.unassign()
         return records

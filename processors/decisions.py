@@ -34,6 +34,7 @@ def apply_decision(resolver: Resolver, offset: int, decision: Decision) -> list[
     change = Cleansed(
         decision.entity, ORIGIN, "decision", decision.key, "u", {}, "", "", decision.time, f"decision:{offset}"
     )
+    resolver.cause = change
     step = _Step()
     states = _holding(resolver, decision)
     if decision.kind == "accept" and len(states) > 1:

@@ -29,11 +29,13 @@ from typing import Any, Protocol
 
 from rapidfuzz import fuzz, process
 
+from processors.checkpoint import Announced
 from processors.cleanse import Cleansed
 from processors.constraints import Constraints
 from processors.identity import born_id, match_keys, xref_key
 from processors.matching import Matcher, Probable
 from processors.normalise import match_key
+from processors.reference_keys import announcement, golden_id
 from processors.survivorship import cleared_fields, survive
 from seamline.connectors.registry import change_order
 from seamline.mapping_check import canonical_fields
@@ -109,10 +111,27 @@ class _Step:
     republish: list[str] = field(default_factory=list)
 
 
-class Resolver:
-    """Applies cleansed changes to the golden state; `apply` returns what to publish, in order."""
+class Elsewhere(Protocol):
+    """Referenced keys resolved in other identity partitions: this worker's copy of them (processors/reference_keys)."""
 
-    def __init__(self, processor: ProcessorConfig, tables: Tables) -> None:
+    def get(self, key: str) -> list[Any] | None: ...
+
+
+class Resolver:
+    """Applies cleansed changes to the golden state; `apply` returns what to publish, in order.
+
+    With `elsewhere`, the identity partition is one of several: a referenced key this partition does not hold is
+    looked up there; the referenced keys it writes are collected in `announced` for the other partitions, and records
+    remember the referenced keys they hold (`k:<key>|<id>`), so `announce` republishes them when one changes.
+    """
+
+    def __init__(
+        self,
+        processor: ProcessorConfig,
+        tables: Tables,
+        elsewhere: Elsewhere | None = None,
+        referenced: tuple[str, ...] = (),
+    ) -> None:
         self.mappings: dict[str, EntityMapping] = {mapping.source: mapping for mapping in processor.mappings}
         self.line_sources = {m.line_of.source: m.source for m in processor.mappings if m.line_of}
         """Header source -> the source of its lines, for orders whose lines have a table of their own."""
@@ -121,6 +140,13 @@ class Resolver:
             prefix = "lines." if mapping.line_of else ""
             self.references.setdefault(mapping.entity, set()).update(prefix + path for path in mapping.references)
         self.processor = processor
+        self.elsewhere = elsewhere
+        self.announced: dict[str, Announced] = {}
+        """Referenced key -> the record for the keys topic, of each such key this partition wrote."""
+        self.cause: Cleansed | None = None
+        """The change being applied (or a decision's): the origin and time of the referenced keys it writes."""
+        if elsewhere is not None:
+            tables = replace(tables, index=_Announcing(tables.index, referenced, self))
         self.tables = tables
         self.matcher = Matcher(tables.index, tables.links)
         self.constraints = Constraints(tables.index)
@@ -158,6 +184,7 @@ class Resolver:
         return outputs
 
     def _apply(self, change: Cleansed, step: _Step) -> None:
+        self.cause = change
         links = self.tables.links
         link = links.get(change.xref)
         order = list(change_order(change.connector, change.position, change.source_ts_ms))
@@ -183,9 +210,16 @@ class Resolver:
         else:
             self._upsert(change, link, order, step)
 
+    def names(self, key: str) -> str | None:
+        """The golden id an index key names now: in this partition's index, else in the other partitions'."""
+        gid = self.tables.index.get(key)
+        if gid is None and self.elsewhere is not None:
+            gid = golden_id(self.elsewhere.get(key))
+        return gid
+
     def _known(self, key: str) -> bool:
         """Whether a key a change waits on names a record now."""
-        if self.tables.index.get(key) is not None:
+        if self.names(key) is not None:
             return True
         return key.startswith("x:") and self.tables.links.get(key.removeprefix("x:")) is not None
 
@@ -195,8 +229,9 @@ class Resolver:
             return None
         if change.parent is not None and self.tables.links.get(change.parent) is None:
             return xref_key(change.parent)
-        index = self.tables.index
-        return next((key for key in self._reference_keys(change.source, change.fields) if index.get(key) is None), None)
+        return next(
+            (key for key in self._reference_keys(change.source, change.fields) if self.names(key) is None), None
+        )
 
     def _reference_keys(self, source: str, fields: dict[str, Any]) -> Iterator[str]:
         mapping = self.mappings[source]
@@ -280,6 +315,7 @@ class Resolver:
             "l": previous["l"] if previous else {},
         }
         survivor["m"][change.xref] = member
+        self._track_keys(survivor["id"], change.source, change.fields, previous["f"] if previous else None)
         self._reindex(survivor, previous["k"] if previous else [], keys)
         step.announced += keys  # every time, not only when new: a release a crash undid happens again
         self.tables.links[change.xref] = {"g": survivor["id"], "o": order, "ft": first_ts}
@@ -304,8 +340,10 @@ class Resolver:
         for ref, member in absorbed["m"].items():
             survivor["m"][ref] = member
             self._relink(ref, survivor["id"])
-            for line_ref in member["l"]:
+            self._track_keys(survivor["id"], member["o"], member["f"], None)
+            for line_ref, line in member["l"].items():
                 self._relink(line_ref, survivor["id"])
+                self._track_keys(survivor["id"], self.line_sources[member["o"]], line, None)
             for key in member["k"]:
                 index[key] = survivor["id"]
         if absorbed["r"] is not None:
@@ -382,6 +420,7 @@ class Resolver:
         if change.fields is None:
             lines.pop(change.xref, None)
         else:
+            self._track_keys(state["id"], change.source, change.fields, lines.get(change.xref))
             lines[change.xref] = change.fields
         links[change.xref] = {"g": state["id"] if change.fields else None, "o": order, "ft": change.source_ts_ms}
         self._publish(state, change, step)
@@ -413,17 +452,17 @@ class Resolver:
         mapping = self.mappings[source]
         if not mapping.references:
             return fields
-        index = self.tables.index
+        names = self.names
         resolved = dict(fields)
         for path in mapping.references:
             head, _, line_field = path.partition(".")
             if line_field and mapping.line_of is None:
                 resolved["lines"] = [
-                    {**line, line_field: index.get(line[line_field]) if line.get(line_field) else None}
+                    {**line, line_field: names(line[line_field]) if line.get(line_field) else None}
                     for line in fields.get("lines") or []
                 ]
             elif fields.get(path):
-                resolved[path] = index.get(fields[path])
+                resolved[path] = names(fields[path])
         return resolved
 
     def _effective(self, member: dict[str, Any]) -> dict[str, Any]:
@@ -481,6 +520,8 @@ class Resolver:
         """Remember which golden records this one references, so a merge of those republishes it. Those its
         previous record referenced are remembered already (a merge that forgets them republishes this one); a new
         one is written without looking it up: most are misses, and writing one again changes nothing."""
+        if self.elsewhere is not None:
+            return  # one of several partitions: records remember the referenced keys they hold instead (`announce`)
         index = self.tables.index
         known = self._targets(state_entity, previous) if previous is not None else set()
         for target in self._targets(state_entity, fields) - known:
@@ -506,6 +547,38 @@ class Resolver:
             if legacy:
                 del index[f"d:{target}"]
         return sorted({*(key.partition("|")[2] for key in keys), *legacy})
+
+    # --- referenced keys of other partitions -------------------------------------------------------------
+
+    def announce(self, key: str, value: list[Any], event_id: str) -> list[Output]:
+        """Act on a referenced key that a partition's change made name `value` ([golden id or None, system, time];
+        processors/reference_keys.py): republish the records here that reference it, then apply the changes held
+        on it."""
+        _, system, ts = value
+        cause = Cleansed("", system, "", key, "u", {}, "", "", ts, event_id)
+        step = _Step()
+        for gid in self._keyed_dependents(key):
+            if (state := self.tables.golden.get(gid)) is not None:
+                self.cause = cause
+                self._publish(state, cause, step)
+        outputs = step.outputs
+        for change in self._release(key):
+            outputs += self.apply(change)
+        return outputs
+
+    def _track_keys(self, gid: str, source: str, fields: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        """In one of several partitions: remember the referenced keys a member's fields hold that its previous
+        fields did not, so that `announce` of one republishes golden record `gid` (writing one again changes
+        nothing; one the member no longer holds republishes it in vain)."""
+        if self.elsewhere is None or not self.mappings[source].references:
+            return
+        known = set(self._reference_keys(source, previous)) if previous is not None else set()
+        for key in set(self._reference_keys(source, fields)) - known:
+            self.tables.index[_keyed_dependent(key, gid)] = 1
+
+    def _keyed_dependents(self, key: str) -> list[str]:
+        """The golden ids of the records here that held referenced key `key`."""
+        return [dependent.rpartition("|")[2] for dependent in self.tables.index.scan(_keyed_dependent(key, ""))]
 
     # --- probabilistic matches ---------------------------------------------------------------------------
 
@@ -599,6 +672,43 @@ def _truncate_ref(source: str) -> str:
     """The links key where a truncate of source object `source` ('<system>.<object>') keeps its position: the
     prefix of the object's cross-references, which no row's has (keys are never empty)."""
     return f"{source}:"
+
+
+def _keyed_dependent(key: str, dependent: str) -> str:
+    """The index key that says golden record `dependent` holds referenced key `key` (an identity partition of
+    several)."""
+    return f"k:{key}|{dependent}"
+
+
+class _Announcing:
+    """An index table that collects the writes of referenced keys, for the keys topic, with the change that made
+    each (`Resolver.cause`)."""
+
+    def __init__(self, index: Table, referenced: tuple[str, ...], resolver: Resolver) -> None:
+        self.index = index
+        self.referenced = referenced
+        self.resolver = resolver
+
+    def get(self, key: str) -> Any:
+        return self.index.get(key)
+
+    def scan(self, prefix: str) -> list[str]:
+        return self.index.scan(prefix)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.index[key] = value
+        if key.startswith(self.referenced):
+            self._announce(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self.index[key]
+        if key.startswith(self.referenced):
+            self._announce(key, None)
+
+    def _announce(self, key: str, gid: str | None) -> None:
+        cause = self.resolver.cause
+        assert cause is not None, "a referenced key written outside a change"
+        self.resolver.announced[key] = announcement(key, gid, cause.system, cause.source_ts_ms)
 
 
 def _dependent_key(target: str, dependent: str) -> str:

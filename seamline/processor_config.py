@@ -171,6 +171,14 @@ class ProcessorConfig(Section):
         description="Lookup tables used by {lookup} and {convert, rates} rules: name -> {source value: result}.",
     )
     batch_size: int = Field(500, ge=1, description="Events processed per batch.")
+    resolve_partitions: int = Field(
+        1,
+        ge=1,
+        description="Partitions of the identity topic, each resolved by one worker at a time: each entity with "
+        "match rules or external ids in one of its own, the others spread over the rest by cross-reference "
+        "(docs/ARCHITECTURE.md, 'Resolution scaled out'). Fixed once the topic exists: to change it, start "
+        "a new app_id and replay the source topics.",
+    )
     state_cache_entries: int = Field(
         STATE_CACHE_ENTRIES,
         ge=0,

@@ -52,8 +52,10 @@ class Publisher:
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
         on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+        partition: int | None = None,
     ) -> None:
-        """Queue one record, waiting for room in the local queue when it is full.
+        """Queue one record (to `partition`, else where its key hashes), waiting for room in the local queue when it
+        is full.
 
         `on_delivery` (called from poll/flush) takes over the record's outcome: flush() then does not report it.
         It hears of failures only, unless the publisher was made with `delivery.report.only.error` False.
@@ -73,6 +75,7 @@ class Publisher:
                     # confluent-kafka's hint is an invariant List[Tuple[str, str | bytes | None]]; (str, bytes) fits
                     headers=headers,  # type: ignore[arg-type]
                     on_delivery=on_delivery or self._on_delivery,
+                    partition=-1 if partition is None else partition,  # -1: the partitioner's choice
                 )
                 break
             except BufferError:

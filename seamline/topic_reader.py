@@ -5,12 +5,25 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from seamline.config import KafkaConfig
 from seamline.kafka_settings import client_settings
 from seamline.retry import retrying
+
+
+@dataclass
+class ReadRecord:
+    """One record read from a topic outside a consumer group (decisions, referenced keys), as a batch dead-letters
+    it if it cannot be applied."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 def record_position(message: Message) -> tuple[str, int, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -16,6 +16,7 @@ IDENTITY = "seamline.identity"
 SUGGESTIONS = "seamline.suggestions"
 DECISIONS = "seamline.decisions"
 STATE_CHANGELOG = "-resolve-state-changelog"
+RESOLVE_KEYS = "-resolve-keys"
 
 
 def source_topic(kafka: KafkaConfig, system: str, obj: str) -> str:
@@ -49,14 +50,21 @@ def offsets_topic(kafka: KafkaConfig) -> str:
 
 
 def identity_topic(kafka: KafkaConfig) -> str:
-    """Cleansed changes on their way to identity resolution: one partition, so resolution is race-free."""
+    """Cleansed changes on their way to identity resolution: processor.resolve_partitions partitions, each resolved by
+    one worker at a time (processors/routing.py says which change goes where)."""
     return f"{kafka.topic_prefix}{IDENTITY}"
 
 
 def state_changelog_topic(app_id: str) -> str:
-    """The changelog of the resolve stage's state (compacted, one partition like the identity topic); named after
-    the processor's app id, as its consumer group is."""
+    """The changelog of the resolve stage's state (compacted, a partition per identity partition); named after the
+    processor's app id, as its consumer group is."""
     return f"{app_id}{STATE_CHANGELOG}"
+
+
+def resolve_keys_topic(app_id: str) -> str:
+    """The golden id each referenced key names, written by the identity partition that resolves it and read by every
+    worker (compacted, one partition; processors/reference_keys.py)."""
+    return f"{app_id}{RESOLVE_KEYS}"
 
 
 def suggestions_topic(kafka: KafkaConfig) -> str:
@@ -87,9 +95,10 @@ def deleted_versions_topic(kafka: KafkaConfig, sink: str) -> str:
 
 
 def partition_count(kafka: KafkaConfig, topic: str) -> int:
-    """The identity topic, the decisions topic and the resolve state's changelog have one partition; every other
-    `kafka.partitions`."""
-    one = topic.removeprefix(kafka.topic_prefix) in (IDENTITY, DECISIONS) or topic.endswith(STATE_CHANGELOG)
+    """The identity topic, the decisions topic, the resolve state's changelog and its keys have one partition unless
+    the processor says otherwise (`ensure_topics`' `partitions`); every other `kafka.partitions`."""
+    bare = topic.removeprefix(kafka.topic_prefix)
+    one = bare in (IDENTITY, DECISIONS) or topic.endswith((STATE_CHANGELOG, RESOLVE_KEYS))
     return 1 if one else kafka.partitions
 
 
@@ -98,28 +107,37 @@ def is_compacted(kafka: KafkaConfig, topic: str) -> bool:
     changelog keep the latest record per key."""
     bare = topic.removeprefix(kafka.topic_prefix)
     return (
-        bare.endswith(STATE_CHANGELOG)
+        bare.endswith((STATE_CHANGELOG, RESOLVE_KEYS))
         or bare.startswith("canonical.")
         or bare in (OFFSETS, DECISIONS)
         or (bare.startswith("seamline.sink.") and bare.endswith(".deleted"))
     )
 
 
-def ensure_topics(kafka: KafkaConfig, topics: Iterable[str]) -> None:
-    """Create the topics that do not exist yet, with seamline's partitioning and cleanup policy."""
+def ensure_topics(kafka: KafkaConfig, topics: Iterable[str], partitions: Mapping[str, int] | None = None) -> None:
+    """Create the topics that do not exist yet, with seamline's partitioning (or that of `partitions`, topic -> count)
+    and cleanup policy. ValueError for a topic of `partitions` that exists with another count."""
     admin = AdminClient(client_settings(kafka, "admin"))
-    existing = set(admin.list_topics(timeout=15).topics)
+    existing = admin.list_topics(timeout=15).topics
+    partitions = partitions or {}
+    for topic, count in partitions.items():
+        if topic in existing and len(existing[topic].partitions) != count:
+            raise ValueError(
+                f"topic {topic} has {len(existing[topic].partitions)} partitions, the processor needs {count} "
+                "(processor.resolve_partitions): keep the count it was created with, or start a new app_id and "
+                "topic_prefix and replay the source topics into them"
+            )
     wanted = [
         NewTopic(
             topic,
-            num_partitions=partition_count(kafka, topic),
+            num_partitions=partitions.get(topic) or partition_count(kafka, topic),
             replication_factor=kafka.replication_factor,
             config={
                 "max.message.bytes": str(record_limit(kafka)),
                 **({"cleanup.policy": "compact"} if is_compacted(kafka, topic) else {}),
             },
         )
-        for topic in sorted(set(topics) - existing)
+        for topic in sorted(set(topics) - existing.keys())
     ]
     if not wanted:
         return

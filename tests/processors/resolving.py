@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.cleanse import cleanse
+from processors.cleanse import Cleansed, cleanse
 from processors.field_policy import field_policy
 from processors.resolve import Output, Resolver, Tables
 from seamline.data_quality import FieldIssue
@@ -60,7 +60,16 @@ class Harness:
         key_columns = {} if op == "t" else {"id": key}
         change = cleanse(event, key_columns, mapping, self.processor.lookups, self.policies[source])
         self.issues += [(change.xref, issue) for issue in change.issues]
-        outputs = self.resolver.apply(change)
+        outputs = self.resolve(change)
+        self.record(outputs)
+        return outputs
+
+    def resolve(self, change: Cleansed) -> list[Output]:
+        """Resolve one cleansed change; what to publish."""
+        return self.resolver.apply(change)
+
+    def record(self, outputs: list[Output]) -> None:
+        """Keep the latest canonical record of each golden id, and the suggestions."""
         for output in outputs:
             entity = output.topic.removeprefix("canonical.")
             if output.topic == "seamline.suggestions":
@@ -70,7 +79,6 @@ class Harness:
                 self.canonical.pop(f"{entity}/{output.key}", None)
             else:
                 self.canonical[f"{entity}/{output.key}"] = output.value
-        return outputs
 
     def live(self, entity: str) -> list[dict[str, Any]]:
         """The live (not deleted) records of an entity."""

@@ -13,7 +13,7 @@ from processors.checkpoint import Checkpoint
 from processors.state_store import StateStore, Write, encode
 from seamline.config import KafkaConfig
 from seamline.publisher import TransactionalPublisher
-from seamline.topic_reader import read_to_end
+from seamline.topic_reader import read_to_end, record_position
 from seamline.topics import ensure_topics, state_changelog_topic
 
 
@@ -51,6 +51,31 @@ def test_a_batch_reaches_the_changelog_and_the_store_with_the_position_after_it(
         checkpoint.close()
     assert committed(kafka, app_id) == {b"golden:a": encode({"v": 2}), b"links:x": None}
     assert position is not None and position >= 4  # four records and at least one transaction marker
+
+
+def test_each_identity_partition_writes_and_restores_only_its_own_changelog_partition(
+    kafka: KafkaConfig, tmp_path: Path
+) -> None:
+    app_id = f"{kafka.topic_prefix}partitioned"
+    ensure_topics(kafka, [state_changelog_topic(app_id)], {state_changelog_topic(app_id): 2})
+    checkpoints = [Checkpoint(kafka, app_id, tmp_path, partition) for partition in (0, 1)]
+    try:
+        for partition, checkpoint in enumerate(checkpoints):
+            checkpoint.open()
+            batch(checkpoint, [(f"golden:{letter}{partition}", {"v": 1}) for letter in "abcdefgh"])
+    finally:
+        for checkpoint in checkpoints:
+            checkpoint.close()
+    by_partition: dict[int, set[bytes]] = {0: set(), 1: set()}
+    for message in read_to_end(kafka, state_changelog_topic(app_id)):
+        by_partition[record_position(message)[1]].add(message.key() or b"")
+    assert by_partition == {p: {f"golden:{letter}{p}".encode() for letter in "abcdefgh"} for p in (0, 1)}
+    shutil.rmtree(tmp_path / "resolve-1")
+    restored = Checkpoint(kafka, app_id, tmp_path, 1)
+    try:
+        assert sorted(restored.open().scan("golden:")) == [f"golden:{letter}1" for letter in "abcdefgh"]
+    finally:
+        restored.close()
 
 
 def test_a_lost_store_is_rebuilt_and_a_store_behind_replays_only_the_tail(

@@ -36,9 +36,12 @@ ENTITIES = ("customer", "product", "sales_order")
 VOLATILE = ("version", "updated_at", "origin")
 
 
-def write_config(path: Path, kafka: KafkaConfig, processor: dict[str, Any], app_id: str, data_dir: Path) -> Path:
+def write_config(
+    path: Path, kafka: KafkaConfig, processor: dict[str, Any], app_id: str, data_dir: Path, partitions: int = 1
+) -> Path:
     kafka_section = kafka.model_dump(include={"bootstrap_servers", "schema_registry_url", "topic_prefix"})
     section = {**processor, "app_id": app_id, "data_dir": str(data_dir), "metrics_port": free_port()}
+    section["resolve_partitions"] = partitions
     section["batch_size"] = 100
     path.write_text(yaml.safe_dump({"kafka": kafka_section, "processor": section}, allow_unicode=True))
     return path
@@ -114,11 +117,15 @@ def chunks(phase: Phase, size: int) -> list[list[Any]]:
     return [phase.changes[i : i + size] for i in range(0, len(phase.changes), size)]
 
 
-def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(kafka: KafkaConfig, tmp_path: Path) -> None:
+@pytest.mark.parametrize("partitions", [1, 4], ids=["one-identity-partition", "four-identity-partitions"])
+def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(
+    kafka: KafkaConfig, tmp_path: Path, partitions: int
+) -> None:
     rng = random.Random(20240607)
     processor, phases = fault_stream(seed=3, scale=2)
     data_dir = tmp_path / "state"
-    config = write_config(tmp_path / "p.yaml", kafka, processor, f"{kafka.topic_prefix}faults-kill", data_dir)
+    app_id = f"{kafka.topic_prefix}faults-kill"
+    config = write_config(tmp_path / "p.yaml", kafka, processor, app_id, data_dir, partitions)
     supervisor = Supervisor(config, tmp_path / "logs", {"processor": ["process"]})
     canonical = Canonical(kafka, ENTITIES)
     batches = [(index, chunk) for index, phase in enumerate(phases) for chunk in chunks(phase, 150)]
