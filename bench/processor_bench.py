@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import yaml
 from change_mix import PROCESSOR, Mix, generate
+from confluent_kafka.admin import AdminClient
 from json_result import write_result
 from process_sampler import ProcessSampler
 from prometheus_client.parser import text_string_to_metric_families
@@ -47,6 +48,7 @@ from processors.resolve import Output, Resolver, Tables
 from seamline import stack
 from seamline.config import Config, KafkaConfig, load_config
 from seamline.events import Change
+from seamline.kafka_settings import client_settings
 from seamline.metrics import Metrics
 from seamline.processor_config import ProcessorConfig
 from seamline.publisher import Publisher
@@ -55,7 +57,7 @@ from seamline.stack.ports import free_port
 from seamline.stack.processes import Supervisor
 from seamline.subjects import delete_subjects
 from seamline.topic_reader import end_offset, read_to_end
-from seamline.topics import canonical_topic, delete_prefixed, ensure_topics, source_topic
+from seamline.topics import canonical_topic, delete_prefixed, ensure_topics, identity_topic, source_topic
 
 TARGET = 20_000  # events/s per worker
 WARM_UP = 500
@@ -346,6 +348,7 @@ def end_to_end(
                 raise SystemExit(_late(ports, events, timeout))
             time.sleep(0.5)
         samples = _scrape_all(ports)
+        assignment = _assignment(config)
         sampled = sampler.stop()
     finally:
         for supervisor in supervisors:
@@ -366,11 +369,29 @@ def end_to_end(
     return {
         **figures,
         "workers": workers,
+        "assignment": assignment,
         "batch_seconds": stages,
         "outside_batches_s": outside,
         "events": events,
         "process": process,
     }, records
+
+
+def _assignment(config: Config) -> list[dict[str, list[int]]]:
+    """Each member of the workers' consumer group: the partitions it reads of each topic, the source topics'
+    together as 'raw' (so that the split of every stage shows)."""
+    assert config.processor is not None
+    group = config.processor.app_id
+    admin = AdminClient(client_settings(config.kafka, "admin"))
+    description = admin.describe_consumer_groups([group])[group].result(timeout=15)
+    identity = identity_topic(config.kafka)
+    members = []
+    for member in description.members:
+        found: dict[str, list[int]] = {"raw": [], "identity": []}
+        for tp in member.assignment.topic_partitions:
+            found["identity" if tp.topic == identity else "raw"].append(tp.partition)
+        members.append({name: sorted(partitions) for name, partitions in found.items()})
+    return sorted(members, key=lambda member: member["identity"])
 
 
 def _canonical_figures(config: Config, topics: list[str], mix: Mix, published: float) -> dict[str, Any]:
@@ -409,9 +430,12 @@ def _canonical_figures(config: Config, topics: list[str], mix: Mix, published: f
 # --- setup, cleanup, report ---------------------------------------------------------------------------------
 
 
-def write_config(path: Path, info: stack.StackInfo, prefix: str, data_dir: Path, state_cache: int | None) -> Path:
+def write_config(
+    path: Path, info: stack.StackInfo, prefix: str, data_dir: Path, state_cache: int | None, resolve_partitions: int
+) -> Path:
     """The benchmark's configuration file: its own topic prefix, app id, state directory and metrics port."""
     processor = {**PROCESSOR, "app_id": f"{prefix}processor", "data_dir": str(data_dir), "metrics_port": free_port()}
+    processor["resolve_partitions"] = resolve_partitions
     if state_cache is not None:
         processor["state_cache_entries"] = state_cache
     config = {
@@ -452,6 +476,13 @@ def report(result: dict[str, Any], console: Console) -> None:
             f"{figures['cpu_s'] / e2e['events'] * 1e6:,.0f} µs with the start-up ({figures['cpu_s']} s for "
             f"{e2e['events']:,} events), RSS peak {figures['rss_peak_mb']} MB"
         )
+    if workers > 1:
+        cpu = sum(figures["cpu_processing_s"] for figures in usage.values())
+        console.print(f"all workers: {cpu / e2e['events'] * 1e6:,.0f} µs of CPU per event after start-up ({cpu:.2f} s)")
+        for number, member in enumerate(e2e["assignment"]):
+            console.print(
+                f"group member {number}: raw partitions {member['raw']}, identity partitions {member['identity']}"
+            )
     for name, figures in e2e["batch_seconds"].items():
         console.print(f"{name}: {figures['batches']} batches, {figures['seconds']} s, {figures['mean_ms']} ms mean")
     if e2e["outside_batches_s"] is not None:
@@ -472,6 +503,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processor workers in the group (scale-out)")
     parser.add_argument("--state-cache", type=int, help="the processor's state_cache_entries (memory against speed)")
     parser.add_argument(
+        "--resolve-partitions",
+        type=int,
+        default=1,
+        help="the processor's resolve_partitions (4 to scale out resolving)",
+    )
+    parser.add_argument(
         "--matching-only",
         action="store_true",
         help="only publish the events and measure what probabilistic matching costs",
@@ -483,7 +520,9 @@ def main() -> None:
     prefix = f"pb{uuid.uuid4().hex[:8]}."
     mix = generate(args.events)
     with tempfile.TemporaryDirectory(prefix="processor-bench-") as work:
-        config_path = write_config(Path(work) / "seamline.yaml", info, prefix, Path(work) / "state", args.state_cache)
+        config_path = write_config(
+            Path(work) / "seamline.yaml", info, prefix, Path(work) / "state", args.state_cache, args.resolve_partitions
+        )
         config = load_config(config_path)
         assert config.processor is not None
         try:

@@ -133,7 +133,7 @@ class Checkpoint:
 
     def _restore(self, store: StateStore) -> None:
         started = time.monotonic()
-        consumer = Consumer(client_settings(self.kafka, "consumer", **{"group.id": f"seamline-restore-{uuid.uuid4()}"}))
+        consumer = replay_consumer(self.kafka, "restore")
         try:
             low, end = watermarks(consumer, self.topic, self.partition)
             position = store.position
@@ -154,6 +154,13 @@ class Checkpoint:
             start,
             time.monotonic() - started,
         )
+
+
+def replay_consumer(kafka: KafkaConfig, purpose: str) -> Consumer:
+    """A consumer for `replay`, in a group of its own that commits nothing. The broker answers its fetches at once
+    when nothing is there yet: a short replay (a few records) would otherwise wait fetch.wait.max.ms at its end."""
+    settings = {"group.id": f"seamline-{purpose}-{uuid.uuid4()}", "fetch.wait.max.ms": 10}
+    return Consumer(client_settings(kafka, "consumer", **settings))
 
 
 class Applier(Protocol):

@@ -15,17 +15,15 @@ batch: a crash acts on the same keys again, which changes nothing that was done.
 from __future__ import annotations
 
 import bisect
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from processors.checkpoint import Announced, replay
+from processors.checkpoint import Announced, replay, replay_consumer
 from processors.state_store import StateStore, encode
 from seamline.config import KafkaConfig
-from seamline.kafka_settings import client_settings
 from seamline.topic_reader import watermarks
 from seamline.topics import resolve_keys_topic
 
@@ -57,9 +55,7 @@ class KeysCopy:
         """Bring the copy to the topic's last stable offset (opening it first); the offset it now holds up to."""
         if self._store is None:
             self._store = StateStore(self.path)
-            self._consumer = Consumer(
-                client_settings(self.kafka, "consumer", **{"group.id": f"seamline-keys-{uuid.uuid4()}"})
-            )
+            self._consumer = replay_consumer(self.kafka, "keys")
         assert self._consumer is not None
         low, end = watermarks(self._consumer, self.topic, 0)
         position = self._store.position
@@ -108,7 +104,7 @@ class KeysCopy:
         """The offsets and keys of the records from `start` to `end`, read from Kafka (older than those kept in
         memory)."""
         found: list[tuple[int, str]] = []
-        consumer = Consumer(client_settings(self.kafka, "consumer", **{"group.id": f"seamline-keys-{uuid.uuid4()}"}))
+        consumer = replay_consumer(self.kafka, "keys")
         try:
             at = TopicPartition(self.topic, 0, start)
             replay(consumer, _Discard(), at, end, lambda offset, key: found.append((offset, key.decode())))

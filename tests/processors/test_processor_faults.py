@@ -164,19 +164,23 @@ def test_sigkill_at_random_points_and_lost_rocksdb_state_change_nothing(
     assert kills == 3 and wipes == 1
 
 
-def group_members(kafka: KafkaConfig, group: str) -> dict[str, int]:
-    """Member id -> number of partitions assigned, from the broker's view of the consumer group."""
+def group_members(kafka: KafkaConfig, group: str, topic: str) -> dict[str, int]:
+    """Member id -> number of partitions of `topic` assigned, from the broker's view of the consumer group."""
     admin = AdminClient(client_settings(kafka, "admin"))
     description = admin.describe_consumer_groups([group])[group].result(timeout=15)
-    return {member.member_id: len(member.assignment.topic_partitions) for member in description.members}
+    return {
+        member.member_id: sum(tp.topic == topic for tp in member.assignment.topic_partitions)
+        for member in description.members
+    }
 
 
 def test_two_workers_share_the_work_and_survive_a_rebalance(kafka: KafkaConfig, tmp_path: Path) -> None:
+    """Both workers resolve: the four identity partitions split over them, and over one while the other is away."""
     processor, phases = fault_stream(seed=5, scale=1)
     app_id = f"{kafka.topic_prefix}faults-pair"
     workers = {
         name: Supervisor(
-            write_config(tmp_path / f"{name}.yaml", kafka, processor, app_id, tmp_path / f"state-{name}"),
+            write_config(tmp_path / f"{name}.yaml", kafka, processor, app_id, tmp_path / f"state-{name}", 4),
             tmp_path / "logs",
             {name: ["process"]},
         )
@@ -191,7 +195,7 @@ def test_two_workers_share_the_work_and_survive_a_rebalance(kafka: KafkaConfig, 
 
         def both_assigned() -> bool:
             nonlocal members
-            members = group_members(kafka, app_id)
+            members = group_members(kafka, app_id, identity_topic(kafka))
             return len(members) == 2 and all(members.values())
 
         wait_until(both_assigned, 90, "two members with partitions in the consumer group", interval=2.0)
