@@ -285,13 +285,14 @@ class ResolveBatch(_Stage):
         store = await loop.run_in_executor(None, owned.checkpoint.open)
         state = StagedState(store, owned.caches)
         decisions = await self._new_decisions(owned, state)
-        announced = await self._new_keys(state)
+        announced = await self._new_keys(state) if partition in self.routing.referring else []
         if not records and not decisions and not announced:
             return
         self._publish_through(owned.checkpoint.begin())
         resolver = Resolver(self.processor, state.tables, self.keys, self.referenced)
         published, merges = Counter[str](), Counter[str]()
         pending = self._decide(resolver, partition, decisions)
+        state.prefetch(resolver.announce_reads([(record.key or b"").decode() for record in announced]))
         pending += self._announce(resolver, announced)
         changes, decoded = self._decoded(records)
         state.prefetch(resolver.reads([change for _, _, change in decoded]))

@@ -23,7 +23,7 @@ absorbed; so the surviving id depends on the records, not on the order they arri
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -566,19 +566,28 @@ class Resolver:
             outputs += self.apply(change)
         return outputs
 
+    def announce_reads(self, keys: list[str]) -> Reads:
+        """What `announce` of these keys reads first: whether any record here held each."""
+        return Reads(index=[_keyed_dependent(key, "") for key in keys])
+
     def _track_keys(self, gid: str, source: str, fields: dict[str, Any], previous: dict[str, Any] | None) -> None:
         """In one of several partitions: remember the referenced keys a member's fields hold that its previous
         fields did not, so that `announce` of one republishes golden record `gid` (writing one again changes
         nothing; one the member no longer holds republishes it in vain)."""
         if self.elsewhere is None or not self.mappings[source].references:
             return
+        index = self.tables.index
         known = set(self._reference_keys(source, previous)) if previous is not None else set()
         for key in set(self._reference_keys(source, fields)) - known:
-            self.tables.index[_keyed_dependent(key, gid)] = 1
+            index[_keyed_dependent(key, gid)] = 1
+            index[_keyed_dependent(key, "")] = 1  # some record did: a key no record held is not looked up further
 
     def _keyed_dependents(self, key: str) -> list[str]:
         """The golden ids of the records here that held referenced key `key`."""
-        return [dependent.rpartition("|")[2] for dependent in self.tables.index.scan(_keyed_dependent(key, ""))]
+        index, prefix = self.tables.index, _keyed_dependent(key, "")
+        if index.get(prefix) is None:
+            return []
+        return [dependent.rpartition("|")[2] for dependent in index.scan(prefix) if dependent != prefix]
 
     # --- probabilistic matches ---------------------------------------------------------------------------
 
@@ -684,16 +693,14 @@ class _Announcing:
     """An index table that collects the writes of referenced keys, for the keys topic, with the change that made
     each (`Resolver.cause`)."""
 
+    get: Callable[[str], Any]
+    scan: Callable[[str], list[str]]
+
     def __init__(self, index: Table, referenced: tuple[str, ...], resolver: Resolver) -> None:
         self.index = index
         self.referenced = referenced
         self.resolver = resolver
-
-    def get(self, key: str) -> Any:
-        return self.index.get(key)
-
-    def scan(self, prefix: str) -> list[str]:
-        return self.index.scan(prefix)
+        self.get, self.scan = index.get, index.scan  # reads go straight to the table
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.index[key] = value

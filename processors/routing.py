@@ -40,6 +40,14 @@ class Routing:
         """Entity -> its one partition, for entities that link records."""
         self.spread = list(range(len(linked), count)) if count > len(linked) else list(range(count))
         """The partitions the other entities' records spread over."""
+        referring = {mapping.entity for mapping in processor.mappings if mapping.references}
+        self.referring = {
+            partition
+            for entity in referring
+            for partition in ([self.homes[entity]] if entity in self.homes else self.spread)
+        }
+        """The partitions that resolve records referencing others: only they hold changes waiting for a referenced
+        key, or records to republish when one changes."""
 
     def partitions(self, change: Cleansed) -> list[int]:
         """Where the change is resolved: one partition, or each of its entity's for a truncate of a spread one."""
