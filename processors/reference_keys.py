@@ -29,6 +29,8 @@ from seamline.topics import resolve_keys_topic
 
 KEYS_POSITION = "a:keys"
 """The index key of a partition's state holding the keys-topic offset up to which it has acted on key records."""
+CACHED_KEYS = 100_000
+"""Decoded values of the copy kept in memory: a published order looks up its customer and every line's product."""
 RECENT_KEYS = 200_000
 """Key records kept in memory after they were read, for the partitions to act on; older ones are read again."""
 
@@ -50,6 +52,7 @@ class KeysCopy:
         self._consumer: Consumer | None = None
         self._offsets: list[int] = []  # offsets of the key records read since the copy opened, ascending
         self._keys: list[str] = []
+        self._cache: dict[str, list[Any] | None] = {}
 
     def catch_up(self) -> int:
         """Bring the copy to the topic's last stable offset (opening it first); the offset it now holds up to."""
@@ -61,6 +64,7 @@ class KeysCopy:
         position = self._store.position
         if position is not None and position > end:  # the topic was recreated: start over
             self._store.wipe()
+            self._cache.clear()
             position = None
         start = max(low, position or 0)
         if start < end:
@@ -70,8 +74,14 @@ class KeysCopy:
 
     def get(self, key: str) -> list[Any] | None:
         """[golden id, system, time] of what `key` names in the copy, or None."""
-        assert self._store is not None, "catch_up() first"
-        return self._store.get(key)
+        try:
+            return self._cache[key]
+        except KeyError:
+            assert self._store is not None, "catch_up() first"
+            if len(self._cache) >= CACHED_KEYS:
+                self._cache.clear()
+            value = self._cache[key] = self._store.get(key)
+            return value
 
     def announced(self, start: int, end: int) -> list[tuple[int, str]]:
         """The offsets and keys of the records from offset `start` to `end` (exclusive), in order, each key once
@@ -91,10 +101,13 @@ class KeysCopy:
             self._consumer.close()
         self._store, self._consumer = None, None
         self._offsets, self._keys = [], []
+        self._cache.clear()
 
     def _seen(self, offset: int, key: bytes) -> None:
+        text = key.decode()
         self._offsets.append(offset)
-        self._keys.append(key.decode())
+        self._keys.append(text)
+        self._cache.pop(text, None)
 
     def _trim(self) -> None:
         if len(self._offsets) > RECENT_KEYS:

@@ -554,13 +554,12 @@ class Resolver:
         """Act on a referenced key that a partition's change made name `value` ([golden id or None, system, time];
         processors/reference_keys.py): republish the records here that reference it, then apply the changes held
         on it."""
-        _, system, ts = value
-        cause = Cleansed("", system, "", key, "u", {}, "", "", ts, event_id)
         step = _Step()
         for gid in self._keyed_dependents(key):
             if (state := self.tables.golden.get(gid)) is not None:
-                self.cause = cause
-                self._publish(state, cause, step)
+                _, system, ts = value
+                self.cause = Cleansed("", system, "", key, "u", {}, "", "", ts, event_id)
+                self._publish(state, self.cause, step)
         outputs = step.outputs
         for change in self._release(key):
             outputs += self.apply(change)
