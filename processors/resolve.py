@@ -1,8 +1,8 @@
 """Resolve and merge: link each cleansed change to its golden record and decide what to publish.
 
-All identity state of every entity lives in one partition (the `seamline.identity` topic has one), so two
-records of the same person arriving at once through two cleanse workers are resolved one after the other:
-race-free by construction. The state is four tables:
+All identity state of an entity that links records lives in one identity partition (processors/routing.py), so
+two records of the same person arriving at once through two cleanse workers are resolved one after the other:
+race-free by construction. The state of a partition is four tables:
 
 - `golden`: golden id -> {id, e: entity, f: founder [first ts, xref], v: version, r: last published record,
   m: {xref: member}}; a member is {s: system, o: source, f: fields, t: ts, c: cleared fields, k: match keys,
@@ -11,7 +11,9 @@ race-free by construction. The state is four tables:
 - `index`: match key -> golden id; 'd:<id>|<referencing id>' -> 1 for each record referencing <id>; 'v:<id>' ->
   last version of a deleted id; 'b:<block>' -> [[id, fuzzy text]] for fuzzy suggestions; 'p:<xref>' and
   'b:<entity>|<field>=<value>' for probabilistic matching (processors/matching.py); 's:...' -> stewards'
-  decisions in force (processors/constraints.py).
+  decisions in force (processors/constraints.py); with several partitions, 'k:<key>|<id>' -> 1 for each record
+  holding referenced key <key> ('k:<key>|' once any did) and 'a:keys', the keys-topic offset acted on
+  (processors/reference_keys.py).
 - `held`: 'r:<key>' -> changes (each as `Cleansed.values`) waiting for the record a key names; 'w:<xref>' -> the
   key a record waits on; 'n' -> how many changes wait.
 

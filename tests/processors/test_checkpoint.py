@@ -78,6 +78,11 @@ def test_each_identity_partition_writes_and_restores_only_its_own_changelog_part
         restored.close()
 
 
+def test_a_changelog_made_with_another_partition_count_is_refused(kafka: KafkaConfig, app_id: str) -> None:
+    with pytest.raises(ValueError, match=r"has 1 partitions, the processor needs 4 \(processor.resolve_partitions\)"):
+        ensure_topics(kafka, [state_changelog_topic(app_id)], {state_changelog_topic(app_id): 4})
+
+
 def test_a_lost_store_is_rebuilt_and_a_store_behind_replays_only_the_tail(
     kafka: KafkaConfig, app_id: str, tmp_path: Path
 ) -> None:
