@@ -273,7 +273,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
             await _guarded(_read_stalled(app, continuity))
 
     @app.timer(DECISIONS_CHECK_S)
-    async def apply_decisions() -> None:
+    async def apply_decisions_and_keys() -> None:
         # A steward's decision, or a referenced key another partition changed, takes effect within seconds though no
         # change arrives; only on each identity partition's owner, whose producer alone may write its state
         if app.rebalancing or app.in_recovery:

@@ -332,8 +332,8 @@ class ResolveBatch(_Stage):
 
     async def _new_keys(self, state: StagedState) -> list[ReadRecord]:
         """The referenced keys other partitions changed past the partition's keys offset, the copy brought up to
-        date first (one record each, its value the copy's); the partition's offset moves past them. None with one
-        partition. A partition that never committed a batch has nothing to act on: it starts at the copy's end."""
+        date first (a record each); the partition's offset moves past them. None with one partition. A partition
+        that never committed a batch has nothing to act on: it starts at the copy's end."""
         if self.keys is None:
             return []
         keys = self.keys
@@ -378,7 +378,7 @@ class ResolveBatch(_Stage):
                 if value is None:
                     raise InvalidRecord("the decisions topic holds no tombstones: the value is empty")
                 decision = Decision.from_value(value)
-                if not self._decides_here(decision, partition):
+                if not self.routing.decides(decision.entity, decision.kind, partition):
                     constraints.advance(record.offset)
                     continue
                 outputs = apply_decision(resolver, record.offset, decision)
@@ -389,21 +389,6 @@ class ResolveBatch(_Stage):
                 pending += [_Pending(output, event_id, record, record.value or b"") for output in outputs]
             constraints.advance(record.offset)
         return pending
-
-    def _decides_here(self, decision: Decision, partition: int) -> bool:
-        """Whether this partition applies the decision: the one its entity resolves in. An entity spread over
-        several partitions by cross-reference cannot take decisions: the first of them says so."""
-        routing = self.routing
-        if routing.count == 1:
-            return True
-        home = routing.home(decision.entity)
-        if home is None and partition == routing.spread[0]:
-            raise InvalidRecord(
-                f"a {decision.kind} decision about {decision.entity}, which has no match rules: with "
-                f"processor.resolve_partitions {routing.count} its records resolve in several partitions, so no "
-                f"decision can merge or split them; give {decision.entity} match rules to steer it"
-            )
-        return home == partition
 
     def _decoded(self, records: Sequence[RawRecord]) -> tuple[int, list[tuple[RawRecord, bytes, Cleansed]]]:
         """How many changes the records hold, and those that decode, each with its record and bytes; a record or

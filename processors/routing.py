@@ -59,9 +59,20 @@ class Routing:
         ref = change.parent or change.xref
         return [self.spread[zlib.crc32(ref.encode()) % len(self.spread)]]
 
-    def home(self, entity: str) -> int | None:
-        """The one partition of an entity that links records; None for an entity spread by cross-reference."""
-        return self.homes.get(entity)
+    def decides(self, entity: str, kind: str, partition: int) -> bool:
+        """Whether `partition` applies a steward's decision about `entity`: the partition the entity resolves in. An
+        entity spread by cross-reference has no rules to steer: the first of its partitions refuses the decision
+        (ValueError), the others skip it."""
+        if self.count == 1:
+            return True
+        home = self.homes.get(entity)
+        if home is None and partition == self.spread[0]:
+            raise ValueError(
+                f"a {kind} decision about {entity}, which links no records by match rules or external ids: with "
+                f"processor.resolve_partitions {self.count} its records resolve in several partitions by "
+                f"cross-reference, so no decision can merge or split them; give {entity} match rules to steer it"
+            )
+        return home == partition
 
 
 def referenced_prefixes(processor: ProcessorConfig) -> tuple[str, ...]:

@@ -42,6 +42,15 @@ def test_with_one_partition_everything_resolves_in_it_and_with_too_few_entities_
     assert two.homes == {"customer": 0, "product": 1} and two.spread == [0, 1]
 
 
+def test_a_decision_applies_in_its_entitys_partition_and_one_about_a_spread_entity_is_refused_once() -> None:
+    routing = Routing(ProcessorConfig(**CONFIG), 4)
+    assert [routing.decides("customer", "accept", partition) for partition in range(4)] == [True, False, False, False]
+    with pytest.raises(ValueError, match="decision about sales_order, which links no records"):
+        routing.decides("sales_order", "split", 2)
+    assert not routing.decides("sales_order", "split", 3)
+    assert Routing(ProcessorConfig(**CONFIG), 1).decides("sales_order", "split", 0)
+
+
 def test_the_referenced_keys_are_those_the_mappings_look_up() -> None:
     assert referenced_prefixes(ProcessorConfig(**CONFIG)) == (
         "customer|email|",
