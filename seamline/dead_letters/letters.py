@@ -133,7 +133,11 @@ def republish(kafka: KafkaConfig, chosen: Iterable[Letter]) -> int:
             if not original:
                 raise DeadLetterError(f"{letter.ref} has no original.topic header: it cannot be sent back")
             headers = [("seamline.replayed_from", letter.ref.encode())]
-            publisher.send(original, letter.value, key=letter.key, headers=headers)
+            # to the partition it came from: a change of the identity topic is resolved in its own partition
+            partition = letter.headers.get("original.partition")
+            publisher.send(
+                original, letter.value, key=letter.key, headers=headers, partition=int(partition) if partition else None
+            )
             sent += 1
         publisher.flush()
     finally:
