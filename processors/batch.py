@@ -245,12 +245,14 @@ class ResolveBatch(_Stage):
         """Held by each batch: the timer's batches (`steer`) and the agent's never interleave."""
 
     def forget(self) -> None:
-        """Drop the state in hand (caches, stores, producers): another worker may change it once it is reassigned.
-        The copy of the referenced keys stays: it only ever follows its topic."""
+        """Drop the state in hand (caches, stores, producers): another worker may change it once it is reassigned;
+        close the copy of the referenced keys (it opens again where it was)."""
         for owned in self.owned.values():
             owned.checkpoint.close()
         self.owned.clear()
         self.decisions.close()
+        if self.keys is not None:
+            self.keys.close()
 
     async def process(self, records: Sequence[RawRecord]) -> None:
         """Resolve a batch against the state of each partition it holds records of, one partition after the other;

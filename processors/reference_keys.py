@@ -64,7 +64,7 @@ class KeysCopy:
         position = self._store.position
         if position is not None and position > end:  # the topic was recreated: start over
             self._store.wipe()
-            self._cache.clear()
+            self._forget_read()
             position = None
         start = max(low, position or 0)
         if start < end:
@@ -100,6 +100,9 @@ class KeysCopy:
         if self._consumer is not None:
             self._consumer.close()
         self._store, self._consumer = None, None
+        self._forget_read()
+
+    def _forget_read(self) -> None:
         self._offsets, self._keys = [], []
         self._cache.clear()
 
@@ -111,7 +114,8 @@ class KeysCopy:
 
     def _trim(self) -> None:
         if len(self._offsets) > RECENT_KEYS:
-            del self._offsets[: RECENT_KEYS // 2], self._keys[: RECENT_KEYS // 2]
+            drop = len(self._offsets) - RECENT_KEYS // 2
+            del self._offsets[:drop], self._keys[:drop]
 
     def _read(self, start: int, end: int) -> list[tuple[int, str]]:
         """The offsets and keys of the records from `start` to `end`, read from Kafka (older than those kept in
