@@ -261,16 +261,25 @@ class ResolveBatch(_Stage):
         for record in records:
             partitions.setdefault(record.partition, []).append(record)
         async with self.lock:
+            keys_end = await self._keys_caught_up(partitions)
             for partition, batch in sorted(partitions.items()):
-                await self._process(partition, batch)
+                await self._process(partition, batch, keys_end)
 
     async def steer(self, partitions: Iterable[int]) -> None:
         """For each partition no batch has looked at in the last second: apply the stewards' decisions and act on
         the referenced keys other partitions changed, in a batch of no changes."""
         async with self.lock:
-            for partition in partitions:
-                if time.monotonic() - self._owned(partition).checked >= DECISIONS_CHECK_S:
-                    await self._process(partition, [])
+            due = [p for p in partitions if time.monotonic() - self._owned(p).checked >= DECISIONS_CHECK_S]
+            keys_end = await self._keys_caught_up(due)
+            for partition in due:
+                await self._process(partition, [], keys_end)
+
+    async def _keys_caught_up(self, partitions: Iterable[int]) -> int | None:
+        """The copy of the referenced keys brought to the topic's end, once for the partitions of a batch that act on
+        keys; the offset it holds up to (None when none of them does)."""
+        if self.keys is None or not self.routing.referring.intersection(partitions):
+            return None
+        return await asyncio.get_running_loop().run_in_executor(None, self.keys.catch_up)
 
     def _owned(self, partition: int) -> _Owned:
         owned = self.owned.get(partition)
@@ -280,21 +289,21 @@ class ResolveBatch(_Stage):
             owned = self.owned[partition] = _Owned(checkpoint, processor.state_cache_entries)
         return owned
 
-    async def _process(self, partition: int, records: Sequence[RawRecord]) -> None:
+    async def _process(self, partition: int, records: Sequence[RawRecord], keys_end: int | None) -> None:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         owned = self._owned(partition)
         store = await loop.run_in_executor(None, owned.checkpoint.open)
         state = StagedState(store, owned.caches)
         decisions = await self._new_decisions(owned, state)
-        announced = await self._new_keys(state) if partition in self.routing.referring else []
+        announced = await self._new_keys(state, keys_end) if partition in self.routing.referring else []
         if not records and not decisions and not announced:
             return
         self._publish_through(owned.checkpoint.begin())
         resolver = Resolver(self.processor, state.tables, self.keys, self.referenced)
         published, merges = Counter[str](), Counter[str]()
         pending = self._decide(resolver, partition, decisions)
-        state.prefetch(resolver.announce_reads([(record.key or b"").decode() for record in announced]))
+        state.prefetch(resolver.announce_reads([key for _, key in announced]))
         pending += self._announce(resolver, announced)
         changes, decoded = self._decoded(records)
         state.prefetch(resolver.reads([change for _, _, change in decoded]))
@@ -332,14 +341,12 @@ class ResolveBatch(_Stage):
         owned.checked = time.monotonic()
         return found
 
-    async def _new_keys(self, state: StagedState) -> list[ReadRecord]:
-        """The referenced keys other partitions changed past the partition's keys offset, the copy brought up to
-        date first (a record each); the partition's offset moves past them. None with one partition. A partition
-        that never committed a batch has nothing to act on: it starts at the copy's end."""
-        if self.keys is None:
+    async def _new_keys(self, state: StagedState, end: int | None) -> list[tuple[int, str]]:
+        """The offsets and keys of the referenced keys other partitions changed, from the partition's keys offset to
+        `end`, the copy's; the partition's offset moves to `end`. None with one partition. A partition that never
+        committed a batch has nothing to act on: it starts at the copy's end."""
+        if self.keys is None or end is None:
             return []
-        keys = self.keys
-        end = await asyncio.get_running_loop().run_in_executor(None, keys.catch_up)
         index = state.tables.index
         start = index.get(KEYS_POSITION)
         if start == end:
@@ -347,25 +354,27 @@ class ResolveBatch(_Stage):
         index[KEYS_POSITION] = end
         if start is None:
             return []
-        announced = await asyncio.get_running_loop().run_in_executor(None, keys.announced, start, end)
-        return [ReadRecord(keys.topic, 0, offset, key.encode(), None) for offset, key in announced]
+        return await asyncio.get_running_loop().run_in_executor(None, self.keys.announced, start, end)
 
-    def _announce(self, resolver: Resolver, records: list[ReadRecord]) -> list[_Pending]:
+    def _announce(self, resolver: Resolver, announced: list[tuple[int, str]]) -> list[_Pending]:
         """Act on referenced keys other partitions changed (`Resolver.announce`); their outputs."""
-        assert self.keys is not None or not records
+        keys = self.keys
+        if keys is None:
+            return []
         pending: list[_Pending] = []
-        for record in records:
-            event_id = f"key:{record.offset}"
-            key = (record.key or b"").decode()
-            value = self.keys.get(key) if self.keys is not None else None
+        for offset, key in announced:
+            value = keys.get(key)
             if value is None:
                 continue  # compacted away since: a later record of the key says what it names
+            event_id = f"key:{offset}"
             try:
                 outputs = resolver.announce(key, value, event_id)
             except Exception as exc:
-                self._dead_letter(record, exc, event_id=event_id)
+                self._dead_letter(ReadRecord(keys.topic, 0, offset, key.encode(), None), exc, event_id=event_id)
                 continue
-            pending += [_Pending(output, event_id, record, record.key or b"") for output in outputs]
+            if outputs:
+                record = ReadRecord(keys.topic, 0, offset, key.encode(), None)
+                pending += [_Pending(output, event_id, record, record.key or b"") for output in outputs]
         return pending
 
     def _decide(self, resolver: Resolver, partition: int, records: list[ReadRecord]) -> list[_Pending]:
