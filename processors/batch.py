@@ -364,8 +364,7 @@ class ResolveBatch(_Stage):
         pending: list[_Pending] = []
         for offset, key in announced:
             value = keys.get(key)
-            if value is None:
-                continue  # compacted away since: a later record of the key says what it names
+            assert value is not None, f"the copy of the keys holds every key it read, not {key}"
             event_id = f"key:{offset}"
             try:
                 outputs = resolver.announce(key, value, event_id)
@@ -389,14 +388,13 @@ class ResolveBatch(_Stage):
                 if value is None:
                     raise InvalidRecord("the decisions topic holds no tombstones: the value is empty")
                 decision = Decision.from_value(value)
-                if not self.routing.decides(decision.entity, decision.kind, partition):
-                    constraints.advance(record.offset)
-                    continue
-                outputs = apply_decision(resolver, record.offset, decision)
+                here = self.routing.decides(decision.entity, decision.kind, partition)
+                outputs = apply_decision(resolver, record.offset, decision) if here else []
             except Exception as exc:
                 self._dead_letter(record, exc, event_id=event_id)
             else:
-                log.info("%s decision %s (offset %d) applied", decision.kind, decision.key, record.offset)
+                if here:
+                    log.info("%s decision %s (offset %d) applied", decision.kind, decision.key, record.offset)
                 pending += [_Pending(output, event_id, record, record.value or b"") for output in outputs]
             constraints.advance(record.offset)
         return pending

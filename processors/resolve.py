@@ -581,7 +581,9 @@ class Resolver:
         known = set(self._reference_keys(source, previous)) if previous is not None else set()
         for key in set(self._reference_keys(source, fields)) - known:
             index[_keyed_dependent(key, gid)] = 1
-            index[_keyed_dependent(key, "")] = 1  # some record did: a key no record held is not looked up further
+            marker = _keyed_dependent(key, "")  # some record did: a key no record held is not looked up further
+            if index.get(marker) is None:  # written once, not again with each record that holds the key
+                index[marker] = 1
 
     def _keyed_dependents(self, key: str) -> list[str]:
         """The golden ids of the records here that held referenced key `key`."""
