@@ -3,7 +3,7 @@
 1. end to end: starts --workers real `seamline process` workers of one group (one by default), waits until their
    start-up is over (they use no CPU for a second), then publishes --events raw change events (bench/change_mix.py:
    customers from three systems with ~30% duplicates, products, orders with 1-5 lines, stock levels) to src.*
-   topics under a unique topic prefix; events/s from the first canonical record to the last one (Kafka
+   topics under a unique topic prefix, encoded before the workers start (only sending them shares their cores); events/s from the first canonical record to the last one (Kafka
    timestamps), once every event is reflected in the canonical topics; CPU µs per event of each worker after its
    start-up (from /proc), and the seamline_batch_seconds histogram of their /metrics;
 2. in process, without Kafka, on the same records: decode + cleanse (CleanseBatch.cleanse on the raw bytes), the
@@ -75,35 +75,42 @@ class Raw:
     value: bytes | None
 
 
-def publish(kafka: KafkaConfig, mix: Mix) -> list[Raw]:
-    """Publish the changes as an untyped source would (values as text) and wait for Kafka's acks."""
-    serde, publisher = AvroSerde(kafka), Publisher(kafka)
+def encode(kafka: KafkaConfig, mix: Mix) -> list[Raw]:
+    """The changes as an untyped source publishes them (values as text), encoded to their topics (created here)."""
+    serde = AvroSerde(kafka)
     ensure_topics(kafka, sorted({source_topic(kafka, *c.source.split(".", 1)) for c in mix.changes}))
     records = []
     start_ms = int(time.time() * 1000) - len(mix.changes)
+    for tick, change in enumerate(mix.changes, start=1):
+        system, obj = change.source.split(".", 1)
+        topic = source_topic(kafka, system, obj)
+        event = Change(
+            system=system,
+            object=obj,
+            connector="postgres_cdc",
+            op="u",
+            key={"id": change.key},
+            before=None,
+            after={name: _text(value) for name, value in change.row.items()},
+            position=f"0/{tick:X}:0",
+            source_ts_ms=start_ms + tick,
+        )
+        value = serde.encode(topic, event.envelope())
+        key = serde.encode(topic, {"columns": event.key}, key=True)
+        records.append(Raw(topic, 0, tick, key, value))
+    return records
+
+
+def publish(kafka: KafkaConfig, records: list[Raw]) -> None:
+    """Send the encoded records and wait for Kafka's acks: encoded beforehand, so that the benchmark's own encoding
+    does not take CPU from the workers it measures, on the cores they share."""
+    publisher = Publisher(kafka)
     try:
-        for tick, change in enumerate(mix.changes, start=1):
-            system, obj = change.source.split(".", 1)
-            topic = source_topic(kafka, system, obj)
-            event = Change(
-                system=system,
-                object=obj,
-                connector="postgres_cdc",
-                op="u",
-                key={"id": change.key},
-                before=None,
-                after={name: _text(value) for name, value in change.row.items()},
-                position=f"0/{tick:X}:0",
-                source_ts_ms=start_ms + tick,
-            )
-            value = serde.encode(topic, event.envelope())
-            key = serde.encode(topic, {"columns": event.key}, key=True)
-            publisher.send(topic, value, key=key)
-            records.append(Raw(topic, 0, tick, key, value))
+        for record in records:
+            publisher.send(record.topic, record.value, key=record.key)
         publisher.flush()
     finally:
         publisher.close()
-    return records
 
 
 def _text(value: Any) -> str | None:
@@ -317,10 +324,10 @@ def _check_alive(supervisors: list[Supervisor]) -> None:
 
 
 def end_to_end(
-    config_path: Path, work_dir: Path, mix: Mix, publish_events: Callable[[], list[Raw]], timeout: float, workers: int
-) -> tuple[dict[str, Any], list[Raw]]:
+    config_path: Path, work_dir: Path, mix: Mix, publish_events: Callable[[], None], timeout: float, workers: int
+) -> dict[str, Any]:
     """Start `workers` `seamline process` workers of one group, wait until their start-up is over, publish the
-    events, and run them until every event is in the canonical topics; the figures and the published records."""
+    events, and run them until every event is in the canonical topics; the figures."""
     paths = worker_configs(config_path, work_dir, workers)
     configs = [load_config(path) for path in paths]
     config = configs[0]
@@ -340,7 +347,7 @@ def end_to_end(
     try:
         _wait_idle(sampler, supervisors, timeout)
         ready = time.time()
-        records = publish_events()
+        publish_events()
         deadline = time.monotonic() + timeout
         while not _done(config, ports, events, canonical):
             _check_alive(supervisors)
@@ -374,7 +381,7 @@ def end_to_end(
         "outside_batches_s": outside,
         "events": events,
         "process": process,
-    }, records
+    }
 
 
 def _assignment(config: Config) -> list[dict[str, list[int]]]:
@@ -511,7 +518,7 @@ def main() -> None:
     parser.add_argument(
         "--matching-only",
         action="store_true",
-        help="only publish the events and measure what probabilistic matching costs",
+        help="only encode the events and measure what probabilistic matching costs",
     )
     args = parser.parse_args()
 
@@ -526,14 +533,15 @@ def main() -> None:
         config = load_config(config_path)
         assert config.processor is not None
         try:
+            records = encode(config.kafka, mix)
             if args.matching_only:
-                matching = matching_cost(config.kafka, config.processor, publish(config.kafka, mix))
+                matching = matching_cost(config.kafka, config.processor, records)
                 report_matching(matching, console)
                 write_result({"events": args.events, "matching": matching}, args.json)
                 return
             console.print(f"{args.workers} worker(s), then {args.events:,} events under {prefix} …")
-            e2e, records = end_to_end(
-                config_path, Path(work), mix, partial(publish, config.kafka, mix), args.timeout, args.workers
+            e2e = end_to_end(
+                config_path, Path(work), mix, partial(publish, config.kafka, records), args.timeout, args.workers
             )
             console.print("in-process stages …")
             stages = in_process(config.kafka, config.processor, records)

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import faust
@@ -19,7 +19,7 @@ from faust.sensors import Monitor
 from faust.serializers.schemas import DecodeFunction, OnKeyDecodeErrorFun, OnValueDecodeErrorFun
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
-from faust.types import TP, AppT, EventT, Message
+from faust.types import TP, AppT, ChannelT, EventT, Message
 from mode.services import WaitArgT, WaitResults
 from mode.utils.queues import ThrowableQueue
 from mode.utils.times import Seconds
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RESOLVE_FRAMES = 4  # identity-topic records per resolve batch; each holds up to one cleanse batch
+BATCH_WITHIN_S = 0.1
+"""How long a batch waits for more records after its first before it goes in part full."""
 STALL_CHECK_S = 5.0
 GC_THRESHOLDS = (200_000, 20, 100)
 
@@ -283,8 +285,7 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
 
     @app.agent(raw)
     async def cleanse_changes(stream: faust.StreamT) -> None:
-        assert isinstance(stream, faust.Stream), "an agent is given a Stream (StreamT has no take_events)"
-        async for events in stream.take_events(processor.batch_size, within=0.1):
+        async for events in batches(stream, processor.batch_size, BATCH_WITHIN_S):
             batch, refetched = await _guarded(raw_continuity.complete([_Record(event) for event in events]))
             await _guarded(cleanse.process(batch))
             _acknowledge(app, refetched)
@@ -292,14 +293,64 @@ def build_app(config: Config, metrics: Metrics) -> faust.App:
 
     @app.agent(identity)
     async def resolve_changes(stream: faust.StreamT) -> None:
-        assert isinstance(stream, faust.Stream), "an agent is given a Stream (StreamT has no take_events)"
-        async for events in stream.take_events(RESOLVE_FRAMES, within=0.1):
+        async for events in batches(stream, RESOLVE_FRAMES, BATCH_WITHIN_S):
             batch, refetched = await _guarded(identity_continuity.complete([_Record(event) for event in events]))
             await _guarded(resolve.process(batch))
             _acknowledge(app, refetched)
             identity_continuity.finished()
 
     return app
+
+
+async def batches(stream: faust.StreamT, size: int, within: float) -> AsyncIterator[list[EventT]]:
+    """The agent's events in lists of up to `size`, each as soon as it is full or `within` seconds after its first
+    event; a list's events are acknowledged once the loop's body has run for it, not when it raised.
+
+    Faust's `take_events` passes each event through the stream's iterator (a turn of the event loop, a coroutine
+    and sensor calls each: 14 µs of CPU a record of the 28 µs its consumption cost in all); this takes events from
+    the stream's queue as they are, marking each in hand as Faust's iterator does, so a rebalance waits for them.
+    An event of an earlier assignment, or taken while flow control holds the partitions, is dropped unacknowledged:
+    Kafka has it again for whoever owns its partition (processors/continuity.py reads it back here)."""
+    channel = stream.channel
+    assert isinstance(stream, faust.Stream) and isinstance(channel, ChannelT), "an agent streams a topic's channel"
+    app, loop = stream.app, asyncio.get_running_loop()
+    consumer, queue = app.consumer, channel.queue
+
+    def in_hand(event: EventT) -> bool:
+        message = event.message
+        if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+            return False
+        if not message.tracked and app.topics.acks_enabled_for(message.topic):
+            message.tracked = True
+            consumer.track_message(message)
+        return True
+
+    started = await stream.maybe_start()
+    try:
+        while not stream.should_stop:
+            first = await queue.get()
+            events = [first] if in_hand(first) else []
+            deadline = loop.time() + within
+            while len(events) < size:
+                if queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        event = await asyncio.wait_for(queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                else:
+                    event = queue.get_nowait()
+                if in_hand(event):
+                    events.append(event)
+            if events:
+                yield events
+                for event in events:
+                    event.ack()
+    finally:
+        if started:
+            await stream.stop()
 
 
 async def _read_stalled(app: faust.App, continuity: Continuity) -> None:

@@ -105,17 +105,18 @@ class Checkpoint:
         for announced_key, announced_value in announced:
             self._producer.send(self.keys_topic, announced_value, key=announced_key)
         encoded = [(key.encode(), None if value is None else encode(value)) for key, value in writes]
+        records: list[tuple[bytes, bytes | None]] = []
         for key, value in encoded:
             limit = self.kafka.max_record_bytes - len(key) - 16  # room for the key and the chunk's number
             if value is not None and len(value) > limit:
                 parts = range(0, len(value), limit)
-                for number, start in enumerate(parts):
-                    chunk_key = key + CHUNK_SEPARATOR + str(number).encode()
-                    self._producer.send(
-                        self.topic, value[start : start + limit], key=chunk_key, partition=self.partition
-                    )
+                records += [
+                    (key + CHUNK_SEPARATOR + str(number).encode(), value[start : start + limit])
+                    for number, start in enumerate(parts)
+                ]
                 value = CHUNKED + str(len(parts)).encode()
-            self._producer.send(self.topic, value, key=key, partition=self.partition)
+            records.append((key, value))
+        self._producer.send_all(self.topic, records, partition=self.partition)
         self._producer.commit()
         if encoded:
             # Only this producer writes the partition: its end is just past the batch's writes (or past its marker)

@@ -1,19 +1,27 @@
-"""msgpack encoding through one reused Packer per thread: `msgpack.packb` builds a Packer on every call, which
-cost about a microsecond a value, several times per change."""
+"""The processor's msgpack codec for what it writes and reads back itself: the resolve state, the changes of the
+identity topic. ormsgpack writes the same bytes as msgpack-python (binary as bin, text as str, maps with keys of
+any type) in two thirds of the time and reads them back in 60%; decoding input another process may have written
+(frames, changes) stays with msgpack-python, which refuses trailing bytes."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-import msgpack
+import ormsgpack
 
-_local = threading.local()
+_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
 
 
 def pack(value: Any) -> bytes:
-    """`value` in msgpack (binary as bin, text as str), as `msgpack.packb(value)` writes it."""
-    packer = getattr(_local, "packer", None)
-    if packer is None:
-        packer = _local.packer = msgpack.Packer(use_bin_type=True)
-    return packer.pack(value)
+    """`value` in msgpack, as `msgpack.packb(value)` writes it; OverflowError for a whole number beyond 64 bits."""
+    try:
+        return ormsgpack.packb(value, option=_OPTIONS)
+    except TypeError as exc:
+        if "64-bit" in str(exc):  # ormsgpack's only sign of it ("Integer exceeds 64-bit range")
+            raise OverflowError(str(exc)) from None
+        raise
+
+
+def unpack(data: bytes) -> Any:
+    """The value `pack` wrote (bytes this process or its changelog holds; no check for trailing bytes)."""
+    return ormsgpack.unpackb(data, option=_OPTIONS)

@@ -14,10 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-import msgpack
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
-from processors.packing import pack
+from processors.packing import pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def encode(value: Any) -> bytes:
 
 def decode(data: bytes) -> Any:
     """The value `encode` made."""
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return unpack(data)
 
 
 class StateStore:

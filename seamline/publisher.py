@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -82,6 +82,23 @@ class Publisher:
                 self.producer.poll(0.05)
         self._unpolled += 1
         if self._unpolled >= _POLL_EVERY:  # serve delivery reports now and then; flush() serves the rest
+            self.producer.poll(0)
+            self._unpolled = 0
+
+    def send_all(self, topic: str, records: Sequence[tuple[bytes, bytes | None]], partition: int | None = None) -> None:
+        """Queue (key, value) records without headers, as `send` queues each, at less than half its cost a record:
+        a batch's state writes are thousands."""
+        produce, report, limit = self.producer.produce, self._on_delivery, self.max_record_bytes
+        to = -1 if partition is None else partition
+        for key, value in records:
+            if value is not None and len(key) + len(value) > limit:
+                raise RecordTooLarge(topic, len(key) + len(value), limit)
+            try:
+                produce(topic, value, key, to, report)
+            except BufferError:
+                self.send(topic, value, key=key, partition=partition)  # waits for room in the local queue
+        self._unpolled += len(records)
+        if self._unpolled >= _POLL_EVERY:
             self.producer.poll(0)
             self._unpolled = 0
 
