@@ -3,9 +3,10 @@
 1. end to end: starts --workers real `seamline process` workers of one group (one by default), waits until their
    start-up is over (they use no CPU for a second), then publishes --events raw change events (bench/change_mix.py:
    customers from three systems with ~30% duplicates, products, orders with 1-5 lines, stock levels) to src.*
-   topics under a unique topic prefix, encoded before the workers start (only sending them shares their cores); events/s from the first canonical record to the last one (Kafka
-   timestamps), once every event is reflected in the canonical topics; CPU µs per event of each worker after its
-   start-up (from /proc), and the seamline_batch_seconds histogram of their /metrics;
+   topics under a unique topic prefix, encoded before the workers start (only sending them shares their cores);
+   events/s from the start of publishing to the last canonical record (its Kafka timestamp), once every event is
+   reflected in the canonical topics; CPU µs per event of each worker after its start-up (from /proc), and the
+   seamline_batch_seconds histogram of their /metrics;
 2. in process, without Kafka, on the same records: decode + cleanse (CleanseBatch.cleanse on the raw bytes), the
    msgpack hop to the identity topic, resolve (Resolver.apply over dict tables) and the Avro encoding of the
    canonical records, per event, with a cProfile top 15 (cumulative) of each stage;
@@ -371,7 +372,7 @@ def end_to_end(
     # With one worker, one event loop runs both agents, so the wall time not spent inside a batch is Faust's own:
     # fetching, dispatching events to the streams, sending table changelogs, committing.
     inside = sum(stage["seconds"] for stage in stages.values())
-    outside = round(max(figures["first_to_last_s"] - inside, 0.0), 3) if workers == 1 else None
+    outside = round(max(figures["publish_to_last_s"] - inside, 0.0), 3) if workers == 1 else None
     process = usage["processor-0"] if workers == 1 else usage
     return {
         **figures,
@@ -429,8 +430,10 @@ def _canonical_figures(config: Config, topics: list[str], mix: Mix, published: f
         "last_at": last,
         "first_to_last_s": round(last - first, 3),
         "publish_to_last_s": round(last - published, 3),
-        "events_per_s": round(events / max(last - first, 1e-3)),
-        "events_per_s_from_publish": round(events / (last - published)),
+        # From the first event published: the first canonical record comes only once the first batches are through,
+        # and with the whole backlog in Kafka at once the worker cleanses for seconds before that
+        "events_per_s": round(events / (last - published)),
+        "events_per_s_first_to_last": round(events / max(last - first, 1e-3)),
     }
 
 
