@@ -1,7 +1,8 @@
-"""The processor's msgpack codec for what it writes and reads back itself: the resolve state, the changes of the
-identity topic. ormsgpack writes the same bytes as msgpack-python (binary as bin, text as str, maps with keys of
-any type) in two thirds of the time and reads them back in 60%; decoding input another process may have written
-(frames, changes) stays with msgpack-python, which refuses trailing bytes."""
+"""The processor's msgpack codec: `pack` for all it writes in msgpack (the resolve state, the identity topic's
+frames and changes), `unpack` for the resolve state it reads back. ormsgpack writes the same bytes as
+msgpack-python (binary as bin, text as str, maps with keys of any type) in two thirds of the time and reads them
+back in 60%. What another process may have written (frames, changes) is decoded by msgpack-python, which refuses
+trailing bytes."""
 
 from __future__ import annotations
 
