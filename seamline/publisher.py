@@ -80,24 +80,26 @@ class Publisher:
                 break
             except BufferError:
                 self.producer.poll(0.05)
-        self._unpolled += 1
-        if self._unpolled >= _POLL_EVERY:  # serve delivery reports now and then; flush() serves the rest
-            self.producer.poll(0)
-            self._unpolled = 0
+        self._queued(1)
 
     def send_all(self, topic: str, records: Sequence[tuple[bytes, bytes | None]], partition: int | None = None) -> None:
         """Queue (key, value) records without headers, as `send` queues each, at less than half its cost a record:
         a batch's state writes are thousands."""
         produce, report, limit = self.producer.produce, self._on_delivery, self.max_record_bytes
-        to = -1 if partition is None else partition
+        to, produced = -1 if partition is None else partition, 0
         for key, value in records:
             if value is not None and len(key) + len(value) > limit:
                 raise RecordTooLarge(topic, len(key) + len(value), limit)
             try:
                 produce(topic, value, key, to, report)
+                produced += 1
             except BufferError:
                 self.send(topic, value, key=key, partition=partition)  # waits for room in the local queue
-        self._unpolled += len(records)
+        self._queued(produced)
+
+    def _queued(self, count: int) -> None:
+        """Serve delivery reports now and then, as records are queued; flush() serves the rest."""
+        self._unpolled += count
         if self._unpolled >= _POLL_EVERY:
             self.producer.poll(0)
             self._unpolled = 0
